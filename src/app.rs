@@ -1,0 +1,346 @@
+//! The composition root: builds every component from the configuration, binds the listeners,
+//! runs them, and owns the order of startup and shutdown.
+//!
+//! Start: metrics → admin listener (liveness answers early) → store (+ migrations) → registry
+//! hydration → templates (fail fast) → TLS (fail fast) → phone listeners → ready.
+//! Stop: not ready → stop accepting and drain within the grace period → stop background tasks
+//! → flush status writes → close the store → admin listener.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use crate::admin::{AdminService, Readiness};
+use crate::config::Config;
+use crate::domain::Mac;
+use crate::metrics::Metrics;
+use crate::provisioning::{self, routes::PhoneService, sightings, Provisioner, Renderer};
+use crate::registry::{self, Registry};
+use crate::server::{self, tls, ConnectionEvents, Limits};
+use crate::store::sqlite::SqliteStore;
+use crate::store::Store;
+
+/// The bound listeners, before anything is served.
+pub struct Listeners {
+    phones: Option<TcpListener>,
+    http: Option<TcpListener>,
+    metrics: Option<TcpListener>,
+}
+
+/// Where each listener is bound (port 0 resolved).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Addresses {
+    /// Phones over HTTPS.
+    pub phones: Option<SocketAddr>,
+    /// Phones over plain HTTP.
+    pub http: Option<SocketAddr>,
+    /// Metrics and health.
+    pub metrics: Option<SocketAddr>,
+}
+
+async fn bind_one(what: &str, addr: Option<SocketAddr>) -> anyhow::Result<Option<TcpListener>> {
+    match addr {
+        Some(a) => server::bind(a)
+            .await
+            .map(Some)
+            .with_context(|| format!("cannot bind the {what} listener to {a}")),
+        None => Ok(None),
+    }
+}
+
+impl Listeners {
+    /// Binds every configured listener.
+    pub async fn bind(config: &Config) -> anyhow::Result<Self> {
+        Ok(Self {
+            phones: bind_one("phones (HTTPS)", config.phones_addr).await?,
+            http: bind_one("phones (HTTP)", config.http_addr).await?,
+            metrics: bind_one("metrics", config.metrics_addr).await?,
+        })
+    }
+
+    /// The bound addresses.
+    pub fn addresses(&self) -> Addresses {
+        let addr = |l: &Option<TcpListener>| l.as_ref().and_then(|l| l.local_addr().ok());
+        Addresses {
+            phones: addr(&self.phones),
+            http: addr(&self.http),
+            metrics: addr(&self.metrics),
+        }
+    }
+}
+
+struct ListenerEvents {
+    listener: &'static str,
+    metrics: Arc<Metrics>,
+}
+
+impl ConnectionEvents for ListenerEvents {
+    fn handshake_failed(&self, remote: SocketAddr, reason: &str) {
+        self.metrics
+            .tls_handshake_failures
+            .with_label_values(&[self.listener])
+            .inc();
+        tracing::debug!(listener = self.listener, %remote, reason, "TLS handshake failed");
+    }
+    fn opened(&self) {
+        self.metrics.connections_open.with_label_values(&[self.listener]).inc();
+    }
+    fn closed(&self) {
+        self.metrics.connections_open.with_label_values(&[self.listener]).dec();
+    }
+}
+
+fn limits(config: &Config) -> Limits {
+    Limits {
+        max_connections: config.max_connections,
+        handshake_timeout: config.handshake_timeout,
+        header_read_timeout: config.header_read_timeout,
+        max_header_bytes: config.max_header_bytes,
+    }
+}
+
+/// Opens the store, creating the data directory.
+pub async fn open_store(config: &Config) -> anyhow::Result<SqliteStore> {
+    let path = config.database_path();
+    tokio::task::spawn_blocking(move || SqliteStore::open(&path))
+        .await
+        .context("store task failed")?
+        .context("cannot open the store")
+}
+
+/// TLS identities from the configuration, or the self-signed default.
+fn identities(config: &Config) -> anyhow::Result<Vec<tls::Identity>> {
+    let mut ids = Vec::new();
+    match (&config.tls_cert, &config.tls_key) {
+        (Some(cert), Some(key)) => ids.push(tls::Identity {
+            cert: cert.clone(),
+            key: key.clone(),
+        }),
+        _ => {
+            let mut names = vec!["localhost".to_owned(), "127.0.0.1".to_owned(), "::1".to_owned()];
+            if let Some(host) = config
+                .public_url
+                .as_deref()
+                .and_then(|u| u.split_once("://"))
+                .map(|(_, rest)| rest.split(['/', ':']).next().unwrap_or(rest))
+            {
+                names.push(host.to_owned());
+            }
+            ids.push(tls::self_signed(&config.data_dir, &names)?);
+        }
+    }
+    if let (Some(cert), Some(key)) = (&config.tls_rsa_cert, &config.tls_rsa_key) {
+        ids.push(tls::Identity {
+            cert: cert.clone(),
+            key: key.clone(),
+        });
+    }
+    Ok(ids)
+}
+
+/// Runs the server until `shutdown` is cancelled, then drains and stops in order.
+pub async fn run(config: Config, listeners: Listeners, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let metrics = Arc::new(Metrics::new(
+        provisioning::METRIC_SLOTS,
+        provisioning::VENDOR_METRIC_SLOTS,
+    ));
+    let readiness = Arc::new(Readiness::default());
+    let limits = limits(&config);
+
+    // The admin listener outlives everything else, so /metrics and /healthz answer while
+    // starting and draining.
+    let admin_stop = CancellationToken::new();
+    let admin = listeners.metrics.map(|listener| {
+        let service = AdminService::new(metrics.clone(), readiness.clone());
+        tokio::spawn(server::serve(
+            listener,
+            None,
+            move |_| service.clone(),
+            Limits {
+                max_connections: 64,
+                ..limits.clone()
+            },
+            Arc::new(server::NoEvents),
+            admin_stop.clone(),
+            config.shutdown_grace,
+        ))
+    });
+
+    let result = serve_phones(&config, listeners.phones, listeners.http, &metrics, &readiness, &limits, shutdown).await;
+
+    admin_stop.cancel();
+    if let Some(admin) = admin {
+        let _ = admin.await;
+    }
+    result
+}
+
+async fn serve_phones(
+    config: &Config,
+    phones: Option<TcpListener>,
+    http: Option<TcpListener>,
+    metrics: &Arc<Metrics>,
+    readiness: &Arc<Readiness>,
+    limits: &Limits,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let store: Arc<dyn Store> = Arc::new(open_store(config).await?);
+    let registry = Arc::new(Registry::new());
+    let started = std::time::Instant::now();
+    registry
+        .hydrate(store.as_ref())
+        .await
+        .context("cannot load tenants and devices from the store")?;
+    metrics.devices.set(registry.device_count() as i64);
+    metrics.tenants.set(registry.tenant_count() as i64);
+    tracing::info!(
+        devices = registry.device_count(),
+        tenants = registry.tenant_count(),
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "registry loaded"
+    );
+    let renderer = Renderer::load(config.templates.as_deref()).context("cannot load templates")?;
+    let tls = match phones {
+        Some(_) => Some(tokio_rustls::TlsAcceptor::from(tls::server_config(
+            &identities(config)?,
+            &[b"http/1.1"],
+            &tls::TlsTuning {
+                tls13_tickets: config.tls_tickets,
+                ..tls::TlsTuning::default()
+            },
+        )?)),
+        None => None,
+    };
+
+    let background = CancellationToken::new();
+    let status_stop = CancellationToken::new();
+    let (queue, status_writer) = sightings::spawn(
+        store.clone(),
+        metrics.clone(),
+        sightings::Batching {
+            flush_every: config.status_flush,
+            ..sightings::Batching::default()
+        },
+        status_stop.clone(),
+    );
+    let provisioner = Arc::new(Provisioner::new(
+        registry.clone(),
+        renderer,
+        Arc::new(config.oui_table()),
+        provisioning::Settings {
+            public_url: config.public_url.clone(),
+            render_cache_bytes: config.render_cache_bytes,
+        },
+        metrics.clone(),
+        Some(queue),
+    ));
+    let follower = {
+        let metrics = metrics.clone();
+        let gauges = registry.clone();
+        tokio::spawn(registry::sync::follow(
+            registry.clone(),
+            store.clone(),
+            config.change_poll,
+            Arc::new(Notify::new()),
+            background.clone(),
+            move |n| {
+                metrics.changes_applied.inc_by(n as u64);
+                metrics.devices.set(gauges.device_count() as i64);
+                metrics.tenants.set(gauges.tenant_count() as i64);
+            },
+        ))
+    };
+
+    let listener_stop = CancellationToken::new();
+    let mut servers = Vec::new();
+    for (listener, tls, name) in [(phones, tls, "phones"), (http, None, "phones_http")] {
+        let Some(listener) = listener else { continue };
+        let provisioner = provisioner.clone();
+        servers.push(tokio::spawn(server::serve(
+            listener,
+            tls,
+            move |conn| PhoneService::new(provisioner.clone(), conn),
+            limits.clone(),
+            Arc::new(ListenerEvents {
+                listener: name,
+                metrics: metrics.clone(),
+            }),
+            listener_stop.clone(),
+            config.shutdown_grace,
+        )));
+    }
+
+    readiness.set_ready();
+    metrics.ready.set(1);
+    tracing::info!("ready");
+    shutdown.cancelled().await;
+
+    readiness.set_draining();
+    metrics.ready.set(0);
+    tracing::info!(grace = ?config.shutdown_grace, "draining");
+    listener_stop.cancel();
+    for s in servers {
+        let _ = s.await;
+    }
+    background.cancel();
+    let _ = follower.await;
+    drop(provisioner);
+    status_stop.cancel();
+    let _ = status_writer.await;
+    drop(store);
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// What a phone would receive, for `zerotouch render`: the same pipeline as a real fetch,
+/// against the store's current data for that one device.
+pub async fn render_once(
+    config: &Config,
+    mac: Mac,
+    path: Option<&str>,
+    user_agent: Option<&str>,
+) -> anyhow::Result<provisioning::Answer> {
+    let store = open_store(config).await?;
+    let registry = Arc::new(Registry::new());
+    let device = store.device(mac).await?;
+    if let Some(d) = &device {
+        if let Some(t) = store.tenant(d.tenant).await? {
+            registry.put_tenant(t);
+        }
+    }
+    let vendor = device.as_ref().map(|d| d.vendor).or_else(|| config.oui_table().vendor_of(mac));
+    if let Some(d) = device {
+        registry.put_device(d);
+    }
+    let default_path = match vendor {
+        Some(crate::domain::Vendor::Yealink) => format!("/{}.cfg", mac.to_lower_hex()),
+        _ => format!("/{}.xml", mac.to_upper_hex()),
+    };
+    let path = path.map_or(default_path, |p| if p.starts_with('/') { p.to_owned() } else { format!("/{p}") });
+    let renderer = Renderer::load(config.templates.as_deref()).context("cannot load templates")?;
+    let provisioner = Provisioner::new(
+        registry,
+        renderer,
+        Arc::new(config.oui_table()),
+        provisioning::Settings {
+            public_url: config.public_url.clone(),
+            render_cache_bytes: 1 << 20,
+        },
+        Arc::new(Metrics::new(provisioning::METRIC_SLOTS, provisioning::VENDOR_METRIC_SLOTS)),
+        None,
+    );
+    let local = config.phones_addr.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8443)));
+    Ok(provisioner.handle(&provisioning::Fetch {
+        readable_method: true,
+        path_and_query: &path,
+        user_agent,
+        host: None,
+        source: std::net::IpAddr::from([127, 0, 0, 1]),
+        local,
+        tls: config.phones_addr.is_some(),
+    }))
+}

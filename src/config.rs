@@ -1,0 +1,494 @@
+//! Configuration: every knob, its documented default, and how the layers combine.
+//!
+//! Layers, later winning: defaults embedded here → the TOML file (`--config`) → environment
+//! variables (`ZEROTOUCH_*`) → command-line flags. Every knob has the same name in all three
+//! (`--phones-addr`, `phones_addr`, `ZEROTOUCH_PHONES_ADDR`). Values are parsed into real types
+//! (socket addresses, durations like `30s`); unknown file keys are refused. Loading binds
+//! nothing and opens nothing, so `check-config` can print the effective configuration.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::domain::{Oui, OuiTable, Vendor};
+
+/// Why the configuration cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The config file cannot be read.
+    #[error("cannot read config file {path}: {reason}")]
+    Read {
+        /// The file.
+        path: String,
+        /// Why.
+        reason: String,
+    },
+    /// The config file is not valid TOML for these keys.
+    #[error("config file {path}: {reason}")]
+    Parse {
+        /// The file.
+        path: String,
+        /// Which key and why, from the TOML parser.
+        reason: String,
+    },
+    /// A value outside what zerotouch accepts.
+    #[error("{key}: {reason}")]
+    Invalid {
+        /// The knob.
+        key: &'static str,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// A listen address, or `off` to disable a listener.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Listen(pub Option<SocketAddr>);
+
+impl FromStr for Listen {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim() {
+            "" | "off" | "none" => Ok(Listen(None)),
+            a => a
+                .parse()
+                .map(|a| Listen(Some(a)))
+                .map_err(|e| format!("{a:?} is not an address like 0.0.0.0:8443 or [::]:8443 (or off): {e}")),
+        }
+    }
+}
+
+impl fmt::Display for Listen {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Some(a) => write!(f, "{a}"),
+            None => f.write_str("off"),
+        }
+    }
+}
+
+/// A duration written like `30s`, `500ms`, `2m`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Human(pub Duration);
+
+impl FromStr for Human {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        humantime::parse_duration(s.trim())
+            .map(Human)
+            .map_err(|e| format!("{s:?} is not a duration like 30s or 500ms: {e}"))
+    }
+}
+
+/// An extra OUI: `vendor=AA:BB:CC`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ExtraOui(pub Vendor, pub Oui);
+
+impl FromStr for ExtraOui {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let (vendor, oui) = s
+            .split_once('=')
+            .ok_or_else(|| format!("{s:?}: expected vendor=AA:BB:CC"))?;
+        Ok(ExtraOui(
+            vendor.parse().map_err(|e| format!("{s:?}: {e}"))?,
+            oui.parse().map_err(|e| format!("{s:?}: {e}"))?,
+        ))
+    }
+}
+
+/// Log line format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+macro_rules! string_deserialize {
+    ($($ty:ty),*) => {$(
+        impl<'de> Deserialize<'de> for $ty {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let s = String::deserialize(d)?;
+                s.parse().map_err(serde::de::Error::custom)
+            }
+        }
+    )*};
+}
+string_deserialize!(Listen, Human, ExtraOui);
+
+/// Every knob, each optional: one layer of configuration. The same struct is read from the
+/// TOML file and from flags/environment; layers are merged field by field.
+#[derive(Clone, Debug, Default, Deserialize, clap::Args)]
+#[serde(deny_unknown_fields)]
+pub struct Knobs {
+    /// TOML configuration file (its keys are these flags' names with `_`).
+    #[arg(long, env = "ZEROTOUCH_CONFIG", value_name = "FILE")]
+    #[serde(skip)]
+    pub config: Option<PathBuf>,
+
+    /// Directory for the database and the generated certificate [default: ./data]
+    #[arg(long, env = "ZEROTOUCH_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+
+    /// HTTPS listener for phones, or `off` [default: 0.0.0.0:8443]
+    #[arg(long, env = "ZEROTOUCH_PHONES_ADDR", value_name = "ADDR")]
+    pub phones_addr: Option<Listen>,
+
+    /// Plain-HTTP listener for phones that cannot do TLS, or `off` [default: off]
+    #[arg(long, env = "ZEROTOUCH_HTTP_ADDR", value_name = "ADDR")]
+    pub http_addr: Option<Listen>,
+
+    /// Internal HTTP listener for /metrics, /healthz, /readyz, or `off` [default: 127.0.0.1:9898]
+    #[arg(long, env = "ZEROTOUCH_METRICS_ADDR", value_name = "ADDR")]
+    pub metrics_addr: Option<Listen>,
+
+    /// PEM certificate chain for the TLS listeners [default: self-signed ECDSA in DATA_DIR/tls]
+    #[arg(long, env = "ZEROTOUCH_TLS_CERT", value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// PEM private key of --tls-cert
+    #[arg(long, env = "ZEROTOUCH_TLS_KEY", value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+
+    /// A second certificate (RSA) for phones that cannot verify ECDSA; chosen per ClientHello
+    #[arg(long, env = "ZEROTOUCH_TLS_RSA_CERT", value_name = "FILE", requires = "tls_rsa_key")]
+    pub tls_rsa_cert: Option<PathBuf>,
+
+    /// PEM private key of --tls-rsa-cert
+    #[arg(long, env = "ZEROTOUCH_TLS_RSA_KEY", value_name = "FILE", requires = "tls_rsa_cert")]
+    pub tls_rsa_key: Option<PathBuf>,
+
+    /// TLS 1.3 session tickets sent per handshake (0: no ticket resumption) [default: 1]
+    #[arg(long, env = "ZEROTOUCH_TLS_TICKETS", value_name = "N")]
+    pub tls_tickets: Option<usize>,
+
+    /// Directory whose <vendor>/<file>.tera files override the shipped templates [default: none]
+    #[arg(long, env = "ZEROTOUCH_TEMPLATES", value_name = "DIR")]
+    pub templates: Option<PathBuf>,
+
+    /// scheme://host[:port] phones reach this server at, written into configs as the
+    /// provisioning URL [default: taken from each request's Host header]
+    #[arg(long, env = "ZEROTOUCH_PUBLIC_URL", value_name = "URL")]
+    pub public_url: Option<String>,
+
+    /// Memory for rendered configs, bytes [default: 67108864]
+    #[arg(long, env = "ZEROTOUCH_RENDER_CACHE_BYTES", value_name = "BYTES")]
+    pub render_cache_bytes: Option<u64>,
+
+    /// Open connections per listener at most [default: 10000]
+    #[arg(long, env = "ZEROTOUCH_MAX_CONNECTIONS", value_name = "N")]
+    pub max_connections: Option<usize>,
+
+    /// Time allowed for a TLS handshake [default: 10s]
+    #[arg(long, env = "ZEROTOUCH_HANDSHAKE_TIMEOUT", value_name = "DURATION")]
+    pub handshake_timeout: Option<Human>,
+
+    /// Time allowed for a request header, and for an idle keep-alive connection [default: 15s]
+    #[arg(long, env = "ZEROTOUCH_HEADER_READ_TIMEOUT", value_name = "DURATION")]
+    pub header_read_timeout: Option<Human>,
+
+    /// Bytes of request line plus headers at most [default: 16384]
+    #[arg(long, env = "ZEROTOUCH_MAX_HEADER_BYTES", value_name = "BYTES")]
+    pub max_header_bytes: Option<usize>,
+
+    /// Time in-flight requests get to finish on shutdown [default: 10s]
+    #[arg(long, env = "ZEROTOUCH_SHUTDOWN_GRACE", value_name = "DURATION")]
+    pub shutdown_grace: Option<Human>,
+
+    /// How often the registry reads changes made by other processes or nodes [default: 1s]
+    #[arg(long, env = "ZEROTOUCH_CHANGE_POLL", value_name = "DURATION")]
+    pub change_poll: Option<Human>,
+
+    /// How often device last-seen status is written [default: 1s]
+    #[arg(long, env = "ZEROTOUCH_STATUS_FLUSH", value_name = "DURATION")]
+    pub status_flush: Option<Human>,
+
+    /// Log format [default: text]
+    #[arg(long, env = "ZEROTOUCH_LOG_FORMAT", value_name = "FORMAT")]
+    pub log_format: Option<LogFormat>,
+
+    /// Log filter, e.g. `info` or `zerotouch=debug` (RUST_LOG overrides) [default: info]
+    #[arg(long, env = "ZEROTOUCH_LOG_LEVEL", value_name = "FILTER")]
+    pub log_level: Option<String>,
+
+    /// Extra OUI prefix for a vendor, `vendor=AA:BB:CC`; repeat for more
+    #[arg(long = "extra-oui", env = "ZEROTOUCH_EXTRA_OUIS", value_name = "VENDOR=OUI", value_delimiter = ',')]
+    #[serde(default)]
+    pub extra_ouis: Vec<ExtraOui>,
+}
+
+macro_rules! merge_fields {
+    ($base:ident, $over:ident; $($f:ident),*) => {
+        Knobs { config: $over.config.or($base.config), extra_ouis: if $over.extra_ouis.is_empty() { $base.extra_ouis } else { $over.extra_ouis }, $($f: $over.$f.or($base.$f)),* }
+    };
+}
+
+impl Knobs {
+    /// `over`'s values where set, else `self`'s.
+    pub fn merged_with(self, over: Knobs) -> Knobs {
+        let base = self;
+        merge_fields!(base, over; data_dir, phones_addr, http_addr, metrics_addr, tls_cert, tls_key,
+            tls_rsa_cert, tls_rsa_key, tls_tickets, templates, public_url, render_cache_bytes,
+            max_connections, handshake_timeout, header_read_timeout, max_header_bytes,
+            shutdown_grace, change_poll, status_flush, log_format, log_level)
+    }
+
+    /// Reads a TOML file as a layer.
+    pub fn from_file(path: &Path) -> Result<Knobs, Error> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::Read {
+            path: path.display().to_string(),
+            reason: e.to_string(),
+        })?;
+        toml::from_str(&text).map_err(|e| Error::Parse {
+            path: path.display().to_string(),
+            reason: e.to_string(),
+        })
+    }
+}
+
+/// The effective configuration, every value decided.
+#[derive(Clone, Debug, Serialize)]
+pub struct Config {
+    /// Database and generated certificate live here.
+    pub data_dir: PathBuf,
+    /// Phones' HTTPS listener.
+    pub phones_addr: Option<SocketAddr>,
+    /// Phones' plain-HTTP listener.
+    pub http_addr: Option<SocketAddr>,
+    /// Metrics listener.
+    pub metrics_addr: Option<SocketAddr>,
+    /// Configured certificate and key (None: self-signed).
+    pub tls_cert: Option<PathBuf>,
+    /// Key of `tls_cert`.
+    pub tls_key: Option<PathBuf>,
+    /// Second (RSA) certificate.
+    pub tls_rsa_cert: Option<PathBuf>,
+    /// Key of `tls_rsa_cert`.
+    pub tls_rsa_key: Option<PathBuf>,
+    /// TLS 1.3 tickets per handshake.
+    pub tls_tickets: usize,
+    /// Template override directory.
+    pub templates: Option<PathBuf>,
+    /// Provisioning URL origin.
+    pub public_url: Option<String>,
+    /// Render cache size.
+    pub render_cache_bytes: u64,
+    /// Connection cap per listener.
+    pub max_connections: usize,
+    /// TLS handshake timeout.
+    #[serde(with = "humantime_serde")]
+    pub handshake_timeout: Duration,
+    /// Header read / idle timeout.
+    #[serde(with = "humantime_serde")]
+    pub header_read_timeout: Duration,
+    /// Header size cap.
+    pub max_header_bytes: usize,
+    /// Drain time on shutdown.
+    #[serde(with = "humantime_serde")]
+    pub shutdown_grace: Duration,
+    /// Change feed poll interval.
+    #[serde(with = "humantime_serde")]
+    pub change_poll: Duration,
+    /// Status write interval.
+    #[serde(with = "humantime_serde")]
+    pub status_flush: Duration,
+    /// Log format.
+    pub log_format: LogFormat,
+    /// Log filter.
+    pub log_level: String,
+    /// Extra OUIs per vendor.
+    pub extra_ouis: BTreeMap<Vendor, Vec<String>>,
+    #[serde(skip)]
+    ouis: Vec<ExtraOui>,
+}
+
+impl Config {
+    /// Combines the file named by `cli.config` (if any) under `cli` (flags and environment)
+    /// over the defaults, and checks the result.
+    pub fn load(cli: Knobs) -> Result<Config, Error> {
+        let file = match &cli.config {
+            Some(path) => Knobs::from_file(path)?,
+            None => Knobs::default(),
+        };
+        Config::resolve(file.merged_with(cli))
+    }
+
+    /// Applies defaults to a merged layer and validates it.
+    pub fn resolve(k: Knobs) -> Result<Config, Error> {
+        let invalid = |key, reason: &str| Error::Invalid {
+            key,
+            reason: reason.to_owned(),
+        };
+        if k.tls_cert.is_some() != k.tls_key.is_some() {
+            return Err(invalid("tls_cert", "tls_cert and tls_key go together"));
+        }
+        if k.tls_rsa_cert.is_some() != k.tls_rsa_key.is_some() {
+            return Err(invalid("tls_rsa_cert", "tls_rsa_cert and tls_rsa_key go together"));
+        }
+        if k.tls_rsa_cert.is_some() && k.tls_cert.is_none() {
+            return Err(invalid("tls_rsa_cert", "configure tls_cert/tls_key first; the RSA pair is the fallback"));
+        }
+        if let Some(url) = &k.public_url {
+            let ok = (url.starts_with("https://") || url.starts_with("http://"))
+                && url.len() <= 255
+                && !url.contains(char::is_whitespace)
+                && !url.contains(['"', '<', '>', '\'', '?', '#']);
+            if !ok {
+                return Err(invalid("public_url", "expected scheme://host[:port] such as https://prov.example.com"));
+            }
+        }
+        let ouis = k.extra_ouis.clone();
+        OuiTable::with_extra(ouis.iter().map(|e| (e.0, e.1)))
+            .map_err(|e| invalid("extra_ouis", &e.to_string()))?;
+        let mut extra: BTreeMap<Vendor, Vec<String>> = BTreeMap::new();
+        for ExtraOui(v, o) in &ouis {
+            extra.entry(*v).or_default().push(o.to_string());
+        }
+        let max_connections = k.max_connections.unwrap_or(10_000);
+        if max_connections == 0 {
+            return Err(invalid("max_connections", "must be at least 1"));
+        }
+        let config = Config {
+            data_dir: k.data_dir.unwrap_or_else(|| PathBuf::from("./data")),
+            phones_addr: k
+                .phones_addr
+                .unwrap_or(Listen(Some(SocketAddr::from(([0, 0, 0, 0], 8443)))))
+                .0,
+            http_addr: k.http_addr.unwrap_or(Listen(None)).0,
+            metrics_addr: k
+                .metrics_addr
+                .unwrap_or(Listen(Some(SocketAddr::from(([127, 0, 0, 1], 9898)))))
+                .0,
+            tls_cert: k.tls_cert,
+            tls_key: k.tls_key,
+            tls_rsa_cert: k.tls_rsa_cert,
+            tls_rsa_key: k.tls_rsa_key,
+            tls_tickets: k.tls_tickets.unwrap_or(1),
+            templates: k.templates,
+            public_url: k.public_url.map(|u| u.trim_end_matches('/').to_owned()),
+            render_cache_bytes: k.render_cache_bytes.unwrap_or(64 * 1024 * 1024),
+            max_connections,
+            handshake_timeout: k.handshake_timeout.map_or(Duration::from_secs(10), |h| h.0),
+            header_read_timeout: k.header_read_timeout.map_or(Duration::from_secs(15), |h| h.0),
+            max_header_bytes: k.max_header_bytes.unwrap_or(16 * 1024),
+            shutdown_grace: k.shutdown_grace.map_or(Duration::from_secs(10), |h| h.0),
+            change_poll: k.change_poll.map_or(Duration::from_secs(1), |h| h.0),
+            status_flush: k.status_flush.map_or(Duration::from_secs(1), |h| h.0),
+            log_format: k.log_format.unwrap_or_default(),
+            log_level: k.log_level.unwrap_or_else(|| "info".to_owned()),
+            extra_ouis: extra,
+            ouis,
+        };
+        if config.max_header_bytes < 1024 {
+            return Err(invalid("max_header_bytes", "must be at least 1024"));
+        }
+        if config.change_poll.is_zero() || config.status_flush.is_zero() {
+            return Err(invalid("change_poll", "intervals must be longer than zero"));
+        }
+        Ok(config)
+    }
+
+    /// The database file.
+    pub fn database_path(&self) -> PathBuf {
+        self.data_dir.join("zerotouch.db")
+    }
+
+    /// The OUI table: shipped prefixes plus configured ones.
+    pub fn oui_table(&self) -> OuiTable {
+        // resolve() already checked the combination.
+        OuiTable::with_extra(self.ouis.iter().map(|e| (e.0, e.1))).unwrap_or_default()
+    }
+
+    /// The effective configuration as TOML, for `check-config`.
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self).unwrap_or_else(|e| format!("# cannot print: {e}\n"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults() {
+        let c = Config::resolve(Knobs::default()).unwrap();
+        assert_eq!(c.data_dir, PathBuf::from("./data"));
+        assert_eq!(c.phones_addr, Some("0.0.0.0:8443".parse().unwrap()));
+        assert_eq!(c.http_addr, None);
+        assert_eq!(c.metrics_addr, Some("127.0.0.1:9898".parse().unwrap()));
+        assert_eq!(c.shutdown_grace, Duration::from_secs(10));
+    }
+
+    #[test]
+    fn later_layers_win_and_unset_keys_fall_through() {
+        let file: Knobs = toml::from_str(
+            r#"
+            data_dir = "/var/lib/zerotouch"
+            phones_addr = "0.0.0.0:443"
+            http_addr = "0.0.0.0:80"
+            shutdown_grace = "30s"
+            extra_ouis = ["snom=00:11:22"]
+            "#,
+        )
+        .unwrap();
+        let cli = Knobs {
+            phones_addr: Some("127.0.0.1:0".parse().unwrap()),
+            http_addr: Some("off".parse().unwrap()),
+            ..Knobs::default()
+        };
+        let c = Config::resolve(file.merged_with(cli)).unwrap();
+        assert_eq!(c.data_dir, PathBuf::from("/var/lib/zerotouch"));
+        assert_eq!(c.phones_addr, Some("127.0.0.1:0".parse().unwrap()));
+        assert_eq!(c.http_addr, None);
+        assert_eq!(c.shutdown_grace, Duration::from_secs(30));
+        assert_eq!(
+            c.oui_table().vendor_of(crate::domain::Mac::parse("001122334455").unwrap()),
+            Some(Vendor::Snom)
+        );
+    }
+
+    #[test]
+    fn unknown_and_malformed_keys_are_refused_with_their_name() {
+        let err = toml::from_str::<Knobs>("phone_addr = \"0.0.0.0:1\"").unwrap_err();
+        assert!(err.to_string().contains("phone_addr"), "{err}");
+        let err = toml::from_str::<Knobs>("shutdown_grace = \"soon\"").unwrap_err();
+        assert!(err.to_string().contains("soon"), "{err}");
+        let err = toml::from_str::<Knobs>("phones_addr = \"localhost\"").unwrap_err();
+        assert!(err.to_string().contains("localhost"), "{err}");
+    }
+
+    #[test]
+    fn invalid_combinations() {
+        let k = Knobs {
+            tls_cert: Some("c.pem".into()),
+            ..Knobs::default()
+        };
+        assert!(Config::resolve(k).is_err());
+        let k = Knobs {
+            public_url: Some("prov.example".into()),
+            ..Knobs::default()
+        };
+        assert!(Config::resolve(k).is_err());
+        let k = Knobs {
+            extra_ouis: vec!["snom=00:15:65".parse().unwrap()],
+            ..Knobs::default()
+        };
+        assert!(Config::resolve(k).is_err(), "a Yealink prefix cannot be given to Snom");
+    }
+
+    #[test]
+    fn effective_config_prints() {
+        let c = Config::resolve(Knobs::default()).unwrap();
+        let text = c.to_toml();
+        assert!(text.contains("phones_addr = \"0.0.0.0:8443\""), "{text}");
+    }
+}

@@ -1,0 +1,20 @@
+//! The domain: MACs, vendors and models, tenants and their settings, devices and claims.
+//!
+//! Pure types and parsing. Nothing here knows HTTP, Tera, SQL, metrics or async; all of it is
+//! unit-testable without a runtime.
+
+pub mod device;
+pub mod locale;
+pub mod mac;
+pub mod model;
+pub mod tenant;
+pub mod vendor;
+
+pub use device::{
+    check_claimable, ClaimCode, ClaimRefusal, ClaimableDevice, DeviceSettings, LineAccount, Secret,
+};
+pub use locale::{Language, TimeZone};
+pub use mac::{Mac, MacError, Oui};
+pub use model::GigasetFamily;
+pub use tenant::{FirmwareRule, Host, TenantName, TenantSettings, Transport};
+pub use vendor::{OuiTable, Vendor};

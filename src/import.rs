@@ -1,0 +1,279 @@
+//! Importing tenants and devices from a document: the `import` command and, later, the
+//! partner API's bulk import share this path.
+//!
+//! Per-row semantics: every row is checked on its own and gets its own result; rows that pass
+//! are applied together in one store transaction, rows that fail are reported with a reason
+//! and change nothing. A document that is not valid JSON of the expected shape is refused as a
+//! whole. Knows nothing of HTTP or the registry.
+
+use std::collections::HashSet;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::domain::{check_claimable, ClaimRefusal, DeviceSettings, OuiTable, TenantName, TenantSettings};
+use crate::store::{self, ImportBatch, ImportDevice, RowOutcome, Store};
+
+/// Why a document could not be imported at all.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Not JSON, or not `{"tenants": [...], "devices": [...]}`.
+    #[error("malformed import document: {0}")]
+    Malformed(String),
+    /// The store failed; nothing was applied.
+    #[error(transparent)]
+    Store(#[from] store::Error),
+}
+
+/// What happened to one row.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct RowResult {
+    /// 0-based position in its list.
+    pub row: usize,
+    /// The tenant name or MAC as given (normalised when valid).
+    pub key: String,
+    /// `created`, `updated` or `refused`.
+    pub status: &'static str,
+    /// Stable reason code when refused.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub code: Option<&'static str>,
+    /// Human-readable reason when refused.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// Results of an import, one per row.
+#[derive(Clone, Debug, Serialize, Default, PartialEq, Eq)]
+pub struct Report {
+    /// Tenant rows.
+    pub tenants: Vec<RowResult>,
+    /// Device rows.
+    pub devices: Vec<RowResult>,
+    /// Rows applied.
+    pub applied: usize,
+    /// Rows refused.
+    pub refused: usize,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Document {
+    #[serde(default)]
+    tenants: Vec<Value>,
+    #[serde(default)]
+    devices: Vec<Value>,
+}
+
+/// One device row as written in a document.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DeviceRow {
+    mac: String,
+    tenant: String,
+    #[serde(default)]
+    claim_code: Option<String>,
+    #[serde(default)]
+    display_name: Option<String>,
+    #[serde(default)]
+    lines: Vec<crate::domain::LineAccount>,
+}
+
+fn refused(row: usize, key: String, code: &'static str, reason: String) -> RowResult {
+    RowResult {
+        row,
+        key,
+        status: "refused",
+        code: Some(code),
+        reason: Some(reason),
+    }
+}
+
+fn claim_code(e: &ClaimRefusal) -> &'static str {
+    match e {
+        ClaimRefusal::Mac(_) => "invalid_mac",
+        ClaimRefusal::UnsupportedVendor(_) => "unsupported_vendor",
+        ClaimRefusal::MissingClaimCode | ClaimRefusal::MalformedClaimCode => "invalid_claim_code",
+        ClaimRefusal::ClaimCodeMismatch => "claim_code_mismatch",
+    }
+}
+
+/// A row checked before it reaches the store.
+enum Checked<T> {
+    Ok(T),
+    Refused(RowResult),
+}
+
+fn check_tenant(row: usize, value: Value, seen: &mut HashSet<TenantName>) -> Checked<(TenantName, TenantSettings)> {
+    let Value::Object(mut map) = value else {
+        return Checked::Refused(refused(row, String::new(), "invalid_row", "a tenant row must be an object".into()));
+    };
+    let name = match map.remove("name") {
+        Some(Value::String(s)) => s,
+        _ => return Checked::Refused(refused(row, String::new(), "invalid_row", "name is required and must be a string".into())),
+    };
+    let name = match TenantName::parse(&name) {
+        Ok(n) => n,
+        Err(e) => return Checked::Refused(refused(row, name, "invalid_tenant_name", e.to_string())),
+    };
+    if !seen.insert(name.clone()) {
+        return Checked::Refused(refused(row, name.to_string(), "duplicate", "the same tenant appears earlier in this document".into()));
+    }
+    let settings: TenantSettings = match serde_json::from_value(Value::Object(map)) {
+        Ok(s) => s,
+        Err(e) => return Checked::Refused(refused(row, name.to_string(), "invalid_row", e.to_string())),
+    };
+    if let Err(e) = settings.validate() {
+        return Checked::Refused(refused(row, name.to_string(), "invalid_setting", e.to_string()));
+    }
+    Checked::Ok((name, settings))
+}
+
+fn check_device(row: usize, value: Value, ouis: &OuiTable) -> Checked<ImportDevice> {
+    let given_mac = value.get("mac").and_then(Value::as_str).unwrap_or_default().to_owned();
+    let d: DeviceRow = match serde_json::from_value(value) {
+        Ok(d) => d,
+        Err(e) => return Checked::Refused(refused(row, given_mac, "invalid_row", e.to_string())),
+    };
+    let device = match check_claimable(&d.mac, d.claim_code.as_deref(), ouis) {
+        Ok(c) => c,
+        Err(e) => return Checked::Refused(refused(row, d.mac, claim_code(&e), format!("could not be registered: {e}"))),
+    };
+    let tenant = match TenantName::parse(&d.tenant) {
+        Ok(t) => t,
+        Err(e) => return Checked::Refused(refused(row, device.mac.to_string(), "unknown_tenant", e.to_string())),
+    };
+    let settings = DeviceSettings {
+        display_name: d.display_name,
+        lines: d.lines,
+    };
+    if let Err(e) = settings.validate() {
+        return Checked::Refused(refused(row, device.mac.to_string(), "invalid_setting", e.to_string()));
+    }
+    Checked::Ok(ImportDevice {
+        row,
+        mac: device.mac,
+        vendor: device.vendor,
+        claim_code: device.claim_code,
+        tenant,
+        settings,
+    })
+}
+
+/// Parses and applies a JSON import document as `actor`.
+pub async fn import_json(store: &dyn Store, ouis: &OuiTable, document: &[u8], actor: &str) -> Result<Report, Error> {
+    // serde would also read a struct from an array; the document must be an object.
+    if document.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(Error::Malformed("expected a JSON object {\"tenants\": [...], \"devices\": [...]}".into()));
+    }
+    let doc: Document = serde_json::from_slice(document).map_err(|e| Error::Malformed(e.to_string()))?;
+    let mut report = Report::default();
+    let mut batch = ImportBatch {
+        actor: actor.to_owned(),
+        ..ImportBatch::default()
+    };
+    let mut seen = HashSet::new();
+    let mut tenant_results: Vec<Option<RowResult>> = Vec::with_capacity(doc.tenants.len());
+    for (row, value) in doc.tenants.into_iter().enumerate() {
+        match check_tenant(row, value, &mut seen) {
+            Checked::Ok((name, settings)) => {
+                tenant_results.push(Some(RowResult { row, key: name.to_string(), status: "", code: None, reason: None }));
+                batch.tenants.push((row, name, settings));
+            }
+            Checked::Refused(r) => tenant_results.push(Some(r)),
+        }
+    }
+    let mut device_results: Vec<Option<RowResult>> = Vec::with_capacity(doc.devices.len());
+    for (row, value) in doc.devices.into_iter().enumerate() {
+        match check_device(row, value, ouis) {
+            Checked::Ok(d) => {
+                device_results.push(Some(RowResult { row, key: d.mac.to_string(), status: "", code: None, reason: None }));
+                batch.devices.push(d);
+            }
+            Checked::Refused(r) => device_results.push(Some(r)),
+        }
+    }
+    let applied = store.import(batch).await?;
+    let settle = |results: &mut Vec<Option<RowResult>>, outcomes: Vec<(usize, RowOutcome)>| {
+        for (row, outcome) in outcomes {
+            if let Some(Some(r)) = results.get_mut(row) {
+                match outcome {
+                    RowOutcome::Created => r.status = "created",
+                    RowOutcome::Updated => r.status = "updated",
+                    RowOutcome::AlreadyInUse => {
+                        *r = refused(row, r.key.clone(), "already_in_use", "is already in use".into())
+                    }
+                    RowOutcome::UnknownTenant => {
+                        *r = refused(row, r.key.clone(), "unknown_tenant", "the tenant does not exist".into())
+                    }
+                    RowOutcome::ClaimCodeMismatch => {
+                        *r = refused(row, r.key.clone(), "claim_code_mismatch", ClaimRefusal::ClaimCodeMismatch.to_string())
+                    }
+                }
+            }
+        }
+    };
+    settle(&mut tenant_results, applied.tenants);
+    settle(&mut device_results, applied.devices);
+    report.tenants = tenant_results.into_iter().flatten().collect();
+    report.devices = device_results.into_iter().flatten().collect();
+    for r in report.tenants.iter().chain(&report.devices) {
+        if r.status == "refused" {
+            report.refused += 1;
+        } else {
+            report.applied += 1;
+        }
+    }
+    Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::sqlite::SqliteStore;
+
+    #[tokio::test]
+    async fn per_row_results() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("db")).unwrap();
+        let doc = br#"{
+            "tenants": [
+                {"name":"sales","sip_server":"sales.cloud.example","keepalive_seconds":30,"language":"fr","timezone":"Europe/Paris","ntp_server":"pool.ntp.org",
+                 "firmware":[{"vendor":"yealink","model":"T46S","version":"66.86.0.15","url":"https://fw.example/T46S-66.86.0.15.rom"}]},
+                {"name":"bad name","sip_server":"x.example"},
+                {"name":"support","sip_server":"support.cloud.example","colour":"red"},
+                {"name":"sales","sip_server":"other.example"}
+            ],
+            "devices": [
+                {"mac":"80:5E:C0:17:DE:13","tenant":"sales"},
+                {"mac":"80:5E:C0:17:DE","tenant":"sales"},
+                {"mac":"00:11:22:33:44:55","tenant":"sales"},
+                {"mac":"80:5E:C0:17:DE:14","tenant":"nowhere"},
+                {"mac":"7C2F80E0D605","tenant":"sales"},
+                {"mac":"7C2F80E0D605","tenant":"sales","claim_code":"AB12"}
+            ]
+        }"#;
+        let report = import_json(&store, &OuiTable::default(), doc, "test").await.unwrap();
+        let codes = |rows: &[RowResult]| rows.iter().map(|r| r.code.unwrap_or(r.status)).collect::<Vec<_>>();
+        assert_eq!(codes(&report.tenants), ["created", "invalid_tenant_name", "invalid_row", "duplicate"]);
+        assert_eq!(
+            codes(&report.devices),
+            ["created", "invalid_mac", "unsupported_vendor", "unknown_tenant", "invalid_claim_code", "created"]
+        );
+        assert_eq!((report.applied, report.refused), (3, 7));
+        assert!(report.tenants[2].reason.as_deref().unwrap().contains("colour"));
+
+        let again = import_json(&store, &OuiTable::default(), br#"{"tenants":[{"name":"support","sip_server":"s.example"}],
+            "devices":[{"mac":"805ec017de13","tenant":"support"},{"mac":"805ec017de13","tenant":"sales"}]}"#, "test").await.unwrap();
+        assert_eq!(codes(&again.devices), ["already_in_use", "updated"]);
+    }
+
+    #[tokio::test]
+    async fn malformed_documents_change_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("db")).unwrap();
+        for doc in [&b"{"[..], b"[]", br#"{"tenants":{}}"#, br#"{"devices":[],"extra":1}"#] {
+            assert!(matches!(import_json(&store, &OuiTable::default(), doc, "t").await, Err(Error::Malformed(_))));
+        }
+        assert!(store.tenants().await.unwrap().is_empty());
+    }
+}

@@ -1,0 +1,16 @@
+//! zerotouch: a zero-touch provisioning server for Yealink, Snom and Gigaset phones.
+//!
+//! See ARCHITECTURE.md for the map of modules and the invariants they keep.
+
+pub mod admin;
+pub mod app;
+pub mod config;
+pub mod domain;
+pub mod import;
+pub mod metrics;
+pub mod provisioning;
+pub mod registry;
+pub mod server;
+pub mod shutdown;
+pub mod store;
+pub mod telemetry;

@@ -1,0 +1,138 @@
+//! The `zerotouch` command: parse the command line, load the configuration, start logging,
+//! run the chosen command, and turn its result into an exit code.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use tokio_util::sync::CancellationToken;
+
+use zerotouch::config::{Config, Knobs};
+use zerotouch::domain::Mac;
+use zerotouch::{app, import, shutdown, telemetry};
+
+#[derive(Parser)]
+#[command(name = "zerotouch", version, about = "Zero-touch provisioning server for Yealink, Snom and Gigaset phones")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve phones (HTTPS, optional HTTP) and metrics until SIGTERM or SIGINT.
+    Serve {
+        #[command(flatten)]
+        knobs: Knobs,
+    },
+    /// Load tenants and devices from a JSON file into the store; prints one result per row.
+    /// Exit code 0 when every row was applied, 3 when some rows were refused (the others are
+    /// applied), 1 when nothing could be applied.
+    Import {
+        /// The import document.
+        file: PathBuf,
+        #[command(flatten)]
+        knobs: Knobs,
+    },
+    /// Print exactly what a phone would receive for a request, for debugging a phone.
+    Render {
+        /// The phone's MAC (any notation).
+        #[arg(long)]
+        mac: String,
+        /// Request path, e.g. /y000000000066.cfg [default: the vendor's per-device file]
+        #[arg(long)]
+        path: Option<String>,
+        /// The phone's User-Agent.
+        #[arg(long)]
+        user_agent: Option<String>,
+        #[command(flatten)]
+        knobs: Knobs,
+    },
+    /// Check the configuration and templates, and print the effective configuration.
+    CheckConfig {
+        #[command(flatten)]
+        knobs: Knobs,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let knobs = match &cli.command {
+        Command::Serve { knobs }
+        | Command::Import { knobs, .. }
+        | Command::Render { knobs, .. }
+        | Command::CheckConfig { knobs } => knobs.clone(),
+    };
+    let config = match Config::load(knobs) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("zerotouch: configuration error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let _log = match telemetry::init(config.log_format, &config.log_level) {
+        Ok(guard) => guard,
+        Err(e) => {
+            eprintln!("zerotouch: configuration error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("zerotouch: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli.command, config)) {
+        Ok(code) => code,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            eprintln!("zerotouch: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
+    match command {
+        Command::Serve { .. } => {
+            let listeners = app::Listeners::bind(&config).await?;
+            let addrs = listeners.addresses();
+            tracing::info!(phones = ?addrs.phones, http = ?addrs.http, metrics = ?addrs.metrics, "listening");
+            let stop = CancellationToken::new();
+            shutdown::on_signal(stop.clone());
+            app::run(config, listeners, stop).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Import { file, .. } => {
+            let document = tokio::fs::read(&file)
+                .await
+                .with_context(|| format!("cannot read {}", file.display()))?;
+            let store = app::open_store(&config).await?;
+            let report = import::import_json(&store, &config.oui_table(), &document, "cli").await?;
+            println!("{}", serde_json::to_string_pretty(&report)?);
+            Ok(if report.refused == 0 { ExitCode::SUCCESS } else { ExitCode::from(3) })
+        }
+        Command::Render { mac, path, user_agent, .. } => {
+            let mac = Mac::parse(&mac).with_context(|| format!("--mac {mac:?}"))?;
+            let answer = app::render_once(&config, mac, path.as_deref(), user_agent.as_deref()).await?;
+            eprintln!(
+                "{} {} ({})",
+                answer.outcome.status(),
+                answer.outcome.label(),
+                answer.content_type
+            );
+            use std::io::Write;
+            std::io::stdout().write_all(&answer.body)?;
+            Ok(if answer.outcome.status() == 200 { ExitCode::SUCCESS } else { ExitCode::from(4) })
+        }
+        Command::CheckConfig { .. } => {
+            zerotouch::provisioning::Renderer::load(config.templates.as_deref())
+                .context("templates")?;
+            print!("{}", config.to_toml());
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}

@@ -1,0 +1,248 @@
+//! Every metric zerotouch exports, in one place, registered in one Prometheus registry.
+//!
+//! Labels come from closed sets (vendor, file kind, outcome, route template, status class,
+//! listener), never from request data. Hot-path counters are resolved once per label
+//! combination and then incremented with one atomic add.
+
+use std::sync::OnceLock;
+
+use prometheus::{
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts, Registry, TextEncoder,
+};
+
+/// A counter family whose label combinations are addressed by a dense slot number, so the hot
+/// path never hashes label strings after the first use of a combination.
+pub struct SlotCounters {
+    family: IntCounterVec,
+    slots: Box<[OnceLock<IntCounter>]>,
+}
+
+impl SlotCounters {
+    fn new(family: IntCounterVec, slots: usize) -> Self {
+        Self {
+            family,
+            slots: (0..slots).map(|_| OnceLock::new()).collect(),
+        }
+    }
+
+    /// Adds one to the series in `slot`, creating it with `labels` on first use. A slot out of
+    /// range (a caller bug) falls back to the family lookup rather than panicking.
+    pub fn inc(&self, slot: usize, labels: &[&str]) {
+        match self.slots.get(slot) {
+            Some(cell) => cell
+                .get_or_init(|| self.family.with_label_values(labels))
+                .inc(),
+            None => self.family.with_label_values(labels).inc(),
+        }
+    }
+}
+
+/// The same for histograms.
+pub struct SlotHistograms {
+    family: HistogramVec,
+    slots: Box<[OnceLock<Histogram>]>,
+}
+
+impl SlotHistograms {
+    fn new(family: HistogramVec, slots: usize) -> Self {
+        Self {
+            family,
+            slots: (0..slots).map(|_| OnceLock::new()).collect(),
+        }
+    }
+
+    /// Records `value` in the series in `slot`.
+    pub fn observe(&self, slot: usize, labels: &[&str], value: f64) {
+        match self.slots.get(slot) {
+            Some(cell) => cell
+                .get_or_init(|| self.family.with_label_values(labels))
+                .observe(value),
+            None => self.family.with_label_values(labels).observe(value),
+        }
+    }
+}
+
+/// All of zerotouch's metrics.
+pub struct Metrics {
+    registry: Registry,
+    /// Phone requests by `vendor`, `file`, `outcome`.
+    pub phone_requests: SlotCounters,
+    /// Phone request duration by `vendor`, seconds.
+    pub phone_duration: SlotHistograms,
+    /// Render failures by `vendor`.
+    pub render_errors: SlotCounters,
+    /// Rendered-config cache lookups by `result` (`hit`, `miss`).
+    pub render_cache: SlotCounters,
+    /// Claimed devices in the registry.
+    pub devices: IntGauge,
+    /// Tenants in the registry.
+    pub tenants: IntGauge,
+    /// Failed TLS handshakes by `listener`.
+    pub tls_handshake_failures: IntCounterVec,
+    /// Open connections by `listener`.
+    pub connections_open: IntGaugeVec,
+    /// Last-seen updates written to the store.
+    pub sightings_written: IntCounter,
+    /// Last-seen updates dropped because the queue was full or the store failed.
+    pub sightings_dropped: IntCounter,
+    /// Store changes applied to the registry by the change feed.
+    pub changes_applied: IntCounter,
+    /// 1 once the server is ready to serve phones.
+    pub ready: IntGauge,
+}
+
+/// Number of slots for a (vendor, file, outcome) combination space.
+pub const fn slots(vendors: usize, files: usize, outcomes: usize) -> usize {
+    vendors * files * outcomes
+}
+
+fn must<T>(r: prometheus::Result<T>) -> T {
+    // Metric definitions are static; a failure here is a programming error caught by tests.
+    r.unwrap_or_else(|e| panic!("invalid metric definition: {e}"))
+}
+
+impl Metrics {
+    /// Creates and registers every metric. `phone_slots` sizes the phone request counters.
+    pub fn new(phone_slots: usize, vendor_slots: usize) -> Self {
+        let registry = Registry::new();
+        let reg = |c: Box<dyn prometheus::core::Collector>| must(registry.register(c));
+
+        let phone_requests = must(IntCounterVec::new(
+            Opts::new(
+                "zerotouch_phone_requests_total",
+                "Phone requests by vendor, file kind and outcome.",
+            ),
+            &["vendor", "file", "outcome"],
+        ));
+        reg(Box::new(phone_requests.clone()));
+        let phone_duration = must(HistogramVec::new(
+            HistogramOpts::new(
+                "zerotouch_phone_request_duration_seconds",
+                "Time to answer a phone request, from parsed header to response.",
+            )
+            .buckets(vec![
+                0.000_01, 0.000_025, 0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5,
+                0.005, 0.01, 0.025, 0.1,
+            ]),
+            &["vendor"],
+        ));
+        reg(Box::new(phone_duration.clone()));
+        let render_errors = must(IntCounterVec::new(
+            Opts::new(
+                "zerotouch_render_errors_total",
+                "Configs that failed to render, by vendor.",
+            ),
+            &["vendor"],
+        ));
+        reg(Box::new(render_errors.clone()));
+        let render_cache = must(IntCounterVec::new(
+            Opts::new(
+                "zerotouch_render_cache_lookups_total",
+                "Rendered-config cache lookups by result.",
+            ),
+            &["result"],
+        ));
+        reg(Box::new(render_cache.clone()));
+        let devices = must(IntGauge::new(
+            "zerotouch_devices",
+            "Claimed devices known to this node.",
+        ));
+        reg(Box::new(devices.clone()));
+        let tenants = must(IntGauge::new(
+            "zerotouch_tenants",
+            "Tenant instances known to this node.",
+        ));
+        reg(Box::new(tenants.clone()));
+        let tls_handshake_failures = must(IntCounterVec::new(
+            Opts::new(
+                "zerotouch_tls_handshake_failures_total",
+                "TLS handshakes that failed or timed out, by listener.",
+            ),
+            &["listener"],
+        ));
+        reg(Box::new(tls_handshake_failures.clone()));
+        let connections_open = must(IntGaugeVec::new(
+            Opts::new(
+                "zerotouch_connections_open",
+                "Open client connections, by listener.",
+            ),
+            &["listener"],
+        ));
+        reg(Box::new(connections_open.clone()));
+        let sightings_written = must(IntCounter::new(
+            "zerotouch_status_updates_written_total",
+            "Device last-seen updates written to the store.",
+        ));
+        reg(Box::new(sightings_written.clone()));
+        let sightings_dropped = must(IntCounter::new(
+            "zerotouch_status_updates_dropped_total",
+            "Device last-seen updates dropped (queue full or store failure).",
+        ));
+        reg(Box::new(sightings_dropped.clone()));
+        let changes_applied = must(IntCounter::new(
+            "zerotouch_store_changes_applied_total",
+            "Store changes applied to the in-memory registry by the change feed.",
+        ));
+        reg(Box::new(changes_applied.clone()));
+        let ready = must(IntGauge::new(
+            "zerotouch_ready",
+            "1 when this node serves phones, 0 while starting or draining.",
+        ));
+        reg(Box::new(ready.clone()));
+        let build = must(IntGaugeVec::new(
+            Opts::new("zerotouch_build_info", "Build information; always 1."),
+            &["version"],
+        ));
+        reg(Box::new(build.clone()));
+        build.with_label_values(&[env!("CARGO_PKG_VERSION")]).set(1);
+        #[cfg(target_os = "linux")]
+        reg(Box::new(prometheus::process_collector::ProcessCollector::for_self()));
+
+        Self {
+            registry,
+            phone_requests: SlotCounters::new(phone_requests, phone_slots),
+            phone_duration: SlotHistograms::new(phone_duration, vendor_slots),
+            render_errors: SlotCounters::new(render_errors, vendor_slots),
+            render_cache: SlotCounters::new(render_cache, 2),
+            devices,
+            tenants,
+            tls_handshake_failures,
+            connections_open,
+            sightings_written,
+            sightings_dropped,
+            changes_applied,
+            ready,
+        }
+    }
+
+    /// The registry, for components that register their own families.
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    /// The Prometheus text exposition of every metric.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(16 * 1024);
+        if let Err(e) = TextEncoder::new().encode(&self.registry.gather(), &mut out) {
+            tracing::error!(error = %e, "cannot encode metrics");
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metrics_register_and_encode() {
+        let m = Metrics::new(8, 4);
+        m.phone_requests.inc(3, &["yealink", "device", "served"]);
+        m.phone_requests.inc(99, &["snom", "device", "served"]);
+        m.phone_duration.observe(0, &["yealink"], 0.0001);
+        let text = String::from_utf8(m.encode()).unwrap();
+        assert!(text.contains(r#"zerotouch_phone_requests_total{file="device",outcome="served",vendor="yealink"} 1"#), "{text}");
+        assert!(text.contains("zerotouch_build_info"));
+    }
+}

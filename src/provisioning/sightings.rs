@@ -1,0 +1,118 @@
+//! Recording what phones fetch (last-seen status), off the hot path.
+//!
+//! The hot path hands a sighting to a bounded queue and moves on; a background writer keeps
+//! the newest sighting per device and writes them to the store in one transaction per flush.
+//! When the queue is full (the store is slow or down), sightings are dropped and counted:
+//! status is for troubleshooting and never worth slowing a phone down.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::domain::Mac;
+use crate::metrics::Metrics;
+use crate::store::{Sighting, Store};
+
+/// The hot path's end of the queue.
+#[derive(Clone)]
+pub struct SightingQueue {
+    tx: mpsc::Sender<Sighting>,
+    metrics: Arc<Metrics>,
+}
+
+impl SightingQueue {
+    /// Queues a sighting, or drops and counts it when the queue is full.
+    pub fn record(&self, sighting: Sighting) {
+        if self.tx.try_send(sighting).is_err() {
+            self.metrics.sightings_dropped.inc();
+        }
+    }
+}
+
+/// Batching settings.
+#[derive(Clone, Copy, Debug)]
+pub struct Batching {
+    /// Sightings queued at most.
+    pub queue: usize,
+    /// How often pending sightings are written.
+    pub flush_every: Duration,
+    /// Devices per write at most; a full batch is written at once.
+    pub max_batch: usize,
+}
+
+impl Default for Batching {
+    fn default() -> Self {
+        Self {
+            queue: 65_536,
+            flush_every: Duration::from_secs(1),
+            max_batch: 2_000,
+        }
+    }
+}
+
+/// Creates the queue and its writer task. The writer stops on `shutdown` after writing what
+/// is pending; await the returned handle to know the last write is done.
+pub fn spawn(
+    store: Arc<dyn Store>,
+    metrics: Arc<Metrics>,
+    batching: Batching,
+    shutdown: CancellationToken,
+) -> (SightingQueue, tokio::task::JoinHandle<()>) {
+    let (tx, rx) = mpsc::channel(batching.queue.max(1));
+    let queue = SightingQueue {
+        tx,
+        metrics: metrics.clone(),
+    };
+    let writer = tokio::spawn(write_batches(store, metrics, batching, rx, shutdown));
+    (queue, writer)
+}
+
+async fn write_batches(
+    store: Arc<dyn Store>,
+    metrics: Arc<Metrics>,
+    batching: Batching,
+    mut rx: mpsc::Receiver<Sighting>,
+    shutdown: CancellationToken,
+) {
+    let mut pending: HashMap<Mac, Sighting> = HashMap::new();
+    let mut tick = tokio::time::interval(batching.flush_every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => break,
+            _ = tick.tick() => flush(&*store, &metrics, &mut pending).await,
+            s = rx.recv() => match s {
+                Some(s) => {
+                    pending.insert(s.mac, s);
+                    if pending.len() >= batching.max_batch {
+                        flush(&*store, &metrics, &mut pending).await;
+                    }
+                }
+                None => break,
+            },
+        }
+    }
+    rx.close();
+    while let Ok(s) = rx.try_recv() {
+        pending.insert(s.mac, s);
+    }
+    flush(&*store, &metrics, &mut pending).await;
+}
+
+async fn flush(store: &dyn Store, metrics: &Metrics, pending: &mut HashMap<Mac, Sighting>) {
+    if pending.is_empty() {
+        return;
+    }
+    let batch: Vec<Sighting> = pending.drain().map(|(_, s)| s).collect();
+    let n = batch.len() as u64;
+    match store.record_sightings(batch).await {
+        Ok(()) => metrics.sightings_written.inc_by(n),
+        Err(e) => {
+            metrics.sightings_dropped.inc_by(n);
+            tracing::warn!(error = %e, dropped = n, "cannot write device status");
+        }
+    }
+}

@@ -1,0 +1,237 @@
+//! The registry: the in-memory index of tenants and devices that the phone's hot path reads.
+//!
+//! A read cache of the store, loaded at start and updated after each commit (and by the
+//! change feed, for changes made elsewhere). Lookups are synchronous, lock-light (dashmap
+//! shards) and return `Arc`s; no guard is ever held past a lookup, never across an `.await`.
+//! Every replaced entry gets a fresh generation, so rendered configs cached under an old
+//! generation are never served again. Knows nothing of HTTP or rendering.
+
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::Arc;
+
+use dashmap::DashMap;
+
+use crate::domain::{ClaimCode, DeviceSettings, Mac, TenantName, TenantSettings, Vendor};
+use crate::store::{Change, DeviceRecord, Store, TenantId, TenantRecord};
+
+pub mod sync;
+
+type Map<K, V> = DashMap<K, V, ahash::RandomState>;
+
+/// A tenant as phones see it.
+#[derive(Debug)]
+pub struct Tenant {
+    /// Row id.
+    pub id: TenantId,
+    /// DNS label.
+    pub name: TenantName,
+    /// What its phones receive.
+    pub settings: TenantSettings,
+    /// Changes whenever this entry is replaced.
+    pub generation: u64,
+}
+
+/// A claimed device as phones see it.
+#[derive(Debug)]
+pub struct Device {
+    /// Its MAC.
+    pub mac: Mac,
+    /// Registered vendor.
+    pub vendor: Vendor,
+    /// Claiming tenant.
+    pub tenant: TenantId,
+    /// Gigaset label code.
+    pub claim_code: Option<ClaimCode>,
+    /// Per-device settings; `None` when empty, so a million plain devices stay small.
+    pub settings: Option<Box<DeviceSettings>>,
+    /// Changes whenever this entry is replaced.
+    pub generation: u64,
+}
+
+/// The in-memory index.
+pub struct Registry {
+    devices: Map<Mac, Arc<Device>>,
+    tenants: Map<TenantId, Arc<Tenant>>,
+    generation: AtomicU64,
+    /// Highest change sequence applied (the change feed resumes after it).
+    applied_seq: AtomicI64,
+}
+
+impl Default for Registry {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Registry {
+    /// An empty registry.
+    pub fn new() -> Self {
+        Self {
+            devices: Map::default(),
+            tenants: Map::default(),
+            generation: AtomicU64::new(1),
+            applied_seq: AtomicI64::new(0),
+        }
+    }
+
+    fn next_generation(&self) -> u64 {
+        self.generation.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// The device and its tenant, if `mac` is claimed. The hot path's one read.
+    pub fn lookup(&self, mac: Mac) -> Option<(Arc<Device>, Arc<Tenant>)> {
+        let device = self.devices.get(&mac).map(|e| e.value().clone())?;
+        let tenant = self.tenants.get(&device.tenant).map(|e| e.value().clone())?;
+        Some((device, tenant))
+    }
+
+    /// A tenant by id.
+    pub fn tenant(&self, id: TenantId) -> Option<Arc<Tenant>> {
+        self.tenants.get(&id).map(|e| e.value().clone())
+    }
+
+    /// Number of claimed devices.
+    pub fn device_count(&self) -> usize {
+        self.devices.len()
+    }
+
+    /// Number of tenants.
+    pub fn tenant_count(&self) -> usize {
+        self.tenants.len()
+    }
+
+    /// Inserts or replaces a tenant.
+    pub fn put_tenant(&self, record: TenantRecord) {
+        let tenant = Tenant {
+            id: record.id,
+            name: record.name,
+            settings: record.settings,
+            generation: self.next_generation(),
+        };
+        self.tenants.insert(tenant.id, Arc::new(tenant));
+    }
+
+    /// Forgets a tenant.
+    pub fn remove_tenant(&self, id: TenantId) {
+        self.tenants.remove(&id);
+    }
+
+    /// Inserts or replaces a device.
+    pub fn put_device(&self, record: DeviceRecord) {
+        let settings = (record.settings != DeviceSettings::default()).then(|| Box::new(record.settings));
+        let device = Device {
+            mac: record.mac,
+            vendor: record.vendor,
+            tenant: record.tenant,
+            claim_code: record.claim_code,
+            settings,
+            generation: self.next_generation(),
+        };
+        self.devices.insert(device.mac, Arc::new(device));
+    }
+
+    /// Forgets a device (released).
+    pub fn remove_device(&self, mac: Mac) {
+        self.devices.remove(&mac);
+    }
+
+    /// The highest change sequence reflected here.
+    pub fn applied_seq(&self) -> i64 {
+        self.applied_seq.load(Ordering::Acquire)
+    }
+
+    fn advance_seq(&self, seq: i64) {
+        self.applied_seq.fetch_max(seq, Ordering::AcqRel);
+    }
+
+    /// Loads everything from the store: tenants, then devices in keyset pages (bounded memory
+    /// for a million devices). Records the change sequence read *before* loading, so changes
+    /// committed during the load are replayed by the change feed, never missed.
+    pub async fn hydrate(&self, store: &dyn Store) -> Result<(), crate::store::Error> {
+        const PAGE: usize = 20_000;
+        let seq = store.latest_change().await?;
+        for tenant in store.tenants().await? {
+            self.put_tenant(tenant);
+        }
+        let mut after = None;
+        loop {
+            let page = store.devices_page(after, PAGE).await?;
+            let last = page.last().map(|d| d.mac);
+            let full = page.len() == PAGE;
+            for device in page {
+                self.put_device(device);
+            }
+            match last {
+                Some(mac) if full => after = Some(mac),
+                _ => break,
+            }
+        }
+        self.advance_seq(seq);
+        Ok(())
+    }
+
+    /// Re-reads one changed entity from the store and applies it.
+    pub async fn refresh(&self, store: &dyn Store, change: &Change) -> Result<(), crate::store::Error> {
+        match *change {
+            Change::Tenant(id) => match store.tenant(id).await? {
+                Some(t) => self.put_tenant(t),
+                None => self.remove_tenant(id),
+            },
+            Change::Device(mac) => match store.device(mac).await? {
+                Some(d) => self.put_device(d),
+                None => self.remove_device(mac),
+            },
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::Host;
+
+    fn tenant(id: i64, name: &str) -> TenantRecord {
+        TenantRecord {
+            id,
+            name: TenantName::parse(name).unwrap(),
+            settings: TenantSettings {
+                sip_server: Some(Host::parse("pbx.example").unwrap()),
+                ..TenantSettings::default()
+            },
+        }
+    }
+
+    fn device(mac: &str, tenant: i64) -> DeviceRecord {
+        DeviceRecord {
+            mac: Mac::parse(mac).unwrap(),
+            vendor: Vendor::Yealink,
+            tenant,
+            claim_code: None,
+            settings: DeviceSettings::default(),
+        }
+    }
+
+    #[test]
+    fn lookups_and_generations() {
+        let r = Registry::new();
+        r.put_tenant(tenant(1, "sales"));
+        r.put_device(device("805ec017de13", 1));
+        let mac = Mac::parse("805ec017de13").unwrap();
+        let (d, t) = r.lookup(mac).unwrap();
+        assert_eq!(t.name.as_str(), "sales");
+        assert!(d.settings.is_none());
+        r.put_tenant(tenant(1, "sales"));
+        let (_, t2) = r.lookup(mac).unwrap();
+        assert_ne!(t.generation, t2.generation, "a replaced tenant has a new generation");
+        r.remove_device(mac);
+        assert!(r.lookup(mac).is_none());
+    }
+
+    #[test]
+    fn a_device_of_an_unknown_tenant_is_not_served() {
+        let r = Registry::new();
+        r.put_device(device("805ec017de13", 7));
+        assert!(r.lookup(Mac::parse("805ec017de13").unwrap()).is_none());
+    }
+}
