@@ -57,7 +57,11 @@ impl AdminService {
     }
 }
 
-fn text(status: StatusCode, body: impl Into<Bytes>, content_type: &'static str) -> Response<Full<Bytes>> {
+fn text(
+    status: StatusCode,
+    body: impl Into<Bytes>,
+    content_type: &'static str,
+) -> Response<Full<Bytes>> {
     let mut r = Response::new(Full::new(body.into()));
     *r.status_mut() = status;
     r.headers_mut()
@@ -73,7 +77,11 @@ impl<B> hyper::service::Service<Request<B>> for AdminService {
     fn call(&self, req: Request<B>) -> Self::Future {
         const PLAIN: &str = "text/plain; charset=utf-8";
         let response = if req.method() != Method::GET && req.method() != Method::HEAD {
-            text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n", PLAIN)
+            text(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method not allowed\n",
+                PLAIN,
+            )
         } else {
             match req.uri().path() {
                 "/metrics" => text(
@@ -84,7 +92,11 @@ impl<B> hyper::service::Service<Request<B>> for AdminService {
                 "/healthz" => text(StatusCode::OK, "ok\n", PLAIN),
                 "/readyz" => match self.readiness.not_ready_reason() {
                     None => text(StatusCode::OK, "ready\n", PLAIN),
-                    Some(why) => text(StatusCode::SERVICE_UNAVAILABLE, format!("not ready: {why}\n"), PLAIN),
+                    Some(why) => text(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        format!("not ready: {why}\n"),
+                        PLAIN,
+                    ),
                 },
                 _ => text(StatusCode::NOT_FOUND, "not found\n", PLAIN),
             }

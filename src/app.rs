@@ -87,10 +87,16 @@ impl ConnectionEvents for ListenerEvents {
         tracing::debug!(listener = self.listener, %remote, reason, "TLS handshake failed");
     }
     fn opened(&self) {
-        self.metrics.connections_open.with_label_values(&[self.listener]).inc();
+        self.metrics
+            .connections_open
+            .with_label_values(&[self.listener])
+            .inc();
     }
     fn closed(&self) {
-        self.metrics.connections_open.with_label_values(&[self.listener]).dec();
+        self.metrics
+            .connections_open
+            .with_label_values(&[self.listener])
+            .dec();
     }
 }
 
@@ -121,7 +127,11 @@ fn identities(config: &Config) -> anyhow::Result<Vec<tls::Identity>> {
             key: key.clone(),
         }),
         _ => {
-            let mut names = vec!["localhost".to_owned(), "127.0.0.1".to_owned(), "::1".to_owned()];
+            let mut names = vec![
+                "localhost".to_owned(),
+                "127.0.0.1".to_owned(),
+                "::1".to_owned(),
+            ];
             if let Some(host) = config
                 .public_url
                 .as_deref()
@@ -143,11 +153,20 @@ fn identities(config: &Config) -> anyhow::Result<Vec<tls::Identity>> {
 }
 
 /// Runs the server until `shutdown` is cancelled, then drains and stops in order.
-pub async fn run(config: Config, listeners: Listeners, shutdown: CancellationToken) -> anyhow::Result<()> {
+pub async fn run(
+    config: Config,
+    listeners: Listeners,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
     let metrics = Arc::new(Metrics::new(
         provisioning::METRIC_SLOTS,
         provisioning::VENDOR_METRIC_SLOTS,
     ));
+    for vendor in crate::domain::Vendor::ALL {
+        metrics
+            .render_errors
+            .touch(vendor.index(), &[vendor.as_str()]);
+    }
     let readiness = Arc::new(Readiness::default());
     let limits = limits(&config);
 
@@ -170,7 +189,16 @@ pub async fn run(config: Config, listeners: Listeners, shutdown: CancellationTok
         ))
     });
 
-    let result = serve_phones(&config, listeners.phones, listeners.http, &metrics, &readiness, &limits, shutdown).await;
+    let result = serve_phones(
+        &config,
+        listeners.phones,
+        listeners.http,
+        &metrics,
+        &readiness,
+        &limits,
+        shutdown,
+    )
+    .await;
 
     admin_stop.cancel();
     if let Some(admin) = admin {
@@ -259,6 +287,9 @@ async fn serve_phones(
     let mut servers = Vec::new();
     for (listener, tls, name) in [(phones, tls, "phones"), (http, None, "phones_http")] {
         let Some(listener) = listener else { continue };
+        // Series exist from the start, so dashboards and alerts see zeros, not gaps.
+        metrics.tls_handshake_failures.with_label_values(&[name]);
+        metrics.connections_open.with_label_values(&[name]);
         let provisioner = provisioner.clone();
         servers.push(tokio::spawn(server::serve(
             listener,
@@ -312,7 +343,10 @@ pub async fn render_once(
             registry.put_tenant(t);
         }
     }
-    let vendor = device.as_ref().map(|d| d.vendor).or_else(|| config.oui_table().vendor_of(mac));
+    let vendor = device
+        .as_ref()
+        .map(|d| d.vendor)
+        .or_else(|| config.oui_table().vendor_of(mac));
     if let Some(d) = device {
         registry.put_device(d);
     }
@@ -320,7 +354,13 @@ pub async fn render_once(
         Some(crate::domain::Vendor::Yealink) => format!("/{}.cfg", mac.to_lower_hex()),
         _ => format!("/{}.xml", mac.to_upper_hex()),
     };
-    let path = path.map_or(default_path, |p| if p.starts_with('/') { p.to_owned() } else { format!("/{p}") });
+    let path = path.map_or(default_path, |p| {
+        if p.starts_with('/') {
+            p.to_owned()
+        } else {
+            format!("/{p}")
+        }
+    });
     let renderer = Renderer::load(config.templates.as_deref()).context("cannot load templates")?;
     let provisioner = Provisioner::new(
         registry,
@@ -330,10 +370,15 @@ pub async fn render_once(
             public_url: config.public_url.clone(),
             render_cache_bytes: 1 << 20,
         },
-        Arc::new(Metrics::new(provisioning::METRIC_SLOTS, provisioning::VENDOR_METRIC_SLOTS)),
+        Arc::new(Metrics::new(
+            provisioning::METRIC_SLOTS,
+            provisioning::VENDOR_METRIC_SLOTS,
+        )),
         None,
     );
-    let local = config.phones_addr.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8443)));
+    let local = config
+        .phones_addr
+        .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8443)));
     Ok(provisioner.handle(&provisioning::Fetch {
         readable_method: true,
         path_and_query: &path,

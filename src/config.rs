@@ -55,10 +55,9 @@ impl FromStr for Listen {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s.trim() {
             "" | "off" | "none" => Ok(Listen(None)),
-            a => a
-                .parse()
-                .map(|a| Listen(Some(a)))
-                .map_err(|e| format!("{a:?} is not an address like 0.0.0.0:8443 or [::]:8443 (or off): {e}")),
+            a => a.parse().map(|a| Listen(Some(a))).map_err(|e| {
+                format!("{a:?} is not an address like 0.0.0.0:8443 or [::]:8443 (or off): {e}")
+            }),
         }
     }
 }
@@ -152,19 +151,39 @@ pub struct Knobs {
     pub metrics_addr: Option<Listen>,
 
     /// PEM certificate chain for the TLS listeners [default: self-signed ECDSA in DATA_DIR/tls]
-    #[arg(long, env = "ZEROTOUCH_TLS_CERT", value_name = "FILE", requires = "tls_key")]
+    #[arg(
+        long,
+        env = "ZEROTOUCH_TLS_CERT",
+        value_name = "FILE",
+        requires = "tls_key"
+    )]
     pub tls_cert: Option<PathBuf>,
 
     /// PEM private key of --tls-cert
-    #[arg(long, env = "ZEROTOUCH_TLS_KEY", value_name = "FILE", requires = "tls_cert")]
+    #[arg(
+        long,
+        env = "ZEROTOUCH_TLS_KEY",
+        value_name = "FILE",
+        requires = "tls_cert"
+    )]
     pub tls_key: Option<PathBuf>,
 
     /// A second certificate (RSA) for phones that cannot verify ECDSA; chosen per ClientHello
-    #[arg(long, env = "ZEROTOUCH_TLS_RSA_CERT", value_name = "FILE", requires = "tls_rsa_key")]
+    #[arg(
+        long,
+        env = "ZEROTOUCH_TLS_RSA_CERT",
+        value_name = "FILE",
+        requires = "tls_rsa_key"
+    )]
     pub tls_rsa_cert: Option<PathBuf>,
 
     /// PEM private key of --tls-rsa-cert
-    #[arg(long, env = "ZEROTOUCH_TLS_RSA_KEY", value_name = "FILE", requires = "tls_rsa_cert")]
+    #[arg(
+        long,
+        env = "ZEROTOUCH_TLS_RSA_KEY",
+        value_name = "FILE",
+        requires = "tls_rsa_cert"
+    )]
     pub tls_rsa_key: Option<PathBuf>,
 
     /// TLS 1.3 session tickets sent per handshake (0: no ticket resumption) [default: 1]
@@ -221,7 +240,12 @@ pub struct Knobs {
     pub log_level: Option<String>,
 
     /// Extra OUI prefix for a vendor, `vendor=AA:BB:CC`; repeat for more
-    #[arg(long = "extra-oui", env = "ZEROTOUCH_EXTRA_OUIS", value_name = "VENDOR=OUI", value_delimiter = ',')]
+    #[arg(
+        long = "extra-oui",
+        env = "ZEROTOUCH_EXTRA_OUIS",
+        value_name = "VENDOR=OUI",
+        value_delimiter = ','
+    )]
     #[serde(default)]
     pub extra_ouis: Vec<ExtraOui>,
 }
@@ -332,10 +356,16 @@ impl Config {
             return Err(invalid("tls_cert", "tls_cert and tls_key go together"));
         }
         if k.tls_rsa_cert.is_some() != k.tls_rsa_key.is_some() {
-            return Err(invalid("tls_rsa_cert", "tls_rsa_cert and tls_rsa_key go together"));
+            return Err(invalid(
+                "tls_rsa_cert",
+                "tls_rsa_cert and tls_rsa_key go together",
+            ));
         }
         if k.tls_rsa_cert.is_some() && k.tls_cert.is_none() {
-            return Err(invalid("tls_rsa_cert", "configure tls_cert/tls_key first; the RSA pair is the fallback"));
+            return Err(invalid(
+                "tls_rsa_cert",
+                "configure tls_cert/tls_key first; the RSA pair is the fallback",
+            ));
         }
         if let Some(url) = &k.public_url {
             let ok = (url.starts_with("https://") || url.starts_with("http://"))
@@ -343,7 +373,10 @@ impl Config {
                 && !url.contains(char::is_whitespace)
                 && !url.contains(['"', '<', '>', '\'', '?', '#']);
             if !ok {
-                return Err(invalid("public_url", "expected scheme://host[:port] such as https://prov.example.com"));
+                return Err(invalid(
+                    "public_url",
+                    "expected scheme://host[:port] such as https://prov.example.com",
+                ));
             }
         }
         let ouis = k.extra_ouis.clone();
@@ -378,7 +411,9 @@ impl Config {
             render_cache_bytes: k.render_cache_bytes.unwrap_or(64 * 1024 * 1024),
             max_connections,
             handshake_timeout: k.handshake_timeout.map_or(Duration::from_secs(10), |h| h.0),
-            header_read_timeout: k.header_read_timeout.map_or(Duration::from_secs(15), |h| h.0),
+            header_read_timeout: k
+                .header_read_timeout
+                .map_or(Duration::from_secs(15), |h| h.0),
             max_header_bytes: k.max_header_bytes.unwrap_or(16 * 1024),
             shutdown_grace: k.shutdown_grace.map_or(Duration::from_secs(10), |h| h.0),
             change_poll: k.change_poll.map_or(Duration::from_secs(1), |h| h.0),
@@ -451,7 +486,8 @@ mod tests {
         assert_eq!(c.http_addr, None);
         assert_eq!(c.shutdown_grace, Duration::from_secs(30));
         assert_eq!(
-            c.oui_table().vendor_of(crate::domain::Mac::parse("001122334455").unwrap()),
+            c.oui_table()
+                .vendor_of(crate::domain::Mac::parse("001122334455").unwrap()),
             Some(Vendor::Snom)
         );
     }
@@ -482,7 +518,10 @@ mod tests {
             extra_ouis: vec!["snom=00:15:65".parse().unwrap()],
             ..Knobs::default()
         };
-        assert!(Config::resolve(k).is_err(), "a Yealink prefix cannot be given to Snom");
+        assert!(
+            Config::resolve(k).is_err(),
+            "a Yealink prefix cannot be given to Snom"
+        );
     }
 
     #[test]

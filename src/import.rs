@@ -11,7 +11,9 @@ use std::collections::HashSet;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::domain::{check_claimable, ClaimRefusal, DeviceSettings, OuiTable, TenantName, TenantSettings};
+use crate::domain::{
+    check_claimable, ClaimRefusal, DeviceSettings, OuiTable, TenantName, TenantSettings,
+};
 use crate::store::{self, ImportBatch, ImportDevice, RowOutcome, Store};
 
 /// Why a document could not be imported at all.
@@ -103,51 +105,104 @@ enum Checked<T> {
     Refused(RowResult),
 }
 
-fn check_tenant(row: usize, value: Value, seen: &mut HashSet<TenantName>) -> Checked<(TenantName, TenantSettings)> {
+fn check_tenant(
+    row: usize,
+    value: Value,
+    seen: &mut HashSet<TenantName>,
+) -> Checked<(TenantName, TenantSettings)> {
     let Value::Object(mut map) = value else {
-        return Checked::Refused(refused(row, String::new(), "invalid_row", "a tenant row must be an object".into()));
+        return Checked::Refused(refused(
+            row,
+            String::new(),
+            "invalid_row",
+            "a tenant row must be an object".into(),
+        ));
     };
     let name = match map.remove("name") {
         Some(Value::String(s)) => s,
-        _ => return Checked::Refused(refused(row, String::new(), "invalid_row", "name is required and must be a string".into())),
+        _ => {
+            return Checked::Refused(refused(
+                row,
+                String::new(),
+                "invalid_row",
+                "name is required and must be a string".into(),
+            ))
+        }
     };
     let name = match TenantName::parse(&name) {
         Ok(n) => n,
-        Err(e) => return Checked::Refused(refused(row, name, "invalid_tenant_name", e.to_string())),
+        Err(e) => {
+            return Checked::Refused(refused(row, name, "invalid_tenant_name", e.to_string()))
+        }
     };
     if !seen.insert(name.clone()) {
-        return Checked::Refused(refused(row, name.to_string(), "duplicate", "the same tenant appears earlier in this document".into()));
+        return Checked::Refused(refused(
+            row,
+            name.to_string(),
+            "duplicate",
+            "the same tenant appears earlier in this document".into(),
+        ));
     }
     let settings: TenantSettings = match serde_json::from_value(Value::Object(map)) {
         Ok(s) => s,
-        Err(e) => return Checked::Refused(refused(row, name.to_string(), "invalid_row", e.to_string())),
+        Err(e) => {
+            return Checked::Refused(refused(row, name.to_string(), "invalid_row", e.to_string()))
+        }
     };
     if let Err(e) = settings.validate() {
-        return Checked::Refused(refused(row, name.to_string(), "invalid_setting", e.to_string()));
+        return Checked::Refused(refused(
+            row,
+            name.to_string(),
+            "invalid_setting",
+            e.to_string(),
+        ));
     }
     Checked::Ok((name, settings))
 }
 
 fn check_device(row: usize, value: Value, ouis: &OuiTable) -> Checked<ImportDevice> {
-    let given_mac = value.get("mac").and_then(Value::as_str).unwrap_or_default().to_owned();
+    let given_mac = value
+        .get("mac")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned();
     let d: DeviceRow = match serde_json::from_value(value) {
         Ok(d) => d,
         Err(e) => return Checked::Refused(refused(row, given_mac, "invalid_row", e.to_string())),
     };
     let device = match check_claimable(&d.mac, d.claim_code.as_deref(), ouis) {
         Ok(c) => c,
-        Err(e) => return Checked::Refused(refused(row, d.mac, claim_code(&e), format!("could not be registered: {e}"))),
+        Err(e) => {
+            return Checked::Refused(refused(
+                row,
+                d.mac,
+                claim_code(&e),
+                format!("could not be registered: {e}"),
+            ))
+        }
     };
     let tenant = match TenantName::parse(&d.tenant) {
         Ok(t) => t,
-        Err(e) => return Checked::Refused(refused(row, device.mac.to_string(), "unknown_tenant", e.to_string())),
+        Err(e) => {
+            return Checked::Refused(refused(
+                row,
+                device.mac.to_string(),
+                "unknown_tenant",
+                e.to_string(),
+            ))
+        }
     };
     let settings = DeviceSettings {
         display_name: d.display_name,
         lines: d.lines,
     };
     if let Err(e) = settings.validate() {
-        return Checked::Refused(refused(row, device.mac.to_string(), "invalid_setting", e.to_string()));
+        return Checked::Refused(refused(
+            row,
+            device.mac.to_string(),
+            "invalid_setting",
+            e.to_string(),
+        ));
     }
     Checked::Ok(ImportDevice {
         row,
@@ -160,12 +215,20 @@ fn check_device(row: usize, value: Value, ouis: &OuiTable) -> Checked<ImportDevi
 }
 
 /// Parses and applies a JSON import document as `actor`.
-pub async fn import_json(store: &dyn Store, ouis: &OuiTable, document: &[u8], actor: &str) -> Result<Report, Error> {
+pub async fn import_json(
+    store: &dyn Store,
+    ouis: &OuiTable,
+    document: &[u8],
+    actor: &str,
+) -> Result<Report, Error> {
     // serde would also read a struct from an array; the document must be an object.
     if document.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
-        return Err(Error::Malformed("expected a JSON object {\"tenants\": [...], \"devices\": [...]}".into()));
+        return Err(Error::Malformed(
+            "expected a JSON object {\"tenants\": [...], \"devices\": [...]}".into(),
+        ));
     }
-    let doc: Document = serde_json::from_slice(document).map_err(|e| Error::Malformed(e.to_string()))?;
+    let doc: Document =
+        serde_json::from_slice(document).map_err(|e| Error::Malformed(e.to_string()))?;
     let mut report = Report::default();
     let mut batch = ImportBatch {
         actor: actor.to_owned(),
@@ -176,7 +239,13 @@ pub async fn import_json(store: &dyn Store, ouis: &OuiTable, document: &[u8], ac
     for (row, value) in doc.tenants.into_iter().enumerate() {
         match check_tenant(row, value, &mut seen) {
             Checked::Ok((name, settings)) => {
-                tenant_results.push(Some(RowResult { row, key: name.to_string(), status: "", code: None, reason: None }));
+                tenant_results.push(Some(RowResult {
+                    row,
+                    key: name.to_string(),
+                    status: "",
+                    code: None,
+                    reason: None,
+                }));
                 batch.tenants.push((row, name, settings));
             }
             Checked::Refused(r) => tenant_results.push(Some(r)),
@@ -186,7 +255,13 @@ pub async fn import_json(store: &dyn Store, ouis: &OuiTable, document: &[u8], ac
     for (row, value) in doc.devices.into_iter().enumerate() {
         match check_device(row, value, ouis) {
             Checked::Ok(d) => {
-                device_results.push(Some(RowResult { row, key: d.mac.to_string(), status: "", code: None, reason: None }));
+                device_results.push(Some(RowResult {
+                    row,
+                    key: d.mac.to_string(),
+                    status: "",
+                    code: None,
+                    reason: None,
+                }));
                 batch.devices.push(d);
             }
             Checked::Refused(r) => device_results.push(Some(r)),
@@ -200,13 +275,28 @@ pub async fn import_json(store: &dyn Store, ouis: &OuiTable, document: &[u8], ac
                     RowOutcome::Created => r.status = "created",
                     RowOutcome::Updated => r.status = "updated",
                     RowOutcome::AlreadyInUse => {
-                        *r = refused(row, r.key.clone(), "already_in_use", "is already in use".into())
+                        *r = refused(
+                            row,
+                            r.key.clone(),
+                            "already_in_use",
+                            "is already in use".into(),
+                        )
                     }
                     RowOutcome::UnknownTenant => {
-                        *r = refused(row, r.key.clone(), "unknown_tenant", "the tenant does not exist".into())
+                        *r = refused(
+                            row,
+                            r.key.clone(),
+                            "unknown_tenant",
+                            "the tenant does not exist".into(),
+                        )
                     }
                     RowOutcome::ClaimCodeMismatch => {
-                        *r = refused(row, r.key.clone(), "claim_code_mismatch", ClaimRefusal::ClaimCodeMismatch.to_string())
+                        *r = refused(
+                            row,
+                            r.key.clone(),
+                            "claim_code_mismatch",
+                            ClaimRefusal::ClaimCodeMismatch.to_string(),
+                        )
                     }
                 }
             }
@@ -252,15 +342,35 @@ mod tests {
                 {"mac":"7C2F80E0D605","tenant":"sales","claim_code":"AB12"}
             ]
         }"#;
-        let report = import_json(&store, &OuiTable::default(), doc, "test").await.unwrap();
-        let codes = |rows: &[RowResult]| rows.iter().map(|r| r.code.unwrap_or(r.status)).collect::<Vec<_>>();
-        assert_eq!(codes(&report.tenants), ["created", "invalid_tenant_name", "invalid_row", "duplicate"]);
+        let report = import_json(&store, &OuiTable::default(), doc, "test")
+            .await
+            .unwrap();
+        let codes = |rows: &[RowResult]| {
+            rows.iter()
+                .map(|r| r.code.unwrap_or(r.status))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            codes(&report.tenants),
+            ["created", "invalid_tenant_name", "invalid_row", "duplicate"]
+        );
         assert_eq!(
             codes(&report.devices),
-            ["created", "invalid_mac", "unsupported_vendor", "unknown_tenant", "invalid_claim_code", "created"]
+            [
+                "created",
+                "invalid_mac",
+                "unsupported_vendor",
+                "unknown_tenant",
+                "invalid_claim_code",
+                "created"
+            ]
         );
         assert_eq!((report.applied, report.refused), (3, 7));
-        assert!(report.tenants[2].reason.as_deref().unwrap().contains("colour"));
+        assert!(report.tenants[2]
+            .reason
+            .as_deref()
+            .unwrap()
+            .contains("colour"));
 
         let again = import_json(&store, &OuiTable::default(), br#"{"tenants":[{"name":"support","sip_server":"s.example"}],
             "devices":[{"mac":"805ec017de13","tenant":"support"},{"mac":"805ec017de13","tenant":"sales"}]}"#, "test").await.unwrap();
@@ -271,8 +381,16 @@ mod tests {
     async fn malformed_documents_change_nothing() {
         let dir = tempfile::tempdir().unwrap();
         let store = SqliteStore::open(&dir.path().join("db")).unwrap();
-        for doc in [&b"{"[..], b"[]", br#"{"tenants":{}}"#, br#"{"devices":[],"extra":1}"#] {
-            assert!(matches!(import_json(&store, &OuiTable::default(), doc, "t").await, Err(Error::Malformed(_))));
+        for doc in [
+            &b"{"[..],
+            b"[]",
+            br#"{"tenants":{}}"#,
+            br#"{"devices":[],"extra":1}"#,
+        ] {
+            assert!(matches!(
+                import_json(&store, &OuiTable::default(), doc, "t").await,
+                Err(Error::Malformed(_))
+            ));
         }
         assert!(store.tenants().await.unwrap().is_empty());
     }

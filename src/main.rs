@@ -13,7 +13,11 @@ use zerotouch::domain::Mac;
 use zerotouch::{app, import, shutdown, telemetry};
 
 #[derive(Parser)]
-#[command(name = "zerotouch", version, about = "Zero-touch provisioning server for Yealink, Snom and Gigaset phones")]
+#[command(
+    name = "zerotouch",
+    version,
+    about = "Zero-touch provisioning server for Yealink, Snom and Gigaset phones"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -78,7 +82,10 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("zerotouch: cannot start the runtime: {e}");
@@ -113,11 +120,21 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
             let store = app::open_store(&config).await?;
             let report = import::import_json(&store, &config.oui_table(), &document, "cli").await?;
             println!("{}", serde_json::to_string_pretty(&report)?);
-            Ok(if report.refused == 0 { ExitCode::SUCCESS } else { ExitCode::from(3) })
+            Ok(if report.refused == 0 {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(3)
+            })
         }
-        Command::Render { mac, path, user_agent, .. } => {
+        Command::Render {
+            mac,
+            path,
+            user_agent,
+            ..
+        } => {
             let mac = Mac::parse(&mac).with_context(|| format!("--mac {mac:?}"))?;
-            let answer = app::render_once(&config, mac, path.as_deref(), user_agent.as_deref()).await?;
+            let answer =
+                app::render_once(&config, mac, path.as_deref(), user_agent.as_deref()).await?;
             eprintln!(
                 "{} {} ({})",
                 answer.outcome.status(),
@@ -126,7 +143,11 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
             );
             use std::io::Write;
             std::io::stdout().write_all(&answer.body)?;
-            Ok(if answer.outcome.status() == 200 { ExitCode::SUCCESS } else { ExitCode::from(4) })
+            Ok(if answer.outcome.status() == 200 {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(4)
+            })
         }
         Command::CheckConfig { .. } => {
             zerotouch::provisioning::Renderer::load(config.templates.as_deref())

@@ -26,6 +26,13 @@ impl SlotCounters {
         }
     }
 
+    /// Creates the series in `slot` at zero, so it is exported before its first event.
+    pub fn touch(&self, slot: usize, labels: &[&str]) {
+        if let Some(cell) = self.slots.get(slot) {
+            cell.get_or_init(|| self.family.with_label_values(labels));
+        }
+    }
+
     /// Adds one to the series in `slot`, creating it with `labels` on first use. A slot out of
     /// range (a caller bug) falls back to the family lookup rather than panicking.
     pub fn inc(&self, slot: usize, labels: &[&str]) {
@@ -122,8 +129,8 @@ impl Metrics {
                 "Time to answer a phone request, from parsed header to response.",
             )
             .buckets(vec![
-                0.000_01, 0.000_025, 0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5,
-                0.005, 0.01, 0.025, 0.1,
+                0.000_01, 0.000_025, 0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005,
+                0.01, 0.025, 0.1,
             ]),
             &["vendor"],
         ));
@@ -197,7 +204,9 @@ impl Metrics {
         reg(Box::new(build.clone()));
         build.with_label_values(&[env!("CARGO_PKG_VERSION")]).set(1);
         #[cfg(target_os = "linux")]
-        reg(Box::new(prometheus::process_collector::ProcessCollector::for_self()));
+        reg(Box::new(
+            prometheus::process_collector::ProcessCollector::for_self(),
+        ));
 
         Self {
             registry,

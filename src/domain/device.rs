@@ -169,7 +169,9 @@ pub enum ClaimRefusal {
     #[error("MAC prefix {0} is not a supported vendor's (yealink, snom, gigaset)")]
     UnsupportedVendor(String),
     /// A Gigaset device claimed without the code from its label.
-    #[error("Gigaset devices are claimed with the 4-character code printed on the label (claim_code)")]
+    #[error(
+        "Gigaset devices are claimed with the 4-character code printed on the label (claim_code)"
+    )]
     MissingClaimCode,
     /// A code that is not 4 letters or digits.
     #[error("claim_code must be the 4 letters or digits printed on the label")]

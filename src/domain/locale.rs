@@ -24,21 +24,96 @@ pub struct LanguageRow {
 }
 
 const LANGUAGES: &[LanguageRow] = &[
-    LanguageRow { code: "en", yealink: "English", snom: "English", gigaset_provider_frame: Some("0x1") },
-    LanguageRow { code: "de", yealink: "German", snom: "Deutsch", gigaset_provider_frame: Some("0x2") },
-    LanguageRow { code: "es", yealink: "Spanish", snom: "Español", gigaset_provider_frame: Some("0x4") },
-    LanguageRow { code: "it", yealink: "Italian", snom: "Italiano", gigaset_provider_frame: Some("0x7") },
-    LanguageRow { code: "fr", yealink: "French", snom: "Français", gigaset_provider_frame: Some("0x9") },
-    LanguageRow { code: "nl", yealink: "Dutch", snom: "Nederlands", gigaset_provider_frame: Some("0xa") },
-    LanguageRow { code: "tr", yealink: "Turkish", snom: "Türkçe", gigaset_provider_frame: Some("0x10") },
-    LanguageRow { code: "pl", yealink: "Polish", snom: "Polski", gigaset_provider_frame: Some("0x11") },
-    LanguageRow { code: "pt", yealink: "Portuguese", snom: "Português", gigaset_provider_frame: None },
-    LanguageRow { code: "ru", yealink: "Russian", snom: "Russian", gigaset_provider_frame: None },
-    LanguageRow { code: "cs", yealink: "Czech", snom: "Cestina", gigaset_provider_frame: None },
-    LanguageRow { code: "sv", yealink: "Swedish", snom: "Svenska", gigaset_provider_frame: None },
-    LanguageRow { code: "da", yealink: "Danish", snom: "Dansk", gigaset_provider_frame: None },
-    LanguageRow { code: "no", yealink: "Norwegian", snom: "Norsk", gigaset_provider_frame: None },
-    LanguageRow { code: "fi", yealink: "Finnish", snom: "Suomi", gigaset_provider_frame: None },
+    LanguageRow {
+        code: "en",
+        yealink: "English",
+        snom: "English",
+        gigaset_provider_frame: Some("0x1"),
+    },
+    LanguageRow {
+        code: "de",
+        yealink: "German",
+        snom: "Deutsch",
+        gigaset_provider_frame: Some("0x2"),
+    },
+    LanguageRow {
+        code: "es",
+        yealink: "Spanish",
+        snom: "Español",
+        gigaset_provider_frame: Some("0x4"),
+    },
+    LanguageRow {
+        code: "it",
+        yealink: "Italian",
+        snom: "Italiano",
+        gigaset_provider_frame: Some("0x7"),
+    },
+    LanguageRow {
+        code: "fr",
+        yealink: "French",
+        snom: "Français",
+        gigaset_provider_frame: Some("0x9"),
+    },
+    LanguageRow {
+        code: "nl",
+        yealink: "Dutch",
+        snom: "Nederlands",
+        gigaset_provider_frame: Some("0xa"),
+    },
+    LanguageRow {
+        code: "tr",
+        yealink: "Turkish",
+        snom: "Türkçe",
+        gigaset_provider_frame: Some("0x10"),
+    },
+    LanguageRow {
+        code: "pl",
+        yealink: "Polish",
+        snom: "Polski",
+        gigaset_provider_frame: Some("0x11"),
+    },
+    LanguageRow {
+        code: "pt",
+        yealink: "Portuguese",
+        snom: "Português",
+        gigaset_provider_frame: None,
+    },
+    LanguageRow {
+        code: "ru",
+        yealink: "Russian",
+        snom: "Russian",
+        gigaset_provider_frame: None,
+    },
+    LanguageRow {
+        code: "cs",
+        yealink: "Czech",
+        snom: "Cestina",
+        gigaset_provider_frame: None,
+    },
+    LanguageRow {
+        code: "sv",
+        yealink: "Swedish",
+        snom: "Svenska",
+        gigaset_provider_frame: None,
+    },
+    LanguageRow {
+        code: "da",
+        yealink: "Danish",
+        snom: "Dansk",
+        gigaset_provider_frame: None,
+    },
+    LanguageRow {
+        code: "no",
+        yealink: "Norwegian",
+        snom: "Norsk",
+        gigaset_provider_frame: None,
+    },
+    LanguageRow {
+        code: "fi",
+        yealink: "Finnish",
+        snom: "Suomi",
+        gigaset_provider_frame: None,
+    },
 ];
 
 /// A language code that is not in the table.
@@ -66,7 +141,11 @@ impl Language {
             .map(Language)
             .ok_or_else(|| UnknownLanguage {
                 given: code.to_owned(),
-                supported: LANGUAGES.iter().map(|r| r.code).collect::<Vec<_>>().join(", "),
+                supported: LANGUAGES
+                    .iter()
+                    .map(|r| r.code)
+                    .collect::<Vec<_>>()
+                    .join(", "),
             })
     }
 
@@ -123,47 +202,313 @@ macro_rules! zone {
 
 const ZONES: &[ZoneRow] = &[
     zone!("Etc/UTC", 0, "UTC", "GMT-0", "Custom", "GBR"),
-    zone!("Europe/London", 0, "United Kingdom(London)", "GBR-0", "Great Britain", "GBR"),
-    zone!("Europe/Dublin", 0, "Ireland(Dublin)", "IRL-0", "Great Britain", "GBR"),
-    zone!("Europe/Lisbon", 0, "Portugal(Lisboa)", "POR-0", "Portugal", "POR"),
-    zone!("Europe/Paris", 60, "France(Paris)", "FRA+1", "France", "FRA"),
-    zone!("Europe/Berlin", 60, "Germany(Berlin)", "GER+1", "Germany", "GER"),
-    zone!("Europe/Madrid", 60, "Spain(Madrid)", "ESP+1", "Spain", "ESP"),
+    zone!(
+        "Europe/London",
+        0,
+        "United Kingdom(London)",
+        "GBR-0",
+        "Great Britain",
+        "GBR"
+    ),
+    zone!(
+        "Europe/Dublin",
+        0,
+        "Ireland(Dublin)",
+        "IRL-0",
+        "Great Britain",
+        "GBR"
+    ),
+    zone!(
+        "Europe/Lisbon",
+        0,
+        "Portugal(Lisboa)",
+        "POR-0",
+        "Portugal",
+        "POR"
+    ),
+    zone!(
+        "Europe/Paris",
+        60,
+        "France(Paris)",
+        "FRA+1",
+        "France",
+        "FRA"
+    ),
+    zone!(
+        "Europe/Berlin",
+        60,
+        "Germany(Berlin)",
+        "GER+1",
+        "Germany",
+        "GER"
+    ),
+    zone!(
+        "Europe/Madrid",
+        60,
+        "Spain(Madrid)",
+        "ESP+1",
+        "Spain",
+        "ESP"
+    ),
     zone!("Europe/Rome", 60, "Italy(Rome)", "ITA+1", "Italy", "ITA"),
-    zone!("Europe/Amsterdam", 60, "Netherlands(Amsterdam)", "NLD+1", "Netherlands", "NLD"),
-    zone!("Europe/Brussels", 60, "Belgium(Brussels)", "BEL+1", "Belgium", "BEL"),
-    zone!("Europe/Luxembourg", 60, "Luxembourg(Luxembourg)", "LUX+1", "Belgium", "BEL"),
-    zone!("Europe/Vienna", 60, "Austria(Vienna)", "AUT+1", "Austria", "AUT"),
-    zone!("Europe/Zurich", 60, "Switzerland(Bern)", "SUI+1", "Switzerland", "SWI"),
-    zone!("Europe/Stockholm", 60, "Sweden(Stockholm)", "SWE+1", "Sweden", "SWE"),
+    zone!(
+        "Europe/Amsterdam",
+        60,
+        "Netherlands(Amsterdam)",
+        "NLD+1",
+        "Netherlands",
+        "NLD"
+    ),
+    zone!(
+        "Europe/Brussels",
+        60,
+        "Belgium(Brussels)",
+        "BEL+1",
+        "Belgium",
+        "BEL"
+    ),
+    zone!(
+        "Europe/Luxembourg",
+        60,
+        "Luxembourg(Luxembourg)",
+        "LUX+1",
+        "Belgium",
+        "BEL"
+    ),
+    zone!(
+        "Europe/Vienna",
+        60,
+        "Austria(Vienna)",
+        "AUT+1",
+        "Austria",
+        "AUT"
+    ),
+    zone!(
+        "Europe/Zurich",
+        60,
+        "Switzerland(Bern)",
+        "SUI+1",
+        "Switzerland",
+        "SWI"
+    ),
+    zone!(
+        "Europe/Stockholm",
+        60,
+        "Sweden(Stockholm)",
+        "SWE+1",
+        "Sweden",
+        "SWE"
+    ),
     zone!("Europe/Oslo", 60, "Norway(Oslo)", "NOR+1", "Norway", "NOR"),
-    zone!("Europe/Copenhagen", 60, "Denmark(Kopenhagen)", "DEN+1", "Denmark", "DNK"),
-    zone!("Europe/Warsaw", 60, "Poland(Warsaw)", "POL+1", "Poland", "POL"),
-    zone!("Europe/Prague", 60, "Czech Republic(Prague)", "CZE+1", "Czech", "CZE"),
-    zone!("Europe/Budapest", 60, "Hungary(Budapest)", "HUN+1", "Hungary", "HUN"),
-    zone!("Europe/Helsinki", 120, "Finland(Helsinki)", "FIN+2", "Finland", "FIN"),
-    zone!("Europe/Athens", 120, "Greece(Athens)", "GRE+2", "Greece", "GRE"),
-    zone!("Europe/Bucharest", 120, "Romania(Bucharest)", "ROU+2", "Custom", "GBR"),
-    zone!("Europe/Istanbul", 180, "Turkey(Ankara)", "TUR+3", "Turkey", "TUR"),
-    zone!("Europe/Moscow", 180, "Russia(Moscow)", "RUS+3", "Russia", "RUS"),
-    zone!("America/New_York", -300, "United States-Eastern Time", "USA-5", "United States", "USA"),
-    zone!("America/Chicago", -360, "United States-Central Time", "USA-6", "United States", "USA"),
-    zone!("America/Denver", -420, "United States-Mountain Time", "USA-7", "United States", "USA"),
-    zone!("America/Los_Angeles", -480, "United States-Pacific Time", "USA-8", "United States", "USA"),
-    zone!("America/Toronto", -300, "Canada(Eastern Time)", "CAN-5", "United States", "USA"),
-    zone!("America/Vancouver", -480, "Canada(Pacific Time)", "CAN-8", "United States", "USA"),
-    zone!("America/Sao_Paulo", -180, "Brazil(Sao Paulo)", "BRA-3", "Brazil", "BRA"),
-    zone!("America/Mexico_City", -360, "Mexico(Mexico City)", "MEX-6", "Mexico", "MEX"),
-    zone!("Africa/Johannesburg", 120, "South Africa(Pretoria)", "RSA+2", "South Africa", "ZAF"),
-    zone!("Asia/Dubai", 240, "United Arab Emirates(Abu Dhabi)", "UAE+4", "United Arab Emirates", "GBR"),
-    zone!("Asia/Kolkata", 330, "India(Calcutta)", "IND+5.5", "India", "IND"),
-    zone!("Asia/Singapore", 480, "Singapore(Singapore)", "SIN+8", "Singapore", "GBR"),
-    zone!("Asia/Shanghai", 480, "China(Beijing)", "CHN+8", "China", "CHN"),
-    zone!("Asia/Hong_Kong", 480, "Hong Kong", "HKG+8", "Hong Kong", "GBR"),
+    zone!(
+        "Europe/Copenhagen",
+        60,
+        "Denmark(Kopenhagen)",
+        "DEN+1",
+        "Denmark",
+        "DNK"
+    ),
+    zone!(
+        "Europe/Warsaw",
+        60,
+        "Poland(Warsaw)",
+        "POL+1",
+        "Poland",
+        "POL"
+    ),
+    zone!(
+        "Europe/Prague",
+        60,
+        "Czech Republic(Prague)",
+        "CZE+1",
+        "Czech",
+        "CZE"
+    ),
+    zone!(
+        "Europe/Budapest",
+        60,
+        "Hungary(Budapest)",
+        "HUN+1",
+        "Hungary",
+        "HUN"
+    ),
+    zone!(
+        "Europe/Helsinki",
+        120,
+        "Finland(Helsinki)",
+        "FIN+2",
+        "Finland",
+        "FIN"
+    ),
+    zone!(
+        "Europe/Athens",
+        120,
+        "Greece(Athens)",
+        "GRE+2",
+        "Greece",
+        "GRE"
+    ),
+    zone!(
+        "Europe/Bucharest",
+        120,
+        "Romania(Bucharest)",
+        "ROU+2",
+        "Custom",
+        "GBR"
+    ),
+    zone!(
+        "Europe/Istanbul",
+        180,
+        "Turkey(Ankara)",
+        "TUR+3",
+        "Turkey",
+        "TUR"
+    ),
+    zone!(
+        "Europe/Moscow",
+        180,
+        "Russia(Moscow)",
+        "RUS+3",
+        "Russia",
+        "RUS"
+    ),
+    zone!(
+        "America/New_York",
+        -300,
+        "United States-Eastern Time",
+        "USA-5",
+        "United States",
+        "USA"
+    ),
+    zone!(
+        "America/Chicago",
+        -360,
+        "United States-Central Time",
+        "USA-6",
+        "United States",
+        "USA"
+    ),
+    zone!(
+        "America/Denver",
+        -420,
+        "United States-Mountain Time",
+        "USA-7",
+        "United States",
+        "USA"
+    ),
+    zone!(
+        "America/Los_Angeles",
+        -480,
+        "United States-Pacific Time",
+        "USA-8",
+        "United States",
+        "USA"
+    ),
+    zone!(
+        "America/Toronto",
+        -300,
+        "Canada(Eastern Time)",
+        "CAN-5",
+        "United States",
+        "USA"
+    ),
+    zone!(
+        "America/Vancouver",
+        -480,
+        "Canada(Pacific Time)",
+        "CAN-8",
+        "United States",
+        "USA"
+    ),
+    zone!(
+        "America/Sao_Paulo",
+        -180,
+        "Brazil(Sao Paulo)",
+        "BRA-3",
+        "Brazil",
+        "BRA"
+    ),
+    zone!(
+        "America/Mexico_City",
+        -360,
+        "Mexico(Mexico City)",
+        "MEX-6",
+        "Mexico",
+        "MEX"
+    ),
+    zone!(
+        "Africa/Johannesburg",
+        120,
+        "South Africa(Pretoria)",
+        "RSA+2",
+        "South Africa",
+        "ZAF"
+    ),
+    zone!(
+        "Asia/Dubai",
+        240,
+        "United Arab Emirates(Abu Dhabi)",
+        "UAE+4",
+        "United Arab Emirates",
+        "GBR"
+    ),
+    zone!(
+        "Asia/Kolkata",
+        330,
+        "India(Calcutta)",
+        "IND+5.5",
+        "India",
+        "IND"
+    ),
+    zone!(
+        "Asia/Singapore",
+        480,
+        "Singapore(Singapore)",
+        "SIN+8",
+        "Singapore",
+        "GBR"
+    ),
+    zone!(
+        "Asia/Shanghai",
+        480,
+        "China(Beijing)",
+        "CHN+8",
+        "China",
+        "CHN"
+    ),
+    zone!(
+        "Asia/Hong_Kong",
+        480,
+        "Hong Kong",
+        "HKG+8",
+        "Hong Kong",
+        "GBR"
+    ),
     zone!("Asia/Tokyo", 540, "Japan(Tokyo)", "JAP+9", "Japan", "JPN"),
-    zone!("Australia/Perth", 480, "Australia(Perth)", "AUS+8", "Australia", "AUS"),
-    zone!("Australia/Sydney", 600, "Australia(Sydney,Melbourne,Canberra)", "AUS+10", "Australia", "AUS"),
-    zone!("Pacific/Auckland", 720, "New Zealand(Wellington,Auckland)", "NZL+12", "New Zealand", "NZL"),
+    zone!(
+        "Australia/Perth",
+        480,
+        "Australia(Perth)",
+        "AUS+8",
+        "Australia",
+        "AUS"
+    ),
+    zone!(
+        "Australia/Sydney",
+        600,
+        "Australia(Sydney,Melbourne,Canberra)",
+        "AUS+10",
+        "Australia",
+        "AUS"
+    ),
+    zone!(
+        "Pacific/Auckland",
+        720,
+        "New Zealand(Wellington,Auckland)",
+        "NZL+12",
+        "New Zealand",
+        "NZL"
+    ),
 ];
 
 /// A time zone name that is not in the table.
@@ -185,7 +530,11 @@ impl TimeZone {
     /// Looks up an IANA name (exact, case-insensitive; `UTC` is accepted for `Etc/UTC`).
     pub fn parse(name: &str) -> Result<Self, UnknownTimeZone> {
         let name = name.trim();
-        let name = if name.eq_ignore_ascii_case("UTC") { "Etc/UTC" } else { name };
+        let name = if name.eq_ignore_ascii_case("UTC") {
+            "Etc/UTC"
+        } else {
+            name
+        };
         ZONES
             .iter()
             .find(|z| z.iana.eq_ignore_ascii_case(name))
@@ -216,11 +565,29 @@ impl TimeZone {
     /// Gigaset N510/N720's `uiI_TIME_TIMEZONE` code for the standard offset, where documented.
     pub fn gigaset_provider_frame_code(&self) -> Option<&'static str> {
         const CODES: &[(i16, &str)] = &[
-            (-720, "0x00"), (-660, "0x01"), (-600, "0x02"), (-540, "0x03"), (-480, "0x04"),
-            (-420, "0x07"), (-360, "0x09"), (-300, "0x0d"), (-240, "0x0f"), (-180, "0x15"),
-            (-120, "0x16"), (-60, "0x18"), (0, "0x1a"), (60, "0x1b"), (120, "0x20"),
-            (180, "0x28"), (240, "0x2b"), (300, "0x2e"), (360, "0x33"), (420, "0x37"),
-            (480, "0x3a"), (540, "0x3d"), (600, "0x43"),
+            (-720, "0x00"),
+            (-660, "0x01"),
+            (-600, "0x02"),
+            (-540, "0x03"),
+            (-480, "0x04"),
+            (-420, "0x07"),
+            (-360, "0x09"),
+            (-300, "0x0d"),
+            (-240, "0x0f"),
+            (-180, "0x15"),
+            (-120, "0x16"),
+            (-60, "0x18"),
+            (0, "0x1a"),
+            (60, "0x1b"),
+            (120, "0x20"),
+            (180, "0x28"),
+            (240, "0x2b"),
+            (300, "0x2e"),
+            (360, "0x33"),
+            (420, "0x37"),
+            (480, "0x3a"),
+            (540, "0x3d"),
+            (600, "0x43"),
         ];
         CODES
             .iter()
@@ -263,7 +630,10 @@ mod tests {
         assert_eq!(Language::parse("fr").unwrap().row().yealink, "French");
         assert_eq!(Language::parse("FR-ca").unwrap().row().snom, "Français");
         assert_eq!(Language::parse("de_DE").unwrap().code(), "de");
-        assert!(Language::parse("xx").unwrap_err().to_string().contains("fr"));
+        assert!(Language::parse("xx")
+            .unwrap_err()
+            .to_string()
+            .contains("fr"));
     }
 
     #[test]
@@ -272,8 +642,16 @@ mod tests {
         assert_eq!(paris.yealink_offset(), "+1");
         assert_eq!(paris.row().snom, "FRA+1");
         assert_eq!(paris.gigaset_provider_frame_code(), Some("0x1b"));
-        assert_eq!(TimeZone::parse("Asia/Kolkata").unwrap().yealink_offset(), "+5:30");
-        assert_eq!(TimeZone::parse("America/New_York").unwrap().yealink_offset(), "-5");
+        assert_eq!(
+            TimeZone::parse("Asia/Kolkata").unwrap().yealink_offset(),
+            "+5:30"
+        );
+        assert_eq!(
+            TimeZone::parse("America/New_York")
+                .unwrap()
+                .yealink_offset(),
+            "-5"
+        );
         assert_eq!(TimeZone::parse("utc").unwrap(), TimeZone::utc());
         assert!(TimeZone::parse("Mars/Olympus").is_err());
     }

@@ -207,7 +207,9 @@ impl FromStr for Oui {
         let s = s.trim().as_bytes();
         let digits: [u8; 6] = match s.len() {
             6 => [s[0], s[1], s[2], s[3], s[4], s[5]],
-            8 if s[2] == s[5] && matches!(s[2], b':' | b'-') => [s[0], s[1], s[3], s[4], s[6], s[7]],
+            8 if s[2] == s[5] && matches!(s[2], b':' | b'-') => {
+                [s[0], s[1], s[3], s[4], s[6], s[7]]
+            }
             _ => return Err(MacError::Syntax),
         };
         let mut out = [0u8; 3];

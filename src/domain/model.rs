@@ -155,7 +155,10 @@ mod tests {
     fn gigaset_families() {
         use GigasetFamily::*;
         assert_eq!(GigasetFamily::of_model(Some("N510 IP PRO")), ProviderFrame);
-        assert_eq!(GigasetFamily::of_model(Some("Gigaset N720 DM PRO")), ProviderFrame);
+        assert_eq!(
+            GigasetFamily::of_model(Some("Gigaset N720 DM PRO")),
+            ProviderFrame
+        );
         assert_eq!(GigasetFamily::of_model(Some("N720-DM-PRO")), ProviderFrame);
         assert_eq!(GigasetFamily::of_model(Some("Gigaset N870 IP PRO")), Nvm);
         assert_eq!(GigasetFamily::of_model(Some("N670 IP PRO")), Nvm);

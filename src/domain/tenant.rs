@@ -279,7 +279,7 @@ pub enum InvalidSetting {
         model: String,
     },
     /// A raw vendor key that could break the file format.
-    #[error("vendor key {key:?} for {vendor}: keys are 1-128 of letters, digits and . _ - [ ]")]
+    #[error("vendor key {key:?} for {vendor}: keys are 1-128 of letters, digits and . _ - [ ] (for snom: a letter first, no brackets)")]
     VendorKey {
         /// Vendor of the key.
         vendor: Vendor,
@@ -314,18 +314,26 @@ impl TenantSettings {
                 model: rule.model.clone(),
                 reason,
             };
-            if !is_token(&rule.model, 32, |c| c.is_ascii_alphanumeric() || " _-".contains(c)) {
-                return Err(bad("model must be 1-32 letters, digits, spaces, '_' or '-'"));
+            if !is_token(&rule.model, 32, |c| {
+                c.is_ascii_alphanumeric() || " _-".contains(c)
+            }) {
+                return Err(bad(
+                    "model must be 1-32 letters, digits, spaces, '_' or '-'",
+                ));
             }
             if !is_token(&rule.version, 64, |c| c.is_ascii_graphic()) {
-                return Err(bad("version must be 1-64 printable characters without spaces"));
+                return Err(bad(
+                    "version must be 1-64 printable characters without spaces",
+                ));
             }
             let url_ok = (rule.url.starts_with("https://") || rule.url.starts_with("http://"))
                 && is_token(&rule.url, 2048, |c| {
                     c.is_ascii_graphic() && !"\"'<>\\`{}|^".contains(c)
                 });
             if !url_ok {
-                return Err(bad("url must be an http:// or https:// URL without spaces or quotes"));
+                return Err(bad(
+                    "url must be an http:// or https:// URL without spaces or quotes",
+                ));
             }
             if self.firmware[..i]
                 .iter()
@@ -339,7 +347,9 @@ impl TenantSettings {
         }
         for (&vendor, keys) in &self.vendor_keys {
             for (key, value) in keys {
-                if !is_token(key, 128, |c| c.is_ascii_alphanumeric() || "._-[]".contains(c)) {
+                if !is_token(key, 128, |c| {
+                    c.is_ascii_alphanumeric() || "._-[]".contains(c)
+                }) {
                     return Err(InvalidSetting::VendorKey {
                         vendor,
                         key: key.clone(),
@@ -401,14 +411,27 @@ mod tests {
     fn tenant_names_are_dns_labels() {
         assert_eq!(TenantName::parse("Sales").unwrap().as_str(), "sales");
         assert!(TenantName::parse("sales-2").is_ok());
-        for bad in ["", "-sales", "sales-", "sa les", "sales.cloud", &"a".repeat(64)] {
+        for bad in [
+            "",
+            "-sales",
+            "sales-",
+            "sa les",
+            "sales.cloud",
+            &"a".repeat(64),
+        ] {
             assert!(TenantName::parse(bad).is_err(), "{bad:?}");
         }
     }
 
     #[test]
     fn hosts() {
-        for ok in ["sales.cloud.example", "10.0.0.1", "::1", "[2001:db8::1]", "sip_1.example."] {
+        for ok in [
+            "sales.cloud.example",
+            "10.0.0.1",
+            "::1",
+            "[2001:db8::1]",
+            "sip_1.example.",
+        ] {
             assert!(Host::parse(ok).is_ok(), "{ok}");
         }
         for bad in ["", "a b", "x\ny", "host\"", "[::zz]", "a..b", "<x>"] {
@@ -473,17 +496,19 @@ mod tests {
             BTreeMap::from([("features.dnd.enable".into(), "1".into())]),
         );
         assert_eq!(s.validate(), Ok(()));
-        s.vendor_keys.insert(
-            Vendor::Snom,
-            BTreeMap::from([("a\nb".into(), "1".into())]),
-        );
-        assert!(matches!(s.validate(), Err(InvalidSetting::VendorKey { .. })));
+        s.vendor_keys
+            .insert(Vendor::Snom, BTreeMap::from([("a\nb".into(), "1".into())]));
+        assert!(matches!(
+            s.validate(),
+            Err(InvalidSetting::VendorKey { .. })
+        ));
     }
 
     #[test]
     fn unknown_fields_are_refused() {
-        let err = serde_json::from_str::<TenantSettings>(r#"{"sip_server":"a.example","colour":"red"}"#)
-            .unwrap_err();
+        let err =
+            serde_json::from_str::<TenantSettings>(r#"{"sip_server":"a.example","colour":"red"}"#)
+                .unwrap_err();
         assert!(err.to_string().contains("colour"), "{err}");
     }
 }

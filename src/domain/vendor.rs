@@ -158,7 +158,10 @@ impl OuiTable {
 
 impl Default for OuiTable {
     fn default() -> Self {
-        Self::with_extra([]).expect("the shipped OUI table lists each prefix once")
+        // The shipped table lists each prefix once (a unit test checks it).
+        Self {
+            by_oui: DEFAULT_OUIS.iter().map(|&(v, o)| (Oui(o), v)).collect(),
+        }
     }
 }
 
@@ -174,6 +177,12 @@ mod tests {
         assert_eq!(v("000413922D24"), Some(Vendor::Snom));
         assert_eq!(v("7C2F80E0D605"), Some(Vendor::Gigaset));
         assert_eq!(v("001122334455"), None);
+    }
+
+    #[test]
+    fn the_shipped_table_lists_each_prefix_once() {
+        assert!(OuiTable::with_extra([]).is_ok());
+        assert_eq!(OuiTable::default().by_oui.len(), DEFAULT_OUIS.len());
     }
 
     #[test]

@@ -198,7 +198,9 @@ impl Provisioner {
     ) -> Self {
         let capacity = settings.render_cache_bytes.max(1);
         let cache = RenderCache::with_weighter(
-            usize::try_from(capacity / 2048).unwrap_or(usize::MAX).max(16),
+            usize::try_from(capacity / 2048)
+                .unwrap_or(usize::MAX)
+                .max(16),
             capacity,
             ByteWeight,
         );
@@ -220,10 +222,12 @@ impl Provisioner {
         let started = Instant::now();
         let request = recognise(fetch.path_and_query, fetch.user_agent, &self.ouis);
         let (outcome, answer, mac) = self.resolve(fetch, request.as_ref());
-        let vendor = request
-            .as_ref()
-            .map(|r| r.vendor())
-            .or_else(|| fetch.user_agent.and_then(user_agent::UserAgent::parse).and_then(|a| a.vendor));
+        let vendor = request.as_ref().map(|r| r.vendor()).or_else(|| {
+            fetch
+                .user_agent
+                .and_then(user_agent::UserAgent::parse)
+                .and_then(|a| a.vendor)
+        });
         let file = request.as_ref().map(|r| r.file);
         let elapsed = started.elapsed();
 
@@ -293,9 +297,10 @@ impl Provisioner {
             return refuse(Outcome::UnknownDevice, Some(mac));
         };
         let vendor = request.vendor();
-        let agent_vendor = request
-            .agent
-            .and_then(|a| a.vendor.or_else(|| a.mac.and_then(|m| self.ouis.vendor_of(m))));
+        let agent_vendor = request.agent.and_then(|a| {
+            a.vendor
+                .or_else(|| a.mac.and_then(|m| self.ouis.vendor_of(m)))
+        });
         let outcome = if device.vendor != vendor || agent_vendor.is_some_and(|v| v != vendor) {
             Outcome::VendorMismatch
         } else {
@@ -375,7 +380,13 @@ impl Provisioner {
         Ok(body)
     }
 
-    fn record_sighting(&self, fetch: &Fetch<'_>, request: &PhoneRequest<'_>, mac: Mac, outcome: Outcome) {
+    fn record_sighting(
+        &self,
+        fetch: &Fetch<'_>,
+        request: &PhoneRequest<'_>,
+        mac: Mac,
+        outcome: Outcome,
+    ) {
         let Some(queue) = &self.sightings else {
             return;
         };
@@ -472,9 +483,9 @@ impl<'a> Origin<'a> {
 fn is_host_header(h: &str) -> bool {
     !h.is_empty()
         && h.len() <= 255
-        && h
-            .bytes()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'-' | b':' | b'[' | b']' | b'_'))
+        && h.bytes().all(|c| {
+            c.is_ascii_alphanumeric() || matches!(c, b'.' | b'-' | b':' | b'[' | b']' | b'_')
+        })
 }
 
 #[cfg(test)]
@@ -483,7 +494,10 @@ mod tests {
 
     #[test]
     fn directories_and_origins() {
-        assert_eq!(directory_of("/prov/yealink/805ec017de13.cfg"), "/prov/yealink/");
+        assert_eq!(
+            directory_of("/prov/yealink/805ec017de13.cfg"),
+            "/prov/yealink/"
+        );
         assert_eq!(directory_of("/805ec017de13.cfg?x=/y"), "/");
         assert_eq!(directory_of("x"), "/");
         assert!(is_host_header("prov.example:8443"));
@@ -494,7 +508,10 @@ mod tests {
 
     #[test]
     fn outcome_statuses() {
-        assert_eq!(Outcome::UnknownDevice.refusal_body(), Outcome::Unrecognised.refusal_body());
+        assert_eq!(
+            Outcome::UnknownDevice.refusal_body(),
+            Outcome::Unrecognised.refusal_body()
+        );
         assert_eq!(Outcome::VendorMismatch.status(), 403);
         assert_eq!(truncate("héllo", 2), "h");
     }

@@ -271,14 +271,23 @@ mod tests {
         assert_eq!(r.file, FileKind::YealinkDevice);
 
         let r = rec("/y000000000066.cfg", None).unwrap();
-        assert_eq!((r.file, r.yealink_code), (FileKind::YealinkCommon, Some(66)));
+        assert_eq!(
+            (r.file, r.yealink_code),
+            (FileKind::YealinkCommon, Some(66))
+        );
         assert_eq!(r.model(), Some("T46S"));
 
         let r = rec("/y000000000123.cfg", Some(YEALINK_UA)).unwrap();
         assert_eq!(r.yealink_code, Some(123));
 
-        assert_eq!(rec("/805ec017de13.boot", None).unwrap().file, FileKind::YealinkBoot);
-        assert_eq!(rec("/y000000000000.boot", None).unwrap().file, FileKind::YealinkBoot);
+        assert_eq!(
+            rec("/805ec017de13.boot", None).unwrap().file,
+            FileKind::YealinkBoot
+        );
+        assert_eq!(
+            rec("/y000000000000.boot", None).unwrap().file,
+            FileKind::YealinkBoot
+        );
         assert!(rec("/y100000000066.cfg", None).is_none());
         assert!(rec("/805ec017de1.cfg", None).is_none());
     }
@@ -295,7 +304,10 @@ mod tests {
         let r = rec("/snom/000413922d24.xml", None).unwrap();
         assert_eq!(r.file, FileKind::SnomDevice, "no UA: the OUI decides");
         let r = rec("/snom/settings.xml?mac=000413922D24", Some(SNOM_UA)).unwrap();
-        assert_eq!((r.file, r.path_mac), (FileKind::SnomDevice, Some(mac("000413922D24"))));
+        assert_eq!(
+            (r.file, r.path_mac),
+            (FileKind::SnomDevice, Some(mac("000413922D24")))
+        );
         let r = rec("/snomD785.htm?mac=000413922D24", Some(SNOM_UA)).unwrap();
         assert_eq!(r.file, FileKind::SnomDevice);
     }
@@ -307,7 +319,10 @@ mod tests {
         assert_eq!(r.model(), Some("N870 IP PRO"));
         let r = rec("/gigaset/7c2f80e0d605.xml", None).unwrap();
         assert_eq!(r.file, FileKind::GigasetProfile, "lower-case MAC, no UA");
-        assert_eq!(rec("/provisioning.xml", Some(GIGASET_UA)).unwrap().file, FileKind::GigasetIndex);
+        assert_eq!(
+            rec("/provisioning.xml", Some(GIGASET_UA)).unwrap().file,
+            FileKind::GigasetIndex
+        );
     }
 
     #[test]
@@ -319,8 +334,18 @@ mod tests {
 
     #[test]
     fn other_paths_are_not_recognised() {
-        for p in ["/", "", "/index.html", "/42/2/master.bin", "/001122334455.xml", "/etc/passwd",
-                  "/../805ec017de13", "/snom.htm", "/snom-x.htm", "/805ec017de13.xml.bak"] {
+        for p in [
+            "/",
+            "",
+            "/index.html",
+            "/42/2/master.bin",
+            "/001122334455.xml",
+            "/etc/passwd",
+            "/../805ec017de13",
+            "/snom.htm",
+            "/snom-x.htm",
+            "/805ec017de13.xml.bak",
+        ] {
             assert!(rec(p, None).is_none(), "{p:?}");
         }
     }

@@ -44,7 +44,11 @@ impl<B> hyper::service::Service<Request<B>> for PhoneService {
 
 fn answer<B>(provisioner: &Provisioner, conn: &ConnInfo, req: &Request<B>) -> Response<Body> {
     let headers = req.headers();
-    let text = |name| headers.get(name).and_then(|v: &HeaderValue| v.to_str().ok());
+    let text = |name| {
+        headers
+            .get(name)
+            .and_then(|v: &HeaderValue| v.to_str().ok())
+    };
     let method = req.method();
     let fetch = Fetch {
         readable_method: method == Method::GET || method == Method::HEAD,

@@ -66,8 +66,7 @@ fn strip_suffix_ci<'a>(s: &'a str, suffix: &str) -> Option<&'a str> {
 fn is_model(t: &str) -> bool {
     !t.is_empty()
         && t.len() <= 32
-        && t
-            .bytes()
+        && t.bytes()
             .all(|c| c.is_ascii_alphanumeric() || c == b'_' || c == b'-')
 }
 
@@ -214,7 +213,13 @@ mod tests {
     }
 
     #[track_caller]
-    fn check(ua: &str, vendor: Option<Vendor>, model: Option<&str>, fw: Option<&str>, m: Option<&str>) {
+    fn check(
+        ua: &str,
+        vendor: Option<Vendor>,
+        model: Option<&str>,
+        fw: Option<&str>,
+        m: Option<&str>,
+    ) {
         let got = UserAgent::parse(ua).unwrap_or_else(|| panic!("not recognised: {ua:?}"));
         assert_eq!(got.vendor, vendor, "vendor of {ua:?}");
         assert_eq!(got.model, model, "model of {ua:?}");
@@ -228,21 +233,87 @@ mod tests {
 
     #[test]
     fn yealink_variants() {
-        check("Yealink SIP-T46S 66.86.0.15 80:5e:c0:17:de:13", Y, Some("T46S"), Some("66.86.0.15"), Some("805ec017de13"));
-        check("yealink SIP-T28P 2.70.0.140 00:15:65:13:ae:0b", Y, Some("T28P"), Some("2.70.0.140"), Some("00156513ae0b"));
-        check("Yealink SIP-T38G  38.70.0.125 00:15:65:2f:c3:5e", Y, Some("T38G"), Some("38.70.0.125"), Some("0015652fc35e"));
-        check("Yealink W60B 77.83.0.10 80:5e:c0:aa:bb:cc", Y, Some("W60B"), Some("77.83.0.10"), Some("805ec0aabbcc"));
-        check("Yealink CP860 37.72.0.5 00:15:65:8a:37:86", Y, Some("CP860"), Some("37.72.0.5"), Some("0015658a3786"));
-        check("Yealink SIP VP-T49G 51.80.0.10 00:15:65:9b:5a:44", Y, Some("T49G"), Some("51.80.0.10"), Some("0015659b5a44"));
-        check("Yealink SIP-T54W 96.86.0.100 805EC0AABBCC", Y, Some("T54W"), Some("96.86.0.100"), Some("805ec0aabbcc"));
-        check("Yealink-T46G 28.71.0.81 28.1.0.128.0.0.0", Y, Some("T46G"), Some("28.71.0.81"), None);
-        check("YEALINK   SIP-T19P_E2   53.80.0.3   00:15:65:4c:4c:26", Y, Some("T19P_E2"), Some("53.80.0.3"), Some("0015654c4c26"));
+        check(
+            "Yealink SIP-T46S 66.86.0.15 80:5e:c0:17:de:13",
+            Y,
+            Some("T46S"),
+            Some("66.86.0.15"),
+            Some("805ec017de13"),
+        );
+        check(
+            "yealink SIP-T28P 2.70.0.140 00:15:65:13:ae:0b",
+            Y,
+            Some("T28P"),
+            Some("2.70.0.140"),
+            Some("00156513ae0b"),
+        );
+        check(
+            "Yealink SIP-T38G  38.70.0.125 00:15:65:2f:c3:5e",
+            Y,
+            Some("T38G"),
+            Some("38.70.0.125"),
+            Some("0015652fc35e"),
+        );
+        check(
+            "Yealink W60B 77.83.0.10 80:5e:c0:aa:bb:cc",
+            Y,
+            Some("W60B"),
+            Some("77.83.0.10"),
+            Some("805ec0aabbcc"),
+        );
+        check(
+            "Yealink CP860 37.72.0.5 00:15:65:8a:37:86",
+            Y,
+            Some("CP860"),
+            Some("37.72.0.5"),
+            Some("0015658a3786"),
+        );
+        check(
+            "Yealink SIP VP-T49G 51.80.0.10 00:15:65:9b:5a:44",
+            Y,
+            Some("T49G"),
+            Some("51.80.0.10"),
+            Some("0015659b5a44"),
+        );
+        check(
+            "Yealink SIP-T54W 96.86.0.100 805EC0AABBCC",
+            Y,
+            Some("T54W"),
+            Some("96.86.0.100"),
+            Some("805ec0aabbcc"),
+        );
+        check(
+            "Yealink-T46G 28.71.0.81 28.1.0.128.0.0.0",
+            Y,
+            Some("T46G"),
+            Some("28.71.0.81"),
+            None,
+        );
+        check(
+            "YEALINK   SIP-T19P_E2   53.80.0.3   00:15:65:4c:4c:26",
+            Y,
+            Some("T19P_E2"),
+            Some("53.80.0.3"),
+            Some("0015654c4c26"),
+        );
     }
 
     #[test]
     fn yealink_without_vendor_word() {
-        check("W52P 25.30.0.2 00:15:65:44:b3:7c", None, Some("W52P"), Some("25.30.0.2"), Some("00156544b37c"));
-        check("VP530P 23.70.0.40 00:15:65:31:4b:c0", None, Some("VP530P"), Some("23.70.0.40"), Some("001565314bc0"));
+        check(
+            "W52P 25.30.0.2 00:15:65:44:b3:7c",
+            None,
+            Some("W52P"),
+            Some("25.30.0.2"),
+            Some("00156544b37c"),
+        );
+        check(
+            "VP530P 23.70.0.40 00:15:65:31:4b:c0",
+            None,
+            Some("VP530P"),
+            Some("23.70.0.40"),
+            Some("001565314bc0"),
+        );
     }
 
     #[test]
@@ -251,30 +322,115 @@ mod tests {
             "Mozilla/4.0 (compatible; snomD785-SIP 10.1.33.33 2010.12-00004-g9ba52f5 000413922D24 SXM:0 UXM:0)",
             S, Some("D785"), Some("10.1.33.33"), Some("000413922D24"),
         );
-        check("Mozilla/4.0 (compatible; snom710-SIP 8.7.3.25 1.1.3-s)", S, Some("710"), Some("8.7.3.25"), None);
+        check(
+            "Mozilla/4.0 (compatible; snom710-SIP 8.7.3.25 1.1.3-s)",
+            S,
+            Some("710"),
+            Some("8.7.3.25"),
+            None,
+        );
         check(
             "Mozilla/4.0 (compatible; snom320-SIP 8.7.5.13 SPEEX OPUS (Jul  2 2015) 00041325A6B1)",
-            S, Some("320"), Some("8.7.5.13"), Some("00041325A6B1"),
+            S,
+            Some("320"),
+            Some("8.7.5.13"),
+            Some("00041325A6B1"),
         );
-        check("Snom M900 05.40.0004 00087b1a2b3c", S, Some("M900"), Some("05.40.0004"), Some("00087b1a2b3c"));
+        check(
+            "Snom M900 05.40.0004 00087b1a2b3c",
+            S,
+            Some("M900"),
+            Some("05.40.0004"),
+            Some("00087b1a2b3c"),
+        );
         check("snom lid 3605", S, None, None, None);
-        check("Mozilla/4.0 (compatible; SNOMPA1-SIP 8.7.5.17 000413AABBCC)", S, Some("PA1"), Some("8.7.5.17"), Some("000413AABBCC"));
+        check(
+            "Mozilla/4.0 (compatible; SNOMPA1-SIP 8.7.5.17 000413AABBCC)",
+            S,
+            Some("PA1"),
+            Some("8.7.5.17"),
+            Some("000413AABBCC"),
+        );
     }
 
     #[test]
     fn gigaset_variants() {
-        check("Gigaset N870 IP PRO/83.V2.11.0+build.a546b91;7C2F80E0D605", G, Some("N870 IP PRO"), Some("83.V2.11.0+build.a546b91"), Some("7C2F80E0D605"));
-        check("Gigaset N870 IP PRO/83.V2.64.0-160-g1a2b3c4;7C2F80E0D605;Handset=3", G, Some("N870 IP PRO"), Some("83.V2.64.0-160-g1a2b3c4"), Some("7C2F80E0D605"));
-        check("N510 IP PRO/42.245.00.000.000;7C2F80AABBCC", G, Some("N510 IP PRO"), Some("42.245.00.000.000"), Some("7C2F80AABBCC"));
-        check("Gigaset N720 DM PRO/70.089.00.000.000;7C2F80AABBCD", G, Some("N720 DM PRO"), Some("70.089.00.000.000"), Some("7C2F80AABBCD"));
-        check("N720-DM-PRO/70.089.00.000.000", G, Some("N720-DM-PRO"), Some("70.089.00.000.000"), None);
-        check("Maxwell 3 PRO/2.22.7;589EC6112233", G, Some("Maxwell 3 PRO"), Some("2.22.7"), Some("589EC6112233"));
-        check("Gigaset N670 IP PRO/83.V2.30.0-release;7C2F80E0D607", G, Some("N670 IP PRO"), Some("83.V2.30.0-release"), Some("7C2F80E0D607"));
+        check(
+            "Gigaset N870 IP PRO/83.V2.11.0+build.a546b91;7C2F80E0D605",
+            G,
+            Some("N870 IP PRO"),
+            Some("83.V2.11.0+build.a546b91"),
+            Some("7C2F80E0D605"),
+        );
+        check(
+            "Gigaset N870 IP PRO/83.V2.64.0-160-g1a2b3c4;7C2F80E0D605;Handset=3",
+            G,
+            Some("N870 IP PRO"),
+            Some("83.V2.64.0-160-g1a2b3c4"),
+            Some("7C2F80E0D605"),
+        );
+        check(
+            "N510 IP PRO/42.245.00.000.000;7C2F80AABBCC",
+            G,
+            Some("N510 IP PRO"),
+            Some("42.245.00.000.000"),
+            Some("7C2F80AABBCC"),
+        );
+        check(
+            "Gigaset N720 DM PRO/70.089.00.000.000;7C2F80AABBCD",
+            G,
+            Some("N720 DM PRO"),
+            Some("70.089.00.000.000"),
+            Some("7C2F80AABBCD"),
+        );
+        check(
+            "N720-DM-PRO/70.089.00.000.000",
+            G,
+            Some("N720-DM-PRO"),
+            Some("70.089.00.000.000"),
+            None,
+        );
+        check(
+            "Maxwell 3 PRO/2.22.7;589EC6112233",
+            G,
+            Some("Maxwell 3 PRO"),
+            Some("2.22.7"),
+            Some("589EC6112233"),
+        );
+        check(
+            "Gigaset N670 IP PRO/83.V2.30.0-release;7C2F80E0D607",
+            G,
+            Some("N670 IP PRO"),
+            Some("83.V2.30.0-release"),
+            Some("7C2F80E0D607"),
+        );
+    }
+
+    #[test]
+    fn every_sample_request_user_agent_is_recognised() {
+        let text = include_str!("../../fixtures/requests.json");
+        let doc: serde_json::Value = serde_json::from_str(text).unwrap();
+        for phone in doc["phones"].as_array().unwrap() {
+            let vendor: Vendor = phone["vendor"].as_str().unwrap().parse().unwrap();
+            let mac = Mac::parse(phone["mac"].as_str().unwrap()).unwrap();
+            for ua in phone["user_agents"].as_array().unwrap() {
+                let ua = ua.as_str().unwrap();
+                let got = UserAgent::parse(ua).unwrap_or_else(|| panic!("{ua}"));
+                assert!(got.vendor.is_none_or(|v| v == vendor), "{ua}");
+                assert!(got.model.is_some(), "{ua}");
+                assert!(got.mac.is_none_or(|m| m == mac), "{ua}");
+            }
+        }
     }
 
     #[test]
     fn other_clients_are_not_phones() {
-        for ua in ["", "curl/8.5.0", "Mozilla/5.0 (X11; Linux x86_64) Firefox/120.0", "python-requests/2.31"] {
+        for ua in [
+            "",
+            "curl/8.5.0",
+            "Mozilla/5.0 (X11; Linux x86_64) Firefox/120.0",
+            "python-requests/2.31",
+        ] {
             assert_eq!(UserAgent::parse(ua), None, "{ua:?}");
         }
     }

@@ -81,7 +81,10 @@ impl Registry {
     /// The device and its tenant, if `mac` is claimed. The hot path's one read.
     pub fn lookup(&self, mac: Mac) -> Option<(Arc<Device>, Arc<Tenant>)> {
         let device = self.devices.get(&mac).map(|e| e.value().clone())?;
-        let tenant = self.tenants.get(&device.tenant).map(|e| e.value().clone())?;
+        let tenant = self
+            .tenants
+            .get(&device.tenant)
+            .map(|e| e.value().clone())?;
         Some((device, tenant))
     }
 
@@ -118,7 +121,8 @@ impl Registry {
 
     /// Inserts or replaces a device.
     pub fn put_device(&self, record: DeviceRecord) {
-        let settings = (record.settings != DeviceSettings::default()).then(|| Box::new(record.settings));
+        let settings =
+            (record.settings != DeviceSettings::default()).then(|| Box::new(record.settings));
         let device = Device {
             mac: record.mac,
             vendor: record.vendor,
@@ -171,7 +175,11 @@ impl Registry {
     }
 
     /// Re-reads one changed entity from the store and applies it.
-    pub async fn refresh(&self, store: &dyn Store, change: &Change) -> Result<(), crate::store::Error> {
+    pub async fn refresh(
+        &self,
+        store: &dyn Store,
+        change: &Change,
+    ) -> Result<(), crate::store::Error> {
         match *change {
             Change::Tenant(id) => match store.tenant(id).await? {
                 Some(t) => self.put_tenant(t),
@@ -223,7 +231,10 @@ mod tests {
         assert!(d.settings.is_none());
         r.put_tenant(tenant(1, "sales"));
         let (_, t2) = r.lookup(mac).unwrap();
-        assert_ne!(t.generation, t2.generation, "a replaced tenant has a new generation");
+        assert_ne!(
+            t.generation, t2.generation,
+            "a replaced tenant has a new generation"
+        );
         r.remove_device(mac);
         assert!(r.lookup(mac).is_none());
     }

@@ -16,7 +16,10 @@ use super::Registry;
 use crate::store::Store;
 
 /// Applies every change after the registry's applied sequence; returns how many were applied.
-pub async fn catch_up(registry: &Registry, store: &dyn Store) -> Result<usize, crate::store::Error> {
+pub async fn catch_up(
+    registry: &Registry,
+    store: &dyn Store,
+) -> Result<usize, crate::store::Error> {
     const BATCH: usize = 1_000;
     let mut applied = 0;
     loop {

@@ -145,7 +145,8 @@ pub async fn serve<F, S, B>(
             let _permit = permit;
             match tls {
                 Some(acceptor) => {
-                    let handshake = tokio::time::timeout(handshake_timeout, acceptor.accept(stream));
+                    let handshake =
+                        tokio::time::timeout(handshake_timeout, acceptor.accept(stream));
                     let stream = tokio::select! {
                         () = shutdown.cancelled() => return,
                         r = handshake => match r {

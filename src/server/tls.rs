@@ -97,7 +97,8 @@ fn load(identity: &Identity) -> Result<Arc<CertifiedKey>, TlsError> {
             path: identity.cert.display().to_string(),
         });
     }
-    let key = PrivateKeyDer::from_pem_file(&identity.key).map_err(|e| read_err(&identity.key, e))?;
+    let key =
+        PrivateKeyDer::from_pem_file(&identity.key).map_err(|e| read_err(&identity.key, e))?;
     let signer = any_supported_type(&key).map_err(|e| TlsError::Key {
         path: identity.key.display().to_string(),
         reason: e.to_string(),
@@ -204,7 +205,11 @@ mod tests {
         let id = self_signed(dir.path(), &names).unwrap();
         let first = std::fs::read(&id.cert).unwrap();
         let again = self_signed(dir.path(), &names).unwrap();
-        assert_eq!(std::fs::read(&again.cert).unwrap(), first, "kept, not regenerated");
+        assert_eq!(
+            std::fs::read(&again.cert).unwrap(),
+            first,
+            "kept, not regenerated"
+        );
         server_config(&[id], &[b"http/1.1"], &TlsTuning::default()).unwrap();
     }
 

@@ -219,7 +219,15 @@ fn audit(
     tx.prepare_cached(
         "INSERT INTO audit (at, actor, action, mac, tenant) VALUES (?1, ?2, ?3, ?4, ?5)",
     )
-    .and_then(|mut s| s.execute(params![at, actor, action, mac.map(|m| m.to_string()), tenant]))
+    .and_then(|mut s| {
+        s.execute(params![
+            at,
+            actor,
+            action,
+            mac.map(|m| m.to_string()),
+            tenant
+        ])
+    })
     .map_err(unavailable)?;
     Ok(())
 }
@@ -345,7 +353,11 @@ impl Store for SqliteStore {
                 .map_err(unavailable)?;
             let rows = stmt
                 .query_map(params![seq, limit as i64], |r| {
-                    Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?))
+                    Ok((
+                        r.get::<_, i64>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, String>(2)?,
+                    ))
                 })
                 .map_err(unavailable)?
                 .collect::<Result<Vec<_>, _>>()
@@ -353,8 +365,12 @@ impl Store for SqliteStore {
             rows.into_iter()
                 .map(|(seq, entity, key)| {
                     let change = match entity.as_str() {
-                        "tenant" => Change::Tenant(key.parse().map_err(|e| corrupt("change key", e))?),
-                        "device" => Change::Device(Mac::parse(&key).map_err(|e| corrupt("change key", e))?),
+                        "tenant" => {
+                            Change::Tenant(key.parse().map_err(|e| corrupt("change key", e))?)
+                        }
+                        "device" => {
+                            Change::Device(Mac::parse(&key).map_err(|e| corrupt("change key", e))?)
+                        }
                         other => return Err(corrupt("change entity", other)),
                     };
                     Ok(ChangeEntry { seq, change })
@@ -518,7 +534,10 @@ mod tests {
             })
             .await
             .unwrap();
-        assert_eq!(result.tenants, vec![(0, RowOutcome::Created), (1, RowOutcome::Created)]);
+        assert_eq!(
+            result.tenants,
+            vec![(0, RowOutcome::Created), (1, RowOutcome::Created)]
+        );
         assert_eq!(
             result.devices,
             vec![
@@ -535,7 +554,9 @@ mod tests {
         assert_eq!(page.len(), 1);
         assert!(store.latest_change().await.unwrap() >= 3);
         let changes = store.changes_since(0, 100).await.unwrap();
-        assert!(changes.iter().any(|c| c.change == Change::Device(page[0].mac)));
+        assert!(changes
+            .iter()
+            .any(|c| c.change == Change::Device(page[0].mac)));
     }
 
     #[tokio::test]

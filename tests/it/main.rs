@@ -1,0 +1,7 @@
+//! zerotouch's black-box tests: the real server on 127.0.0.1:0, real HTTPS, real clients.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+mod operations;
+mod phones;
+mod support;

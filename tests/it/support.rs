@@ -1,0 +1,277 @@
+//! Test harness: spawns the real server on 127.0.0.1:0 with a temporary data directory and its
+//! generated certificate, and clients that talk to it the way phones and operators do.
+
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+use zerotouch::app::{self, Addresses, Listeners};
+use zerotouch::config::{Config, Knobs};
+
+/// The demo import: tenants `sales` and `support`, one device of each vendor.
+pub const DEMO: &str = include_str!("../../fixtures/demo.json");
+
+pub const YEALINK_MAC: &str = "805ec017de13";
+pub const YEALINK_UA: &str = "Yealink SIP-T46S 66.86.0.15 80:5e:c0:17:de:13";
+pub const SNOM_MAC: &str = "000413922D24";
+pub const SNOM_UA: &str = "Mozilla/4.0 (compatible; snomD785-SIP 10.1.33.33 2010.12-00004-g9ba52f5 000413922D24 SXM:0 UXM:0)";
+pub const GIGASET_MAC: &str = "7C2F80E0D605";
+pub const GIGASET_UA: &str = "Gigaset N870 IP PRO/83.V2.11.0+build.a546b91;7C2F80E0D605";
+pub const N510_MAC: &str = "7C2F80AABBCC";
+pub const N510_UA: &str = "N510 IP PRO/42.245.00.000.000;7C2F80AABBCC";
+
+/// A running server.
+pub struct TestServer {
+    pub addrs: Addresses,
+    pub data_dir: PathBuf,
+    _tmp: Option<tempfile::TempDir>,
+    stop: CancellationToken,
+    handle: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+    pub config: Config,
+}
+
+/// Knobs every test server uses: every listener on port 0, fast change feed and status writes.
+pub fn test_knobs(data_dir: &Path) -> Knobs {
+    Knobs {
+        data_dir: Some(data_dir.to_owned()),
+        phones_addr: Some("127.0.0.1:0".parse().unwrap()),
+        http_addr: Some("127.0.0.1:0".parse().unwrap()),
+        metrics_addr: Some("127.0.0.1:0".parse().unwrap()),
+        change_poll: Some("50ms".parse().unwrap()),
+        status_flush: Some("50ms".parse().unwrap()),
+        shutdown_grace: Some("3s".parse().unwrap()),
+        ..Knobs::default()
+    }
+}
+
+/// Imports a document into the store in `data_dir` the way `zerotouch import` does.
+pub async fn import(data_dir: &Path, document: &str) -> zerotouch::import::Report {
+    let config = Config::resolve(test_knobs(data_dir)).unwrap();
+    let store = app::open_store(&config).await.unwrap();
+    zerotouch::import::import_json(&store, &config.oui_table(), document.as_bytes(), "test")
+        .await
+        .unwrap()
+}
+
+impl TestServer {
+    /// A server with an empty store.
+    pub async fn start() -> Self {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().to_owned();
+        let mut s = Self::start_in(&dir, |_| {}).await;
+        s._tmp = Some(tmp);
+        s
+    }
+
+    /// A server whose store holds the demo import.
+    pub async fn demo() -> Self {
+        Self::with_import(DEMO).await
+    }
+
+    /// A server whose store holds `document`.
+    pub async fn with_import(document: &str) -> Self {
+        let tmp = tempfile::tempdir().unwrap();
+        let report = import(tmp.path(), document).await;
+        assert_eq!(report.refused, 0, "fixture import refused rows: {report:?}");
+        let dir = tmp.path().to_owned();
+        let mut s = Self::start_in(&dir, |_| {}).await;
+        s._tmp = Some(tmp);
+        s
+    }
+
+    /// A server on an existing data directory, with knobs adjusted by `tweak`.
+    pub async fn start_in(data_dir: &Path, tweak: impl FnOnce(&mut Knobs)) -> Self {
+        let mut knobs = test_knobs(data_dir);
+        tweak(&mut knobs);
+        let config = Config::resolve(knobs).unwrap();
+        let listeners = Listeners::bind(&config).await.unwrap();
+        let addrs = listeners.addresses();
+        let stop = CancellationToken::new();
+        let handle = tokio::spawn(app::run(config.clone(), listeners, stop.clone()));
+        let server = Self {
+            addrs,
+            data_dir: data_dir.to_owned(),
+            _tmp: None,
+            stop,
+            handle: Some(handle),
+            config,
+        };
+        server.wait_ready().await;
+        server
+    }
+
+    /// Waits until /readyz answers 200 (the app loads the store and templates first).
+    pub async fn wait_ready(&self) {
+        let url = format!("http://{}/readyz", self.addrs.metrics.unwrap());
+        for _ in 0..500 {
+            if let Ok(r) = reqwest::get(&url).await {
+                if r.status() == 200 {
+                    return;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("server not ready");
+    }
+
+    /// Triggers shutdown and waits for the server to stop.
+    pub async fn stop(mut self) -> anyhow::Result<()> {
+        self.stop.cancel();
+        self.handle.take().unwrap().await.unwrap()
+    }
+
+    /// Triggers shutdown without waiting.
+    pub fn begin_shutdown(&self) {
+        self.stop.cancel();
+    }
+
+    /// Waits for a shutdown begun earlier.
+    pub async fn join(mut self) -> anyhow::Result<()> {
+        self.handle.take().unwrap().await.unwrap()
+    }
+
+    /// The generated certificate, for clients that verify the server.
+    pub fn certificate(&self) -> reqwest::Certificate {
+        let pem = std::fs::read(self.data_dir.join("tls/cert.pem")).unwrap();
+        reqwest::Certificate::from_pem(&pem).unwrap()
+    }
+
+    /// A phone that sends `user_agent` (or none) over HTTPS, verifying the certificate.
+    pub fn phone(&self, user_agent: Option<&str>) -> PhoneClient {
+        let mut builder = reqwest::Client::builder()
+            .add_root_certificate(self.certificate())
+            .timeout(Duration::from_secs(10));
+        builder = match user_agent {
+            Some(ua) => builder.user_agent(ua),
+            None => builder,
+        };
+        PhoneClient {
+            client: builder.build().unwrap(),
+            base: format!("https://{}", self.addrs.phones.unwrap()),
+        }
+    }
+
+    /// The same over plain HTTP.
+    pub fn phone_http(&self, user_agent: Option<&str>) -> PhoneClient {
+        let mut builder = reqwest::Client::builder().timeout(Duration::from_secs(10));
+        if let Some(ua) = user_agent {
+            builder = builder.user_agent(ua);
+        }
+        PhoneClient {
+            client: builder.build().unwrap(),
+            base: format!("http://{}", self.addrs.http.unwrap()),
+        }
+    }
+
+    /// The metrics page.
+    pub async fn metrics(&self) -> String {
+        reqwest::get(format!("http://{}/metrics", self.addrs.metrics.unwrap()))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
+    /// The value of one series on the metrics page (0 when absent).
+    pub async fn metric(&self, series: &str) -> f64 {
+        metric_value(&self.metrics().await, series)
+    }
+}
+
+/// Reads `series` (name with its labels, exactly as exposed) from a metrics page.
+pub fn metric_value(page: &str, series: &str) -> f64 {
+    page.lines()
+        .find_map(|l| {
+            l.strip_prefix(series)
+                .and_then(|rest| rest.strip_prefix(' '))
+        })
+        .map(|v| v.trim().parse().unwrap())
+        .unwrap_or(0.0)
+}
+
+/// A phone.
+pub struct PhoneClient {
+    client: reqwest::Client,
+    base: String,
+}
+
+/// What a phone got.
+#[derive(Debug)]
+pub struct Fetched {
+    pub status: u16,
+    pub content_type: String,
+    pub cache_control: String,
+    pub body: Vec<u8>,
+}
+
+impl Fetched {
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+impl PhoneClient {
+    /// GETs one file.
+    pub async fn get(&self, path: &str) -> Fetched {
+        let r = self
+            .client
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .unwrap();
+        let header = |name| {
+            r.headers()
+                .get(name)
+                .map(|v| v.to_str().unwrap().to_owned())
+                .unwrap_or_default()
+        };
+        Fetched {
+            status: r.status().as_u16(),
+            content_type: header("content-type"),
+            cache_control: header("cache-control"),
+            body: r.bytes().await.unwrap().to_vec(),
+        }
+    }
+
+    /// Runs a vendor's boot sequence, returning each file's status.
+    pub async fn boot(&self, sequence: &[String]) -> Vec<(String, Fetched)> {
+        let mut out = Vec::new();
+        for path in sequence {
+            out.push((path.clone(), self.get(path).await));
+        }
+        out
+    }
+}
+
+/// The files a phone asks for on boot, in order.
+pub fn boot_sequence(vendor: &str, mac: &str, model: &str) -> Vec<String> {
+    match vendor {
+        "yealink" => {
+            let code = zerotouch::domain::model::yealink_code(model).unwrap_or(0);
+            vec![
+                format!("/{}.boot", mac.to_lowercase()),
+                "/y000000000000.boot".into(),
+                format!("/y{code:012}.cfg"),
+                format!("/{}.cfg", mac.to_lowercase()),
+            ]
+        }
+        "snom" => vec![
+            format!("/snom{model}.htm"),
+            format!("/snom{model}-{}.htm", mac.to_uppercase()),
+        ],
+        "gigaset" => vec![
+            "/provisioning.xml".into(),
+            format!("/{}.xml", mac.to_uppercase()),
+        ],
+        other => panic!("unknown vendor {other}"),
+    }
+}
+
+/// Address of a listener, for raw-socket tests.
+pub fn addr(a: Option<SocketAddr>) -> SocketAddr {
+    a.expect("listener configured")
+}
