@@ -18,6 +18,7 @@ use crate::admin::{AdminService, Readiness};
 use crate::config::Config;
 use crate::domain::Mac;
 use crate::metrics::Metrics;
+use crate::partner_api;
 use crate::provisioning::{self, routes::PhoneService, sightings, Provisioner, Renderer};
 use crate::registry::{self, Registry};
 use crate::server::{self, tls, ConnectionEvents, Limits};
@@ -28,6 +29,7 @@ use crate::store::Store;
 pub struct Listeners {
     phones: Option<TcpListener>,
     http: Option<TcpListener>,
+    api: Option<TcpListener>,
     metrics: Option<TcpListener>,
 }
 
@@ -38,6 +40,8 @@ pub struct Addresses {
     pub phones: Option<SocketAddr>,
     /// Phones over plain HTTP.
     pub http: Option<SocketAddr>,
+    /// Partner API over HTTPS.
+    pub api: Option<SocketAddr>,
     /// Metrics and health.
     pub metrics: Option<SocketAddr>,
 }
@@ -58,6 +62,7 @@ impl Listeners {
         Ok(Self {
             phones: bind_one("phones (HTTPS)", config.phones_addr).await?,
             http: bind_one("phones (HTTP)", config.http_addr).await?,
+            api: bind_one("partner API", config.api_addr).await?,
             metrics: bind_one("metrics", config.metrics_addr).await?,
         })
     }
@@ -68,6 +73,7 @@ impl Listeners {
         Addresses {
             phones: addr(&self.phones),
             http: addr(&self.http),
+            api: addr(&self.api),
             metrics: addr(&self.metrics),
         }
     }
@@ -173,7 +179,8 @@ pub async fn run(
     // The admin listener outlives everything else, so /metrics and /healthz answer while
     // starting and draining.
     let admin_stop = CancellationToken::new();
-    let admin = listeners.metrics.map(|listener| {
+    let mut listeners = listeners;
+    let admin = listeners.metrics.take().map(|listener| {
         let service = AdminService::new(metrics.clone(), readiness.clone());
         tokio::spawn(server::serve(
             listener,
@@ -189,16 +196,7 @@ pub async fn run(
         ))
     });
 
-    let result = serve_phones(
-        &config,
-        listeners.phones,
-        listeners.http,
-        &metrics,
-        &readiness,
-        &limits,
-        shutdown,
-    )
-    .await;
+    let result = serve(&config, listeners, &metrics, &readiness, &limits, shutdown).await;
 
     admin_stop.cancel();
     if let Some(admin) = admin {
@@ -207,10 +205,9 @@ pub async fn run(
     result
 }
 
-async fn serve_phones(
+async fn serve(
     config: &Config,
-    phones: Option<TcpListener>,
-    http: Option<TcpListener>,
+    listeners: Listeners,
     metrics: &Arc<Metrics>,
     readiness: &Arc<Readiness>,
     limits: &Limits,
@@ -232,17 +229,19 @@ async fn serve_phones(
         "registry loaded"
     );
     let renderer = Renderer::load(config.templates.as_deref()).context("cannot load templates")?;
-    let tls = match phones {
-        Some(_) => Some(tokio_rustls::TlsAcceptor::from(tls::server_config(
+    let tls = if listeners.phones.is_some() || listeners.api.is_some() {
+        Some(tokio_rustls::TlsAcceptor::from(tls::server_config(
             &identities(config)?,
             &[b"http/1.1"],
             &tls::TlsTuning {
                 tls13_tickets: config.tls_tickets,
                 ..tls::TlsTuning::default()
             },
-        )?)),
-        None => None,
+        )?))
+    } else {
+        None
     };
+    let ouis = Arc::new(config.oui_table());
 
     let background = CancellationToken::new();
     let status_stop = CancellationToken::new();
@@ -258,7 +257,7 @@ async fn serve_phones(
     let provisioner = Arc::new(Provisioner::new(
         registry.clone(),
         renderer,
-        Arc::new(config.oui_table()),
+        ouis.clone(),
         provisioning::Settings {
             public_url: config.public_url.clone(),
             render_cache_bytes: config.render_cache_bytes,
@@ -285,7 +284,10 @@ async fn serve_phones(
 
     let listener_stop = CancellationToken::new();
     let mut servers = Vec::new();
-    for (listener, tls, name) in [(phones, tls, "phones"), (http, None, "phones_http")] {
+    for (listener, tls, name) in [
+        (listeners.phones, tls.clone(), "phones"),
+        (listeners.http, None, "phones_http"),
+    ] {
         let Some(listener) = listener else { continue };
         // Series exist from the start, so dashboards and alerts see zeros, not gaps.
         metrics.tls_handshake_failures.with_label_values(&[name]);
@@ -298,6 +300,39 @@ async fn serve_phones(
             limits.clone(),
             Arc::new(ListenerEvents {
                 listener: name,
+                metrics: metrics.clone(),
+            }),
+            listener_stop.clone(),
+            config.shutdown_grace,
+        )));
+    }
+
+    if let Some(listener) = listeners.api {
+        metrics.tls_handshake_failures.with_label_values(&["api"]);
+        metrics.connections_open.with_label_values(&["api"]);
+        let router = partner_api::router(partner_api::ApiState {
+            store: store.clone(),
+            registry: registry.clone(),
+            ouis: ouis.clone(),
+            admin_token: config
+                .admin_token
+                .as_ref()
+                .map(|t| partner_api::auth::AdminToken::new(t.expose())),
+            metrics: metrics.clone(),
+        });
+        servers.push(tokio::spawn(server::serve(
+            listener,
+            tls.clone(),
+            move |conn| {
+                hyper_util::service::TowerToHyperService::new(
+                    tower::ServiceBuilder::new()
+                        .layer(tower_http::add_extension::AddExtensionLayer::new(conn))
+                        .service(router.clone()),
+                )
+            },
+            limits.clone(),
+            Arc::new(ListenerEvents {
+                listener: "api",
                 metrics: metrics.clone(),
             }),
             listener_stop.clone(),

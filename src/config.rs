@@ -146,6 +146,20 @@ pub struct Knobs {
     #[arg(long, env = "ZEROTOUCH_HTTP_ADDR", value_name = "ADDR")]
     pub http_addr: Option<Listen>,
 
+    /// HTTPS listener for the partner API, or `off` [default: 0.0.0.0:9443]
+    #[arg(long, env = "ZEROTOUCH_API_ADDR", value_name = "ADDR")]
+    pub api_addr: Option<Listen>,
+
+    /// File holding the administrator's API token (ZEROTOUCH_ADMIN_TOKEN also works) [default: none: admin routes refused]
+    #[arg(long, env = "ZEROTOUCH_ADMIN_TOKEN_FILE", value_name = "FILE")]
+    pub admin_token_file: Option<PathBuf>,
+
+    /// The administrator's token itself: only from the environment (ZEROTOUCH_ADMIN_TOKEN),
+    /// never a flag or the config file, so it stays out of `ps` and config repositories.
+    #[arg(skip)]
+    #[serde(skip)]
+    pub admin_token: Option<String>,
+
     /// Internal HTTP listener for /metrics, /healthz, /readyz, or `off` [default: 127.0.0.1:9898]
     #[arg(long, env = "ZEROTOUCH_METRICS_ADDR", value_name = "ADDR")]
     pub metrics_addr: Option<Listen>,
@@ -252,7 +266,7 @@ pub struct Knobs {
 
 macro_rules! merge_fields {
     ($base:ident, $over:ident; $($f:ident),*) => {
-        Knobs { config: $over.config.or($base.config), extra_ouis: if $over.extra_ouis.is_empty() { $base.extra_ouis } else { $over.extra_ouis }, $($f: $over.$f.or($base.$f)),* }
+        Knobs { config: $over.config.or($base.config), admin_token: $over.admin_token.or($base.admin_token), extra_ouis: if $over.extra_ouis.is_empty() { $base.extra_ouis } else { $over.extra_ouis }, $($f: $over.$f.or($base.$f)),* }
     };
 }
 
@@ -260,7 +274,7 @@ impl Knobs {
     /// `over`'s values where set, else `self`'s.
     pub fn merged_with(self, over: Knobs) -> Knobs {
         let base = self;
-        merge_fields!(base, over; data_dir, phones_addr, http_addr, metrics_addr, tls_cert, tls_key,
+        merge_fields!(base, over; data_dir, phones_addr, http_addr, api_addr, admin_token_file, metrics_addr, tls_cert, tls_key,
             tls_rsa_cert, tls_rsa_key, tls_tickets, templates, public_url, render_cache_bytes,
             max_connections, handshake_timeout, header_read_timeout, max_header_bytes,
             shutdown_grace, change_poll, status_flush, log_format, log_level)
@@ -279,6 +293,29 @@ impl Knobs {
     }
 }
 
+/// A secret from the configuration: printed as `***` by `Debug` and `check-config`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Redacted(String);
+
+impl Redacted {
+    /// The secret.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Redacted {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+impl Serialize for Redacted {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str("***")
+    }
+}
+
 /// The effective configuration, every value decided.
 #[derive(Clone, Debug, Serialize)]
 pub struct Config {
@@ -288,6 +325,10 @@ pub struct Config {
     pub phones_addr: Option<SocketAddr>,
     /// Phones' plain-HTTP listener.
     pub http_addr: Option<SocketAddr>,
+    /// Partner API listener.
+    pub api_addr: Option<SocketAddr>,
+    /// The administrator's token (never printed).
+    pub admin_token: Option<Redacted>,
     /// Metrics listener.
     pub metrics_addr: Option<SocketAddr>,
     /// Configured certificate and key (None: self-signed).
@@ -337,12 +378,18 @@ pub struct Config {
 
 impl Config {
     /// Combines the file named by `cli.config` (if any) under `cli` (flags and environment)
-    /// over the defaults, and checks the result.
-    pub fn load(cli: Knobs) -> Result<Config, Error> {
+    /// over the defaults, and checks the result. The administrator's token is read from
+    /// `ZEROTOUCH_ADMIN_TOKEN` here, the one place that reads the environment by hand.
+    pub fn load(mut cli: Knobs) -> Result<Config, Error> {
         let file = match &cli.config {
             Some(path) => Knobs::from_file(path)?,
             None => Knobs::default(),
         };
+        if cli.admin_token.is_none() {
+            cli.admin_token = std::env::var("ZEROTOUCH_ADMIN_TOKEN")
+                .ok()
+                .filter(|t| !t.is_empty());
+        }
         Config::resolve(file.merged_with(cli))
     }
 
@@ -386,6 +433,28 @@ impl Config {
         for ExtraOui(v, o) in &ouis {
             extra.entry(*v).or_default().push(o.to_string());
         }
+        let admin_token = match (&k.admin_token, &k.admin_token_file) {
+            (Some(token), _) => Some(token.trim().to_owned()),
+            (None, Some(path)) => Some(
+                std::fs::read_to_string(path)
+                    .map_err(|e| Error::Read {
+                        path: path.display().to_string(),
+                        reason: e.to_string(),
+                    })?
+                    .trim()
+                    .to_owned(),
+            ),
+            (None, None) => None,
+        };
+        if admin_token
+            .as_ref()
+            .is_some_and(|t| t.len() < 16 || t.chars().any(char::is_whitespace))
+        {
+            return Err(invalid(
+                "admin_token",
+                "the administrator's token must be at least 16 characters without spaces",
+            ));
+        }
         let max_connections = k.max_connections.unwrap_or(10_000);
         if max_connections == 0 {
             return Err(invalid("max_connections", "must be at least 1"));
@@ -397,6 +466,11 @@ impl Config {
                 .unwrap_or(Listen(Some(SocketAddr::from(([0, 0, 0, 0], 8443)))))
                 .0,
             http_addr: k.http_addr.unwrap_or(Listen(None)).0,
+            api_addr: k
+                .api_addr
+                .unwrap_or(Listen(Some(SocketAddr::from(([0, 0, 0, 0], 9443)))))
+                .0,
+            admin_token: admin_token.map(Redacted),
             metrics_addr: k
                 .metrics_addr
                 .unwrap_or(Listen(Some(SocketAddr::from(([127, 0, 0, 1], 9898)))))
@@ -525,9 +599,37 @@ mod tests {
     }
 
     #[test]
-    fn effective_config_prints() {
-        let c = Config::resolve(Knobs::default()).unwrap();
+    fn effective_config_prints_without_secrets() {
+        let c = Config::resolve(Knobs {
+            admin_token: Some("a-very-secret-admin-token".into()),
+            ..Knobs::default()
+        })
+        .unwrap();
         let text = c.to_toml();
         assert!(text.contains("phones_addr = \"0.0.0.0:8443\""), "{text}");
+        assert!(text.contains("api_addr = \"0.0.0.0:9443\""), "{text}");
+        assert!(!text.contains("a-very-secret"), "{text}");
+        assert!(!format!("{c:?}").contains("a-very-secret"));
+    }
+
+    #[test]
+    fn admin_token_from_a_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("admin");
+        std::fs::write(&file, "file-admin-token-0123456789\n").unwrap();
+        let c = Config::resolve(Knobs {
+            admin_token_file: Some(file),
+            ..Knobs::default()
+        })
+        .unwrap();
+        assert_eq!(
+            c.admin_token.unwrap().expose(),
+            "file-admin-token-0123456789"
+        );
+        let short = Config::resolve(Knobs {
+            admin_token: Some("short".into()),
+            ..Knobs::default()
+        });
+        assert!(short.is_err());
     }
 }

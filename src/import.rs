@@ -14,7 +14,7 @@ use serde_json::Value;
 use crate::domain::{
     check_claimable, ClaimRefusal, DeviceSettings, OuiTable, TenantName, TenantSettings,
 };
-use crate::store::{self, ImportBatch, ImportDevice, RowOutcome, Store};
+use crate::store::{self, Actor, ImportBatch, ImportDevice, RowOutcome, Store};
 
 /// Why a document could not be imported at all.
 #[derive(Debug, thiserror::Error)]
@@ -45,7 +45,7 @@ pub struct RowResult {
 }
 
 /// Results of an import, one per row.
-#[derive(Clone, Debug, Serialize, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Serialize, Default, PartialEq)]
 pub struct Report {
     /// Tenant rows.
     pub tenants: Vec<RowResult>,
@@ -55,6 +55,9 @@ pub struct Report {
     pub applied: usize,
     /// Rows refused.
     pub refused: usize,
+    /// What the store committed, for caches to apply.
+    #[serde(skip)]
+    pub committed: crate::store::ImportResult,
 }
 
 #[derive(Deserialize)]
@@ -214,12 +217,12 @@ fn check_device(row: usize, value: Value, ouis: &OuiTable) -> Checked<ImportDevi
     })
 }
 
-/// Parses and applies a JSON import document as `actor`.
+/// Parses and applies a JSON import document (tenants and devices) as `actor`.
 pub async fn import_json(
     store: &dyn Store,
     ouis: &OuiTable,
     document: &[u8],
-    actor: &str,
+    actor: &Actor,
 ) -> Result<Report, Error> {
     // serde would also read a struct from an array; the document must be an object.
     if document.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
@@ -229,83 +232,130 @@ pub async fn import_json(
     }
     let doc: Document =
         serde_json::from_slice(document).map_err(|e| Error::Malformed(e.to_string()))?;
-    let mut report = Report::default();
-    let mut batch = ImportBatch {
-        actor: actor.to_owned(),
-        ..ImportBatch::default()
-    };
-    let mut seen = HashSet::new();
-    let mut tenant_results: Vec<Option<RowResult>> = Vec::with_capacity(doc.tenants.len());
-    for (row, value) in doc.tenants.into_iter().enumerate() {
-        match check_tenant(row, value, &mut seen) {
-            Checked::Ok((name, settings)) => {
-                tenant_results.push(Some(RowResult {
-                    row,
-                    key: name.to_string(),
-                    status: "",
-                    code: None,
-                    reason: None,
-                }));
-                batch.tenants.push((row, name, settings));
-            }
-            Checked::Refused(r) => tenant_results.push(Some(r)),
+    apply(store, ouis, doc.tenants, doc.devices, actor).await
+}
+
+/// Applies device rows (objects shaped like `POST /devices` bodies) as `actor`.
+pub async fn import_devices(
+    store: &dyn Store,
+    ouis: &OuiTable,
+    rows: Vec<Value>,
+    actor: &Actor,
+) -> Result<Report, Error> {
+    apply(store, ouis, Vec::new(), rows, actor).await
+}
+
+/// CSV columns a device import may have; `mac` and `tenant` are required.
+pub const CSV_COLUMNS: &[&str] = &[
+    "mac",
+    "tenant",
+    "claim_code",
+    "display_name",
+    "line_user",
+    "line_auth_user",
+    "line_password",
+    "line_display_name",
+];
+
+/// Reads a CSV device import (header row first, columns from [`CSV_COLUMNS`] in any order)
+/// into device rows. Empty cells are absent values.
+pub fn csv_rows(document: &[u8]) -> Result<Vec<Value>, Error> {
+    let mut reader = csv::ReaderBuilder::new()
+        .trim(csv::Trim::All)
+        .flexible(false)
+        .from_reader(document);
+    let header = reader
+        .headers()
+        .map_err(|e| Error::Malformed(format!("CSV header: {e}")))?
+        .clone();
+    for name in header.iter() {
+        if !CSV_COLUMNS.contains(&name) {
+            return Err(Error::Malformed(format!(
+                "unknown CSV column {name:?}; expected some of {}",
+                CSV_COLUMNS.join(", ")
+            )));
         }
     }
-    let mut device_results: Vec<Option<RowResult>> = Vec::with_capacity(doc.devices.len());
-    for (row, value) in doc.devices.into_iter().enumerate() {
-        match check_device(row, value, ouis) {
-            Checked::Ok(d) => {
-                device_results.push(Some(RowResult {
-                    row,
-                    key: d.mac.to_string(),
-                    status: "",
-                    code: None,
-                    reason: None,
-                }));
-                batch.devices.push(d);
-            }
-            Checked::Refused(r) => device_results.push(Some(r)),
+    for required in ["mac", "tenant"] {
+        if !header.iter().any(|h| h == required) {
+            return Err(Error::Malformed(format!(
+                "CSV column {required:?} is required"
+            )));
         }
     }
-    let applied = store.import(batch).await?;
-    let settle = |results: &mut Vec<Option<RowResult>>, outcomes: Vec<(usize, RowOutcome)>| {
-        for (row, outcome) in outcomes {
-            if let Some(Some(r)) = results.get_mut(row) {
-                match outcome {
-                    RowOutcome::Created => r.status = "created",
-                    RowOutcome::Updated => r.status = "updated",
-                    RowOutcome::AlreadyInUse => {
-                        *r = refused(
-                            row,
-                            r.key.clone(),
-                            "already_in_use",
-                            "is already in use".into(),
-                        )
-                    }
-                    RowOutcome::UnknownTenant => {
-                        *r = refused(
-                            row,
-                            r.key.clone(),
-                            "unknown_tenant",
-                            "the tenant does not exist".into(),
-                        )
-                    }
-                    RowOutcome::ClaimCodeMismatch => {
-                        *r = refused(
-                            row,
-                            r.key.clone(),
-                            "claim_code_mismatch",
-                            ClaimRefusal::ClaimCodeMismatch.to_string(),
-                        )
-                    }
+    let mut rows = Vec::new();
+    for (i, record) in reader.records().enumerate() {
+        let record = record.map_err(|e| Error::Malformed(format!("CSV row {i}: {e}")))?;
+        let mut row = serde_json::Map::new();
+        let mut line = serde_json::Map::new();
+        for (name, value) in header.iter().zip(record.iter()) {
+            if value.is_empty() {
+                continue;
+            }
+            match name.strip_prefix("line_") {
+                // line_user, line_password, …: the first line account's fields.
+                Some(field) => {
+                    line.insert(field.to_owned(), Value::String(value.to_owned()));
+                }
+                None => {
+                    row.insert(name.to_owned(), Value::String(value.to_owned()));
                 }
             }
         }
+        if !line.is_empty() {
+            row.insert("lines".into(), Value::Array(vec![Value::Object(line)]));
+        }
+        rows.push(Value::Object(row));
+    }
+    Ok(rows)
+}
+
+async fn apply(
+    store: &dyn Store,
+    ouis: &OuiTable,
+    tenants: Vec<Value>,
+    devices: Vec<Value>,
+    actor: &Actor,
+) -> Result<Report, Error> {
+    let mut report = Report::default();
+    let mut batch = ImportBatch {
+        actor: actor.clone(),
+        tenants: Vec::new(),
+        devices: Vec::new(),
     };
-    settle(&mut tenant_results, applied.tenants);
-    settle(&mut device_results, applied.devices);
-    report.tenants = tenant_results.into_iter().flatten().collect();
-    report.devices = device_results.into_iter().flatten().collect();
+    let mut seen = HashSet::new();
+    let pending = |row, key: String| RowResult {
+        row,
+        key,
+        status: "",
+        code: None,
+        reason: None,
+    };
+    let mut tenant_results = Vec::with_capacity(tenants.len());
+    for (row, value) in tenants.into_iter().enumerate() {
+        match check_tenant(row, value, &mut seen) {
+            Checked::Ok((name, settings)) => {
+                tenant_results.push(pending(row, name.to_string()));
+                batch.tenants.push((row, name, settings));
+            }
+            Checked::Refused(r) => tenant_results.push(r),
+        }
+    }
+    let mut device_results = Vec::with_capacity(devices.len());
+    for (row, value) in devices.into_iter().enumerate() {
+        match check_device(row, value, ouis) {
+            Checked::Ok(d) => {
+                device_results.push(pending(row, d.mac.to_string()));
+                batch.devices.push(d);
+            }
+            Checked::Refused(r) => device_results.push(r),
+        }
+    }
+    let committed = store.import(batch).await?;
+    settle(&mut tenant_results, &committed.tenants);
+    settle(&mut device_results, &committed.devices);
+    report.tenants = tenant_results;
+    report.devices = device_results;
     for r in report.tenants.iter().chain(&report.devices) {
         if r.status == "refused" {
             report.refused += 1;
@@ -313,7 +363,36 @@ pub async fn import_json(
             report.applied += 1;
         }
     }
+    report.committed = committed;
     Ok(report)
+}
+
+fn settle(results: &mut [RowResult], outcomes: &[(usize, RowOutcome)]) {
+    for &(row, outcome) in outcomes {
+        let Some(r) = results.get_mut(row) else {
+            continue;
+        };
+        let refuse = |code, reason: String| refused(row, r.key.clone(), code, reason);
+        *r = match outcome {
+            RowOutcome::Created => RowResult {
+                status: "created",
+                ..r.clone()
+            },
+            RowOutcome::Updated => RowResult {
+                status: "updated",
+                ..r.clone()
+            },
+            RowOutcome::AlreadyInUse => {
+                refuse("already_in_use", format!("{} is already in use", r.key))
+            }
+            RowOutcome::UnknownTenant => refuse("unknown_tenant", "tenant not found".into()),
+            RowOutcome::NameTaken => refuse("name_not_available", "name not available".into()),
+            RowOutcome::ClaimCodeMismatch => refuse(
+                "claim_code_mismatch",
+                ClaimRefusal::ClaimCodeMismatch.to_string(),
+            ),
+        };
+    }
 }
 
 #[cfg(test)]
@@ -342,7 +421,7 @@ mod tests {
                 {"mac":"7C2F80E0D605","tenant":"sales","claim_code":"AB12"}
             ]
         }"#;
-        let report = import_json(&store, &OuiTable::default(), doc, "test")
+        let report = import_json(&store, &OuiTable::default(), doc, &Actor::cli())
             .await
             .unwrap();
         let codes = |rows: &[RowResult]| {
@@ -373,7 +452,7 @@ mod tests {
             .contains("colour"));
 
         let again = import_json(&store, &OuiTable::default(), br#"{"tenants":[{"name":"support","sip_server":"s.example"}],
-            "devices":[{"mac":"805ec017de13","tenant":"support"},{"mac":"805ec017de13","tenant":"sales"}]}"#, "test").await.unwrap();
+            "devices":[{"mac":"805ec017de13","tenant":"support"},{"mac":"805ec017de13","tenant":"sales"}]}"#, &Actor::cli()).await.unwrap();
         assert_eq!(codes(&again.devices), ["already_in_use", "updated"]);
     }
 
@@ -388,7 +467,7 @@ mod tests {
             br#"{"devices":[],"extra":1}"#,
         ] {
             assert!(matches!(
-                import_json(&store, &OuiTable::default(), doc, "t").await,
+                import_json(&store, &OuiTable::default(), doc, &Actor::cli()).await,
                 Err(Error::Malformed(_))
             ));
         }

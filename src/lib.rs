@@ -8,6 +8,7 @@ pub mod config;
 pub mod domain;
 pub mod import;
 pub mod metrics;
+pub mod partner_api;
 pub mod provisioning;
 pub mod registry;
 pub mod server;

@@ -10,6 +10,7 @@ use tokio_util::sync::CancellationToken;
 
 use zerotouch::config::{Config, Knobs};
 use zerotouch::domain::Mac;
+use zerotouch::store::{Actor, Store};
 use zerotouch::{app, import, shutdown, telemetry};
 
 #[derive(Parser)]
@@ -21,6 +22,19 @@ use zerotouch::{app, import, shutdown, telemetry};
 struct Cli {
     #[command(subcommand)]
     command: Command,
+}
+
+#[derive(Subcommand)]
+enum TokenAction {
+    /// Issue a token for a partner (created if it does not exist) and print it. It is shown
+    /// once: only its hash is stored.
+    Create {
+        /// Partner name.
+        #[arg(long)]
+        partner: String,
+        #[command(flatten)]
+        knobs: Knobs,
+    },
 }
 
 #[derive(Subcommand)]
@@ -36,8 +50,17 @@ enum Command {
     Import {
         /// The import document.
         file: PathBuf,
+        /// Import on behalf of this partner: new tenants become its own, and only its tenants
+        /// may be changed or receive devices. Without it the operator imports unscoped.
+        #[arg(long)]
+        partner: Option<String>,
         #[command(flatten)]
         knobs: Knobs,
+    },
+    /// Manage partners' API tokens.
+    Token {
+        #[command(subcommand)]
+        action: TokenAction,
     },
     /// Print exactly what a phone would receive for a request, for debugging a phone.
     Render {
@@ -66,6 +89,9 @@ fn main() -> ExitCode {
         Command::Serve { knobs }
         | Command::Import { knobs, .. }
         | Command::Render { knobs, .. }
+        | Command::Token {
+            action: TokenAction::Create { knobs, .. },
+        }
         | Command::CheckConfig { knobs } => knobs.clone(),
     };
     let config = match Config::load(knobs) {
@@ -113,12 +139,23 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
             app::run(config, listeners, stop).await?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Import { file, .. } => {
+        Command::Import { file, partner, .. } => {
             let document = tokio::fs::read(&file)
                 .await
                 .with_context(|| format!("cannot read {}", file.display()))?;
             let store = app::open_store(&config).await?;
-            let report = import::import_json(&store, &config.oui_table(), &document, "cli").await?;
+            let mut actor = Actor::cli();
+            if let Some(name) = partner {
+                let p = store.partner_by_name(&name).await?.with_context(|| {
+                    format!(
+                        "no partner named {name:?} (zerotouch token create --partner creates one)"
+                    )
+                })?;
+                actor.partner = Some(p.id);
+                actor.name = format!("cli:partner:{}:{}", p.id, p.name);
+            }
+            let report =
+                import::import_json(&store, &config.oui_table(), &document, &actor).await?;
             println!("{}", serde_json::to_string_pretty(&report)?);
             Ok(if report.refused == 0 {
                 ExitCode::SUCCESS
@@ -148,6 +185,31 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
             } else {
                 ExitCode::from(4)
             })
+        }
+        Command::Token {
+            action: TokenAction::Create { partner, .. },
+        } => {
+            zerotouch::domain::partner::check_partner_name(&partner)?;
+            let store = app::open_store(&config).await?;
+            let actor = Actor::cli();
+            let record = match store.partner_by_name(&partner).await? {
+                Some(p) => p,
+                None => {
+                    let p = store
+                        .create_partner(&partner, &actor)
+                        .await?
+                        .context("the partner was created concurrently; run again")?;
+                    eprintln!("created partner {:?} (id {})", p.name, p.id);
+                    p
+                }
+            };
+            let issued = zerotouch::partner_api::auth::issue()?;
+            store
+                .create_token(record.id, &issued.key_id, &issued.secret_hash, &actor)
+                .await?
+                .context("the partner disappeared")?;
+            println!("{}", issued.token);
+            Ok(ExitCode::SUCCESS)
         }
         Command::CheckConfig { .. } => {
             zerotouch::provisioning::Renderer::load(config.templates.as_deref())

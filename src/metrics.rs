@@ -97,6 +97,18 @@ pub struct Metrics {
     pub changes_applied: IntCounter,
     /// 1 once the server is ready to serve phones.
     pub ready: IntGauge,
+    /// Partner API requests by `route` template, `method` and `status` code.
+    pub api_requests: IntCounterVec,
+    /// Partner API latency by `route` template, seconds.
+    pub api_duration: HistogramVec,
+    /// Accepted claims by `result` (`created`, `unchanged`).
+    pub claims: IntCounterVec,
+    /// Refused claims by `reason` (`invalid_mac`, `unsupported_vendor`, `already_in_use`, …).
+    pub claim_refusals: IntCounterVec,
+    /// Devices released.
+    pub releases: IntCounter,
+    /// Devices moved to another tenant.
+    pub moves: IntCounter,
 }
 
 /// Number of slots for a (vendor, file, outcome) combination space.
@@ -208,8 +220,60 @@ impl Metrics {
             prometheus::process_collector::ProcessCollector::for_self(),
         ));
 
+        let api_requests = must(IntCounterVec::new(
+            Opts::new(
+                "zerotouch_api_requests_total",
+                "Partner API requests by route template, method and status code.",
+            ),
+            &["route", "method", "status"],
+        ));
+        reg(Box::new(api_requests.clone()));
+        let api_duration = must(HistogramVec::new(
+            HistogramOpts::new(
+                "zerotouch_api_request_duration_seconds",
+                "Partner API latency by route template.",
+            )
+            .buckets(vec![
+                0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0,
+            ]),
+            &["route"],
+        ));
+        reg(Box::new(api_duration.clone()));
+        let claims = must(IntCounterVec::new(
+            Opts::new(
+                "zerotouch_claims_total",
+                "Accepted device claims by result.",
+            ),
+            &["result"],
+        ));
+        reg(Box::new(claims.clone()));
+        let claim_refusals = must(IntCounterVec::new(
+            Opts::new(
+                "zerotouch_claim_refusals_total",
+                "Refused device claims by reason.",
+            ),
+            &["reason"],
+        ));
+        reg(Box::new(claim_refusals.clone()));
+        let releases = must(IntCounter::new(
+            "zerotouch_releases_total",
+            "Devices released.",
+        ));
+        reg(Box::new(releases.clone()));
+        let moves = must(IntCounter::new(
+            "zerotouch_moves_total",
+            "Devices moved to another tenant.",
+        ));
+        reg(Box::new(moves.clone()));
+
         Self {
             registry,
+            api_requests,
+            api_duration,
+            claims,
+            claim_refusals,
+            releases,
+            moves,
             phone_requests: SlotCounters::new(phone_requests, phone_slots),
             phone_duration: SlotHistograms::new(phone_duration, vendor_slots),
             render_errors: SlotCounters::new(render_errors, vendor_slots),

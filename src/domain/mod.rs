@@ -7,6 +7,7 @@ pub mod device;
 pub mod locale;
 pub mod mac;
 pub mod model;
+pub mod partner;
 pub mod tenant;
 pub mod vendor;
 
@@ -16,5 +17,6 @@ pub use device::{
 pub use locale::{Language, TimeZone};
 pub use mac::{Mac, MacError, Oui};
 pub use model::GigasetFamily;
+pub use partner::{CustomerFields, CustomerId, PartnerId};
 pub use tenant::{FirmwareRule, Host, TenantName, TenantSettings, Transport};
 pub use vendor::{OuiTable, Vendor};

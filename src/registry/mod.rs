@@ -55,6 +55,9 @@ pub struct Registry {
     generation: AtomicU64,
     /// Highest change sequence applied (the change feed resumes after it).
     applied_seq: AtomicI64,
+    /// Orders writers (API commits and the change feed) so the last committed state is the
+    /// one left in the registry. Readers never take it.
+    writers: tokio::sync::Mutex<()>,
 }
 
 impl Default for Registry {
@@ -71,7 +74,22 @@ impl Registry {
             tenants: Map::default(),
             generation: AtomicU64::new(1),
             applied_seq: AtomicI64::new(0),
+            writers: tokio::sync::Mutex::new(()),
         }
+    }
+
+    /// Held by whoever writes after a commit: between reading the store and writing here, no
+    /// other writer may interleave, or an older row could overwrite a newer one.
+    pub async fn write_lock(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.writers.lock().await
+    }
+
+    /// The id of a tenant by name (a scan: used on deletes only).
+    pub fn tenant_id(&self, name: &TenantName) -> Option<TenantId> {
+        self.tenants
+            .iter()
+            .find(|e| e.value().name == *name)
+            .map(|e| *e.key())
     }
 
     fn next_generation(&self) -> u64 {
@@ -203,6 +221,8 @@ mod tests {
         TenantRecord {
             id,
             name: TenantName::parse(name).unwrap(),
+            partner: None,
+            customer: None,
             settings: TenantSettings {
                 sip_server: Some(Host::parse("pbx.example").unwrap()),
                 ..TenantSettings::default()

@@ -22,6 +22,7 @@ pub async fn catch_up(
 ) -> Result<usize, crate::store::Error> {
     const BATCH: usize = 1_000;
     let mut applied = 0;
+    let _order = registry.write_lock().await;
     loop {
         let since = registry.applied_seq();
         let changes = store.changes_since(since, BATCH).await?;

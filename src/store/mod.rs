@@ -10,7 +10,10 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 
-use crate::domain::{ClaimCode, DeviceSettings, Mac, TenantName, TenantSettings, Vendor};
+use crate::domain::{
+    ClaimCode, CustomerFields, CustomerId, DeviceSettings, Mac, PartnerId, TenantName,
+    TenantSettings, Vendor,
+};
 
 pub mod sqlite;
 
@@ -35,8 +38,238 @@ pub struct TenantRecord {
     pub id: TenantId,
     /// Unique DNS label.
     pub name: TenantName,
+    /// Owning partner; `None` for tenants imported by the operator without one.
+    pub partner: Option<PartnerId>,
+    /// The customer it belongs to.
+    pub customer: Option<CustomerId>,
     /// What its phones receive.
     pub settings: TenantSettings,
+}
+
+/// A partner as stored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PartnerRecord {
+    /// Row id.
+    pub id: PartnerId,
+    /// Unique name.
+    pub name: String,
+    /// Creation time.
+    pub created_at: Millis,
+}
+
+/// An API token as stored: never the token itself, only the SHA-256 of its secret part.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TokenRecord {
+    /// Row id.
+    pub id: i64,
+    /// Owner.
+    pub partner: PartnerId,
+    /// Public identifier inside the token, used to find the row.
+    pub key_id: String,
+    /// SHA-256 of the secret part.
+    pub secret_hash: Vec<u8>,
+    /// Creation time.
+    pub created_at: Millis,
+    /// Revocation time, if revoked.
+    pub revoked_at: Option<Millis>,
+}
+
+/// A customer as stored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CustomerRecord {
+    /// Row id.
+    pub id: CustomerId,
+    /// Owner.
+    pub partner: PartnerId,
+    /// What the partner wrote.
+    pub fields: CustomerFields,
+    /// Creation time.
+    pub created_at: Millis,
+}
+
+/// What a device fetched last.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeviceStatus {
+    /// When.
+    pub last_seen: Millis,
+    /// From where.
+    pub source: String,
+    /// Its User-Agent.
+    pub user_agent: String,
+    /// Model it reported.
+    pub model: Option<String>,
+    /// Firmware it reported.
+    pub firmware: Option<String>,
+    /// Which file.
+    pub last_file: String,
+    /// How it ended.
+    pub last_outcome: String,
+}
+
+/// A device with what a partner sees about it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeviceView {
+    /// The claim.
+    pub record: DeviceRecord,
+    /// Its tenant's name.
+    pub tenant_name: TenantName,
+    /// When it was claimed.
+    pub claimed_at: Millis,
+    /// Last change.
+    pub updated_at: Millis,
+    /// Last fetch, if it ever fetched.
+    pub status: Option<DeviceStatus>,
+}
+
+/// Who changes something, for the audit log.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Actor {
+    /// `admin`, `cli` or `partner:<id>:<name>`.
+    pub name: String,
+    /// The partner acting, which also scopes what the change may touch (`None`: the operator).
+    pub partner: Option<PartnerId>,
+    /// Client address, when the change came over the network.
+    pub source: Option<IpAddr>,
+}
+
+impl Actor {
+    /// The operator on the command line.
+    pub fn cli() -> Self {
+        Self {
+            name: "cli".into(),
+            partner: None,
+            source: None,
+        }
+    }
+}
+
+/// A claim of one MAC for one tenant.
+#[derive(Clone, Debug)]
+pub struct ClaimRequest {
+    /// The device.
+    pub mac: Mac,
+    /// Its vendor.
+    pub vendor: Vendor,
+    /// Gigaset label code.
+    pub claim_code: Option<ClaimCode>,
+    /// The tenant, by name.
+    pub tenant: TenantName,
+    /// Per-device settings.
+    pub settings: DeviceSettings,
+}
+
+/// How a claim ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ClaimOutcome {
+    /// The MAC was free and is now claimed.
+    Created(DeviceRecord),
+    /// The MAC was already claimed by this tenant; nothing changed.
+    Unchanged(DeviceRecord),
+    /// The MAC is claimed by another tenant.
+    AlreadyInUse,
+    /// The tenant does not exist or is not the actor's.
+    UnknownTenant,
+    /// A Gigaset device already claimed with another label code.
+    ClaimCodeMismatch,
+}
+
+/// A change to a claimed device.
+#[derive(Clone, Debug, Default)]
+pub struct DeviceUpdate {
+    /// Move it to this tenant.
+    pub tenant: Option<TenantName>,
+    /// Replace its per-device settings.
+    pub settings: Option<DeviceSettings>,
+}
+
+/// How a device update ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum UpdateOutcome {
+    /// Done.
+    Updated(DeviceRecord),
+    /// The device is not claimed, or not by one of the actor's tenants.
+    NotFound,
+    /// The target tenant does not exist or is not the actor's.
+    UnknownTenant,
+}
+
+/// How creating a tenant ended.
+#[derive(Clone, Debug, PartialEq)]
+pub enum TenantCreated {
+    /// Done.
+    Created(TenantRecord),
+    /// The name is taken (by anyone).
+    NameTaken,
+    /// The customer does not exist or is not the actor's.
+    UnknownCustomer,
+}
+
+/// How changing or deleting a tenant ended.
+#[derive(Clone, Debug, PartialEq)]
+pub enum TenantChanged {
+    /// Done (`None` after a delete).
+    Done(Option<TenantRecord>),
+    /// No such tenant for this actor.
+    NotFound,
+    /// The customer does not exist or is not the actor's.
+    UnknownCustomer,
+    /// Devices are still claimed by it.
+    HasDevices,
+}
+
+/// Filters for listing devices.
+#[derive(Clone, Debug, Default)]
+pub struct DeviceQuery {
+    /// Lower-case hex digits the MAC starts with.
+    pub mac_prefix: Option<String>,
+    /// Only this tenant's.
+    pub tenant: Option<TenantName>,
+    /// Only this vendor's.
+    pub vendor: Option<Vendor>,
+    /// Seen at or after.
+    pub seen_since: Option<Millis>,
+    /// Seen before.
+    pub seen_before: Option<Millis>,
+    /// Only devices that never fetched.
+    pub never_seen: bool,
+    /// Page after this MAC.
+    pub after: Option<Mac>,
+    /// Page size.
+    pub limit: usize,
+}
+
+/// One audit log entry.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuditEntry {
+    /// Sequence id.
+    pub id: i64,
+    /// When.
+    pub at: Millis,
+    /// Who.
+    pub actor: String,
+    /// From where.
+    pub source: Option<String>,
+    /// What: `device.claim`, `device.move`, `device.release`, `tenant.create`, …
+    pub action: String,
+    /// Which device.
+    pub mac: Option<String>,
+    /// Which tenant.
+    pub tenant: Option<String>,
+    /// More, as JSON text.
+    pub detail: Option<String>,
+}
+
+/// Filters for reading the audit log.
+#[derive(Clone, Debug, Default)]
+pub struct AuditQuery {
+    /// Entries after this id.
+    pub after: Option<i64>,
+    /// Only this device's.
+    pub mac: Option<Mac>,
+    /// Only this tenant's.
+    pub tenant: Option<String>,
+    /// Page size.
+    pub limit: usize,
 }
 
 /// A claimed device as stored.
@@ -94,14 +327,14 @@ pub struct ChangeEntry {
 }
 
 /// A validated import, applied in one transaction.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct ImportBatch {
     /// Tenants to create or update, with their row numbers in the file.
     pub tenants: Vec<(usize, TenantName, TenantSettings)>,
     /// Devices to claim, with their row numbers.
     pub devices: Vec<ImportDevice>,
-    /// Who imports (for the audit log).
-    pub actor: String,
+    /// Who imports (for the audit log); a partner actor may only touch its own tenants.
+    pub actor: Actor,
 }
 
 /// One device row of an import.
@@ -134,15 +367,21 @@ pub enum RowOutcome {
     UnknownTenant,
     /// A Gigaset device re-claimed with a different label code.
     ClaimCodeMismatch,
+    /// The tenant name is taken by another partner.
+    NameTaken,
 }
 
-/// Per-row outcomes of an import, in row order.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+/// Per-row outcomes of an import, in row order, and the records it committed.
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct ImportResult {
     /// (row, outcome) for each tenant row in the batch.
     pub tenants: Vec<(usize, RowOutcome)>,
     /// (row, outcome) for each device row in the batch.
     pub devices: Vec<(usize, RowOutcome)>,
+    /// Tenants as committed (for caches).
+    pub applied_tenants: Vec<TenantRecord>,
+    /// Devices as committed (for caches).
+    pub applied_devices: Vec<DeviceRecord>,
 }
 
 /// Why the store could not do what was asked. Callers branch on these.
@@ -204,4 +443,133 @@ pub trait Store: Send + Sync + 'static {
 
     /// Writes a batch of last-seen updates (for devices still claimed) in one transaction.
     async fn record_sightings(&self, batch: Vec<Sighting>) -> Result<(), Error>;
+
+    /// Creates a partner; `None` when the name is taken.
+    async fn create_partner(
+        &self,
+        name: &str,
+        actor: &Actor,
+    ) -> Result<Option<PartnerRecord>, Error>;
+
+    /// All partners.
+    async fn partners(&self) -> Result<Vec<PartnerRecord>, Error>;
+
+    /// One partner by id.
+    async fn partner(&self, id: PartnerId) -> Result<Option<PartnerRecord>, Error>;
+
+    /// One partner by name.
+    async fn partner_by_name(&self, name: &str) -> Result<Option<PartnerRecord>, Error>;
+
+    /// Stores a new token (its secret hashed by the caller); `None` if the partner is unknown.
+    async fn create_token(
+        &self,
+        partner: PartnerId,
+        key_id: &str,
+        secret_hash: &[u8],
+        actor: &Actor,
+    ) -> Result<Option<TokenRecord>, Error>;
+
+    /// A partner's tokens, revoked ones included.
+    async fn tokens(&self, partner: PartnerId) -> Result<Vec<TokenRecord>, Error>;
+
+    /// The token with this key id (revoked or not).
+    async fn token_by_key(&self, key_id: &str) -> Result<Option<TokenRecord>, Error>;
+
+    /// Revokes a token; false if it is not this partner's or already revoked.
+    async fn revoke_token(
+        &self,
+        partner: PartnerId,
+        token: i64,
+        actor: &Actor,
+    ) -> Result<bool, Error>;
+
+    /// Creates a customer.
+    async fn create_customer(
+        &self,
+        partner: PartnerId,
+        fields: CustomerFields,
+        actor: &Actor,
+    ) -> Result<CustomerRecord, Error>;
+
+    /// A partner's customers.
+    async fn customers(&self, partner: PartnerId) -> Result<Vec<CustomerRecord>, Error>;
+
+    /// One of a partner's customers.
+    async fn customer(
+        &self,
+        partner: PartnerId,
+        id: CustomerId,
+    ) -> Result<Option<CustomerRecord>, Error>;
+
+    /// Replaces a customer's fields; `None` if it is not this partner's.
+    async fn update_customer(
+        &self,
+        partner: PartnerId,
+        id: CustomerId,
+        fields: CustomerFields,
+        actor: &Actor,
+    ) -> Result<Option<CustomerRecord>, Error>;
+
+    /// Creates a tenant for the actor's partner and customer.
+    async fn create_tenant(
+        &self,
+        name: TenantName,
+        customer: Option<CustomerId>,
+        settings: TenantSettings,
+        actor: &Actor,
+    ) -> Result<TenantCreated, Error>;
+
+    /// Tenants visible to the actor (a partner's own, or all for the operator).
+    async fn tenants_of(&self, partner: Option<PartnerId>) -> Result<Vec<TenantRecord>, Error>;
+
+    /// A tenant by name, if visible to the actor.
+    async fn tenant_by_name(
+        &self,
+        partner: Option<PartnerId>,
+        name: &TenantName,
+    ) -> Result<Option<TenantRecord>, Error>;
+
+    /// Replaces a tenant's settings and customer.
+    async fn update_tenant(
+        &self,
+        name: &TenantName,
+        customer: Option<CustomerId>,
+        settings: TenantSettings,
+        actor: &Actor,
+    ) -> Result<TenantChanged, Error>;
+
+    /// Deletes a tenant that claims no devices.
+    async fn delete_tenant(&self, name: &TenantName, actor: &Actor)
+        -> Result<TenantChanged, Error>;
+
+    /// Claims a MAC for a tenant, deciding uniqueness inside one transaction.
+    async fn claim(&self, request: ClaimRequest, actor: &Actor) -> Result<ClaimOutcome, Error>;
+
+    /// Moves a device or replaces its settings.
+    async fn update_device(
+        &self,
+        mac: Mac,
+        update: DeviceUpdate,
+        actor: &Actor,
+    ) -> Result<UpdateOutcome, Error>;
+
+    /// Releases a device; false if it is not claimed by one of the actor's tenants.
+    async fn release(&self, mac: Mac, actor: &Actor) -> Result<bool, Error>;
+
+    /// A device with its tenant name and status, if visible to `partner`.
+    async fn device_view(
+        &self,
+        partner: Option<PartnerId>,
+        mac: Mac,
+    ) -> Result<Option<DeviceView>, Error>;
+
+    /// Devices visible to `partner` matching `query`, in MAC order.
+    async fn search_devices(
+        &self,
+        partner: Option<PartnerId>,
+        query: DeviceQuery,
+    ) -> Result<Vec<DeviceView>, Error>;
+
+    /// Reads the audit log, oldest first.
+    async fn audit_log(&self, query: AuditQuery) -> Result<Vec<AuditEntry>, Error>;
 }

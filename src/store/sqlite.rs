@@ -11,10 +11,14 @@ use async_trait::async_trait;
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 
 use super::{
-    now_millis, Change, ChangeEntry, DeviceRecord, Error, ImportBatch, ImportResult, RowOutcome,
-    Sighting, Store, TenantId, TenantRecord,
+    now_millis, Actor, AuditEntry, AuditQuery, Change, ChangeEntry, ClaimOutcome, ClaimRequest,
+    CustomerRecord, DeviceQuery, DeviceRecord, DeviceStatus, DeviceUpdate, DeviceView, Error,
+    ImportBatch, ImportResult, PartnerRecord, RowOutcome, Sighting, Store, TenantChanged,
+    TenantCreated, TenantId, TenantRecord, TokenRecord, UpdateOutcome,
 };
-use crate::domain::{ClaimCode, Mac, TenantName, Vendor};
+use crate::domain::{
+    ClaimCode, CustomerFields, CustomerId, Mac, PartnerId, TenantName, TenantSettings, Vendor,
+};
 
 /// Schema migrations, in order; `PRAGMA user_version` records how many have been applied.
 const MIGRATIONS: &[&str] = &[
@@ -64,6 +68,35 @@ const MIGRATIONS: &[&str] = &[
         detail  TEXT
     );
     CREATE INDEX audit_by_time ON audit(at);
+    "#,
+    // 2: partners, their API tokens and customers; tenants owned by partners.
+    r#"
+    CREATE TABLE partners (
+        id          INTEGER PRIMARY KEY,
+        name        TEXT NOT NULL UNIQUE,
+        created_at  INTEGER NOT NULL
+    );
+    CREATE TABLE api_tokens (
+        id          INTEGER PRIMARY KEY,
+        partner_id  INTEGER NOT NULL REFERENCES partners(id),
+        key_id      TEXT NOT NULL UNIQUE,
+        secret_hash BLOB NOT NULL,
+        created_at  INTEGER NOT NULL,
+        revoked_at  INTEGER
+    );
+    CREATE TABLE customers (
+        id          INTEGER PRIMARY KEY,
+        partner_id  INTEGER NOT NULL REFERENCES partners(id),
+        fields      TEXT NOT NULL,
+        created_at  INTEGER NOT NULL,
+        updated_at  INTEGER NOT NULL
+    );
+    CREATE INDEX customers_by_partner ON customers(partner_id);
+    ALTER TABLE tenants ADD COLUMN partner_id INTEGER REFERENCES partners(id);
+    ALTER TABLE tenants ADD COLUMN customer_id INTEGER REFERENCES customers(id);
+    CREATE INDEX tenants_by_partner ON tenants(partner_id);
+    CREATE INDEX device_status_by_seen ON device_status(last_seen);
+    CREATE INDEX audit_by_mac ON audit(mac);
     "#,
 ];
 
@@ -197,6 +230,21 @@ fn migrate(conn: &mut Connection) -> Result<(), Error> {
     Ok(())
 }
 
+/// `?` for rusqlite results: every SQL failure is the database's, not the caller's.
+trait Db<T> {
+    fn db(self) -> Result<T, Error>;
+}
+
+impl<T> Db<T> for rusqlite::Result<T> {
+    fn db(self) -> Result<T, Error> {
+        self.map_err(unavailable)
+    }
+}
+
+fn json<T: serde::Serialize>(what: &str, value: &T) -> Result<String, Error> {
+    serde_json::to_string(value).map_err(|e| corrupt(what, e))
+}
+
 fn record_change(tx: &Transaction<'_>, change: &Change, at: i64) -> Result<(), Error> {
     let (entity, key) = match change {
         Change::Tenant(id) => ("tenant", id.to_string()),
@@ -204,44 +252,93 @@ fn record_change(tx: &Transaction<'_>, change: &Change, at: i64) -> Result<(), E
     };
     tx.prepare_cached("INSERT INTO changes (entity, key, at) VALUES (?1, ?2, ?3)")
         .and_then(|mut s| s.execute(params![entity, key, at]))
-        .map_err(unavailable)?;
+        .db()?;
     Ok(())
 }
 
+/// One audit entry: who (actor), when, what (action on a device or tenant), from where, and
+/// detail as JSON text. Never secrets.
 fn audit(
     tx: &Transaction<'_>,
     at: i64,
-    actor: &str,
+    actor: &Actor,
     action: &str,
     mac: Option<Mac>,
     tenant: Option<&str>,
+    detail: Option<serde_json::Value>,
 ) -> Result<(), Error> {
     tx.prepare_cached(
-        "INSERT INTO audit (at, actor, action, mac, tenant) VALUES (?1, ?2, ?3, ?4, ?5)",
+        "INSERT INTO audit (at, actor, source, action, mac, tenant, detail) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     )
     .and_then(|mut s| {
         s.execute(params![
             at,
-            actor,
+            actor.name,
+            actor.source.map(|a| a.to_string()),
             action,
             mac.map(|m| m.to_string()),
-            tenant
+            tenant,
+            detail.map(|d| d.to_string())
         ])
     })
-    .map_err(unavailable)?;
+    .db()?;
     Ok(())
 }
 
-fn tenant_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<(i64, String, String)> {
-    Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+const TENANT_COLUMNS: &str = "id, name, partner_id, customer_id, settings";
+
+type RawTenant = (i64, String, Option<i64>, Option<i64>, String);
+
+fn tenant_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<RawTenant> {
+    Ok((
+        row.get(0)?,
+        row.get(1)?,
+        row.get(2)?,
+        row.get(3)?,
+        row.get(4)?,
+    ))
 }
 
-fn decode_tenant((id, name, settings): (i64, String, String)) -> Result<TenantRecord, Error> {
+fn decode_tenant(
+    (id, name, partner, customer, settings): RawTenant,
+) -> Result<TenantRecord, Error> {
     Ok(TenantRecord {
         id,
         name: TenantName::parse(&name).map_err(|e| corrupt("tenant name", e))?,
+        partner,
+        customer,
         settings: serde_json::from_str(&settings).map_err(|e| corrupt("tenant settings", e))?,
     })
+}
+
+fn load_tenant(
+    conn: &Connection,
+    clause: &str,
+    param: &dyn rusqlite::ToSql,
+) -> Result<Option<TenantRecord>, Error> {
+    let sql = format!("SELECT {TENANT_COLUMNS} FROM tenants WHERE {clause}");
+    conn.prepare_cached(&sql)
+        .and_then(|mut s| s.query_row([param], tenant_from_row).optional())
+        .db()?
+        .map(decode_tenant)
+        .transpose()
+}
+
+/// The tenant named `name`, if the actor may use it: the operator may use any, a partner only
+/// its own. Returns (id, partner).
+fn visible_tenant(
+    conn: &Connection,
+    name: &str,
+    partner: Option<PartnerId>,
+) -> Result<Option<(i64, Option<i64>)>, Error> {
+    let row: Option<(i64, Option<i64>)> = conn
+        .prepare_cached("SELECT id, partner_id FROM tenants WHERE name = ?1")
+        .and_then(|mut s| {
+            s.query_row([name], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()
+        })
+        .db()?;
+    Ok(row.filter(|(_, owner)| partner.is_none() || *owner == partner))
 }
 
 type RawDevice = (String, String, i64, Option<String>, String);
@@ -273,32 +370,228 @@ fn decode_device((mac, vendor, tenant, code, settings): RawDevice) -> Result<Dev
 
 const DEVICE_COLUMNS: &str = "mac, vendor, tenant_id, claim_code, settings";
 
+fn load_device(conn: &Connection, mac: Mac) -> Result<Option<DeviceRecord>, Error> {
+    let sql = format!("SELECT {DEVICE_COLUMNS} FROM devices WHERE mac = ?1");
+    conn.prepare_cached(&sql)
+        .and_then(|mut s| s.query_row([mac.to_string()], device_from_row).optional())
+        .db()?
+        .map(decode_device)
+        .transpose()
+}
+
+/// The device if claimed by a tenant the actor may see, with that tenant's name.
+fn visible_device(
+    conn: &Connection,
+    mac: Mac,
+    partner: Option<PartnerId>,
+) -> Result<Option<(DeviceRecord, String)>, Error> {
+    let row: Option<(RawDevice, String, Option<i64>)> = conn
+        .prepare_cached(
+            "SELECT d.mac, d.vendor, d.tenant_id, d.claim_code, d.settings, t.name, t.partner_id \
+             FROM devices d JOIN tenants t ON t.id = d.tenant_id WHERE d.mac = ?1",
+        )
+        .and_then(|mut s| {
+            s.query_row([mac.to_string()], |r| {
+                Ok((device_from_row(r)?, r.get(5)?, r.get(6)?))
+            })
+            .optional()
+        })
+        .db()?;
+    match row {
+        Some((raw, tenant, owner)) if partner.is_none() || owner == partner => {
+            Ok(Some((decode_device(raw)?, tenant)))
+        }
+        _ => Ok(None),
+    }
+}
+
+const VIEW_SELECT: &str = "SELECT d.mac, d.vendor, d.tenant_id, d.claim_code, d.settings, t.name, d.claimed_at, d.updated_at, \
+     s.last_seen, s.source_ip, s.user_agent, s.model, s.firmware, s.last_file, s.last_outcome \
+     FROM devices d JOIN tenants t ON t.id = d.tenant_id LEFT JOIN device_status s ON s.mac = d.mac";
+
+type RawView = (
+    RawDevice,
+    String,
+    i64,
+    i64,
+    Option<(
+        i64,
+        String,
+        String,
+        Option<String>,
+        Option<String>,
+        String,
+        String,
+    )>,
+);
+
+fn view_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawView> {
+    let seen: Option<i64> = r.get(8)?;
+    let status = match seen {
+        Some(at) => Some((
+            at,
+            r.get(9)?,
+            r.get(10)?,
+            r.get(11)?,
+            r.get(12)?,
+            r.get(13)?,
+            r.get(14)?,
+        )),
+        None => None,
+    };
+    Ok((device_from_row(r)?, r.get(5)?, r.get(6)?, r.get(7)?, status))
+}
+
+fn decode_view(
+    (raw, tenant, claimed_at, updated_at, status): RawView,
+) -> Result<DeviceView, Error> {
+    Ok(DeviceView {
+        record: decode_device(raw)?,
+        tenant_name: TenantName::parse(&tenant).map_err(|e| corrupt("tenant name", e))?,
+        claimed_at,
+        updated_at,
+        status: status.map(
+            |(last_seen, source, user_agent, model, firmware, last_file, last_outcome)| {
+                DeviceStatus {
+                    last_seen,
+                    source,
+                    user_agent,
+                    model,
+                    firmware,
+                    last_file,
+                    last_outcome,
+                }
+            },
+        ),
+    })
+}
+
+type RawCustomer = (i64, i64, String, i64);
+
+fn customer_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawCustomer> {
+    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+}
+
+fn decode_customer(
+    (id, partner, fields, created_at): RawCustomer,
+) -> Result<CustomerRecord, Error> {
+    Ok(CustomerRecord {
+        id,
+        partner,
+        fields: serde_json::from_str(&fields).map_err(|e| corrupt("customer", e))?,
+        created_at,
+    })
+}
+
+fn customer_is_partners(
+    conn: &Connection,
+    customer: Option<CustomerId>,
+    partner: Option<PartnerId>,
+) -> Result<bool, Error> {
+    let Some(customer) = customer else {
+        return Ok(true);
+    };
+    let owner: Option<i64> = conn
+        .prepare_cached("SELECT partner_id FROM customers WHERE id = ?1")
+        .and_then(|mut s| s.query_row([customer], |r| r.get(0)).optional())
+        .db()?;
+    Ok(match (owner, partner) {
+        (None, _) => false,
+        (Some(_), None) => true,
+        (Some(o), Some(p)) => o == p,
+    })
+}
+
+type RawToken = (i64, i64, String, Vec<u8>, i64, Option<i64>);
+
+fn token_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawToken> {
+    Ok((
+        r.get(0)?,
+        r.get(1)?,
+        r.get(2)?,
+        r.get(3)?,
+        r.get(4)?,
+        r.get(5)?,
+    ))
+}
+
+fn decode_token(
+    (id, partner, key_id, secret_hash, created_at, revoked_at): RawToken,
+) -> TokenRecord {
+    TokenRecord {
+        id,
+        partner,
+        key_id,
+        secret_hash,
+        created_at,
+        revoked_at,
+    }
+}
+
+/// Applies one claim inside a transaction: the heart of "nobody can steal a phone".
+fn claim_in(
+    tx: &Transaction<'_>,
+    req: &ClaimRequest,
+    actor: &Actor,
+    now: i64,
+) -> Result<ClaimOutcome, Error> {
+    let Some((tenant_id, _)) = visible_tenant(tx, req.tenant.as_str(), actor.partner)? else {
+        return Ok(ClaimOutcome::UnknownTenant);
+    };
+    let mac = req.mac.to_string();
+    let current: Option<(i64, Option<String>)> = tx
+        .prepare_cached("SELECT tenant_id, claim_code FROM devices WHERE mac = ?1")
+        .and_then(|mut s| {
+            s.query_row([&mac], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()
+        })
+        .db()?;
+    let code = req.claim_code.as_ref().map(ClaimCode::as_str);
+    match current {
+        Some((owner, _)) if owner != tenant_id => Ok(ClaimOutcome::AlreadyInUse),
+        Some((_, stored)) if stored.as_deref() != code => Ok(ClaimOutcome::ClaimCodeMismatch),
+        Some(_) => match load_device(tx, req.mac)? {
+            Some(d) => Ok(ClaimOutcome::Unchanged(d)),
+            None => Err(corrupt("device", "vanished inside its transaction")),
+        },
+        None => {
+            let settings = json("device settings", &req.settings)?;
+            tx.prepare_cached(
+                "INSERT INTO devices (mac, vendor, tenant_id, claim_code, settings, claimed_at, updated_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
+            )
+            .and_then(|mut s| s.execute(params![mac, req.vendor.as_str(), tenant_id, code, settings, now]))
+            .db()?;
+            audit(
+                tx,
+                now,
+                actor,
+                "device.claim",
+                Some(req.mac),
+                Some(req.tenant.as_str()),
+                None,
+            )?;
+            record_change(tx, &Change::Device(req.mac), now)?;
+            Ok(ClaimOutcome::Created(DeviceRecord {
+                mac: req.mac,
+                vendor: req.vendor,
+                tenant: tenant_id,
+                claim_code: req.claim_code.clone(),
+                settings: req.settings.clone(),
+            }))
+        }
+    }
+}
+
 #[async_trait]
 impl Store for SqliteStore {
     async fn tenants(&self) -> Result<Vec<TenantRecord>, Error> {
-        self.read(|conn| {
-            let mut stmt = conn
-                .prepare_cached("SELECT id, name, settings FROM tenants ORDER BY id")
-                .map_err(unavailable)?;
-            let rows = stmt
-                .query_map([], tenant_from_row)
-                .map_err(unavailable)?
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(unavailable)?;
-            rows.into_iter().map(decode_tenant).collect()
-        })
-        .await
+        self.tenants_of(None).await
     }
 
     async fn tenant(&self, id: TenantId) -> Result<Option<TenantRecord>, Error> {
-        self.read(move |conn| {
-            conn.prepare_cached("SELECT id, name, settings FROM tenants WHERE id = ?1")
-                .and_then(|mut s| s.query_row([id], tenant_from_row).optional())
-                .map_err(unavailable)?
-                .map(decode_tenant)
-                .transpose()
-        })
-        .await
+        self.read(move |conn| load_tenant(conn, "id = ?1", &id))
+            .await
     }
 
     async fn devices_page(
@@ -311,27 +604,19 @@ impl Store for SqliteStore {
             let sql = format!(
                 "SELECT {DEVICE_COLUMNS} FROM devices WHERE mac > ?1 ORDER BY mac LIMIT ?2"
             );
-            let mut stmt = conn.prepare_cached(&sql).map_err(unavailable)?;
+            let mut stmt = conn.prepare_cached(&sql).db()?;
             let rows = stmt
                 .query_map(params![after, limit as i64], device_from_row)
-                .map_err(unavailable)?
+                .db()?
                 .collect::<Result<Vec<_>, _>>()
-                .map_err(unavailable)?;
+                .db()?;
             rows.into_iter().map(decode_device).collect()
         })
         .await
     }
 
     async fn device(&self, mac: Mac) -> Result<Option<DeviceRecord>, Error> {
-        self.read(move |conn| {
-            let sql = format!("SELECT {DEVICE_COLUMNS} FROM devices WHERE mac = ?1");
-            conn.prepare_cached(&sql)
-                .and_then(|mut s| s.query_row([mac.to_string()], device_from_row).optional())
-                .map_err(unavailable)?
-                .map(decode_device)
-                .transpose()
-        })
-        .await
+        self.read(move |conn| load_device(conn, mac)).await
     }
 
     async fn latest_change(&self) -> Result<i64, Error> {
@@ -339,7 +624,7 @@ impl Store for SqliteStore {
             conn.query_row("SELECT COALESCE(MAX(seq), 0) FROM changes", [], |r| {
                 r.get(0)
             })
-            .map_err(unavailable)
+            .db()
         })
         .await
     }
@@ -350,7 +635,7 @@ impl Store for SqliteStore {
                 .prepare_cached(
                     "SELECT seq, entity, key FROM changes WHERE seq > ?1 ORDER BY seq LIMIT ?2",
                 )
-                .map_err(unavailable)?;
+                .db()?;
             let rows = stmt
                 .query_map(params![seq, limit as i64], |r| {
                     Ok((
@@ -359,9 +644,9 @@ impl Store for SqliteStore {
                         r.get::<_, String>(2)?,
                     ))
                 })
-                .map_err(unavailable)?
+                .db()?
                 .collect::<Result<Vec<_>, _>>()
-                .map_err(unavailable)?;
+                .db()?;
             rows.into_iter()
                 .map(|(seq, entity, key)| {
                     let change = match entity.as_str() {
@@ -383,72 +668,70 @@ impl Store for SqliteStore {
     async fn import(&self, batch: ImportBatch) -> Result<ImportResult, Error> {
         self.write(move |tx| {
             let now = now_millis();
+            let actor = &batch.actor;
             let mut result = ImportResult::default();
             for (row, name, settings) in &batch.tenants {
-                let json = serde_json::to_string(settings).map_err(|e| corrupt("tenant settings", e))?;
-                let existing: Option<i64> = tx
-                    .prepare_cached("SELECT id FROM tenants WHERE name = ?1")
-                    .and_then(|mut s| s.query_row([name.as_str()], |r| r.get(0)).optional())
-                    .map_err(unavailable)?;
-                let (id, outcome) = match existing {
-                    Some(id) => {
+                let settings_json = json("tenant settings", settings)?;
+                let existing: Option<(i64, Option<i64>)> = tx
+                    .prepare_cached("SELECT id, partner_id FROM tenants WHERE name = ?1")
+                    .and_then(|mut s| s.query_row([name.as_str()], |r| Ok((r.get(0)?, r.get(1)?))).optional())
+                    .db()?;
+                let outcome = match existing {
+                    Some((_, owner)) if actor.partner.is_some() && owner != actor.partner => RowOutcome::NameTaken,
+                    Some((id, _)) => {
                         tx.prepare_cached("UPDATE tenants SET settings = ?2, updated_at = ?3 WHERE id = ?1")
-                            .and_then(|mut s| s.execute(params![id, json, now]))
-                            .map_err(unavailable)?;
-                        (id, RowOutcome::Updated)
-                    }
-                    None => {
-                        tx.prepare_cached(
-                            "INSERT INTO tenants (name, settings, created_at, updated_at) VALUES (?1, ?2, ?3, ?3)",
-                        )
-                        .and_then(|mut s| s.execute(params![name.as_str(), json, now]))
-                        .map_err(unavailable)?;
-                        (tx.last_insert_rowid(), RowOutcome::Created)
-                    }
-                };
-                record_change(tx, &Change::Tenant(id), now)?;
-                audit(tx, now, &batch.actor, if outcome == RowOutcome::Created { "tenant.create" } else { "tenant.update" }, None, Some(name.as_str()))?;
-                result.tenants.push((*row, outcome));
-            }
-            for d in &batch.devices {
-                let tenant_id: Option<i64> = tx
-                    .prepare_cached("SELECT id FROM tenants WHERE name = ?1")
-                    .and_then(|mut s| s.query_row([d.tenant.as_str()], |r| r.get(0)).optional())
-                    .map_err(unavailable)?;
-                let Some(tenant_id) = tenant_id else {
-                    result.devices.push((d.row, RowOutcome::UnknownTenant));
-                    continue;
-                };
-                let mac = d.mac.to_string();
-                let current: Option<(i64, Option<String>)> = tx
-                    .prepare_cached("SELECT tenant_id, claim_code FROM devices WHERE mac = ?1")
-                    .and_then(|mut s| s.query_row([&mac], |r| Ok((r.get(0)?, r.get(1)?))).optional())
-                    .map_err(unavailable)?;
-                let settings = serde_json::to_string(&d.settings).map_err(|e| corrupt("device settings", e))?;
-                let code = d.claim_code.as_ref().map(ClaimCode::as_str);
-                let outcome = match current {
-                    Some((owner, _)) if owner != tenant_id => RowOutcome::AlreadyInUse,
-                    Some((_, stored)) if stored.as_deref() != code => RowOutcome::ClaimCodeMismatch,
-                    Some(_) => {
-                        tx.prepare_cached("UPDATE devices SET settings = ?2, updated_at = ?3 WHERE mac = ?1")
-                            .and_then(|mut s| s.execute(params![mac, settings, now]))
-                            .map_err(unavailable)?;
+                            .and_then(|mut s| s.execute(params![id, settings_json, now]))
+                            .db()?;
+                        record_change(tx, &Change::Tenant(id), now)?;
+                        audit(tx, now, actor, "tenant.update", None, Some(name.as_str()), None)?;
+                        result.applied_tenants.extend(load_tenant(tx, "id = ?1", &id)?);
                         RowOutcome::Updated
                     }
                     None => {
                         tx.prepare_cached(
-                            "INSERT INTO devices (mac, vendor, tenant_id, claim_code, settings, claimed_at, updated_at) \
-                             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
+                            "INSERT INTO tenants (name, partner_id, settings, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?4)",
                         )
-                        .and_then(|mut s| s.execute(params![mac, d.vendor.as_str(), tenant_id, code, settings, now]))
-                        .map_err(unavailable)?;
-                        audit(tx, now, &batch.actor, "device.claim", Some(d.mac), Some(d.tenant.as_str()))?;
+                        .and_then(|mut s| s.execute(params![name.as_str(), actor.partner, settings_json, now]))
+                        .db()?;
+                        let id = tx.last_insert_rowid();
+                        record_change(tx, &Change::Tenant(id), now)?;
+                        audit(tx, now, actor, "tenant.create", None, Some(name.as_str()), None)?;
+                        result.applied_tenants.extend(load_tenant(tx, "id = ?1", &id)?);
                         RowOutcome::Created
                     }
                 };
-                if matches!(outcome, RowOutcome::Created | RowOutcome::Updated) {
-                    record_change(tx, &Change::Device(d.mac), now)?;
-                }
+                result.tenants.push((*row, outcome));
+            }
+            for d in &batch.devices {
+                let req = ClaimRequest {
+                    mac: d.mac,
+                    vendor: d.vendor,
+                    claim_code: d.claim_code.clone(),
+                    tenant: d.tenant.clone(),
+                    settings: d.settings.clone(),
+                };
+                let outcome = match claim_in(tx, &req, actor, now)? {
+                    ClaimOutcome::Created(record) => {
+                        result.applied_devices.push(record);
+                        RowOutcome::Created
+                    }
+                    ClaimOutcome::Unchanged(mut record) => {
+                        // Importing again refreshes per-device settings.
+                        if record.settings != d.settings {
+                            let settings = json("device settings", &d.settings)?;
+                            tx.prepare_cached("UPDATE devices SET settings = ?2, updated_at = ?3 WHERE mac = ?1")
+                                .and_then(|mut s| s.execute(params![d.mac.to_string(), settings, now]))
+                                .db()?;
+                            record_change(tx, &Change::Device(d.mac), now)?;
+                            record.settings = d.settings.clone();
+                        }
+                        result.applied_devices.push(record);
+                        RowOutcome::Updated
+                    }
+                    ClaimOutcome::AlreadyInUse => RowOutcome::AlreadyInUse,
+                    ClaimOutcome::UnknownTenant => RowOutcome::UnknownTenant,
+                    ClaimOutcome::ClaimCodeMismatch => RowOutcome::ClaimCodeMismatch,
+                };
                 result.devices.push((d.row, outcome));
             }
             Ok(result)
@@ -469,7 +752,7 @@ impl Store for SqliteStore {
                      user_agent = excluded.user_agent, model = excluded.model, firmware = excluded.firmware, \
                      last_file = excluded.last_file, last_outcome = excluded.last_outcome",
                 )
-                .map_err(unavailable)?;
+                .db()?;
             for s in &batch {
                 stmt.execute(params![
                     s.mac.to_string(),
@@ -481,9 +764,542 @@ impl Store for SqliteStore {
                     s.file,
                     s.outcome
                 ])
-                .map_err(unavailable)?;
+                .db()?;
             }
             Ok(())
+        })
+        .await
+    }
+
+    async fn create_partner(
+        &self,
+        name: &str,
+        actor: &Actor,
+    ) -> Result<Option<PartnerRecord>, Error> {
+        let (name, actor) = (name.to_owned(), actor.clone());
+        self.write(move |tx| {
+            let now = now_millis();
+            let inserted = tx
+                .prepare_cached("INSERT INTO partners (name, created_at) VALUES (?1, ?2) ON CONFLICT(name) DO NOTHING")
+                .and_then(|mut s| s.execute(params![name, now]))
+                .db()?;
+            if inserted == 0 {
+                return Ok(None);
+            }
+            let id = tx.last_insert_rowid();
+            audit(tx, now, &actor, "partner.create", None, None, Some(serde_json::json!({"partner": id, "name": name})))?;
+            Ok(Some(PartnerRecord { id, name, created_at: now }))
+        })
+        .await
+    }
+
+    async fn partners(&self) -> Result<Vec<PartnerRecord>, Error> {
+        self.read(|conn| {
+            let mut stmt = conn
+                .prepare_cached("SELECT id, name, created_at FROM partners ORDER BY id")
+                .db()?;
+            let rows = stmt
+                .query_map([], |r| {
+                    Ok(PartnerRecord {
+                        id: r.get(0)?,
+                        name: r.get(1)?,
+                        created_at: r.get(2)?,
+                    })
+                })
+                .db()?
+                .collect::<Result<Vec<_>, _>>()
+                .db()?;
+            Ok(rows)
+        })
+        .await
+    }
+
+    async fn partner(&self, id: PartnerId) -> Result<Option<PartnerRecord>, Error> {
+        self.read(move |conn| {
+            conn.prepare_cached("SELECT id, name, created_at FROM partners WHERE id = ?1")
+                .and_then(|mut s| {
+                    s.query_row([id], |r| {
+                        Ok(PartnerRecord {
+                            id: r.get(0)?,
+                            name: r.get(1)?,
+                            created_at: r.get(2)?,
+                        })
+                    })
+                    .optional()
+                })
+                .db()
+        })
+        .await
+    }
+
+    async fn partner_by_name(&self, name: &str) -> Result<Option<PartnerRecord>, Error> {
+        let name = name.to_owned();
+        self.read(move |conn| {
+            conn.prepare_cached("SELECT id, name, created_at FROM partners WHERE name = ?1")
+                .and_then(|mut s| {
+                    s.query_row([name], |r| {
+                        Ok(PartnerRecord {
+                            id: r.get(0)?,
+                            name: r.get(1)?,
+                            created_at: r.get(2)?,
+                        })
+                    })
+                    .optional()
+                })
+                .db()
+        })
+        .await
+    }
+
+    async fn create_token(
+        &self,
+        partner: PartnerId,
+        key_id: &str,
+        secret_hash: &[u8],
+        actor: &Actor,
+    ) -> Result<Option<TokenRecord>, Error> {
+        let (key_id, secret_hash, actor) = (key_id.to_owned(), secret_hash.to_vec(), actor.clone());
+        self.write(move |tx| {
+            let now = now_millis();
+            let exists: Option<i64> = tx
+                .prepare_cached("SELECT id FROM partners WHERE id = ?1")
+                .and_then(|mut s| s.query_row([partner], |r| r.get(0)).optional())
+                .db()?;
+            if exists.is_none() {
+                return Ok(None);
+            }
+            tx.prepare_cached("INSERT INTO api_tokens (partner_id, key_id, secret_hash, created_at) VALUES (?1, ?2, ?3, ?4)")
+                .and_then(|mut s| s.execute(params![partner, key_id, secret_hash, now]))
+                .db()?;
+            let id = tx.last_insert_rowid();
+            audit(tx, now, &actor, "token.create", None, None, Some(serde_json::json!({"partner": partner, "token": id})))?;
+            Ok(Some(TokenRecord { id, partner, key_id, secret_hash, created_at: now, revoked_at: None }))
+        })
+        .await
+    }
+
+    async fn tokens(&self, partner: PartnerId) -> Result<Vec<TokenRecord>, Error> {
+        self.read(move |conn| {
+            let mut stmt = conn
+                .prepare_cached(
+                    "SELECT id, partner_id, key_id, secret_hash, created_at, revoked_at FROM api_tokens WHERE partner_id = ?1 ORDER BY id",
+                )
+                .db()?;
+            let rows = stmt.query_map([partner], token_from_row).db()?.collect::<Result<Vec<_>, _>>().db()?;
+            Ok(rows.into_iter().map(decode_token).collect())
+        })
+        .await
+    }
+
+    async fn token_by_key(&self, key_id: &str) -> Result<Option<TokenRecord>, Error> {
+        let key_id = key_id.to_owned();
+        self.read(move |conn| {
+            Ok(conn
+                .prepare_cached("SELECT id, partner_id, key_id, secret_hash, created_at, revoked_at FROM api_tokens WHERE key_id = ?1")
+                .and_then(|mut s| s.query_row([key_id], token_from_row).optional())
+                .db()?
+                .map(decode_token))
+        })
+        .await
+    }
+
+    async fn revoke_token(
+        &self,
+        partner: PartnerId,
+        token: i64,
+        actor: &Actor,
+    ) -> Result<bool, Error> {
+        let actor = actor.clone();
+        self.write(move |tx| {
+            let now = now_millis();
+            let n = tx
+                .prepare_cached("UPDATE api_tokens SET revoked_at = ?3 WHERE id = ?1 AND partner_id = ?2 AND revoked_at IS NULL")
+                .and_then(|mut s| s.execute(params![token, partner, now]))
+                .db()?;
+            if n > 0 {
+                audit(tx, now, &actor, "token.revoke", None, None, Some(serde_json::json!({"partner": partner, "token": token})))?;
+            }
+            Ok(n > 0)
+        })
+        .await
+    }
+
+    async fn create_customer(
+        &self,
+        partner: PartnerId,
+        fields: CustomerFields,
+        actor: &Actor,
+    ) -> Result<CustomerRecord, Error> {
+        let actor = actor.clone();
+        self.write(move |tx| {
+            let now = now_millis();
+            let text = json("customer", &fields)?;
+            tx.prepare_cached("INSERT INTO customers (partner_id, fields, created_at, updated_at) VALUES (?1, ?2, ?3, ?3)")
+                .and_then(|mut s| s.execute(params![partner, text, now]))
+                .db()?;
+            let id = tx.last_insert_rowid();
+            audit(tx, now, &actor, "customer.create", None, None, Some(serde_json::json!({"customer": id})))?;
+            Ok(CustomerRecord { id, partner, fields, created_at: now })
+        })
+        .await
+    }
+
+    async fn customers(&self, partner: PartnerId) -> Result<Vec<CustomerRecord>, Error> {
+        self.read(move |conn| {
+            let mut stmt = conn
+                .prepare_cached("SELECT id, partner_id, fields, created_at FROM customers WHERE partner_id = ?1 ORDER BY id")
+                .db()?;
+            let rows = stmt.query_map([partner], customer_from_row).db()?.collect::<Result<Vec<_>, _>>().db()?;
+            rows.into_iter().map(decode_customer).collect()
+        })
+        .await
+    }
+
+    async fn customer(
+        &self,
+        partner: PartnerId,
+        id: CustomerId,
+    ) -> Result<Option<CustomerRecord>, Error> {
+        self.read(move |conn| {
+            conn.prepare_cached("SELECT id, partner_id, fields, created_at FROM customers WHERE id = ?1 AND partner_id = ?2")
+                .and_then(|mut s| s.query_row([id, partner], customer_from_row).optional())
+                .db()?
+                .map(decode_customer)
+                .transpose()
+        })
+        .await
+    }
+
+    async fn update_customer(
+        &self,
+        partner: PartnerId,
+        id: CustomerId,
+        fields: CustomerFields,
+        actor: &Actor,
+    ) -> Result<Option<CustomerRecord>, Error> {
+        let actor = actor.clone();
+        self.write(move |tx| {
+            let now = now_millis();
+            let text = json("customer", &fields)?;
+            let n = tx
+                .prepare_cached("UPDATE customers SET fields = ?3, updated_at = ?4 WHERE id = ?1 AND partner_id = ?2")
+                .and_then(|mut s| s.execute(params![id, partner, text, now]))
+                .db()?;
+            if n == 0 {
+                return Ok(None);
+            }
+            audit(tx, now, &actor, "customer.update", None, None, Some(serde_json::json!({"customer": id})))?;
+            tx.prepare_cached("SELECT id, partner_id, fields, created_at FROM customers WHERE id = ?1")
+                .and_then(|mut s| s.query_row([id], customer_from_row).optional())
+                .db()?
+                .map(decode_customer)
+                .transpose()
+        })
+        .await
+    }
+
+    async fn create_tenant(
+        &self,
+        name: TenantName,
+        customer: Option<CustomerId>,
+        settings: TenantSettings,
+        actor: &Actor,
+    ) -> Result<TenantCreated, Error> {
+        let actor = actor.clone();
+        self.write(move |tx| {
+            let now = now_millis();
+            if !customer_is_partners(tx, customer, actor.partner)? {
+                return Ok(TenantCreated::UnknownCustomer);
+            }
+            let text = json("tenant settings", &settings)?;
+            let inserted = tx
+                .prepare_cached(
+                    "INSERT INTO tenants (name, partner_id, customer_id, settings, created_at, updated_at) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?5) ON CONFLICT(name) DO NOTHING",
+                )
+                .and_then(|mut s| s.execute(params![name.as_str(), actor.partner, customer, text, now]))
+                .db()?;
+            if inserted == 0 {
+                return Ok(TenantCreated::NameTaken);
+            }
+            let id = tx.last_insert_rowid();
+            record_change(tx, &Change::Tenant(id), now)?;
+            audit(tx, now, &actor, "tenant.create", None, Some(name.as_str()), None)?;
+            Ok(TenantCreated::Created(TenantRecord { id, name, partner: actor.partner, customer, settings }))
+        })
+        .await
+    }
+
+    async fn tenants_of(&self, partner: Option<PartnerId>) -> Result<Vec<TenantRecord>, Error> {
+        self.read(move |conn| {
+            let sql = format!("SELECT {TENANT_COLUMNS} FROM tenants WHERE ?1 IS NULL OR partner_id = ?1 ORDER BY name");
+            let mut stmt = conn.prepare_cached(&sql).db()?;
+            let rows = stmt.query_map([partner], tenant_from_row).db()?.collect::<Result<Vec<_>, _>>().db()?;
+            rows.into_iter().map(decode_tenant).collect()
+        })
+        .await
+    }
+
+    async fn tenant_by_name(
+        &self,
+        partner: Option<PartnerId>,
+        name: &TenantName,
+    ) -> Result<Option<TenantRecord>, Error> {
+        let name = name.clone();
+        self.read(move |conn| {
+            Ok(load_tenant(conn, "name = ?1", &name.as_str())?
+                .filter(|t| partner.is_none() || t.partner == partner))
+        })
+        .await
+    }
+
+    async fn update_tenant(
+        &self,
+        name: &TenantName,
+        customer: Option<CustomerId>,
+        settings: TenantSettings,
+        actor: &Actor,
+    ) -> Result<TenantChanged, Error> {
+        let (name, actor) = (name.clone(), actor.clone());
+        self.write(move |tx| {
+            let now = now_millis();
+            let Some((id, _)) = visible_tenant(tx, name.as_str(), actor.partner)? else {
+                return Ok(TenantChanged::NotFound);
+            };
+            if !customer_is_partners(tx, customer, actor.partner)? {
+                return Ok(TenantChanged::UnknownCustomer);
+            }
+            let text = json("tenant settings", &settings)?;
+            tx.prepare_cached(
+                "UPDATE tenants SET settings = ?2, customer_id = ?3, updated_at = ?4 WHERE id = ?1",
+            )
+            .and_then(|mut s| s.execute(params![id, text, customer, now]))
+            .db()?;
+            record_change(tx, &Change::Tenant(id), now)?;
+            audit(
+                tx,
+                now,
+                &actor,
+                "tenant.update",
+                None,
+                Some(name.as_str()),
+                None,
+            )?;
+            Ok(TenantChanged::Done(load_tenant(tx, "id = ?1", &id)?))
+        })
+        .await
+    }
+
+    async fn delete_tenant(
+        &self,
+        name: &TenantName,
+        actor: &Actor,
+    ) -> Result<TenantChanged, Error> {
+        let (name, actor) = (name.clone(), actor.clone());
+        self.write(move |tx| {
+            let now = now_millis();
+            let Some((id, _)) = visible_tenant(tx, name.as_str(), actor.partner)? else {
+                return Ok(TenantChanged::NotFound);
+            };
+            let devices: i64 = tx
+                .prepare_cached("SELECT COUNT(*) FROM devices WHERE tenant_id = ?1")
+                .and_then(|mut s| s.query_row([id], |r| r.get(0)))
+                .db()?;
+            if devices > 0 {
+                return Ok(TenantChanged::HasDevices);
+            }
+            tx.prepare_cached("DELETE FROM tenants WHERE id = ?1")
+                .and_then(|mut s| s.execute([id]))
+                .db()?;
+            record_change(tx, &Change::Tenant(id), now)?;
+            audit(
+                tx,
+                now,
+                &actor,
+                "tenant.delete",
+                None,
+                Some(name.as_str()),
+                None,
+            )?;
+            Ok(TenantChanged::Done(None))
+        })
+        .await
+    }
+
+    async fn claim(&self, request: ClaimRequest, actor: &Actor) -> Result<ClaimOutcome, Error> {
+        let actor = actor.clone();
+        self.write(move |tx| claim_in(tx, &request, &actor, now_millis()))
+            .await
+    }
+
+    async fn update_device(
+        &self,
+        mac: Mac,
+        update: DeviceUpdate,
+        actor: &Actor,
+    ) -> Result<UpdateOutcome, Error> {
+        let actor = actor.clone();
+        self.write(move |tx| {
+            let now = now_millis();
+            let Some((mut device, from)) = visible_device(tx, mac, actor.partner)? else {
+                return Ok(UpdateOutcome::NotFound);
+            };
+            if let Some(to) = &update.tenant {
+                let Some((to_id, _)) = visible_tenant(tx, to.as_str(), actor.partner)? else {
+                    return Ok(UpdateOutcome::UnknownTenant);
+                };
+                if to_id != device.tenant {
+                    tx.prepare_cached(
+                        "UPDATE devices SET tenant_id = ?2, updated_at = ?3 WHERE mac = ?1",
+                    )
+                    .and_then(|mut s| s.execute(params![mac.to_string(), to_id, now]))
+                    .db()?;
+                    audit(
+                        tx,
+                        now,
+                        &actor,
+                        "device.move",
+                        Some(mac),
+                        Some(to.as_str()),
+                        Some(serde_json::json!({"from": from, "to": to.as_str()})),
+                    )?;
+                    device.tenant = to_id;
+                }
+            }
+            if let Some(settings) = update.settings {
+                let text = json("device settings", &settings)?;
+                tx.prepare_cached(
+                    "UPDATE devices SET settings = ?2, updated_at = ?3 WHERE mac = ?1",
+                )
+                .and_then(|mut s| s.execute(params![mac.to_string(), text, now]))
+                .db()?;
+                let tenant = update.tenant.as_ref().map_or(from.as_str(), |t| t.as_str());
+                audit(
+                    tx,
+                    now,
+                    &actor,
+                    "device.update",
+                    Some(mac),
+                    Some(tenant),
+                    None,
+                )?;
+                device.settings = settings;
+            }
+            record_change(tx, &Change::Device(mac), now)?;
+            Ok(UpdateOutcome::Updated(device))
+        })
+        .await
+    }
+
+    async fn release(&self, mac: Mac, actor: &Actor) -> Result<bool, Error> {
+        let actor = actor.clone();
+        self.write(move |tx| {
+            let now = now_millis();
+            let Some((_, tenant)) = visible_device(tx, mac, actor.partner)? else {
+                return Ok(false);
+            };
+            tx.prepare_cached("DELETE FROM devices WHERE mac = ?1")
+                .and_then(|mut s| s.execute([mac.to_string()]))
+                .db()?;
+            audit(
+                tx,
+                now,
+                &actor,
+                "device.release",
+                Some(mac),
+                Some(&tenant),
+                None,
+            )?;
+            record_change(tx, &Change::Device(mac), now)?;
+            Ok(true)
+        })
+        .await
+    }
+
+    async fn device_view(
+        &self,
+        partner: Option<PartnerId>,
+        mac: Mac,
+    ) -> Result<Option<DeviceView>, Error> {
+        self.read(move |conn| {
+            let sql =
+                format!("{VIEW_SELECT} WHERE d.mac = ?1 AND (?2 IS NULL OR t.partner_id = ?2)");
+            conn.prepare_cached(&sql)
+                .and_then(|mut s| {
+                    s.query_row(params![mac.to_string(), partner], view_from_row)
+                        .optional()
+                })
+                .db()?
+                .map(decode_view)
+                .transpose()
+        })
+        .await
+    }
+
+    async fn search_devices(
+        &self,
+        partner: Option<PartnerId>,
+        q: DeviceQuery,
+    ) -> Result<Vec<DeviceView>, Error> {
+        self.read(move |conn| {
+            let sql = format!(
+                "{VIEW_SELECT} WHERE (?1 IS NULL OR t.partner_id = ?1) AND d.mac > ?2 \
+                 AND (?3 IS NULL OR (d.mac >= ?3 AND d.mac < ?3 || 'g')) AND (?4 IS NULL OR t.name = ?4) \
+                 AND (?5 IS NULL OR d.vendor = ?5) AND (?6 IS NULL OR s.last_seen >= ?6) \
+                 AND (?7 IS NULL OR s.last_seen < ?7) AND (?8 = 0 OR s.mac IS NULL) ORDER BY d.mac LIMIT ?9"
+            );
+            let mut stmt = conn.prepare_cached(&sql).db()?;
+            let rows = stmt
+                .query_map(
+                    params![
+                        partner,
+                        q.after.map(|m| m.to_string()).unwrap_or_default(),
+                        q.mac_prefix,
+                        q.tenant.as_ref().map(TenantName::as_str),
+                        q.vendor.map(Vendor::as_str),
+                        q.seen_since,
+                        q.seen_before,
+                        q.never_seen,
+                        q.limit as i64
+                    ],
+                    view_from_row,
+                )
+                .db()?
+                .collect::<Result<Vec<_>, _>>()
+                .db()?;
+            rows.into_iter().map(decode_view).collect()
+        })
+        .await
+    }
+
+    async fn audit_log(&self, q: AuditQuery) -> Result<Vec<AuditEntry>, Error> {
+        self.read(move |conn| {
+            let mut stmt = conn
+                .prepare_cached(
+                    "SELECT id, at, actor, source, action, mac, tenant, detail FROM audit \
+                     WHERE id > ?1 AND (?2 IS NULL OR mac = ?2) AND (?3 IS NULL OR tenant = ?3) ORDER BY id LIMIT ?4",
+                )
+                .db()?;
+            let rows = stmt
+                .query_map(
+                    params![q.after.unwrap_or(0), q.mac.map(|m| m.to_string()), q.tenant, q.limit as i64],
+                    |r| {
+                        Ok(AuditEntry {
+                            id: r.get(0)?,
+                            at: r.get(1)?,
+                            actor: r.get(2)?,
+                            source: r.get(3)?,
+                            action: r.get(4)?,
+                            mac: r.get(5)?,
+                            tenant: r.get(6)?,
+                            detail: r.get(7)?,
+                        })
+                    },
+                )
+                .db()?
+                .collect::<Result<Vec<_>, _>>()
+                .db()?;
+            Ok(rows)
         })
         .await
     }
@@ -530,7 +1346,7 @@ mod tests {
                     device(2, "805ec017de14", "nowhere"),
                     device(3, "805ec017de13", "sales"),
                 ],
-                actor: "test".into(),
+                actor: Actor::cli(),
             })
             .await
             .unwrap();

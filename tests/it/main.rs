@@ -2,6 +2,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+mod durability;
 mod operations;
+mod partner_api;
 mod phones;
 mod support;

@@ -33,12 +33,17 @@ pub struct TestServer {
     pub config: Config,
 }
 
+/// The administrator's token of every test server.
+pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
+
 /// Knobs every test server uses: every listener on port 0, fast change feed and status writes.
 pub fn test_knobs(data_dir: &Path) -> Knobs {
     Knobs {
         data_dir: Some(data_dir.to_owned()),
         phones_addr: Some("127.0.0.1:0".parse().unwrap()),
         http_addr: Some("127.0.0.1:0".parse().unwrap()),
+        api_addr: Some("127.0.0.1:0".parse().unwrap()),
+        admin_token: Some(ADMIN_TOKEN.to_owned()),
         metrics_addr: Some("127.0.0.1:0".parse().unwrap()),
         change_poll: Some("50ms".parse().unwrap()),
         status_flush: Some("50ms".parse().unwrap()),
@@ -51,9 +56,14 @@ pub fn test_knobs(data_dir: &Path) -> Knobs {
 pub async fn import(data_dir: &Path, document: &str) -> zerotouch::import::Report {
     let config = Config::resolve(test_knobs(data_dir)).unwrap();
     let store = app::open_store(&config).await.unwrap();
-    zerotouch::import::import_json(&store, &config.oui_table(), document.as_bytes(), "test")
-        .await
-        .unwrap()
+    zerotouch::import::import_json(
+        &store,
+        &config.oui_table(),
+        document.as_bytes(),
+        &zerotouch::store::Actor::cli(),
+    )
+    .await
+    .unwrap()
 }
 
 impl TestServer {
@@ -166,6 +176,58 @@ impl TestServer {
         }
     }
 
+    /// The partner API as the administrator.
+    pub fn admin(&self) -> ApiClient {
+        self.api(Some(ADMIN_TOKEN))
+    }
+
+    /// The partner API with `token` (or none).
+    pub fn api(&self, token: Option<&str>) -> ApiClient {
+        ApiClient {
+            client: reqwest::Client::builder()
+                .add_root_certificate(self.certificate())
+                .timeout(Duration::from_secs(30))
+                .build()
+                .unwrap(),
+            base: format!("https://{}", self.addrs.api.unwrap()),
+            token: token.map(str::to_owned),
+        }
+    }
+
+    /// A new partner with its own token, a customer and the tenants named.
+    pub async fn partner(&self, name: &str, tenants: &[&str]) -> ApiClient {
+        let admin = self.admin();
+        let (status, p) = admin
+            .post("/api/v1/partners", &serde_json::json!({ "name": name }))
+            .await;
+        assert_eq!(status, 201, "{p}");
+        let (status, t) = admin
+            .post(
+                &format!("/api/v1/partners/{}/tokens", p["id"]),
+                &serde_json::json!({}),
+            )
+            .await;
+        assert_eq!(status, 201, "{t}");
+        let partner = self.api(t["token"].as_str());
+        let (status, c) = partner
+            .post(
+                "/api/v1/customers",
+                &serde_json::json!({ "company": format!("{name} customer") }),
+            )
+            .await;
+        assert_eq!(status, 201, "{c}");
+        for tenant in tenants {
+            let (status, body) = partner
+                .post(
+                    "/api/v1/tenants",
+                    &serde_json::json!({ "name": tenant, "customer": c["id"], "sip_server": format!("{tenant}.cloud.example") }),
+                )
+                .await;
+            assert_eq!(status, 201, "{body}");
+        }
+        partner
+    }
+
     /// The metrics page.
     pub async fn metrics(&self) -> String {
         reqwest::get(format!("http://{}/metrics", self.addrs.metrics.unwrap()))
@@ -274,4 +336,93 @@ pub fn boot_sequence(vendor: &str, mac: &str, model: &str) -> Vec<String> {
 /// Address of a listener, for raw-socket tests.
 pub fn addr(a: Option<SocketAddr>) -> SocketAddr {
     a.expect("listener configured")
+}
+
+/// A partner API client.
+#[derive(Clone)]
+pub struct ApiClient {
+    client: reqwest::Client,
+    base: String,
+    token: Option<String>,
+}
+
+impl ApiClient {
+    /// The raw request builder, with the token.
+    pub fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        let r = self.client.request(method, format!("{}{path}", self.base));
+        match &self.token {
+            Some(t) => r.bearer_auth(t),
+            None => r,
+        }
+    }
+
+    async fn send(&self, r: reqwest::RequestBuilder) -> (u16, serde_json::Value) {
+        let response = r.send().await.unwrap();
+        let status = response.status().as_u16();
+        let text = response.text().await.unwrap();
+        let body = if text.is_empty() {
+            serde_json::Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text))
+        };
+        (status, body)
+    }
+
+    pub async fn get(&self, path: &str) -> (u16, serde_json::Value) {
+        self.send(self.request(reqwest::Method::GET, path)).await
+    }
+
+    pub async fn post(&self, path: &str, body: &serde_json::Value) -> (u16, serde_json::Value) {
+        self.send(self.request(reqwest::Method::POST, path).json(body))
+            .await
+    }
+
+    pub async fn patch(&self, path: &str, body: &serde_json::Value) -> (u16, serde_json::Value) {
+        self.send(self.request(reqwest::Method::PATCH, path).json(body))
+            .await
+    }
+
+    pub async fn delete(&self, path: &str) -> (u16, serde_json::Value) {
+        self.send(self.request(reqwest::Method::DELETE, path)).await
+    }
+
+    pub async fn post_raw(
+        &self,
+        path: &str,
+        content_type: &str,
+        body: Vec<u8>,
+    ) -> (u16, serde_json::Value) {
+        self.send(
+            self.request(reqwest::Method::POST, path)
+                .header("content-type", content_type)
+                .body(body),
+        )
+        .await
+    }
+
+    /// Claims `mac` for `tenant`: the partner's everyday call.
+    pub async fn claim(&self, mac: &str, tenant: &str) -> (u16, serde_json::Value) {
+        self.post(
+            "/api/v1/devices",
+            &serde_json::json!({ "mac": mac, "tenant": tenant }),
+        )
+        .await
+    }
+}
+
+/// Polls `check` until it yields a value, failing after 10 seconds. For effects the server
+/// applies asynchronously by design (batched status writes, the change feed).
+pub async fn eventually<T, F, Fut>(check: F) -> T
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(std::time::Instant::now() < deadline, "condition never met");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }

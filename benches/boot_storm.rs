@@ -1,0 +1,1644 @@
+//! Boot storm: N phones booting at once after a power cut, against the real `zerotouch` binary.
+//!
+//! ```text
+//! cargo bench --bench boot_storm -- [--phones N] [--concurrency C] [--keepalive on|off]
+//!     [--tls 1.2|1.3] [--devices D] [--tenants T] [--repeat R] [--sequence boot|device]
+//!     [--server-log warn|info] [--resume] [--timeout SECS] [--client-threads N]
+//!     [--server-cpus LIST] [--client-cpus LIST] [--server-arg ARG]... [--data-dir DIR]
+//! cargo bench --bench boot_storm -- --prepare DIR [--devices D] [--tenants T]
+//! cargo bench --bench boot_storm -- --target https://HOST:PORT (--cert FILE | --insecure)
+//!     [--server-pid PID] [--metrics HOST:PORT] [--devices D] [--tenants T] ...
+//! ```
+//!
+//! Without `--target` it generates an import document of D devices over T tenants (`t0`…,
+//! vendors about 50% Yealink, 30% Snom, 20% Gigaset), runs `zerotouch import` and
+//! `zerotouch serve` on a temporary data directory (or `--data-dir`, reused when it already holds
+//! the same fleet), waits for `/readyz` and prints how long the server took to get ready. Then C
+//! simulated phones at a time each fetch their vendor's boot sequence with the vendor's
+//! User-Agent, every response checked (status, and the tenant's name in every config).
+//! `--keepalive off` (the default) opens a fresh TLS connection per request, like phones do;
+//! `on` keeps one connection per phone for its whole sequence. The client offers X25519 only
+//! and does not resume sessions unless `--resume` is given (then each phone resumes only its
+//! own earlier session, as a real phone would).
+//!
+//! The server's certificate is pinned by default (`--verify pin`: the presented leaf must be
+//! the one in `<data dir>/tls/cert.pem` and the handshake signature is checked), which is as
+//! strict as chain validation for a self-signed certificate but spares the client one ECDSA
+//! verification per handshake; `--verify webpki` does full path validation, `--insecure`
+//! (`--verify none`) checks nothing.
+//!
+//! Output: per run phones/s, requests/s, latency percentiles per request and per boot, errors
+//! (with the first distinct messages), CPU used by the server and by this client, the server's
+//! RSS and peak RSS (VmHWM), and what the server itself counted (from `/metrics`). The last
+//! line is machine-readable: `boot_storm phones=… requests=… errors=… phones_per_s=…
+//! requests_per_s=… p50_ms=… p99_ms=… max_ms=… peak_rss_mib=…` (with `--repeat`, the median
+//! run's throughput and latency, errors summed, max over all runs).
+//!
+//! `--prepare DIR` only generates and imports the fleet into DIR (and writes `DIR/phones.tsv`:
+//! index, vendor, MAC, tenant, User-Agent, per-device path), so a server started by hand, or
+//! another tool, can use the same devices; `--target` then runs the storm against it.
+
+use std::collections::HashMap;
+use std::io::{BufWriter, Read, Write};
+use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitCode, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::client::Resumption;
+use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{ClientConfig, DigitallySignedStruct, SignatureScheme};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio_rustls::TlsConnector;
+
+const USAGE: &str = "\
+usage: cargo bench --bench boot_storm -- [options]
+  --phones N             phones booting (default 10000)
+  --concurrency C        phones booting at the same time (default 1000)
+  --keepalive on|off     off: a fresh TLS connection per request; on: one per phone (default off)
+  --tls 1.2|1.3          TLS version the client offers (default 1.3); key exchange is X25519 only
+  --resume               let each phone resume its own earlier TLS session (default: no resumption)
+  --sequence boot|device boot: the vendor's whole boot sequence; device: only the per-device file
+  --devices D            devices in the generated store (default: --phones); phones are spread over them
+  --tenants T            tenants t0..t(T-1) (default 100)
+  --repeat R             storms against the same server (default 1)
+  --timeout SECS         per request, connect and handshake included (default 30)
+  --client-threads N     client runtime threads (default: CPUs available)
+  --client-cpus LIST     pin this client (taskset list, e.g. 1)
+  --server-cpus LIST     pin the spawned server (taskset list, e.g. 0)
+  --server-log LEVEL     the spawned server's --log-level (default warn; info logs every request)
+  --server-arg ARG       extra argument for `zerotouch serve` (repeatable), e.g. --server-arg=--tls-tickets=0
+  --data-dir DIR         keep the data directory (reused when it already holds the same fleet)
+  --ready-timeout SECS   how long the server may take to get ready (default 1800)
+  --prepare DIR          only generate and import the fleet into DIR (and DIR/phones.tsv), then exit
+  --target URL           use a running server (https://HOST:PORT) instead of spawning one
+  --server-pid PID       with --target: the server's pid, for RSS and CPU
+  --metrics HOST:PORT    with --target: its metrics listener, for the server-side counters
+  --cert FILE            with --target: PEM certificate to pin (or verify, with --verify webpki)
+  --insecure             with --target: do not verify the server (same as --verify none)
+  --verify pin|webpki|none  how the client checks the server certificate (default pin)
+";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    // Test runners (cargo test --benches, cargo nextest --all-targets) run bench binaries to
+    // list and run tests: a boot storm is not a test, so list none and do nothing.
+    if args.iter().any(|a| a == "--list") {
+        return ExitCode::SUCCESS;
+    }
+    if !args.iter().any(|a| a == "--bench") && args.is_empty() {
+        eprintln!(
+            "boot_storm is a benchmark: run it with `cargo bench --bench boot_storm -- [options]`"
+        );
+        return ExitCode::SUCCESS;
+    }
+    let options = match Options::parse(&args) {
+        Ok(Some(o)) => o,
+        Ok(None) => {
+            print!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            eprintln!("boot_storm: {e:#}\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    match run(options) {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(e) => {
+            eprintln!("boot_storm: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Options
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Verify {
+    Pin,
+    WebPki,
+    None,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Sequence {
+    Boot,
+    Device,
+}
+
+#[derive(Clone, Debug)]
+struct Options {
+    phones: usize,
+    concurrency: usize,
+    keepalive: bool,
+    tls13: bool,
+    resume: bool,
+    sequence: Sequence,
+    devices: usize,
+    tenants: usize,
+    repeat: usize,
+    timeout: Duration,
+    client_threads: usize,
+    client_cpus: Option<String>,
+    server_cpus: Option<String>,
+    server_log: String,
+    server_args: Vec<String>,
+    data_dir: Option<PathBuf>,
+    ready_timeout: Duration,
+    prepare: Option<PathBuf>,
+    target: Option<String>,
+    server_pid: Option<u32>,
+    metrics: Option<String>,
+    cert: Option<PathBuf>,
+    verify: Verify,
+}
+
+impl Options {
+    /// `Ok(None)`: help was asked for.
+    fn parse(args: &[String]) -> anyhow::Result<Option<Self>> {
+        let mut o = Options {
+            phones: 10_000,
+            concurrency: 1_000,
+            keepalive: false,
+            tls13: true,
+            resume: false,
+            sequence: Sequence::Boot,
+            devices: 0,
+            tenants: 100,
+            repeat: 1,
+            timeout: Duration::from_secs(30),
+            client_threads: std::thread::available_parallelism().map_or(2, usize::from),
+            client_cpus: None,
+            server_cpus: None,
+            server_log: "warn".into(),
+            server_args: Vec::new(),
+            data_dir: None,
+            ready_timeout: Duration::from_secs(1800),
+            prepare: None,
+            target: None,
+            server_pid: None,
+            metrics: None,
+            cert: None,
+            verify: Verify::Pin,
+        };
+        let mut insecure = false;
+        let mut verify_given = false;
+        let mut it = args.iter();
+        while let Some(arg) = it.next() {
+            let (flag, inline) = match arg.split_once('=') {
+                Some((f, v)) if f.starts_with("--") => (f, Some(v.to_owned())),
+                _ => (arg.as_str(), None),
+            };
+            let mut value = || -> anyhow::Result<String> {
+                match &inline {
+                    Some(v) => Ok(v.clone()),
+                    None => it
+                        .next()
+                        .cloned()
+                        .with_context(|| format!("{flag} needs a value")),
+                }
+            };
+            match flag {
+                "--bench" => {}
+                "-h" | "--help" => return Ok(None),
+                "--phones" => o.phones = number(flag, &value()?)?,
+                "--concurrency" => o.concurrency = number(flag, &value()?)?,
+                "--keepalive" => {
+                    o.keepalive = match value()?.as_str() {
+                        "on" => true,
+                        "off" => false,
+                        v => bail!("--keepalive {v}: expected on or off"),
+                    }
+                }
+                "--tls" => {
+                    o.tls13 = match value()?.as_str() {
+                        "1.3" => true,
+                        "1.2" => false,
+                        v => bail!("--tls {v}: expected 1.2 or 1.3"),
+                    }
+                }
+                "--resume" => o.resume = true,
+                "--sequence" | "--requests-per-phone" => {
+                    o.sequence = match value()?.as_str() {
+                        "boot" | "vendor" => Sequence::Boot,
+                        "device" | "1" => Sequence::Device,
+                        v => bail!("{flag} {v}: expected boot (the vendor's sequence) or device"),
+                    }
+                }
+                "--devices" => o.devices = number(flag, &value()?)?,
+                "--tenants" => o.tenants = number(flag, &value()?)?,
+                "--repeat" => o.repeat = number(flag, &value()?)?,
+                "--timeout" => o.timeout = Duration::from_secs_f64(seconds(flag, &value()?)?),
+                "--client-threads" => o.client_threads = number(flag, &value()?)?,
+                "--client-cpus" => o.client_cpus = Some(value()?),
+                "--server-cpus" => o.server_cpus = Some(value()?),
+                "--server-log" => o.server_log = value()?,
+                "--server-arg" => o.server_args.push(value()?),
+                "--data-dir" => o.data_dir = Some(value()?.into()),
+                "--ready-timeout" => {
+                    o.ready_timeout = Duration::from_secs_f64(seconds(flag, &value()?)?)
+                }
+                "--prepare" => o.prepare = Some(value()?.into()),
+                "--target" => o.target = Some(value()?),
+                "--server-pid" => o.server_pid = Some(number(flag, &value()?)?),
+                "--metrics" => o.metrics = Some(value()?),
+                "--cert" => o.cert = Some(value()?.into()),
+                "--insecure" => insecure = true,
+                "--verify" => {
+                    verify_given = true;
+                    o.verify = match value()?.as_str() {
+                        "pin" => Verify::Pin,
+                        "webpki" => Verify::WebPki,
+                        "none" => Verify::None,
+                        v => bail!("--verify {v}: expected pin, webpki or none"),
+                    }
+                }
+                other => bail!("unknown option {other}"),
+            }
+        }
+        if insecure {
+            if verify_given && o.verify != Verify::None {
+                bail!("--insecure contradicts --verify");
+            }
+            o.verify = Verify::None;
+        }
+        if o.devices == 0 {
+            o.devices = o.phones;
+        }
+        if o.phones == 0 || o.concurrency == 0 || o.tenants == 0 || o.repeat == 0 {
+            bail!("--phones, --concurrency, --tenants and --repeat must be at least 1");
+        }
+        if o.client_threads == 0 {
+            bail!("--client-threads must be at least 1");
+        }
+        if o.devices < o.phones {
+            bail!(
+                "--devices ({}) must be at least --phones ({})",
+                o.devices,
+                o.phones
+            );
+        }
+        if o.devices > MAX_DEVICES {
+            bail!("--devices: at most {MAX_DEVICES} (24 bits of MAC per vendor prefix)");
+        }
+        if o.target.is_some() {
+            if o.cert.is_none() && o.verify != Verify::None {
+                bail!("--target needs --cert FILE (the server's certificate) or --insecure");
+            }
+        } else if o.server_pid.is_some() || o.metrics.is_some() {
+            bail!("--server-pid and --metrics go with --target");
+        }
+        Ok(Some(o))
+    }
+}
+
+fn number<T: std::str::FromStr>(flag: &str, v: &str) -> anyhow::Result<T> {
+    v.replace('_', "")
+        .parse()
+        .map_err(|_| anyhow::anyhow!("{flag} {v}: not a number"))
+}
+
+fn seconds(flag: &str, v: &str) -> anyhow::Result<f64> {
+    let s: f64 = number(flag, v.trim_end_matches('s'))?;
+    if !(s > 0.0 && s.is_finite()) {
+        bail!("{flag} {v}: expected a positive number of seconds");
+    }
+    Ok(s)
+}
+
+// ---------------------------------------------------------------------------------------------
+// The fleet: which devices exist, and how each phone asks for its files
+
+const MAX_DEVICES: usize = 1 << 24;
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Vendor {
+    Yealink,
+    Snom,
+    Gigaset,
+}
+
+impl Vendor {
+    fn oui(self) -> [u8; 3] {
+        match self {
+            Vendor::Yealink => [0x80, 0x5e, 0xc0],
+            Vendor::Snom => [0x00, 0x04, 0x13],
+            Vendor::Gigaset => [0x7c, 0x2f, 0x80],
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Vendor::Yealink => "yealink",
+            Vendor::Snom => "snom",
+            Vendor::Gigaset => "gigaset",
+        }
+    }
+
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// A deterministic, well-mixed 64-bit hash (splitmix64's finaliser), so that vendor and tenant
+/// do not line up with the stride phones are picked at.
+fn mix(index: u64) -> u64 {
+    let mut z = index.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Fleet {
+    devices: usize,
+    tenants: usize,
+}
+
+/// One generated device.
+#[derive(Clone, Copy, Debug)]
+struct Device {
+    vendor: Vendor,
+    mac: [u8; 6],
+    tenant: usize,
+    hash: u64,
+}
+
+impl Fleet {
+    fn device(&self, index: usize) -> Device {
+        let hash = mix(index as u64);
+        let vendor = match hash % 10 {
+            0..=4 => Vendor::Yealink,
+            5..=7 => Vendor::Snom,
+            _ => Vendor::Gigaset,
+        };
+        let tenant = ((hash >> 32) % self.tenants as u64) as usize;
+        let [a, b, c] = vendor.oui();
+        let i = index as u32;
+        Device {
+            vendor,
+            mac: [a, b, c, (i >> 16) as u8, (i >> 8) as u8, i as u8],
+            tenant,
+            hash,
+        }
+    }
+
+    /// The device phone `phone` of `phones` is: spread evenly over the whole store, so a small
+    /// storm against a large store looks devices up all over the index.
+    fn phone(&self, phone: usize, phones: usize) -> Device {
+        self.device((phone as u64 * self.devices as u64 / phones as u64) as usize)
+    }
+
+    fn marker(&self) -> String {
+        format!(
+            "boot_storm fleet v1 devices={} tenants={}\n",
+            self.devices, self.tenants
+        )
+    }
+}
+
+impl Device {
+    fn mac_colon_upper(&self) -> String {
+        let m = self.mac;
+        format!(
+            "{:02X}:{:02X}:{:02X}:{:02X}:{:02X}:{:02X}",
+            m[0], m[1], m[2], m[3], m[4], m[5]
+        )
+    }
+
+    fn mac_colon_lower(&self) -> String {
+        self.mac_colon_upper().to_ascii_lowercase()
+    }
+
+    fn mac_hex_upper(&self) -> String {
+        self.mac.iter().map(|b| format!("{b:02X}")).collect()
+    }
+
+    fn mac_hex_lower(&self) -> String {
+        self.mac_hex_upper().to_ascii_lowercase()
+    }
+
+    /// The 4-character label code of a Gigaset device.
+    fn claim_code(&self) -> String {
+        const DIGITS: &[u8; 36] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ";
+        (0..4)
+            .map(|k| DIGITS[((self.hash >> (8 + 6 * k)) % 36) as usize] as char)
+            .collect()
+    }
+
+    /// The User-Agent the vendor's phone sends (fixtures/requests.json).
+    fn user_agent(&self) -> String {
+        match self.vendor {
+            Vendor::Yealink => format!("Yealink SIP-T46S 66.86.0.15 {}", self.mac_colon_lower()),
+            Vendor::Snom => format!(
+                "Mozilla/4.0 (compatible; snomD785-SIP 10.1.33.33 2010.12-00004-g9ba52f5 {} SXM:0 UXM:0)",
+                self.mac_hex_upper()
+            ),
+            Vendor::Gigaset => format!(
+                "Gigaset N870 IP PRO/83.V2.11.0+build.a546b91;{}",
+                self.mac_hex_upper()
+            ),
+        }
+    }
+
+    /// The files the phone asks for on boot, in order, with the status each must get.
+    fn boot_sequence(&self) -> Vec<Step> {
+        let step = |path: String, status: u16, what: &'static str| Step { path, status, what };
+        match self.vendor {
+            Vendor::Yealink => vec![
+                step(
+                    format!("/{}.boot", self.mac_hex_lower()),
+                    404,
+                    "yealink <mac>.boot",
+                ),
+                step(
+                    "/y000000000000.boot".into(),
+                    404,
+                    "yealink y000000000000.boot",
+                ),
+                step(
+                    "/y000000000066.cfg".into(),
+                    200,
+                    "yealink common y000000000066.cfg",
+                ),
+                step(
+                    format!("/{}.cfg", self.mac_hex_lower()),
+                    200,
+                    "yealink <mac>.cfg",
+                ),
+            ],
+            Vendor::Snom => vec![
+                step("/snomD785.htm".into(), 200, "snom model snomD785.htm"),
+                step(
+                    format!("/snomD785-{}.htm", self.mac_hex_upper()),
+                    200,
+                    "snom snomD785-<MAC>.htm",
+                ),
+            ],
+            Vendor::Gigaset => vec![
+                step("/provisioning.xml".into(), 404, "gigaset provisioning.xml"),
+                step(
+                    format!("/{}.xml", self.mac_hex_upper()),
+                    200,
+                    "gigaset <MAC>.xml",
+                ),
+            ],
+        }
+    }
+
+    fn requests(&self, sequence: Sequence) -> Vec<Step> {
+        let mut steps = self.boot_sequence();
+        if sequence == Sequence::Device {
+            steps.drain(..steps.len() - 1);
+        }
+        steps
+    }
+}
+
+/// One request of a boot sequence.
+#[derive(Clone, Debug)]
+struct Step {
+    path: String,
+    status: u16,
+    what: &'static str,
+}
+
+/// Writes the import document for `fleet` (streamed: a million devices is ~100 MB).
+fn write_import(fleet: &Fleet, path: &Path) -> anyhow::Result<()> {
+    let file = std::fs::File::create(path).with_context(|| format!("create {}", path.display()))?;
+    let mut w = BufWriter::with_capacity(1 << 20, file);
+    w.write_all(b"{\"tenants\": [\n")?;
+    for t in 0..fleet.tenants {
+        let sep = if t + 1 == fleet.tenants { "" } else { "," };
+        writeln!(
+            w,
+            "{{\"name\": \"t{t}\", \"sip_server\": \"t{t}.cloud.example\"}}{sep}"
+        )?;
+    }
+    w.write_all(b"],\n\"devices\": [\n")?;
+    for i in 0..fleet.devices {
+        let d = fleet.device(i);
+        let sep = if i + 1 == fleet.devices { "" } else { "," };
+        let (mac, tenant) = (d.mac_colon_upper(), d.tenant);
+        match d.vendor {
+            Vendor::Yealink => writeln!(
+                w,
+                "{{\"mac\": \"{mac}\", \"tenant\": \"t{tenant}\", \"lines\": [{{\"user\": \"{}\", \"password\": \"pw-{:012x}\", \"display_name\": \"Desk {i}\"}}]}}{sep}",
+                100_000 + i,
+                d.hash >> 16
+            )?,
+            Vendor::Snom => writeln!(w, "{{\"mac\": \"{mac}\", \"tenant\": \"t{tenant}\"}}{sep}")?,
+            Vendor::Gigaset => writeln!(
+                w,
+                "{{\"mac\": \"{mac}\", \"tenant\": \"t{tenant}\", \"claim_code\": \"{}\"}}{sep}",
+                d.claim_code()
+            )?,
+        }
+    }
+    w.write_all(b"]}\n")?;
+    w.flush()?;
+    Ok(())
+}
+
+/// Writes `phones.tsv`: what other tools (compare-nginx.sh, curl) need to act as these phones.
+fn write_phone_list(fleet: &Fleet, path: &Path) -> anyhow::Result<()> {
+    let file = std::fs::File::create(path).with_context(|| format!("create {}", path.display()))?;
+    let mut w = BufWriter::new(file);
+    writeln!(w, "index\tvendor\tmac\ttenant\tuser_agent\tdevice_path")?;
+    for i in 0..fleet.devices {
+        let d = fleet.device(i);
+        let device_path = d.requests(Sequence::Device).remove(0).path;
+        writeln!(
+            w,
+            "{i}\t{}\t{}\tt{}\t{}\t{device_path}",
+            d.vendor.name(),
+            d.mac_hex_upper(),
+            d.tenant,
+            d.user_agent()
+        )?;
+    }
+    w.flush()?;
+    Ok(())
+}
+
+/// Makes sure `dir` holds `fleet`: generates and imports it unless a previous run already did.
+fn prepare(fleet: &Fleet, dir: &Path) -> anyhow::Result<()> {
+    let marker = dir.join("boot_storm.fleet");
+    match std::fs::read_to_string(&marker) {
+        Ok(m) if m == fleet.marker() => {
+            println!(
+                "data dir {} already holds this fleet: reusing it",
+                dir.display()
+            );
+            return Ok(());
+        }
+        Ok(m) => bail!(
+            "{} holds another fleet ({}); use another --data-dir",
+            dir.display(),
+            m.trim()
+        ),
+        Err(_) if dir.join("zerotouch.db").exists() => bail!(
+            "{} already holds a zerotouch store that boot_storm did not create",
+            dir.display()
+        ),
+        Err(_) => {}
+    }
+    std::fs::create_dir_all(dir).with_context(|| format!("create {}", dir.display()))?;
+    let document = dir.join("import.json");
+    let started = Instant::now();
+    write_import(fleet, &document)?;
+    println!(
+        "generated {} devices over {} tenants in {:.1} s",
+        fleet.devices,
+        fleet.tenants,
+        started.elapsed().as_secs_f64()
+    );
+    let report = dir.join("import-report.json");
+    let started = Instant::now();
+    let status = Command::new(env!("CARGO_BIN_EXE_zerotouch"))
+        .arg("import")
+        .arg(&document)
+        .arg("--data-dir")
+        .arg(dir)
+        .args(["--log-level", "warn"])
+        .stdout(std::fs::File::create(&report)?)
+        .status()
+        .context("cannot run zerotouch import")?;
+    if !status.success() {
+        bail!(
+            "zerotouch import failed ({status}); see {} (per-row results)",
+            report.display()
+        );
+    }
+    println!(
+        "imported in {:.1} s (zerotouch import)",
+        started.elapsed().as_secs_f64()
+    );
+    // The document and the per-row report can be large; the store holds everything now.
+    let _ = std::fs::remove_file(&document);
+    let _ = std::fs::remove_file(&report);
+    std::fs::write(&marker, fleet.marker())?;
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// The server under test
+
+struct Server {
+    child: Child,
+    phones: SocketAddr,
+    metrics: SocketAddr,
+    log: PathBuf,
+}
+
+/// A port nobody listens on right now.
+fn free_ports<const N: usize>() -> anyhow::Result<[u16; N]> {
+    let listeners = (0..N)
+        .map(|_| TcpListener::bind("127.0.0.1:0"))
+        .collect::<Result<Vec<_>, _>>()
+        .context("cannot find a free port")?;
+    let mut ports = [0; N];
+    for (p, l) in ports.iter_mut().zip(&listeners) {
+        *p = l.local_addr()?.port();
+    }
+    Ok(ports)
+}
+
+impl Server {
+    fn spawn(options: &Options, dir: &Path) -> anyhow::Result<Self> {
+        let [phones_port, metrics_port] = free_ports::<2>()?;
+        let phones = SocketAddr::from(([127, 0, 0, 1], phones_port));
+        let metrics = SocketAddr::from(([127, 0, 0, 1], metrics_port));
+        let log = dir.join("server.log");
+        let binary = env!("CARGO_BIN_EXE_zerotouch");
+        let mut command = match &options.server_cpus {
+            Some(cpus) => {
+                let mut c = Command::new("taskset");
+                c.args(["-c", cpus]).arg(binary);
+                c
+            }
+            None => Command::new(binary),
+        };
+        command
+            .arg("serve")
+            .arg("--data-dir")
+            .arg(dir)
+            .arg("--phones-addr")
+            .arg(phones.to_string())
+            .arg("--metrics-addr")
+            .arg(metrics.to_string())
+            .arg("--log-level")
+            .arg(&options.server_log)
+            .args(&options.server_args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log)?);
+        let child = command.spawn().context("cannot start zerotouch serve")?;
+        Ok(Self {
+            child,
+            phones,
+            metrics,
+            log,
+        })
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Polls `/readyz` until it answers 200.
+    fn wait_ready(&mut self, limit: Duration) -> anyhow::Result<Duration> {
+        let started = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait()? {
+                bail!(
+                    "zerotouch serve exited ({status}) before it was ready:\n{}",
+                    tail(&self.log, 20)
+                );
+            }
+            if let Ok(response) = http_get(self.metrics, "/readyz") {
+                if response.starts_with("HTTP/1.1 200") || response.starts_with("HTTP/1.0 200") {
+                    return Ok(started.elapsed());
+                }
+            }
+            if started.elapsed() > limit {
+                bail!("zerotouch serve not ready after {limit:?}");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// SIGTERM, then the grace period, then SIGKILL.
+    fn stop(&mut self) {
+        if let Ok(Some(_)) = self.child.try_wait() {
+            return;
+        }
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.pid().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn tail(path: &Path, lines: usize) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}
+
+/// A plain-HTTP GET (the metrics listener), returning the whole response.
+fn http_get(addr: SocketAddr, path: &str) -> std::io::Result<String> {
+    let mut s = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
+    s.set_read_timeout(Some(Duration::from_secs(10)))?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut out = String::new();
+    s.read_to_string(&mut out)?;
+    Ok(out)
+}
+
+/// Every sample on a metrics page, by series (name and labels as exposed).
+fn scrape(addr: SocketAddr) -> Option<HashMap<String, f64>> {
+    let page = http_get(addr, "/metrics").ok()?;
+    let body = page.split_once("\r\n\r\n")?.1;
+    Some(
+        body.lines()
+            .filter(|l| !l.starts_with('#'))
+            .filter_map(|l| {
+                let (series, value) = l.rsplit_once(' ')?;
+                Some((series.to_owned(), value.parse().ok()?))
+            })
+            .collect(),
+    )
+}
+
+/// Resident memory of a process, MiB: (current VmRSS, peak VmHWM).
+fn rss_mib(pid: u32) -> Option<(f64, f64)> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let field = |name: &str| -> Option<f64> {
+        let line = status.lines().find(|l| l.starts_with(name))?;
+        let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+        Some(kib / 1024.0)
+    };
+    Some((field("VmRSS:")?, field("VmHWM:")?))
+}
+
+/// CPU time (user + system) a process has used so far, in seconds.
+fn cpu_seconds(pid: &str) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name (which may hold spaces): state is field 3, utime 14, stime 15.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let utime: f64 = fields.get(11)?.parse().ok()?;
+    let stime: f64 = fields.get(12)?.parse().ok()?;
+    Some((utime + stime) / clock_ticks())
+}
+
+fn clock_ticks() -> f64 {
+    static TICKS: std::sync::OnceLock<f64> = std::sync::OnceLock::new();
+    *TICKS.get_or_init(|| {
+        Command::new("getconf")
+            .arg("CLK_TCK")
+            .output()
+            .ok()
+            .and_then(|o| String::from_utf8(o.stdout).ok())
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(100.0)
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// The client: TLS with X25519 only, and a minimal HTTP/1.1 exchange
+
+/// Accepts exactly one certificate (the server's self-signed one) and checks the handshake
+/// signature with it: the trust a phone provisioned with that certificate would have.
+#[derive(Debug)]
+struct Pinned {
+    leaf: CertificateDer<'static>,
+    algorithms: WebPkiSupportedAlgorithms,
+}
+
+impl ServerCertVerifier for Pinned {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        if end_entity.as_ref() == self.leaf.as_ref() {
+            Ok(ServerCertVerified::assertion())
+        } else {
+            Err(rustls::Error::InvalidCertificate(
+                rustls::CertificateError::UnknownIssuer,
+            ))
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.algorithms.supported_schemes()
+    }
+}
+
+/// Checks nothing (`--insecure`).
+#[derive(Debug)]
+struct Blind(Vec<SignatureScheme>);
+
+impl ServerCertVerifier for Blind {
+    fn verify_server_cert(
+        &self,
+        _: &CertificateDer<'_>,
+        _: &[CertificateDer<'_>],
+        _: &ServerName<'_>,
+        _: &[u8],
+        _: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        _: &[u8],
+        _: &CertificateDer<'_>,
+        _: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        Ok(HandshakeSignatureValid::assertion())
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        _: &[u8],
+        _: &CertificateDer<'_>,
+        _: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        Ok(HandshakeSignatureValid::assertion())
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.clone()
+    }
+}
+
+fn client_config(options: &Options, cert: Option<&Path>) -> anyhow::Result<ClientConfig> {
+    let provider = Arc::new(CryptoProvider {
+        kx_groups: vec![rustls::crypto::ring::kx_group::X25519],
+        ..rustls::crypto::ring::default_provider()
+    });
+    let versions: &[&rustls::SupportedProtocolVersion] = if options.tls13 {
+        &[&rustls::version::TLS13]
+    } else {
+        &[&rustls::version::TLS12]
+    };
+    let builder = ClientConfig::builder_with_provider(provider.clone())
+        .with_protocol_versions(versions)
+        .context("TLS versions")?;
+    let certs = || -> anyhow::Result<Vec<CertificateDer<'static>>> {
+        let path = cert.context("no certificate to trust")?;
+        let certs = CertificateDer::pem_file_iter(path)
+            .with_context(|| format!("read {}", path.display()))?
+            .collect::<Result<Vec<_>, _>>()
+            .with_context(|| format!("parse {}", path.display()))?;
+        if certs.is_empty() {
+            bail!("{} holds no certificate", path.display());
+        }
+        Ok(certs)
+    };
+    let mut config = match options.verify {
+        Verify::WebPki => {
+            let mut roots = rustls::RootCertStore::empty();
+            for c in certs()? {
+                roots
+                    .add(c)
+                    .context("certificate not usable as a trust anchor")?;
+            }
+            builder.with_root_certificates(roots).with_no_client_auth()
+        }
+        Verify::Pin => {
+            let leaf = certs()?.remove(0);
+            builder
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(Pinned {
+                    leaf,
+                    algorithms: provider.signature_verification_algorithms,
+                }))
+                .with_no_client_auth()
+        }
+        Verify::None => builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(Blind(
+                provider
+                    .signature_verification_algorithms
+                    .supported_schemes(),
+            )))
+            .with_no_client_auth(),
+    };
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    config.resumption = Resumption::disabled();
+    Ok(config)
+}
+
+type Tls = tokio_rustls::client::TlsStream<tokio::net::TcpStream>;
+
+/// What the client knows about the server and how to behave.
+struct Client {
+    addr: SocketAddr,
+    host: String,
+    server_name: ServerName<'static>,
+    tls: Arc<ClientConfig>,
+    keepalive: bool,
+    resume: bool,
+    timeout: Duration,
+    fleet: Fleet,
+    phones: usize,
+    sequence: Sequence,
+    errors: Mutex<ErrorLog>,
+}
+
+#[derive(Default)]
+struct ErrorLog {
+    count: u64,
+    distinct: Vec<(String, u64)>,
+}
+
+impl ErrorLog {
+    fn record(&mut self, message: String) {
+        self.count += 1;
+        if let Some(e) = self.distinct.iter_mut().find(|(m, _)| *m == message) {
+            e.1 += 1;
+        } else if self.distinct.len() < 64 {
+            self.distinct.push((message, 1));
+        }
+    }
+}
+
+/// One response: status, where the body is in the buffer, whether the server closes.
+struct Response {
+    status: u16,
+    body: std::ops::Range<usize>,
+    close: bool,
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+/// Whether `body` names `tenant` (`tenant: t5`, not `tenant: t50`).
+fn names_tenant(body: &[u8], marker: &[u8]) -> bool {
+    let mut from = 0;
+    while let Some(i) = find(&body[from..], marker) {
+        let end = from + i + marker.len();
+        match body.get(end) {
+            Some(c) if c.is_ascii_alphanumeric() || *c == b'-' => from = end,
+            _ => return true,
+        }
+    }
+    false
+}
+
+impl Client {
+    async fn connect(&self, config: &Arc<ClientConfig>) -> Result<Tls, String> {
+        let tcp = tokio::net::TcpStream::connect(self.addr)
+            .await
+            .map_err(|e| format!("connect: {e}"))?;
+        let _ = tcp.set_nodelay(true);
+        TlsConnector::from(config.clone())
+            .connect(self.server_name.clone(), tcp)
+            .await
+            .map_err(|e| format!("TLS handshake: {e}"))
+    }
+
+    /// Sends one request and reads the whole response into `buf`.
+    async fn exchange(
+        stream: &mut Tls,
+        request: &[u8],
+        buf: &mut Vec<u8>,
+    ) -> Result<Response, String> {
+        stream
+            .write_all(request)
+            .await
+            .map_err(|e| format!("write: {e}"))?;
+        stream.flush().await.map_err(|e| format!("write: {e}"))?;
+        buf.clear();
+        let header_end = loop {
+            if buf.capacity() - buf.len() < 4096 {
+                buf.reserve(8192);
+            }
+            let searched = buf.len().saturating_sub(3);
+            let n = stream
+                .read_buf(buf)
+                .await
+                .map_err(|e| format!("read: {e}"))?;
+            if n == 0 {
+                return Err("connection closed before the response header".into());
+            }
+            if let Some(i) = find(&buf[searched..], b"\r\n\r\n") {
+                break searched + i + 4;
+            }
+            if buf.len() > 64 * 1024 {
+                return Err("response header larger than 64 KiB".into());
+            }
+        };
+        let head = std::str::from_utf8(&buf[..header_end])
+            .map_err(|_| "response header is not UTF-8".to_owned())?;
+        let mut lines = head.split("\r\n");
+        let status_line = lines.next().unwrap_or("");
+        let status = status_line
+            .strip_prefix("HTTP/1.1 ")
+            .or_else(|| status_line.strip_prefix("HTTP/1.0 "))
+            .and_then(|s| s.get(..3))
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(|| format!("bad status line {status_line:?}"))?;
+        let mut length = None;
+        let mut close = status_line.starts_with("HTTP/1.0");
+        for line in lines {
+            let Some((name, value)) = line.split_once(':') else {
+                continue;
+            };
+            let value = value.trim();
+            if name.eq_ignore_ascii_case("content-length") {
+                length = Some(
+                    value
+                        .parse::<usize>()
+                        .map_err(|_| format!("bad content-length {value:?}"))?,
+                );
+            } else if name.eq_ignore_ascii_case("connection") {
+                close = value.eq_ignore_ascii_case("close");
+            } else if name.eq_ignore_ascii_case("transfer-encoding") {
+                return Err(format!("transfer-encoding {value} is not supported"));
+            }
+        }
+        match length {
+            Some(length) => {
+                let end = header_end + length;
+                while buf.len() < end {
+                    buf.reserve(end - buf.len());
+                    let n = stream
+                        .read_buf(buf)
+                        .await
+                        .map_err(|e| format!("read: {e}"))?;
+                    if n == 0 {
+                        return Err("connection closed before the body was complete".into());
+                    }
+                }
+                Ok(Response {
+                    status,
+                    body: header_end..end,
+                    close,
+                })
+            }
+            None => {
+                // No length: the body runs to the end of the connection.
+                loop {
+                    buf.reserve(8192);
+                    match stream.read_buf(buf).await {
+                        Ok(0) => break,
+                        Ok(_) => {}
+                        Err(e) => return Err(format!("read: {e}")),
+                    }
+                }
+                Ok(Response {
+                    status,
+                    body: header_end..buf.len(),
+                    close: true,
+                })
+            }
+        }
+    }
+
+    /// One phone's boot: its whole sequence, each response checked.
+    async fn boot(
+        &self,
+        phone: usize,
+        stats: &mut Stats,
+        buf: &mut Vec<u8>,
+        request: &mut Vec<u8>,
+    ) {
+        let device = self.fleet.phone(phone, self.phones);
+        let ua = device.user_agent();
+        let marker = format!("tenant: t{}", device.tenant);
+        // With --resume each phone keeps its own session store, so it resumes only its own
+        // earlier sessions (a phone after a power cut has none from before).
+        let config = if self.resume {
+            let mut c = (*self.tls).clone();
+            c.resumption = Resumption::in_memory_sessions(4);
+            Arc::new(c)
+        } else {
+            self.tls.clone()
+        };
+        let started = Instant::now();
+        let mut failed = false;
+        let mut conn: Option<Tls> = None;
+        for step in device.requests(self.sequence) {
+            request.clear();
+            request.extend_from_slice(b"GET ");
+            request.extend_from_slice(step.path.as_bytes());
+            request.extend_from_slice(b" HTTP/1.1\r\nHost: ");
+            request.extend_from_slice(self.host.as_bytes());
+            request.extend_from_slice(b"\r\nUser-Agent: ");
+            request.extend_from_slice(ua.as_bytes());
+            request.extend_from_slice(b"\r\nAccept: */*\r\n");
+            if !self.keepalive {
+                request.extend_from_slice(b"Connection: close\r\n");
+            }
+            request.extend_from_slice(b"\r\n");
+
+            let sent = Instant::now();
+            let outcome = tokio::time::timeout(self.timeout, async {
+                let mut stream = match conn.take() {
+                    Some(s) => s,
+                    None => {
+                        stats.connections += 1;
+                        self.connect(&config).await?
+                    }
+                };
+                let response = Self::exchange(&mut stream, request, buf).await?;
+                Ok::<_, String>((stream, response))
+            })
+            .await;
+            stats.requests += 1;
+            stats.latencies.push(micros(sent.elapsed()));
+            let error = match outcome {
+                Err(_) => Some(format!("{}: timed out after {:?}", step.what, self.timeout)),
+                Ok(Err(e)) => Some(format!("{}: {e}", step.what)),
+                Ok(Ok((stream, response))) => {
+                    let error = if response.status != step.status {
+                        Some(format!(
+                            "{}: status {}, expected {}",
+                            step.what, response.status, step.status
+                        ))
+                    } else if step.status == 200
+                        && !names_tenant(&buf[response.body.clone()], marker.as_bytes())
+                    {
+                        Some(format!(
+                            "{}: the body does not name the phone's tenant",
+                            step.what
+                        ))
+                    } else {
+                        None
+                    };
+                    if self.keepalive && !response.close {
+                        conn = Some(stream);
+                    }
+                    error
+                }
+            };
+            if let Some(e) = error {
+                failed = true;
+                if let Ok(mut log) = self.errors.lock() {
+                    log.record(e);
+                }
+            }
+        }
+        stats.boots.push(micros(started.elapsed()));
+        stats.vendors[device.vendor.index()] += 1;
+        if failed {
+            stats.failed_phones += 1;
+        }
+    }
+}
+
+fn micros(d: Duration) -> u32 {
+    u32::try_from(d.as_micros()).unwrap_or(u32::MAX)
+}
+
+/// What one worker saw.
+#[derive(Default)]
+struct Stats {
+    requests: u64,
+    connections: u64,
+    failed_phones: u64,
+    vendors: [u64; 3],
+    latencies: Vec<u32>,
+    boots: Vec<u32>,
+}
+
+impl Stats {
+    fn merge(&mut self, other: Stats) {
+        self.requests += other.requests;
+        self.connections += other.connections;
+        self.failed_phones += other.failed_phones;
+        for (a, b) in self.vendors.iter_mut().zip(other.vendors) {
+            *a += b;
+        }
+        self.latencies.extend(other.latencies);
+        self.boots.extend(other.boots);
+    }
+}
+
+/// Nearest-rank percentile of sorted microseconds, in milliseconds.
+fn percentile_ms(sorted: &[u32], q: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let rank = ((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
+    f64::from(sorted[rank - 1]) / 1000.0
+}
+
+/// One storm's figures.
+struct RunResult {
+    phones: usize,
+    requests: u64,
+    errors: u64,
+    wall: Duration,
+    p50_ms: f64,
+    p99_ms: f64,
+    max_ms: f64,
+    peak_rss_mib: Option<f64>,
+}
+
+impl RunResult {
+    fn phones_per_s(&self) -> f64 {
+        self.phones as f64 / self.wall.as_secs_f64()
+    }
+    fn requests_per_s(&self) -> f64 {
+        self.requests as f64 / self.wall.as_secs_f64()
+    }
+}
+
+async fn storm(client: Arc<Client>, concurrency: usize) -> (Stats, Duration) {
+    let next = Arc::new(AtomicUsize::new(0));
+    let started = Instant::now();
+    let workers: Vec<_> = (0..concurrency.min(client.phones))
+        .map(|_| {
+            let client = client.clone();
+            let next = next.clone();
+            tokio::spawn(async move {
+                let mut stats = Stats::default();
+                let mut buf = Vec::with_capacity(16 * 1024);
+                let mut request = Vec::with_capacity(512);
+                loop {
+                    let phone = next.fetch_add(1, Ordering::Relaxed);
+                    if phone >= client.phones {
+                        break;
+                    }
+                    client.boot(phone, &mut stats, &mut buf, &mut request).await;
+                }
+                stats
+            })
+        })
+        .collect();
+    let mut total = Stats::default();
+    for w in workers {
+        if let Ok(stats) = w.await {
+            total.merge(stats);
+        }
+    }
+    (total, started.elapsed())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Putting it together
+
+fn run(options: Options) -> anyhow::Result<bool> {
+    let fleet = Fleet {
+        devices: options.devices,
+        tenants: options.tenants,
+    };
+    if let Some(dir) = &options.prepare {
+        prepare(&fleet, dir)?;
+        write_phone_list(&fleet, &dir.join("phones.tsv"))?;
+        println!(
+            "prepared {}; serve it with: zerotouch serve --data-dir {} (certificate: {}/tls/cert.pem, created on first start)",
+            dir.display(),
+            dir.display(),
+            dir.display()
+        );
+        return Ok(true);
+    }
+    if let Some(cpus) = &options.client_cpus {
+        // Before the runtime exists, so every client thread inherits the mask.
+        let status = Command::new("taskset")
+            .args(["-p", "-c", cpus, &std::process::id().to_string()])
+            .stdout(Stdio::null())
+            .status()
+            .context("cannot run taskset")?;
+        if !status.success() {
+            bail!("taskset -c {cpus} failed");
+        }
+    }
+
+    // The server: spawned on a prepared data dir, or given.
+    let mut _tmp = None;
+    let mut server = None;
+    let (addr, host, metrics, server_pid, cert) = match &options.target {
+        Some(url) => {
+            let hostport = url
+                .strip_prefix("https://")
+                .context("--target must be https://HOST:PORT")?
+                .trim_end_matches('/');
+            let addr = hostport
+                .to_socket_addrs()
+                .with_context(|| format!("--target {url}"))?
+                .next()
+                .with_context(|| format!("--target {url}: no address"))?;
+            let metrics = match &options.metrics {
+                Some(m) => Some(
+                    m.to_socket_addrs()?
+                        .next()
+                        .with_context(|| format!("--metrics {m}: no address"))?,
+                ),
+                None => None,
+            };
+            (
+                addr,
+                hostport.to_owned(),
+                metrics,
+                options.server_pid,
+                options.cert.clone(),
+            )
+        }
+        None => {
+            let dir = match &options.data_dir {
+                Some(d) => d.clone(),
+                None => {
+                    let t = tempfile::Builder::new().prefix("boot-storm-").tempdir()?;
+                    let p = t.path().to_owned();
+                    _tmp = Some(t);
+                    p
+                }
+            };
+            prepare(&fleet, &dir)?;
+            let mut s = Server::spawn(&options, &dir)?;
+            let ready = s.wait_ready(options.ready_timeout)?;
+            let rss =
+                rss_mib(s.pid()).map_or_else(String::new, |(rss, _)| format!(", RSS {rss:.1} MiB"));
+            println!(
+                "server ready in {:.2} s ({} devices, {} tenants{rss}; pid {}, log level {}{})",
+                ready.as_secs_f64(),
+                fleet.devices,
+                fleet.tenants,
+                s.pid(),
+                options.server_log,
+                options
+                    .server_cpus
+                    .as_ref()
+                    .map_or_else(String::new, |c| format!(", CPUs {c}"))
+            );
+            let r = (
+                s.phones,
+                s.phones.to_string(),
+                Some(s.metrics),
+                Some(s.pid()),
+                Some(dir.join("tls/cert.pem")),
+            );
+            server = Some(s);
+            r
+        }
+    };
+
+    let tls = Arc::new(client_config(&options, cert.as_deref())?);
+    let host_name = host.rsplit_once(':').map_or(host.as_str(), |(h, _)| h);
+    let server_name = ServerName::try_from(host_name.trim_matches(['[', ']']).to_owned())
+        .with_context(|| format!("server name {host_name}"))?;
+    let client = Arc::new(Client {
+        addr,
+        host,
+        server_name,
+        tls,
+        keepalive: options.keepalive,
+        resume: options.resume,
+        timeout: options.timeout,
+        fleet,
+        phones: options.phones,
+        sequence: options.sequence,
+        errors: Mutex::new(ErrorLog::default()),
+    });
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(options.client_threads)
+        .enable_all()
+        .build()?;
+
+    println!(
+        "storm: {} phones, {} at a time, keep-alive {}, TLS {} X25519{}, sequence {:?}, client threads {}{}",
+        options.phones,
+        options.concurrency,
+        if options.keepalive { "on" } else { "off" },
+        if options.tls13 { "1.3" } else { "1.2" },
+        if options.resume { " with resumption" } else { ", no resumption" },
+        options.sequence,
+        options.client_threads,
+        options
+            .client_cpus
+            .as_ref()
+            .map_or_else(String::new, |c| format!(" on CPUs {c}"))
+    );
+    let mut results = Vec::new();
+    let mut interrupted = false;
+    for run in 1..=options.repeat {
+        if let Ok(mut log) = client.errors.lock() {
+            *log = ErrorLog::default();
+        }
+        let before = metrics.and_then(scrape);
+        let server_cpu_before = server_pid.and_then(|p| cpu_seconds(&p.to_string()));
+        let client_cpu_before = cpu_seconds("self");
+        let outcome = runtime.block_on(async {
+            tokio::select! {
+                r = storm(client.clone(), options.concurrency) => Some(r),
+                _ = tokio::signal::ctrl_c() => None,
+            }
+        });
+        let Some((mut stats, wall)) = outcome else {
+            eprintln!("interrupted");
+            interrupted = true;
+            break;
+        };
+        let after = metrics.and_then(scrape);
+        let secs = wall.as_secs_f64();
+        let server_cpu = server_pid
+            .and_then(|p| cpu_seconds(&p.to_string()))
+            .zip(server_cpu_before)
+            .map(|(a, b)| (a - b) / secs * 100.0);
+        let client_cpu = cpu_seconds("self")
+            .zip(client_cpu_before)
+            .map(|(a, b)| (a - b) / secs * 100.0);
+        let rss = server_pid.and_then(rss_mib);
+        stats.latencies.sort_unstable();
+        stats.boots.sort_unstable();
+        let errors = client.errors.lock().map(|l| l.count).unwrap_or(0);
+        let result = RunResult {
+            phones: options.phones,
+            requests: stats.requests,
+            errors,
+            wall,
+            p50_ms: percentile_ms(&stats.latencies, 0.50),
+            p99_ms: percentile_ms(&stats.latencies, 0.99),
+            max_ms: percentile_ms(&stats.latencies, 1.0),
+            peak_rss_mib: rss.map(|r| r.1),
+        };
+
+        println!(
+            "\nrun {run}/{}: {} phones ({} yealink, {} snom, {} gigaset), {} requests over {} TLS connections in {:.2} s",
+            options.repeat,
+            options.phones,
+            stats.vendors[0],
+            stats.vendors[1],
+            stats.vendors[2],
+            stats.requests,
+            stats.connections,
+            secs
+        );
+        println!(
+            "  throughput   {:.1} phones/s, {:.1} requests/s",
+            result.phones_per_s(),
+            result.requests_per_s()
+        );
+        println!(
+            "  per request  p50 {:.2} ms  p90 {:.2} ms  p99 {:.2} ms  max {:.2} ms",
+            result.p50_ms,
+            percentile_ms(&stats.latencies, 0.90),
+            result.p99_ms,
+            result.max_ms
+        );
+        println!(
+            "  per boot     p50 {:.2} ms  p90 {:.2} ms  p99 {:.2} ms  max {:.2} ms",
+            percentile_ms(&stats.boots, 0.50),
+            percentile_ms(&stats.boots, 0.90),
+            percentile_ms(&stats.boots, 0.99),
+            percentile_ms(&stats.boots, 1.0)
+        );
+        println!(
+            "  errors       {} in {} of {} phones",
+            errors, stats.failed_phones, options.phones
+        );
+        if let Ok(log) = client.errors.lock() {
+            for (message, count) in log.distinct.iter().take(5) {
+                println!("    {count} × {message}");
+            }
+            if log.distinct.len() > 5 {
+                println!("    … {} more distinct messages", log.distinct.len() - 5);
+            }
+        }
+        let cpus = std::thread::available_parallelism().map_or(0, usize::from) * 100;
+        println!(
+            "  CPU          server {}, client {} (of {cpus}% on this machine)",
+            server_cpu.map_or("n/a".into(), |c| format!("{c:.0}%")),
+            client_cpu.map_or("n/a".into(), |c| format!("{c:.0}%")),
+        );
+        match rss {
+            Some((now, peak)) => {
+                println!("  server RSS   {now:.1} MiB now, {peak:.1} MiB peak (VmHWM)")
+            }
+            None => println!("  server RSS   n/a (give --server-pid)"),
+        }
+        if let (Some(before), Some(after)) = (before, after) {
+            print_server_counters(&before, &after);
+        }
+        println!("{}", machine_line(&result, Some(run)));
+        results.push(result);
+    }
+
+    if let Some(mut s) = server {
+        s.stop();
+        if options.server_log != "warn" {
+            let size = std::fs::metadata(&s.log).map_or(0, |m| m.len());
+            println!("server log: {} bytes written", size);
+        }
+    }
+    if results.is_empty() {
+        return Ok(!interrupted);
+    }
+    let summary = summarise(results);
+    println!("{}", machine_line(&summary, None));
+    Ok(summary.errors == 0 && !interrupted)
+}
+
+/// Server-side counters for the run: what the server saw, to compare with what the client saw.
+fn print_server_counters(before: &HashMap<String, f64>, after: &HashMap<String, f64>) {
+    let delta = |pred: &dyn Fn(&str) -> bool| -> f64 {
+        after
+            .iter()
+            .filter(|(k, _)| pred(k))
+            .map(|(k, v)| v - before.get(k).copied().unwrap_or(0.0))
+            .sum()
+    };
+    let mut outcomes: Vec<(String, f64)> = Vec::new();
+    for key in after.keys() {
+        if let Some(rest) = key.strip_prefix("zerotouch_phone_requests_total{") {
+            if let Some(outcome) = rest
+                .split(',')
+                .find_map(|kv| kv.strip_prefix("outcome=\""))
+                .map(|o| o.trim_end_matches(['}', '"']).to_owned())
+            {
+                if !outcomes.iter().any(|(o, _)| *o == outcome) {
+                    let n = delta(&|k: &str| {
+                        k.starts_with("zerotouch_phone_requests_total{")
+                            && k.contains(&format!("outcome=\"{outcome}\""))
+                    });
+                    outcomes.push((outcome, n));
+                }
+            }
+        }
+    }
+    outcomes.retain(|(_, n)| *n > 0.0);
+    outcomes.sort_by(|a, b| a.0.cmp(&b.0));
+    let outcomes: Vec<String> = outcomes.iter().map(|(o, n)| format!("{o} {n}")).collect();
+    println!(
+        "  server saw   {}; render cache {} hits, {} misses; {} TLS handshake failures",
+        if outcomes.is_empty() {
+            "no phone requests".to_owned()
+        } else {
+            outcomes.join(", ")
+        },
+        delta(&|k| k.starts_with("zerotouch_render_cache_lookups_total") && k.contains("hit")),
+        delta(&|k| k.starts_with("zerotouch_render_cache_lookups_total") && k.contains("miss")),
+        delta(&|k| k.starts_with("zerotouch_tls_handshake_failures_total")),
+    );
+}
+
+/// The figures of several runs: median throughput and latency, errors summed, the worst max.
+fn summarise(mut results: Vec<RunResult>) -> RunResult {
+    let errors = results.iter().map(|r| r.errors).sum();
+    let max_ms = results.iter().map(|r| r.max_ms).fold(0.0, f64::max);
+    let peak = results
+        .iter()
+        .filter_map(|r| r.peak_rss_mib)
+        .reduce(f64::max);
+    results.sort_by(|a, b| a.phones_per_s().total_cmp(&b.phones_per_s()));
+    let mid = results.len() / 2;
+    let mut median = results.swap_remove(mid);
+    median.errors = errors;
+    median.max_ms = max_ms;
+    median.peak_rss_mib = peak;
+    median
+}
+
+fn machine_line(r: &RunResult, run: Option<usize>) -> String {
+    format!(
+        "boot_storm{} phones={} requests={} errors={} phones_per_s={:.1} requests_per_s={:.1} p50_ms={:.2} p99_ms={:.2} max_ms={:.2} peak_rss_mib={}",
+        run.map_or_else(String::new, |n| format!("_run run={n}")),
+        r.phones,
+        r.requests,
+        r.errors,
+        r.phones_per_s(),
+        r.requests_per_s(),
+        r.p50_ms,
+        r.p99_ms,
+        r.max_ms,
+        r.peak_rss_mib
+            .map_or_else(|| "na".to_owned(), |m| format!("{m:.1}"))
+    )
+}

@@ -1,0 +1,404 @@
+//! Devices: claiming a MAC for a tenant, listing and searching, moving, releasing, and bulk
+//! import. The claim rules are checked here (MAC syntax, vendor OUI, Gigaset label code) and
+//! decided race-free by the store (one MAC, one tenant).
+
+use axum::extract::{Path, Query, Request, State};
+use axum::http::{header, StatusCode};
+use axum::Json;
+use serde::Deserialize;
+use utoipa::IntoParams;
+
+use super::auth::Authenticated;
+use super::error::{ApiError, ErrorBody};
+use super::wire::{
+    device_settings, parse_time, DeviceIn, DeviceList, DeviceOut, DevicePatch, ImportIn, ImportOut,
+    ImportRowOut,
+};
+use super::{parse_json, read_body, ApiState, JsonBody, IMPORT_LIMIT};
+use crate::domain::{check_claimable, ClaimRefusal, DeviceSettings, Mac, TenantName, Vendor};
+use crate::store::{ClaimOutcome, ClaimRequest, DeviceQuery, DeviceUpdate, UpdateOutcome};
+
+fn refusal_code(e: &ClaimRefusal) -> &'static str {
+    match e {
+        ClaimRefusal::Mac(_) => "invalid_mac",
+        ClaimRefusal::UnsupportedVendor(_) => "unsupported_vendor",
+        ClaimRefusal::MissingClaimCode | ClaimRefusal::MalformedClaimCode => "invalid_claim_code",
+        ClaimRefusal::ClaimCodeMismatch => "claim_code_mismatch",
+    }
+}
+
+fn refuse(state: &ApiState, mac: &str, e: ClaimRefusal) -> ApiError {
+    let code = refusal_code(&e);
+    state
+        .metrics
+        .claim_refusals
+        .with_label_values(&[code])
+        .inc();
+    ApiError::CouldNotRegister {
+        mac: mac.to_owned(),
+        code,
+        reason: e.to_string(),
+    }
+}
+
+/// A path MAC that does not parse names no device: 404, like any unknown device.
+fn path_mac(mac: &str) -> Result<Mac, ApiError> {
+    Mac::parse(mac).map_err(|_| ApiError::NotFound("device"))
+}
+
+async fn view(state: &ApiState, partner: i64, mac: Mac) -> Result<DeviceOut, ApiError> {
+    let v = state
+        .store
+        .device_view(Some(partner), mac)
+        .await?
+        .ok_or(ApiError::NotFound("device"))?;
+    Ok(v.into())
+}
+
+/// Register (claim) a phone's MAC for one of the partner's tenants. Gigaset devices need the
+/// 4-character code printed on their label. Claiming again for the same tenant is idempotent.
+#[utoipa::path(post, path = "/api/v1/devices", tag = "devices",
+    request_body = DeviceIn,
+    responses(
+        (status = 201, description = "Claimed", body = DeviceOut),
+        (status = 200, description = "Already claimed by this tenant: nothing changed", body = DeviceOut),
+        (status = 400, description = "Malformed body, wrong types or unknown fields", body = ErrorBody),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 404, description = "Tenant not found (or not yours)", body = ErrorBody),
+        (status = 409, description = "Already in use (claimed by another tenant)", body = ErrorBody),
+        (status = 422, description = "Could not be registered: malformed, multicast or zero MAC, not a supported vendor, missing or wrong claim code", body = ErrorBody),
+    ))]
+pub async fn claim_device(
+    State(state): State<ApiState>,
+    caller: Authenticated,
+    JsonBody(body): JsonBody<DeviceIn>,
+) -> Result<(StatusCode, Json<DeviceOut>), ApiError> {
+    let partner = caller.partner()?;
+    let device = check_claimable(&body.mac, body.claim_code.as_deref(), &state.ouis)
+        .map_err(|e| refuse(&state, &body.mac, e))?;
+    let tenant = TenantName::parse(&body.tenant).map_err(|_| ApiError::NotFound("tenant"))?;
+    let settings = device_settings(body.display_name, body.lines)?;
+    let request = ClaimRequest {
+        mac: device.mac,
+        vendor: device.vendor,
+        claim_code: device.claim_code,
+        tenant,
+        settings,
+    };
+    let status = match state.store.claim(request, &caller.actor()).await? {
+        ClaimOutcome::Created(record) => {
+            state.publish(Vec::new(), vec![record]).await;
+            state.metrics.claims.with_label_values(&["created"]).inc();
+            StatusCode::CREATED
+        }
+        ClaimOutcome::Unchanged(_) => {
+            state.metrics.claims.with_label_values(&["unchanged"]).inc();
+            StatusCode::OK
+        }
+        ClaimOutcome::AlreadyInUse => {
+            state
+                .metrics
+                .claim_refusals
+                .with_label_values(&["already_in_use"])
+                .inc();
+            return Err(ApiError::AlreadyInUse(device.mac.to_string()));
+        }
+        ClaimOutcome::UnknownTenant => {
+            state
+                .metrics
+                .claim_refusals
+                .with_label_values(&["unknown_tenant"])
+                .inc();
+            return Err(ApiError::NotFound("tenant"));
+        }
+        ClaimOutcome::ClaimCodeMismatch => {
+            return Err(refuse(&state, &body.mac, ClaimRefusal::ClaimCodeMismatch))
+        }
+    };
+    Ok((status, Json(view(&state, partner, device.mac).await?)))
+}
+
+/// Search filters for the device list.
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct DeviceParams {
+    /// MAC prefix, any notation (`80:5E:C0`, `805ec0`).
+    mac_prefix: Option<String>,
+    /// Only this tenant's devices.
+    tenant: Option<String>,
+    /// Only this vendor's devices (`yealink`, `snom`, `gigaset`).
+    vendor: Option<String>,
+    /// Last fetch at or after this RFC 3339 time.
+    seen_since: Option<String>,
+    /// Last fetch before this RFC 3339 time.
+    seen_before: Option<String>,
+    /// Only devices that never fetched their config.
+    never_seen: Option<bool>,
+    /// The page after this MAC (the previous page's `next`).
+    after: Option<String>,
+    /// Page size, 1–1000 (default 100).
+    limit: Option<usize>,
+}
+
+/// List and search the partner's devices, with their last-fetch status.
+#[utoipa::path(get, path = "/api/v1/devices", tag = "devices",
+    params(DeviceParams),
+    responses(
+        (status = 200, description = "A page of devices in MAC order", body = DeviceList),
+        (status = 400, description = "Bad parameters", body = ErrorBody),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+    ))]
+pub async fn list_devices(
+    State(state): State<ApiState>,
+    caller: Authenticated,
+    params: Result<Query<DeviceParams>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<DeviceList>, ApiError> {
+    let partner = caller.partner()?;
+    let Query(p) = params.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    let limit = p.limit.unwrap_or(100);
+    if !(1..=1000).contains(&limit) {
+        return Err(ApiError::BadRequest(
+            "limit must be between 1 and 1000".into(),
+        ));
+    }
+    let mac_prefix = p
+        .mac_prefix
+        .map(|m| {
+            let hex: String = m
+                .chars()
+                .filter(|c| !matches!(c, ':' | '-' | '.'))
+                .collect::<String>()
+                .to_ascii_lowercase();
+            if hex.len() <= 12 && hex.chars().all(|c| c.is_ascii_hexdigit()) {
+                Ok(hex)
+            } else {
+                Err(ApiError::BadRequest(format!(
+                    "mac_prefix: {m:?} is not the start of a MAC"
+                )))
+            }
+        })
+        .transpose()?;
+    let bad = |field: &str, e: String| ApiError::BadRequest(format!("{field}: {e}"));
+    let query = DeviceQuery {
+        mac_prefix,
+        tenant: p
+            .tenant
+            .map(|t| TenantName::parse(&t).map_err(|e| bad("tenant", e.to_string())))
+            .transpose()?,
+        vendor: p
+            .vendor
+            .map(|v| {
+                v.parse::<Vendor>()
+                    .map_err(|e| bad("vendor", e.to_string()))
+            })
+            .transpose()?,
+        seen_since: p
+            .seen_since
+            .map(|t| parse_time("seen_since", &t))
+            .transpose()?,
+        seen_before: p
+            .seen_before
+            .map(|t| parse_time("seen_before", &t))
+            .transpose()?,
+        never_seen: p.never_seen.unwrap_or(false),
+        after: p
+            .after
+            .map(|m| Mac::parse(&m).map_err(|e| bad("after", e.to_string())))
+            .transpose()?,
+        limit,
+    };
+    let devices = state.store.search_devices(Some(partner), query).await?;
+    let next = (devices.len() == limit)
+        .then(|| devices.last().map(|d| d.record.mac.to_string()))
+        .flatten();
+    Ok(Json(DeviceList {
+        devices: devices.into_iter().map(Into::into).collect(),
+        next,
+    }))
+}
+
+/// Show one device with its last-fetch status.
+#[utoipa::path(get, path = "/api/v1/devices/{mac}", tag = "devices",
+    params(("mac" = String, Path, description = "MAC, any notation")),
+    responses(
+        (status = 200, description = "The device", body = DeviceOut),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 404, description = "Not claimed (or not yours)", body = ErrorBody),
+    ))]
+pub async fn get_device(
+    State(state): State<ApiState>,
+    caller: Authenticated,
+    Path(mac): Path<String>,
+) -> Result<Json<DeviceOut>, ApiError> {
+    let partner = caller.partner()?;
+    Ok(Json(view(&state, partner, path_mac(&mac)?).await?))
+}
+
+/// Move a device to another of the partner's tenants and/or replace its per-device settings.
+#[utoipa::path(patch, path = "/api/v1/devices/{mac}", tag = "devices",
+    params(("mac" = String, Path, description = "MAC, any notation")),
+    request_body = DevicePatch,
+    responses(
+        (status = 200, description = "Changed", body = DeviceOut),
+        (status = 400, description = "Malformed body, wrong types or unknown fields", body = ErrorBody),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 404, description = "Device or target tenant not found (or not yours)", body = ErrorBody),
+        (status = 422, description = "Invalid setting", body = ErrorBody),
+    ))]
+pub async fn update_device(
+    State(state): State<ApiState>,
+    caller: Authenticated,
+    Path(mac): Path<String>,
+    JsonBody(patch): JsonBody<DevicePatch>,
+) -> Result<Json<DeviceOut>, ApiError> {
+    let partner = caller.partner()?;
+    let mac = path_mac(&mac)?;
+    let tenant = patch
+        .tenant
+        .map(|t| TenantName::parse(&t).map_err(|_| ApiError::NotFound("tenant")))
+        .transpose()?;
+    let settings = if patch.display_name.is_some() || patch.lines.is_some() {
+        let current = state
+            .store
+            .device_view(Some(partner), mac)
+            .await?
+            .ok_or(ApiError::NotFound("device"))?
+            .record
+            .settings;
+        let lines = match patch.lines {
+            Some(lines) => device_settings(None, lines)?.lines,
+            None => current.lines,
+        };
+        let settings = DeviceSettings {
+            display_name: patch.display_name.or(current.display_name),
+            lines,
+        };
+        settings.validate().map_err(|e| ApiError::Invalid {
+            code: "invalid_setting",
+            message: e.to_string(),
+        })?;
+        Some(settings)
+    } else {
+        None
+    };
+    let moving = tenant.is_some();
+    match state
+        .store
+        .update_device(mac, DeviceUpdate { tenant, settings }, &caller.actor())
+        .await?
+    {
+        UpdateOutcome::Updated(record) => {
+            state.publish(Vec::new(), vec![record]).await;
+            if moving {
+                state.metrics.moves.inc();
+            }
+            Ok(Json(view(&state, partner, mac).await?))
+        }
+        UpdateOutcome::NotFound => Err(ApiError::NotFound("device")),
+        UpdateOutcome::UnknownTenant => Err(ApiError::NotFound("tenant")),
+    }
+}
+
+/// Release a device: it is no longer claimed, and its phone gets nothing on its next fetch.
+#[utoipa::path(delete, path = "/api/v1/devices/{mac}", tag = "devices",
+    params(("mac" = String, Path, description = "MAC, any notation")),
+    responses(
+        (status = 204, description = "Released"),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 404, description = "Not claimed (or not yours)", body = ErrorBody),
+    ))]
+pub async fn release_device(
+    State(state): State<ApiState>,
+    caller: Authenticated,
+    Path(mac): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    caller.partner()?;
+    let mac = path_mac(&mac)?;
+    if !state.store.release(mac, &caller.actor()).await? {
+        return Err(ApiError::NotFound("device"));
+    }
+    {
+        let _order = state.registry.write_lock().await;
+        state.registry.remove_device(mac);
+    }
+    state.metrics.releases.inc();
+    state
+        .metrics
+        .devices
+        .set(state.registry.device_count() as i64);
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Claim many devices at once, as JSON (`{"devices": [<device>, …]}`) or CSV (`Content-Type:
+/// text/csv`, header row with columns `mac,tenant,claim_code,display_name,line_user,
+/// line_auth_user,line_password,line_display_name`; `mac` and `tenant` required). **Per-row**:
+/// every row gets its own result, the accepted rows are committed together in one transaction,
+/// refused rows change nothing. A body that is not valid JSON/CSV is refused whole (400).
+#[utoipa::path(post, path = "/api/v1/devices/import", tag = "devices",
+    request_body(content(
+        (ImportIn = "application/json"),
+        (String = "text/csv"),
+    )),
+    responses(
+        (status = 200, description = "One result per row", body = ImportOut),
+        (status = 400, description = "Malformed JSON or CSV", body = ErrorBody),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 413, description = "Body too large", body = ErrorBody),
+    ))]
+pub async fn import_devices(
+    State(state): State<ApiState>,
+    caller: Authenticated,
+    req: Request,
+) -> Result<Json<ImportOut>, ApiError> {
+    caller.partner()?;
+    let csv = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim_start().to_ascii_lowercase().starts_with("text/csv"));
+    let body = read_body(req, &state, IMPORT_LIMIT).await?;
+    let rows = if csv {
+        crate::import::csv_rows(&body).map_err(|e| ApiError::BadRequest(e.to_string()))?
+    } else {
+        parse_json::<ImportIn>(&body)?.devices
+    };
+    let report =
+        crate::import::import_devices(state.store.as_ref(), &state.ouis, rows, &caller.actor())
+            .await
+            .map_err(|e| match e {
+                crate::import::Error::Malformed(m) => ApiError::BadRequest(m),
+                crate::import::Error::Store(e) => e.into(),
+            })?;
+    state
+        .publish(
+            report.committed.applied_tenants.clone(),
+            report.committed.applied_devices.clone(),
+        )
+        .await;
+    let mut results = Vec::with_capacity(report.devices.len());
+    for r in report.devices {
+        match r.code {
+            Some(code) => state
+                .metrics
+                .claim_refusals
+                .with_label_values(&[code])
+                .inc(),
+            None if r.status == "created" => {
+                state.metrics.claims.with_label_values(&["created"]).inc()
+            }
+            None => state.metrics.claims.with_label_values(&["unchanged"]).inc(),
+        }
+        results.push(ImportRowOut {
+            row: r.row,
+            mac: r.key,
+            status: r.status.to_owned(),
+            code: r.code.map(str::to_owned),
+            message: r.reason,
+        });
+    }
+    Ok(Json(ImportOut {
+        results,
+        applied: report.applied,
+        refused: report.refused,
+    }))
+}

@@ -1,0 +1,173 @@
+//! The one mapping from everything that can go wrong in the partner API to a response.
+//!
+//! Every error body is `{"error": {"code": "...", "message": "..."}}` with a stable `code`.
+//! Internal error text never reaches a partner: the store's errors are logged here and answered
+//! with a generic message.
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// Why a partner API request failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// No token, a malformed one, an unknown or revoked one.
+    #[error("missing or invalid API token")]
+    Unauthenticated,
+    /// A partner token on an admin route.
+    #[error("this route is for the administrator")]
+    AdminOnly,
+    /// An admin token on a partner route.
+    #[error("this route needs a partner token")]
+    PartnerOnly,
+    /// Not there, or not this partner's: the two are indistinguishable on purpose.
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    /// Malformed JSON or CSV, wrong types, unknown fields, bad query parameters.
+    #[error("{0}")]
+    BadRequest(String),
+    /// A body over the size limit.
+    #[error("request body too large (limit {0} bytes)")]
+    TooLarge(usize),
+    /// A well-formed request whose values are not acceptable.
+    #[error("{message}")]
+    Invalid {
+        /// Stable code (`invalid_setting`, `unknown_customer`, …).
+        code: &'static str,
+        /// What is wrong.
+        message: String,
+    },
+    /// A MAC refused by the claim rules.
+    #[error("{mac} could not be registered: {reason}")]
+    CouldNotRegister {
+        /// The MAC as given.
+        mac: String,
+        /// Stable code of the rule (`invalid_mac`, `unsupported_vendor`, …).
+        code: &'static str,
+        /// Why.
+        reason: String,
+    },
+    /// The MAC is claimed by another tenant.
+    #[error("{0} is already in use")]
+    AlreadyInUse(String),
+    /// The tenant name is taken.
+    #[error("tenant name {0:?} is not available")]
+    NameNotAvailable(String),
+    /// The tenant still claims devices.
+    #[error("tenant {0:?} still has devices; move or release them first")]
+    TenantHasDevices(String),
+    /// The store cannot be reached; retry later.
+    #[error("the database is unavailable; retry later")]
+    Unavailable,
+    /// A bug or corrupt data; details are in the server's log.
+    #[error("internal error")]
+    Internal,
+}
+
+/// The error body.
+#[derive(Serialize, ToSchema)]
+pub struct ErrorBody {
+    /// The error.
+    pub error: ErrorDetail,
+}
+
+/// Code and message.
+#[derive(Serialize, ToSchema)]
+pub struct ErrorDetail {
+    /// Stable, machine-readable code.
+    pub code: String,
+    /// Human-readable explanation.
+    pub message: String,
+    /// For `could_not_be_registered`: which rule refused the MAC (`invalid_mac`,
+    /// `unsupported_vendor`, `invalid_claim_code`, `claim_code_mismatch`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+impl ApiError {
+    /// HTTP status.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::Unauthenticated => StatusCode::UNAUTHORIZED,
+            ApiError::AdminOnly | ApiError::PartnerOnly => StatusCode::FORBIDDEN,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::Invalid { .. } | ApiError::CouldNotRegister { .. } => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
+            ApiError::AlreadyInUse(_)
+            | ApiError::NameNotAvailable(_)
+            | ApiError::TenantHasDevices(_) => StatusCode::CONFLICT,
+            ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// Stable code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ApiError::Unauthenticated => "unauthenticated",
+            ApiError::AdminOnly => "admin_only",
+            ApiError::PartnerOnly => "partner_only",
+            ApiError::NotFound(_) => "not_found",
+            ApiError::BadRequest(_) => "bad_request",
+            ApiError::TooLarge(_) => "body_too_large",
+            ApiError::Invalid { code, .. } => code,
+            ApiError::CouldNotRegister { .. } => "could_not_be_registered",
+            ApiError::AlreadyInUse(_) => "already_in_use",
+            ApiError::NameNotAvailable(_) => "name_not_available",
+            ApiError::TenantHasDevices(_) => "tenant_has_devices",
+            ApiError::Unavailable => "unavailable",
+            ApiError::Internal => "internal",
+        }
+    }
+}
+
+impl From<crate::store::Error> for ApiError {
+    fn from(e: crate::store::Error) -> Self {
+        match e {
+            crate::store::Error::Unavailable(reason) => {
+                tracing::warn!(%reason, "store unavailable for a partner request");
+                ApiError::Unavailable
+            }
+            other => {
+                tracing::error!(error = %other, "store failure on a partner request");
+                ApiError::Internal
+            }
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        let reason = match &self {
+            ApiError::CouldNotRegister { code, .. } => Some((*code).to_owned()),
+            _ => None,
+        };
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code: self.code().to_owned(),
+                message: self.to_string(),
+                reason,
+            },
+        };
+        let mut response = (status, axum::Json(body)).into_response();
+        let headers = response.headers_mut();
+        match self {
+            ApiError::Unauthenticated => {
+                headers.insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Bearer realm=\"zerotouch\""),
+                );
+            }
+            ApiError::Unavailable => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+            }
+            _ => {}
+        }
+        response
+    }
+}

@@ -1,0 +1,244 @@
+//! The partner REST API under `/api/v1`: partners and tokens (admin), customers, tenant
+//! instances, devices and their claims, bulk import, the audit log, and its OpenAPI document.
+//!
+//! Served on its own HTTPS listener, never on the phones'. Every change is committed by the
+//! store first; only then is the in-memory registry updated, so a phone's very next fetch sees
+//! it. A partner sees only its own customers, tenants and devices: anything else answers 404,
+//! exactly like something that does not exist.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, MatchedPath, Request, State};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use serde::de::DeserializeOwned;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::domain::OuiTable;
+use crate::registry::Registry;
+use crate::store::{DeviceRecord, Store, TenantRecord};
+
+pub mod auth;
+mod customers;
+mod devices;
+pub mod error;
+mod partners;
+mod tenants;
+pub mod wire;
+
+use error::ApiError;
+
+/// Largest request body accepted, except bulk imports.
+pub const BODY_LIMIT: usize = 256 * 1024;
+
+/// Largest bulk import body accepted.
+pub const IMPORT_LIMIT: usize = 32 * 1024 * 1024;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct ApiState {
+    /// The source of truth.
+    pub store: Arc<dyn Store>,
+    /// The phones' cache, updated after each commit.
+    pub registry: Arc<Registry>,
+    /// Which vendor a MAC belongs to.
+    pub ouis: Arc<OuiTable>,
+    /// The administrator's token, if one is configured.
+    pub admin_token: Option<auth::AdminToken>,
+    /// Metrics.
+    pub metrics: Arc<crate::metrics::Metrics>,
+}
+
+impl ApiState {
+    /// Applies committed tenants and devices to the registry.
+    pub async fn publish(&self, tenants: Vec<TenantRecord>, devices: Vec<DeviceRecord>) {
+        let _order = self.registry.write_lock().await;
+        for t in tenants {
+            self.registry.put_tenant(t);
+        }
+        for d in devices {
+            self.registry.put_device(d);
+        }
+        self.metrics
+            .devices
+            .set(self.registry.device_count() as i64);
+        self.metrics
+            .tenants
+            .set(self.registry.tenant_count() as i64);
+    }
+}
+
+/// A JSON body: malformed JSON, wrong types and unknown fields are 400 with the parser's
+/// explanation; a body over the limit is 413.
+pub struct JsonBody<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let bytes = read_body(req, state, BODY_LIMIT).await?;
+        parse_json(&bytes).map(JsonBody)
+    }
+}
+
+/// Reads a body of at most `limit` bytes.
+pub async fn read_body<S: Send + Sync>(
+    req: Request,
+    state: &S,
+    limit: usize,
+) -> Result<Bytes, ApiError> {
+    let (parts, body) = req.into_parts();
+    let req = Request::from_parts(
+        parts,
+        axum::body::Body::new(http_body_util::Limited::new(body, limit)),
+    );
+    Bytes::from_request(req, state).await.map_err(|e| {
+        let text = e.body_text();
+        if text.contains("length limit") || e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE
+        {
+            ApiError::TooLarge(limit)
+        } else {
+            ApiError::BadRequest(format!("cannot read the request body: {text}"))
+        }
+    })
+}
+
+/// Parses JSON, naming the problem (line, column, field) in the error.
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(ApiError::BadRequest("a JSON body is required".into()));
+    }
+    serde_json::from_slice(bytes)
+        .map_err(|e| ApiError::BadRequest(format!("invalid JSON body: {e}")))
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "zerotouch partner API",
+        version = "1",
+        description = "Register (claim) the MACs of the phones you sell to your customers' tenant instances, and manage those tenants.\n\nAuthenticate with `Authorization: Bearer <token>`. Errors are `{\"error\": {\"code\", \"message\"}}` with a stable code. A resource of another partner answers 404, exactly like one that does not exist.\n\nBulk import (`POST /api/v1/devices/import`) is **per-row**: every row gets its own result; the accepted rows are committed together in one transaction, refused rows change nothing."
+    ),
+    modifiers(&BearerAuth),
+    tags(
+        (name = "admin", description = "Partners and their API tokens (administrator token only)"),
+        (name = "customers", description = "The businesses a partner sells to"),
+        (name = "tenants", description = "Tenant instances (one hosted PBX each) and what their phones receive"),
+        (name = "devices", description = "Claiming phones for tenants"),
+    )
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{
+            HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme,
+        };
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+        openapi.security = Some(vec![SecurityRequirement::new(
+            "bearer",
+            Vec::<String>::new(),
+        )]);
+    }
+}
+
+/// The API's routes and its OpenAPI document, built from the same handler annotations so
+/// they cannot disagree.
+pub fn routes() -> (axum::Router<ApiState>, utoipa::openapi::OpenApi) {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(partners::create_partner, partners::list_partners))
+        .routes(routes!(partners::create_token, partners::list_tokens))
+        .routes(routes!(partners::revoke_token))
+        .routes(routes!(partners::audit_log))
+        .routes(routes!(
+            customers::create_customer,
+            customers::list_customers
+        ))
+        .routes(routes!(customers::get_customer, customers::update_customer))
+        .routes(routes!(tenants::create_tenant, tenants::list_tenants))
+        .routes(routes!(
+            tenants::get_tenant,
+            tenants::update_tenant,
+            tenants::delete_tenant
+        ))
+        .routes(routes!(devices::claim_device, devices::list_devices))
+        .routes(routes!(
+            devices::get_device,
+            devices::update_device,
+            devices::release_device
+        ))
+        .routes(routes!(devices::import_devices))
+        .split_for_parts()
+}
+
+/// The complete API service.
+pub fn router(state: ApiState) -> axum::Router {
+    let (routes, mut doc) = routes();
+    doc.paths.paths.insert(
+        "/api/v1/openapi.json".into(),
+        utoipa::openapi::path::PathItem::new(
+            utoipa::openapi::HttpMethod::Get,
+            utoipa::openapi::path::OperationBuilder::new()
+                .summary(Some("This document"))
+                .security(utoipa::openapi::security::SecurityRequirement::default())
+                .response(
+                    "200",
+                    utoipa::openapi::ResponseBuilder::new().description("OpenAPI 3 document"),
+                ),
+        ),
+    );
+    let doc = Arc::new(doc);
+    routes
+        .route(
+            "/api/v1/openapi.json",
+            axum::routing::get(move || {
+                let doc = doc.clone();
+                async move { axum::Json(doc.as_ref().clone()) }
+            }),
+        )
+        .fallback(|| async { ApiError::NotFound("route") })
+        .layer(axum::middleware::from_fn_with_state(state.clone(), observe))
+        .with_state(state)
+}
+
+/// Counts and times every request by route template and status, and logs it.
+async fn observe(State(state): State<ApiState>, req: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let method = req.method().clone();
+    let response = next.run(req).await;
+    let status = response.status();
+    let elapsed = started.elapsed();
+    state
+        .metrics
+        .api_requests
+        .with_label_values(&[route.as_str(), method.as_str(), status.as_str()])
+        .inc();
+    state
+        .metrics
+        .api_duration
+        .with_label_values(&[route.as_str()])
+        .observe(elapsed.as_secs_f64());
+    tracing::info!(
+        target: "zerotouch::api",
+        %method,
+        route,
+        status = status.as_u16(),
+        duration_us = elapsed.as_micros() as u64,
+        "api request"
+    );
+    response.into_response()
+}

@@ -1,0 +1,205 @@
+//! Admin routes: partners, their tokens, and the audit log.
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::Json;
+use serde::Deserialize;
+use utoipa::IntoParams;
+
+use super::auth::{self, Authenticated};
+use super::error::{ApiError, ErrorBody};
+use super::wire::{AuditList, AuditOut, PartnerIn, PartnerOut, TokenOut};
+use super::{ApiState, JsonBody};
+use crate::domain::partner::check_partner_name;
+use crate::domain::Mac;
+use crate::store::AuditQuery;
+
+/// Create a partner.
+#[utoipa::path(post, path = "/api/v1/partners", tag = "admin",
+    request_body = PartnerIn,
+    responses(
+        (status = 201, description = "Created", body = PartnerOut),
+        (status = 400, description = "Malformed body", body = ErrorBody),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 403, description = "Not the administrator", body = ErrorBody),
+        (status = 409, description = "Name taken", body = ErrorBody),
+        (status = 422, description = "Invalid name", body = ErrorBody),
+    ))]
+pub async fn create_partner(
+    State(state): State<ApiState>,
+    caller: Authenticated,
+    JsonBody(body): JsonBody<PartnerIn>,
+) -> Result<(StatusCode, Json<PartnerOut>), ApiError> {
+    caller.admin()?;
+    check_partner_name(&body.name).map_err(|e| ApiError::Invalid {
+        code: "invalid_field",
+        message: e.to_string(),
+    })?;
+    let name = body.name.trim().to_owned();
+    match state.store.create_partner(&name, &caller.actor()).await? {
+        Some(p) => Ok((StatusCode::CREATED, Json(p.into()))),
+        None => Err(ApiError::NameNotAvailable(name)),
+    }
+}
+
+/// List partners.
+#[utoipa::path(get, path = "/api/v1/partners", tag = "admin",
+    responses(
+        (status = 200, description = "All partners", body = Vec<PartnerOut>),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 403, description = "Not the administrator", body = ErrorBody),
+    ))]
+pub async fn list_partners(
+    State(state): State<ApiState>,
+    caller: Authenticated,
+) -> Result<Json<Vec<PartnerOut>>, ApiError> {
+    caller.admin()?;
+    Ok(Json(
+        state
+            .store
+            .partners()
+            .await?
+            .into_iter()
+            .map(Into::into)
+            .collect(),
+    ))
+}
+
+/// Issue an API token for a partner. The token is in this answer only; it is stored hashed.
+#[utoipa::path(post, path = "/api/v1/partners/{id}/tokens", tag = "admin",
+    params(("id" = i64, Path, description = "Partner id")),
+    responses(
+        (status = 201, description = "Issued", body = TokenOut),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 403, description = "Not the administrator", body = ErrorBody),
+        (status = 404, description = "No such partner", body = ErrorBody),
+    ))]
+pub async fn create_token(
+    State(state): State<ApiState>,
+    caller: Authenticated,
+    Path(id): Path<i64>,
+) -> Result<(StatusCode, Json<TokenOut>), ApiError> {
+    caller.admin()?;
+    let issued = auth::issue().map_err(|e| {
+        tracing::error!(error = %e, "cannot issue a token");
+        ApiError::Internal
+    })?;
+    let record = state
+        .store
+        .create_token(id, &issued.key_id, &issued.secret_hash, &caller.actor())
+        .await?
+        .ok_or(ApiError::NotFound("partner"))?;
+    Ok((
+        StatusCode::CREATED,
+        Json(TokenOut::from_record(record, Some(issued.token))),
+    ))
+}
+
+/// List a partner's tokens (never the tokens themselves).
+#[utoipa::path(get, path = "/api/v1/partners/{id}/tokens", tag = "admin",
+    params(("id" = i64, Path, description = "Partner id")),
+    responses(
+        (status = 200, description = "Tokens", body = Vec<TokenOut>),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 403, description = "Not the administrator", body = ErrorBody),
+        (status = 404, description = "No such partner", body = ErrorBody),
+    ))]
+pub async fn list_tokens(
+    State(state): State<ApiState>,
+    caller: Authenticated,
+    Path(id): Path<i64>,
+) -> Result<Json<Vec<TokenOut>>, ApiError> {
+    caller.admin()?;
+    state
+        .store
+        .partner(id)
+        .await?
+        .ok_or(ApiError::NotFound("partner"))?;
+    let tokens = state.store.tokens(id).await?;
+    Ok(Json(
+        tokens
+            .into_iter()
+            .map(|t| TokenOut::from_record(t, None))
+            .collect(),
+    ))
+}
+
+/// Revoke a partner's token.
+#[utoipa::path(delete, path = "/api/v1/partners/{id}/tokens/{token}", tag = "admin",
+    params(("id" = i64, Path, description = "Partner id"), ("token" = i64, Path, description = "Token id")),
+    responses(
+        (status = 204, description = "Revoked"),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 403, description = "Not the administrator", body = ErrorBody),
+        (status = 404, description = "No such token, or already revoked", body = ErrorBody),
+    ))]
+pub async fn revoke_token(
+    State(state): State<ApiState>,
+    caller: Authenticated,
+    Path((id, token)): Path<(i64, i64)>,
+) -> Result<StatusCode, ApiError> {
+    caller.admin()?;
+    if state.store.revoke_token(id, token, &caller.actor()).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::NotFound("token"))
+    }
+}
+
+/// Audit log filters.
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct AuditParams {
+    /// Entries after this id (for paging).
+    after: Option<i64>,
+    /// Only this device's entries (any MAC notation).
+    mac: Option<String>,
+    /// Only this tenant's entries.
+    tenant: Option<String>,
+    /// Page size, 1–1000 (default 100).
+    limit: Option<usize>,
+}
+
+/// Read the audit log: every claim, move, release and change, who made it, when and from where.
+#[utoipa::path(get, path = "/api/v1/audit", tag = "admin",
+    params(AuditParams),
+    responses(
+        (status = 200, description = "Entries, oldest first", body = AuditList),
+        (status = 400, description = "Bad parameters", body = ErrorBody),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 403, description = "Not the administrator", body = ErrorBody),
+    ))]
+pub async fn audit_log(
+    State(state): State<ApiState>,
+    caller: Authenticated,
+    params: Result<Query<AuditParams>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<AuditList>, ApiError> {
+    caller.admin()?;
+    let Query(p) = params.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    let limit = p.limit.unwrap_or(100);
+    if !(1..=1000).contains(&limit) {
+        return Err(ApiError::BadRequest(
+            "limit must be between 1 and 1000".into(),
+        ));
+    }
+    let mac = p
+        .mac
+        .map(|m| Mac::parse(&m).map_err(|e| ApiError::BadRequest(format!("mac: {e}"))))
+        .transpose()?;
+    let entries = state
+        .store
+        .audit_log(AuditQuery {
+            after: p.after,
+            mac,
+            tenant: p.tenant,
+            limit,
+        })
+        .await?;
+    let next = (entries.len() == limit)
+        .then(|| entries.last().map(|e| e.id))
+        .flatten();
+    Ok(Json(AuditList {
+        entries: entries.into_iter().map(AuditOut::from).collect(),
+        next,
+    }))
+}

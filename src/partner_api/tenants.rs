@@ -1,0 +1,185 @@
+//! Tenant instances: one hosted PBX each, named by a DNS label unique across the service, and
+//! everything its phones receive. A change reaches the tenant's phones on their next fetch.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::Json;
+
+use super::auth::Authenticated;
+use super::error::{ApiError, ErrorBody};
+use super::wire::{TenantIn, TenantOut};
+use super::{ApiState, JsonBody};
+use crate::domain::{TenantName, TenantSettings};
+use crate::store::{TenantChanged, TenantCreated};
+
+fn tenant_name(s: &str) -> Result<TenantName, ApiError> {
+    TenantName::parse(s).map_err(|e| ApiError::Invalid {
+        code: "invalid_tenant_name",
+        message: e.to_string(),
+    })
+}
+
+/// Create a tenant instance for one of the partner's customers.
+#[utoipa::path(post, path = "/api/v1/tenants", tag = "tenants",
+    request_body = TenantIn,
+    responses(
+        (status = 201, description = "Created", body = TenantOut),
+        (status = 400, description = "Malformed body, wrong types or unknown fields", body = ErrorBody),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 409, description = "Name not available", body = ErrorBody),
+        (status = 422, description = "Invalid name or setting, or unknown customer", body = ErrorBody),
+    ))]
+pub async fn create_tenant(
+    State(state): State<ApiState>,
+    caller: Authenticated,
+    JsonBody(mut body): JsonBody<TenantIn>,
+) -> Result<(StatusCode, Json<TenantOut>), ApiError> {
+    caller.partner()?;
+    let name = tenant_name(body.name.take().as_deref().unwrap_or(""))?;
+    let customer = body.customer.ok_or_else(|| ApiError::Invalid {
+        code: "invalid_setting",
+        message: "customer is required: the id of one of your customers".into(),
+    })?;
+    let settings = body.apply_to(TenantSettings::default())?;
+    match state
+        .store
+        .create_tenant(name.clone(), Some(customer), settings, &caller.actor())
+        .await?
+    {
+        TenantCreated::Created(t) => {
+            state.publish(vec![t.clone()], Vec::new()).await;
+            Ok((StatusCode::CREATED, Json(t.into())))
+        }
+        TenantCreated::NameTaken => Err(ApiError::NameNotAvailable(name.to_string())),
+        TenantCreated::UnknownCustomer => Err(unknown_customer()),
+    }
+}
+
+fn unknown_customer() -> ApiError {
+    ApiError::Invalid {
+        code: "unknown_customer",
+        message: "customer not found".into(),
+    }
+}
+
+/// List the partner's tenant instances.
+#[utoipa::path(get, path = "/api/v1/tenants", tag = "tenants",
+    responses(
+        (status = 200, description = "Tenants", body = Vec<TenantOut>),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+    ))]
+pub async fn list_tenants(
+    State(state): State<ApiState>,
+    caller: Authenticated,
+) -> Result<Json<Vec<TenantOut>>, ApiError> {
+    let partner = caller.partner()?;
+    Ok(Json(
+        state
+            .store
+            .tenants_of(Some(partner))
+            .await?
+            .into_iter()
+            .map(Into::into)
+            .collect(),
+    ))
+}
+
+/// Show one tenant instance.
+#[utoipa::path(get, path = "/api/v1/tenants/{name}", tag = "tenants",
+    params(("name" = String, Path, description = "Tenant name")),
+    responses(
+        (status = 200, description = "The tenant", body = TenantOut),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 404, description = "Not found (or not yours)", body = ErrorBody),
+    ))]
+pub async fn get_tenant(
+    State(state): State<ApiState>,
+    caller: Authenticated,
+    Path(name): Path<String>,
+) -> Result<Json<TenantOut>, ApiError> {
+    let partner = caller.partner()?;
+    let name = TenantName::parse(&name).map_err(|_| ApiError::NotFound("tenant"))?;
+    let t = state
+        .store
+        .tenant_by_name(Some(partner), &name)
+        .await?
+        .ok_or(ApiError::NotFound("tenant"))?;
+    Ok(Json(t.into()))
+}
+
+/// Change a tenant's settings; absent fields stay as they are. Its phones get the change on
+/// their next fetch.
+#[utoipa::path(patch, path = "/api/v1/tenants/{name}", tag = "tenants",
+    params(("name" = String, Path, description = "Tenant name")),
+    request_body = TenantIn,
+    responses(
+        (status = 200, description = "Changed", body = TenantOut),
+        (status = 400, description = "Malformed body, wrong types, unknown fields, or a rename", body = ErrorBody),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 404, description = "Not found (or not yours)", body = ErrorBody),
+        (status = 422, description = "Invalid setting or unknown customer", body = ErrorBody),
+    ))]
+pub async fn update_tenant(
+    State(state): State<ApiState>,
+    caller: Authenticated,
+    Path(name): Path<String>,
+    JsonBody(mut body): JsonBody<TenantIn>,
+) -> Result<Json<TenantOut>, ApiError> {
+    let partner = caller.partner()?;
+    let name = TenantName::parse(&name).map_err(|_| ApiError::NotFound("tenant"))?;
+    if body.name.take().is_some_and(|n| n != name.as_str()) {
+        return Err(ApiError::BadRequest("a tenant cannot be renamed".into()));
+    }
+    let current = state
+        .store
+        .tenant_by_name(Some(partner), &name)
+        .await?
+        .ok_or(ApiError::NotFound("tenant"))?;
+    let customer = body.customer.take().or(current.customer);
+    let settings = body.apply_to(current.settings)?;
+    match state
+        .store
+        .update_tenant(&name, customer, settings, &caller.actor())
+        .await?
+    {
+        TenantChanged::Done(Some(t)) => {
+            state.publish(vec![t.clone()], Vec::new()).await;
+            Ok(Json(t.into()))
+        }
+        TenantChanged::UnknownCustomer => Err(unknown_customer()),
+        _ => Err(ApiError::NotFound("tenant")),
+    }
+}
+
+/// Delete a tenant instance that claims no devices.
+#[utoipa::path(delete, path = "/api/v1/tenants/{name}", tag = "tenants",
+    params(("name" = String, Path, description = "Tenant name")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 404, description = "Not found (or not yours)", body = ErrorBody),
+        (status = 409, description = "Devices are still claimed by it", body = ErrorBody),
+    ))]
+pub async fn delete_tenant(
+    State(state): State<ApiState>,
+    caller: Authenticated,
+    Path(name): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    caller.partner()?;
+    let name = TenantName::parse(&name).map_err(|_| ApiError::NotFound("tenant"))?;
+    match state.store.delete_tenant(&name, &caller.actor()).await? {
+        TenantChanged::Done(_) => {
+            if let Some(id) = state.registry.tenant_id(&name) {
+                let _order = state.registry.write_lock().await;
+                state.registry.remove_tenant(id);
+            }
+            state
+                .metrics
+                .tenants
+                .set(state.registry.tenant_count() as i64);
+            Ok(StatusCode::NO_CONTENT)
+        }
+        TenantChanged::HasDevices => Err(ApiError::TenantHasDevices(name.to_string())),
+        _ => Err(ApiError::NotFound("tenant")),
+    }
+}

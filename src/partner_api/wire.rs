@@ -1,0 +1,625 @@
+//! The partner API's JSON: request and response bodies, and how they map to the domain.
+//!
+//! Requests refuse unknown fields. Passwords are accepted and never returned. Timestamps are
+//! RFC 3339 in UTC.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::error::ApiError;
+use crate::domain::{
+    CustomerFields, DeviceSettings, FirmwareRule, Host, Language, LineAccount, Secret,
+    TenantSettings, TimeZone, Transport, Vendor,
+};
+use crate::store::{
+    AuditEntry, CustomerRecord, DeviceStatus, DeviceView, Millis, PartnerRecord, TenantRecord,
+    TokenRecord,
+};
+
+/// RFC 3339 time of a store timestamp.
+pub fn time(ms: Millis) -> String {
+    let t = UNIX_EPOCH + Duration::from_millis(u64::try_from(ms).unwrap_or(0));
+    humantime::format_rfc3339_millis(t).to_string()
+}
+
+/// Parses an RFC 3339 time into store milliseconds.
+pub fn parse_time(field: &str, s: &str) -> Result<Millis, ApiError> {
+    let t = humantime::parse_rfc3339_weak(s).map_err(|e| {
+        ApiError::BadRequest(format!("{field}: {s:?} is not an RFC 3339 time: {e}"))
+    })?;
+    let ms = t
+        .duration_since(UNIX_EPOCH)
+        .map_err(|_| ApiError::BadRequest(format!("{field}: before 1970")))?
+        .as_millis();
+    Ok(i64::try_from(ms).unwrap_or(i64::MAX))
+}
+
+/// `POST /partners`.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PartnerIn {
+    /// Unique partner name.
+    pub name: String,
+}
+
+/// A partner.
+#[derive(Serialize, ToSchema)]
+pub struct PartnerOut {
+    /// Id.
+    pub id: i64,
+    /// Name.
+    pub name: String,
+    /// Creation time.
+    pub created_at: String,
+}
+
+impl From<PartnerRecord> for PartnerOut {
+    fn from(p: PartnerRecord) -> Self {
+        Self {
+            id: p.id,
+            name: p.name,
+            created_at: time(p.created_at),
+        }
+    }
+}
+
+/// A token. `token` is present only in the answer that created it.
+#[derive(Serialize, ToSchema)]
+pub struct TokenOut {
+    /// Id (for revocation).
+    pub id: i64,
+    /// The token itself: shown once, never again.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
+    /// Public part of the token, to tell tokens apart.
+    pub key_id: String,
+    /// Creation time.
+    pub created_at: String,
+    /// Revocation time.
+    pub revoked_at: Option<String>,
+}
+
+impl TokenOut {
+    /// Describes a stored token.
+    pub fn from_record(t: TokenRecord, token: Option<String>) -> Self {
+        Self {
+            id: t.id,
+            token,
+            key_id: t.key_id,
+            created_at: time(t.created_at),
+            revoked_at: t.revoked_at.map(time),
+        }
+    }
+}
+
+/// A customer (request and response).
+#[derive(Serialize, Deserialize, ToSchema, Default)]
+#[serde(deny_unknown_fields)]
+pub struct CustomerIn {
+    /// Company name.
+    pub company: String,
+    /// Contact person.
+    #[serde(default)]
+    pub contact: Option<String>,
+    /// Postal address.
+    #[serde(default)]
+    pub address: Option<String>,
+    /// Phone number.
+    #[serde(default)]
+    pub phone: Option<String>,
+    /// E-mail address.
+    #[serde(default)]
+    pub email: Option<String>,
+}
+
+impl CustomerIn {
+    /// The validated domain fields.
+    pub fn into_fields(self) -> Result<CustomerFields, ApiError> {
+        let fields = CustomerFields {
+            company: self.company,
+            contact: self.contact,
+            address: self.address,
+            phone: self.phone,
+            email: self.email,
+        };
+        fields.validate().map_err(|e| ApiError::Invalid {
+            code: "invalid_field",
+            message: e.to_string(),
+        })?;
+        Ok(fields)
+    }
+}
+
+/// `PATCH /customers/{id}`: the fields to change.
+#[derive(Deserialize, ToSchema, Default)]
+#[serde(deny_unknown_fields)]
+pub struct CustomerPatch {
+    /// Company name.
+    pub company: Option<String>,
+    /// Contact person.
+    pub contact: Option<String>,
+    /// Postal address.
+    pub address: Option<String>,
+    /// Phone number.
+    pub phone: Option<String>,
+    /// E-mail address.
+    pub email: Option<String>,
+}
+
+/// A customer.
+#[derive(Serialize, ToSchema)]
+pub struct CustomerOut {
+    /// Id.
+    pub id: i64,
+    /// Company name.
+    pub company: String,
+    /// Contact person.
+    pub contact: Option<String>,
+    /// Postal address.
+    pub address: Option<String>,
+    /// Phone number.
+    pub phone: Option<String>,
+    /// E-mail address.
+    pub email: Option<String>,
+    /// Creation time.
+    pub created_at: String,
+}
+
+impl From<CustomerRecord> for CustomerOut {
+    fn from(c: CustomerRecord) -> Self {
+        Self {
+            id: c.id,
+            company: c.fields.company,
+            contact: c.fields.contact,
+            address: c.fields.address,
+            phone: c.fields.phone,
+            email: c.fields.email,
+            created_at: time(c.created_at),
+        }
+    }
+}
+
+/// A firmware rule: phones of this vendor and model get this image.
+#[derive(Serialize, Deserialize, ToSchema, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct FirmwareIn {
+    /// `yealink`, `snom` or `gigaset`.
+    pub vendor: String,
+    /// Model as the phone's User-Agent names it (`T46S`, `D785`, `N870 IP PRO`).
+    pub model: String,
+    /// Version of the image.
+    pub version: String,
+    /// http(s) URL of the image.
+    pub url: String,
+}
+
+/// Every setting a tenant's phones receive. On `POST` absent fields take their defaults; on
+/// `PATCH` absent fields stay as they are.
+#[derive(Deserialize, ToSchema, Default)]
+#[serde(deny_unknown_fields)]
+pub struct TenantIn {
+    /// DNS label, unique across the service (POST only; a tenant cannot be renamed).
+    pub name: Option<String>,
+    /// Id of one of the partner's customers.
+    pub customer: Option<i64>,
+    /// Registrar host or IP (required on POST).
+    pub sip_server: Option<String>,
+    /// Registrar port (default: 5060, or 5061 for TLS).
+    pub sip_port: Option<u16>,
+    /// `udp` (default), `tcp` or `tls`.
+    pub transport: Option<String>,
+    /// Registration expiry, seconds (60–86400, default 3600).
+    pub expiry_seconds: Option<u32>,
+    /// NAT keep-alive interval, seconds (5–3600, default 30).
+    pub keepalive_seconds: Option<u32>,
+    /// NTP server (default pool.ntp.org).
+    pub ntp_server: Option<String>,
+    /// IANA time zone (default Etc/UTC).
+    pub timezone: Option<String>,
+    /// ISO 639-1 language (default en).
+    pub language: Option<String>,
+    /// Re-check interval, minutes (5–10080, default 1440).
+    pub recheck_minutes: Option<u32>,
+    /// Firmware policy: replaces the whole list.
+    pub firmware: Option<Vec<FirmwareIn>>,
+    /// Extra raw settings per vendor (`{"yealink": {"key": "value"}}`): replaces the whole map.
+    pub vendor_keys: Option<BTreeMap<String, BTreeMap<String, String>>>,
+}
+
+fn invalid(e: impl std::fmt::Display) -> ApiError {
+    ApiError::Invalid {
+        code: "invalid_setting",
+        message: e.to_string(),
+    }
+}
+
+impl TenantIn {
+    /// Applies the given fields over `base` and validates the result.
+    pub fn apply_to(self, mut s: TenantSettings) -> Result<TenantSettings, ApiError> {
+        if let Some(v) = self.sip_server {
+            s.sip_server = Some(Host::parse(&v).map_err(|e| invalid(format!("sip_server: {e}")))?);
+        }
+        if let Some(v) = self.sip_port {
+            s.sip_port = Some(v);
+        }
+        if let Some(v) = self.transport {
+            s.transport = match v.to_ascii_lowercase().as_str() {
+                "udp" => Transport::Udp,
+                "tcp" => Transport::Tcp,
+                "tls" => Transport::Tls,
+                _ => return Err(invalid(format!("transport: {v:?} is not udp, tcp or tls"))),
+            };
+        }
+        if let Some(v) = self.expiry_seconds {
+            s.expiry_seconds = v;
+        }
+        if let Some(v) = self.keepalive_seconds {
+            s.keepalive_seconds = v;
+        }
+        if let Some(v) = self.ntp_server {
+            s.ntp_server = Host::parse(&v).map_err(|e| invalid(format!("ntp_server: {e}")))?;
+        }
+        if let Some(v) = self.timezone {
+            s.timezone = TimeZone::parse(&v).map_err(invalid)?;
+        }
+        if let Some(v) = self.language {
+            s.language = Language::parse(&v).map_err(invalid)?;
+        }
+        if let Some(v) = self.recheck_minutes {
+            s.recheck_minutes = v;
+        }
+        if let Some(rules) = self.firmware {
+            s.firmware = rules
+                .into_iter()
+                .map(|r| {
+                    Ok(FirmwareRule {
+                        vendor: r
+                            .vendor
+                            .parse::<Vendor>()
+                            .map_err(|e| invalid(format!("firmware: {e}")))?,
+                        model: r.model,
+                        version: r.version,
+                        url: r.url,
+                    })
+                })
+                .collect::<Result<_, ApiError>>()?;
+        }
+        if let Some(keys) = self.vendor_keys {
+            s.vendor_keys = keys
+                .into_iter()
+                .map(|(v, k)| {
+                    Ok((
+                        v.parse::<Vendor>()
+                            .map_err(|e| invalid(format!("vendor_keys: {e}")))?,
+                        k,
+                    ))
+                })
+                .collect::<Result<_, ApiError>>()?;
+        }
+        s.validate().map_err(invalid)?;
+        Ok(s)
+    }
+}
+
+/// A tenant instance and its settings.
+#[derive(Serialize, ToSchema)]
+pub struct TenantOut {
+    /// DNS label.
+    pub name: String,
+    /// Customer id.
+    pub customer: Option<i64>,
+    /// Registrar.
+    pub sip_server: Option<String>,
+    /// Registrar port phones use.
+    pub sip_port: u16,
+    /// `udp`, `tcp` or `tls`.
+    pub transport: String,
+    /// Registration expiry, seconds.
+    pub expiry_seconds: u32,
+    /// NAT keep-alive interval, seconds.
+    pub keepalive_seconds: u32,
+    /// NTP server.
+    pub ntp_server: String,
+    /// IANA time zone.
+    pub timezone: String,
+    /// ISO 639-1 language.
+    pub language: String,
+    /// Re-check interval, minutes.
+    pub recheck_minutes: u32,
+    /// Firmware policy.
+    pub firmware: Vec<FirmwareIn>,
+    /// Raw vendor settings.
+    pub vendor_keys: BTreeMap<String, BTreeMap<String, String>>,
+}
+
+impl From<TenantRecord> for TenantOut {
+    fn from(t: TenantRecord) -> Self {
+        let s = t.settings;
+        Self {
+            name: t.name.to_string(),
+            customer: t.customer,
+            sip_server: s.sip_server.as_ref().map(ToString::to_string),
+            sip_port: s.effective_sip_port(),
+            transport: s.transport.as_str().to_owned(),
+            expiry_seconds: s.expiry_seconds,
+            keepalive_seconds: s.keepalive_seconds,
+            ntp_server: s.ntp_server.to_string(),
+            timezone: s.timezone.to_string(),
+            language: s.language.to_string(),
+            recheck_minutes: s.recheck_minutes,
+            firmware: s
+                .firmware
+                .into_iter()
+                .map(|r| FirmwareIn {
+                    vendor: r.vendor.to_string(),
+                    model: r.model,
+                    version: r.version,
+                    url: r.url,
+                })
+                .collect(),
+            vendor_keys: s
+                .vendor_keys
+                .into_iter()
+                .map(|(v, k)| (v.to_string(), k))
+                .collect(),
+        }
+    }
+}
+
+/// One SIP account to write into the phone.
+#[derive(Deserialize, ToSchema, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct LineIn {
+    /// SIP user.
+    pub user: String,
+    /// Authentication user, when it differs.
+    #[serde(default)]
+    pub auth_user: Option<String>,
+    /// SIP password (write-only).
+    pub password: String,
+    /// Name shown on the phone.
+    #[serde(default)]
+    pub display_name: Option<String>,
+}
+
+impl From<LineIn> for LineAccount {
+    fn from(l: LineIn) -> Self {
+        LineAccount {
+            user: l.user,
+            auth_user: l.auth_user,
+            password: Secret::new(l.password),
+            display_name: l.display_name,
+        }
+    }
+}
+
+/// A SIP account as returned: never the password.
+#[derive(Serialize, ToSchema)]
+pub struct LineOut {
+    /// SIP user.
+    pub user: String,
+    /// Authentication user.
+    pub auth_user: Option<String>,
+    /// Name shown on the phone.
+    pub display_name: Option<String>,
+    /// Always true: a password is stored (it is never returned).
+    pub has_password: bool,
+}
+
+/// `POST /devices`: claim a MAC for one of the partner's tenants.
+#[derive(Deserialize, ToSchema, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct DeviceIn {
+    /// MAC in any usual notation.
+    pub mac: String,
+    /// Tenant name.
+    pub tenant: String,
+    /// The 4 characters printed on a Gigaset label (required for Gigaset).
+    #[serde(default)]
+    pub claim_code: Option<String>,
+    /// Name shown on the phone.
+    #[serde(default)]
+    pub display_name: Option<String>,
+    /// SIP accounts, line 1 first.
+    #[serde(default)]
+    pub lines: Vec<LineIn>,
+}
+
+/// Checks per-device settings.
+pub fn device_settings(
+    display_name: Option<String>,
+    lines: Vec<LineIn>,
+) -> Result<DeviceSettings, ApiError> {
+    let settings = DeviceSettings {
+        display_name,
+        lines: lines.into_iter().map(Into::into).collect(),
+    };
+    settings.validate().map_err(|e| ApiError::Invalid {
+        code: "invalid_setting",
+        message: e.to_string(),
+    })?;
+    Ok(settings)
+}
+
+/// `PATCH /devices/{mac}`: move to another tenant and/or replace per-device settings.
+#[derive(Deserialize, ToSchema, Default)]
+#[serde(deny_unknown_fields)]
+pub struct DevicePatch {
+    /// Move the device to this tenant (one of the partner's).
+    pub tenant: Option<String>,
+    /// New display name (replaces per-device settings together with `lines`).
+    pub display_name: Option<String>,
+    /// New SIP accounts (replace the old ones; passwords must be given again).
+    pub lines: Option<Vec<LineIn>>,
+}
+
+/// What the device fetched last.
+#[derive(Serialize, ToSchema)]
+pub struct StatusOut {
+    /// When.
+    pub last_seen: String,
+    /// Source address.
+    pub source: String,
+    /// User-Agent.
+    pub user_agent: String,
+    /// Model it reported.
+    pub model: Option<String>,
+    /// Firmware it reported.
+    pub firmware: Option<String>,
+    /// File kind (`device`, `common`, `model`, …).
+    pub last_file: String,
+    /// Outcome (`served`, `vendor_mismatch`, …).
+    pub last_outcome: String,
+}
+
+impl From<DeviceStatus> for StatusOut {
+    fn from(s: DeviceStatus) -> Self {
+        Self {
+            last_seen: time(s.last_seen),
+            source: s.source,
+            user_agent: s.user_agent,
+            model: s.model,
+            firmware: s.firmware,
+            last_file: s.last_file,
+            last_outcome: s.last_outcome,
+        }
+    }
+}
+
+/// A claimed device.
+#[derive(Serialize, ToSchema)]
+pub struct DeviceOut {
+    /// MAC, 12 lower-case hex digits.
+    pub mac: String,
+    /// Vendor.
+    pub vendor: String,
+    /// Tenant name.
+    pub tenant: String,
+    /// Display name.
+    pub display_name: Option<String>,
+    /// SIP accounts (no passwords).
+    pub lines: Vec<LineOut>,
+    /// When claimed.
+    pub claimed_at: String,
+    /// Last change.
+    pub updated_at: String,
+    /// Last fetch, `null` if it never fetched.
+    pub status: Option<StatusOut>,
+}
+
+impl From<DeviceView> for DeviceOut {
+    fn from(v: DeviceView) -> Self {
+        Self {
+            mac: v.record.mac.to_string(),
+            vendor: v.record.vendor.to_string(),
+            tenant: v.tenant_name.to_string(),
+            display_name: v.record.settings.display_name,
+            lines: v
+                .record
+                .settings
+                .lines
+                .into_iter()
+                .map(|l| LineOut {
+                    user: l.user,
+                    auth_user: l.auth_user,
+                    display_name: l.display_name,
+                    has_password: true,
+                })
+                .collect(),
+            claimed_at: time(v.claimed_at),
+            updated_at: time(v.updated_at),
+            status: v.status.map(Into::into),
+        }
+    }
+}
+
+/// A page of devices.
+#[derive(Serialize, ToSchema)]
+pub struct DeviceList {
+    /// The devices, in MAC order.
+    pub devices: Vec<DeviceOut>,
+    /// Pass as `after` for the next page; `null` on the last page.
+    pub next: Option<String>,
+}
+
+/// `POST /devices/import` as JSON.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ImportIn {
+    /// Device rows, each claimed as by `POST /devices`.
+    pub devices: Vec<serde_json::Value>,
+}
+
+/// One row's result.
+#[derive(Serialize, ToSchema)]
+pub struct ImportRowOut {
+    /// 0-based row (CSV: data rows after the header).
+    pub row: usize,
+    /// The MAC (normalised when valid).
+    pub mac: String,
+    /// `created`, `updated` (already claimed by that tenant) or `refused`.
+    pub status: String,
+    /// Stable reason code when refused.
+    pub code: Option<String>,
+    /// Reason when refused.
+    pub message: Option<String>,
+}
+
+/// Results of a bulk import, one per row.
+#[derive(Serialize, ToSchema)]
+pub struct ImportOut {
+    /// Per-row results, in row order.
+    pub results: Vec<ImportRowOut>,
+    /// Rows applied.
+    pub applied: usize,
+    /// Rows refused.
+    pub refused: usize,
+}
+
+/// An audit log entry.
+#[derive(Serialize, ToSchema)]
+pub struct AuditOut {
+    /// Sequence id (pass as `after` to page).
+    pub id: i64,
+    /// When.
+    pub at: String,
+    /// Who: `admin`, `cli` or `partner:<id>:<name>`.
+    pub actor: String,
+    /// From which address.
+    pub source: Option<String>,
+    /// What (`device.claim`, `device.move`, `device.release`, `tenant.create`, …).
+    pub action: String,
+    /// Device MAC.
+    pub mac: Option<String>,
+    /// Tenant name.
+    pub tenant: Option<String>,
+    /// Details (JSON).
+    pub detail: Option<serde_json::Value>,
+}
+
+impl From<AuditEntry> for AuditOut {
+    fn from(a: AuditEntry) -> Self {
+        Self {
+            id: a.id,
+            at: time(a.at),
+            actor: a.actor,
+            source: a.source,
+            action: a.action,
+            mac: a.mac,
+            tenant: a.tenant,
+            detail: a.detail.and_then(|d| serde_json::from_str(&d).ok()),
+        }
+    }
+}
+
+/// A page of the audit log.
+#[derive(Serialize, ToSchema)]
+pub struct AuditList {
+    /// Entries, oldest first.
+    pub entries: Vec<AuditOut>,
+    /// Pass as `after` for the next page; `null` on the last page.
+    pub next: Option<i64>,
+}

@@ -1,0 +1,772 @@
+//! Partners registering phones through the real HTTPS API.
+
+use serde_json::json;
+
+use crate::support::*;
+
+#[tokio::test]
+async fn a_partner_session_from_claim_to_release_reaches_the_phone_at_once() {
+    let server = TestServer::start().await;
+    let acme = server.partner("acme", &["sales", "support"]).await;
+    let phone = server.phone(Some(YEALINK_UA));
+    let path = format!("/{YEALINK_MAC}.cfg");
+    assert_eq!(phone.get(&path).await.status, 404, "not claimed yet");
+
+    let (status, device) = acme
+        .post(
+            "/api/v1/devices",
+            &json!({"mac": "80-5E-C0-17-DE-13", "tenant": "sales",
+                    "lines": [{"user": "1001", "password": "secret-pw-1001", "display_name": "Front desk"}]}),
+        )
+        .await;
+    assert_eq!(status, 201, "{device}");
+    assert_eq!(device["mac"], YEALINK_MAC);
+    assert_eq!(device["vendor"], "yealink");
+    assert!(
+        !device.to_string().contains("secret-pw-1001"),
+        "passwords are write-only: {device}"
+    );
+
+    // The very next fetch sees the claim: no polling, no restart.
+    let served = phone.get(&path).await;
+    assert_eq!(served.status, 200);
+    assert!(served
+        .text()
+        .contains("account.1.sip_server.1.address = sales.cloud.example"));
+    assert!(served
+        .text()
+        .contains("account.1.password = secret-pw-1001"));
+
+    // A tenant change reaches the phone on its next fetch.
+    let (status, t) = acme
+        .patch(
+            "/api/v1/tenants/sales",
+            &json!({"keepalive_seconds": 45, "transport": "tls"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{t}");
+    assert_eq!(t["keepalive_seconds"], 45);
+    let text = phone.get(&path).await.text();
+    assert!(
+        text.contains("account.1.nat.udp_update_time = 45"),
+        "{text}"
+    );
+    assert!(
+        text.contains("account.1.sip_server.1.transport_type = 2"),
+        "{text}"
+    );
+
+    let (status, moved) = acme
+        .patch(
+            &format!("/api/v1/devices/{YEALINK_MAC}"),
+            &json!({"tenant": "support"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{moved}");
+    assert_eq!(moved["tenant"], "support");
+    assert!(phone
+        .get(&path)
+        .await
+        .text()
+        .contains("support.cloud.example"));
+
+    // Status is written off the hot path, in batches: it shows up shortly after.
+    let shown = eventually(|| async {
+        let (_, shown) = acme.get(&format!("/api/v1/devices/{YEALINK_MAC}")).await;
+        (!shown["status"].is_null()).then_some(shown)
+    })
+    .await;
+    assert_eq!(shown["status"]["model"], "T46S", "{shown}");
+    assert_eq!(shown["status"]["last_outcome"], "served", "{shown}");
+
+    let (status, _) = acme.delete(&format!("/api/v1/devices/{YEALINK_MAC}")).await;
+    assert_eq!(status, 204);
+    assert_eq!(
+        phone.get(&path).await.status,
+        404,
+        "released: the phone gets nothing"
+    );
+    assert_eq!(
+        acme.get(&format!("/api/v1/devices/{YEALINK_MAC}")).await.0,
+        404
+    );
+
+    let (_, audit) = server
+        .admin()
+        .get(&format!("/api/v1/audit?mac={YEALINK_MAC}"))
+        .await;
+    let actions: Vec<&str> = audit["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(actions, ["device.claim", "device.move", "device.release"]);
+    for e in audit["entries"].as_array().unwrap() {
+        assert!(e["actor"].as_str().unwrap().starts_with("partner:"), "{e}");
+        assert_eq!(e["source"], "127.0.0.1");
+        assert!(e["at"].as_str().unwrap().ends_with('Z'));
+    }
+    assert!(
+        !audit.to_string().contains("secret-pw"),
+        "no secrets in the audit log"
+    );
+}
+
+#[tokio::test]
+async fn the_claim_rules() {
+    let server = TestServer::start().await;
+    let acme = server.partner("acme", &["sales", "support"]).await;
+    let globex = server.partner("globex", &["globex-hq"]).await;
+
+    for (mac, reason) in [
+        ("80:5E:C0:17:DE", "invalid_mac"),
+        ("80:5E:C0:17:DE:ZZ", "invalid_mac"),
+        ("00:00:00:00:00:00", "invalid_mac"),
+        ("FF:FF:FF:FF:FF:FF", "invalid_mac"),
+        ("01:00:5E:00:00:01", "invalid_mac"),
+        ("00:11:22:33:44:55", "unsupported_vendor"),
+    ] {
+        let (status, body) = acme.claim(mac, "sales").await;
+        assert_eq!(status, 422, "{mac}: {body}");
+        assert_eq!(body["error"]["code"], "could_not_be_registered", "{body}");
+        assert_eq!(body["error"]["reason"], reason, "{mac}: {body}");
+        assert!(body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("could not be registered"));
+    }
+
+    assert_eq!(acme.claim("805ec017de13", "sales").await.0, 201);
+    let (status, again) = acme.claim("80:5e:c0:17:de:13", "sales").await;
+    assert_eq!(status, 200, "idempotent for the same tenant: {again}");
+    let (status, body) = acme.claim("805EC017DE13", "support").await;
+    assert_eq!(status, 409, "another tenant of the same partner: {body}");
+    let (status, body) = globex.claim("805ec017de13", "globex-hq").await;
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(body["error"]["code"], "already_in_use");
+    assert!(body["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("is already in use"));
+
+    // Another partner's tenant is as unknown as a tenant that does not exist.
+    let (status, foreign) = globex.claim("805ec017de99", "sales").await;
+    let (status2, missing) = globex.claim("805ec017de99", "nowhere").await;
+    assert_eq!((status, status2), (404, 404));
+    assert_eq!(foreign, missing);
+
+    let page = server.metrics().await;
+    assert!(
+        metric_value(&page, r#"zerotouch_claims_total{result="created"}"#) >= 1.0,
+        "{page}"
+    );
+    assert!(
+        metric_value(
+            &page,
+            r#"zerotouch_claim_refusals_total{reason="already_in_use"}"#
+        ) >= 2.0
+    );
+    assert!(
+        metric_value(
+            &page,
+            r#"zerotouch_claim_refusals_total{reason="unsupported_vendor"}"#
+        ) >= 1.0
+    );
+    assert!(
+        metric_value(
+            &page,
+            r#"zerotouch_api_requests_total{method="POST",route="/api/v1/devices",status="409"}"#
+        ) >= 2.0
+    );
+}
+
+#[tokio::test]
+async fn gigaset_devices_need_the_code_on_their_label() {
+    let server = TestServer::start().await;
+    let acme = server.partner("acme", &["sales"]).await;
+    let (status, body) = acme.claim(GIGASET_MAC, "sales").await;
+    assert_eq!(status, 422);
+    assert_eq!(body["error"]["reason"], "invalid_claim_code");
+    let (status, body) = acme
+        .post(
+            "/api/v1/devices",
+            &json!({"mac": GIGASET_MAC, "tenant": "sales", "claim_code": "A1"}),
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"]["reason"].as_str()),
+        (422, Some("invalid_claim_code"))
+    );
+    let (status, _) = acme
+        .post(
+            "/api/v1/devices",
+            &json!({"mac": GIGASET_MAC, "tenant": "sales", "claim_code": "ab12"}),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let (status, body) = acme
+        .post(
+            "/api/v1/devices",
+            &json!({"mac": GIGASET_MAC, "tenant": "sales", "claim_code": "XY99"}),
+        )
+        .await;
+    assert_eq!(status, 422, "a wrong label code is refused: {body}");
+    assert_eq!(body["error"]["reason"], "claim_code_mismatch");
+    let (status, _) = acme
+        .post(
+            "/api/v1/devices",
+            &json!({"mac": GIGASET_MAC, "tenant": "sales", "claim_code": "AB12"}),
+        )
+        .await;
+    assert_eq!(status, 200, "the right code, any case");
+    assert!(
+        !acme
+            .get(&format!("/api/v1/devices/{GIGASET_MAC}"))
+            .await
+            .1
+            .to_string()
+            .contains("AB12"),
+        "the code is never returned"
+    );
+}
+
+#[tokio::test]
+async fn partners_cannot_see_or_touch_each_others_things() {
+    let server = TestServer::start().await;
+    let acme = server.partner("acme", &["sales"]).await;
+    let globex = server.partner("globex", &["globex-hq"]).await;
+    assert_eq!(acme.claim(YEALINK_MAC, "sales").await.0, 201);
+
+    let mine = format!("/api/v1/devices/{YEALINK_MAC}");
+    let nobody = "/api/v1/devices/805ec0999999";
+    for (method, body) in [
+        ("GET", None),
+        ("PATCH", Some(json!({"display_name": "x"}))),
+        ("DELETE", None),
+    ] {
+        let call = |path: String| {
+            let globex = globex.clone();
+            let body = body.clone();
+            async move {
+                match method {
+                    "GET" => globex.get(&path).await,
+                    "PATCH" => globex.patch(&path, body.as_ref().unwrap()).await,
+                    _ => globex.delete(&path).await,
+                }
+            }
+        };
+        let theirs = call(mine.clone()).await;
+        let missing = call(nobody.to_owned()).await;
+        assert_eq!(theirs.0, 404, "{method}");
+        assert_eq!(theirs, missing, "{method}: no existence oracle");
+    }
+    let (status, _) = globex.patch(&mine, &json!({"tenant": "globex-hq"})).await;
+    assert_eq!(status, 404, "cannot move another partner's device");
+    let (_, list) = globex.get("/api/v1/devices").await;
+    assert_eq!(list["devices"].as_array().unwrap().len(), 0);
+    assert_eq!(globex.get("/api/v1/tenants/sales").await.0, 404);
+    assert_eq!(
+        globex
+            .patch("/api/v1/tenants/sales", &json!({"keepalive_seconds": 10}))
+            .await
+            .0,
+        404
+    );
+    assert_eq!(globex.delete("/api/v1/tenants/sales").await.0, 404);
+    assert_eq!(globex.get("/api/v1/customers/1").await.0, 404);
+    let (_, tenants) = globex.get("/api/v1/tenants").await;
+    assert_eq!(tenants.as_array().unwrap().len(), 1);
+    // acme still owns it, untouched.
+    let (status, d) = acme.get(&mine).await;
+    assert_eq!((status, d["tenant"].as_str()), (200, Some("sales")));
+}
+
+#[tokio::test]
+async fn many_concurrent_claims_of_one_mac_have_exactly_one_winner() {
+    let server = TestServer::start().await;
+    let acme = server.partner("acme", &["sales"]).await;
+    let globex = server.partner("globex", &["globex-hq"]).await;
+    let mut tasks = Vec::new();
+    for i in 0..40 {
+        let (client, tenant) = if i % 2 == 0 {
+            (acme.clone(), "sales")
+        } else {
+            (globex.clone(), "globex-hq")
+        };
+        tasks.push(tokio::spawn(async move {
+            client.claim("44:DB:D2:00:00:01", tenant).await
+        }));
+    }
+    let mut created = 0;
+    let mut winner = None;
+    let mut results = Vec::new();
+    for t in tasks {
+        let (status, body) = t.await.unwrap();
+        if status == 201 {
+            created += 1;
+            winner = body["tenant"].as_str().map(str::to_owned);
+        }
+        results.push((status, body));
+    }
+    assert_eq!(created, 1, "{results:?}");
+    let winner = winner.unwrap();
+    for (status, body) in &results {
+        match *status {
+            201 => {}
+            200 => assert_eq!(
+                body["tenant"].as_str(),
+                Some(winner.as_str()),
+                "idempotent only for the winner's tenant"
+            ),
+            409 => assert_eq!(body["error"]["code"], "already_in_use"),
+            other => panic!("unexpected {other}: {body}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn tokens_and_roles() {
+    let server = TestServer::start().await;
+    let acme = server.partner("acme", &["sales"]).await;
+    for client in [
+        server.api(None),
+        server.api(Some("nope")),
+        server.api(Some(
+            "zt_0123456789abcdef_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+        )),
+    ] {
+        let (status, body) = client.get("/api/v1/devices").await;
+        assert_eq!(status, 401, "{body}");
+        assert_eq!(body["error"]["code"], "unauthenticated");
+    }
+    assert_eq!(
+        acme.get("/api/v1/partners").await.0,
+        403,
+        "partners cannot use admin routes"
+    );
+    assert_eq!(acme.get("/api/v1/audit").await.0, 403);
+    assert_eq!(
+        server.admin().get("/api/v1/devices").await.0,
+        403,
+        "the admin acts through partners"
+    );
+
+    let admin = server.admin();
+    let (_, partners) = admin.get("/api/v1/partners").await;
+    let id = partners[0]["id"].clone();
+    let (status, t) = admin
+        .post(&format!("/api/v1/partners/{id}/tokens"), &json!({}))
+        .await;
+    assert_eq!(status, 201);
+    let second = server.api(t["token"].as_str());
+    assert_eq!(second.get("/api/v1/devices").await.0, 200);
+    let (_, tokens) = admin.get(&format!("/api/v1/partners/{id}/tokens")).await;
+    assert_eq!(tokens.as_array().unwrap().len(), 2);
+    assert!(
+        tokens
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|t| t.get("token").is_none()),
+        "shown once: {tokens}"
+    );
+    let (status, _) = admin
+        .delete(&format!("/api/v1/partners/{id}/tokens/{}", t["id"]))
+        .await;
+    assert_eq!(status, 204);
+    assert_eq!(second.get("/api/v1/devices").await.0, 401, "revoked");
+    assert_eq!(
+        acme.get("/api/v1/devices").await.0,
+        200,
+        "the other token still works"
+    );
+    assert_eq!(
+        admin
+            .post("/api/v1/partners/999/tokens", &json!({}))
+            .await
+            .0,
+        404
+    );
+    assert_eq!(
+        admin
+            .post("/api/v1/partners", &json!({"name": "acme"}))
+            .await
+            .0,
+        409
+    );
+
+    // Tokens are stored hashed: the database never holds one.
+    let db = std::fs::read(server.data_dir.join("zerotouch.db")).unwrap();
+    let token = t["token"].as_str().unwrap();
+    let secret = token.rsplit('_').next().unwrap();
+    assert!(!db.windows(secret.len()).any(|w| w == secret.as_bytes()));
+}
+
+#[tokio::test]
+async fn bad_input_gets_a_clear_error_and_the_server_keeps_serving() {
+    let server = TestServer::start().await;
+    let acme = server.partner("acme", &["sales"]).await;
+    for (body, needle) in [
+        (&b"{\"mac\": "[..], "EOF"),
+        (b"[1,2]", "invalid type"),
+        (br#"{"mac": 805, "tenant": "sales"}"#, "invalid type"),
+        (
+            br#"{"mac": "805ec017de13", "tenant": "sales", "colour": "red"}"#,
+            "unknown field `colour`",
+        ),
+        (br#"{"tenant": "sales"}"#, "missing field `mac`"),
+        (b"", "required"),
+    ] {
+        let (status, err) = acme
+            .post_raw("/api/v1/devices", "application/json", body.to_vec())
+            .await;
+        assert_eq!(status, 400, "{}: {err}", String::from_utf8_lossy(body));
+        assert!(
+            err["error"]["message"].as_str().unwrap().contains(needle),
+            "{needle}: {err}"
+        );
+    }
+    let (status, err) = acme
+        .post_raw(
+            "/api/v1/tenants",
+            "application/json",
+            br#"{"name":"x1","customer":1,"sip_server":"a.example","keepalive_seconds":"thirty"}"#
+                .to_vec(),
+        )
+        .await;
+    assert_eq!(status, 400, "{err}");
+    let (status, err) = acme.post("/api/v1/tenants", &json!({"name": "x2", "customer": 1, "sip_server": "a.example", "keepalive_seconds": 0})).await;
+    assert_eq!(status, 422, "{err}");
+    assert!(err["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("keepalive_seconds"));
+    let (status, err) = acme
+        .post(
+            "/api/v1/tenants",
+            &json!({"name": "sales", "customer": 1, "sip_server": "a.example"}),
+        )
+        .await;
+    assert_eq!(
+        (status, err["error"]["code"].as_str()),
+        (409, Some("name_not_available"))
+    );
+    let (status, err) = acme
+        .post(
+            "/api/v1/tenants",
+            &json!({"name": "bad name", "customer": 1, "sip_server": "a.example"}),
+        )
+        .await;
+    assert_eq!(
+        (status, err["error"]["code"].as_str()),
+        (422, Some("invalid_tenant_name"))
+    );
+    let huge = format!(
+        r#"{{"mac": "805ec017de13", "tenant": "{}"}}"#,
+        "a".repeat(1024 * 1024)
+    );
+    let (status, err) = acme
+        .post_raw("/api/v1/devices", "application/json", huge.into_bytes())
+        .await;
+    assert_eq!(status, 413, "{err}");
+    let (status, err) = acme.get("/api/v1/devices?limit=abc").await;
+    assert_eq!(status, 400, "{err}");
+    let (status, err) = acme.get("/api/v1/devices?sort=mac").await;
+    assert_eq!(status, 400, "{err}");
+    assert_eq!(acme.get("/api/v1/nothing").await.0, 404);
+    assert_eq!(
+        acme.claim(YEALINK_MAC, "sales").await.0,
+        201,
+        "still serving"
+    );
+}
+
+#[tokio::test]
+async fn bulk_import_answers_per_row_in_json_and_csv() {
+    let server = TestServer::start().await;
+    let acme = server.partner("acme", &["sales"]).await;
+    let globex = server.partner("globex", &["globex-hq"]).await;
+    assert_eq!(globex.claim("805ec0000003", "globex-hq").await.0, 201);
+
+    let mut rows: Vec<serde_json::Value> = (0..2000).map(|i| json!({"mac": format!("80:5e:c0:10:{:02x}:{:02x}", i / 256, i % 256), "tenant": "sales"})).collect();
+    rows.push(json!({"mac": "not-a-mac", "tenant": "sales"}));
+    rows.push(json!({"mac": "805ec0000003", "tenant": "sales"}));
+    rows.push(json!({"mac": "805ec0000004", "tenant": "globex-hq"}));
+    rows.push(json!({"mac": "7c2f80000001", "tenant": "sales"}));
+    rows.push(json!({"mac": "805ec0000005", "tenant": "sales", "oops": true}));
+    let (status, report) = acme
+        .post("/api/v1/devices/import", &json!({"devices": rows}))
+        .await;
+    assert_eq!(status, 200, "{report}");
+    assert_eq!(report["applied"], 2000);
+    assert_eq!(report["refused"], 5);
+    let results = report["results"].as_array().unwrap();
+    assert_eq!(results.len(), 2005);
+    let codes: Vec<&str> = results[2000..]
+        .iter()
+        .map(|r| r["code"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        codes,
+        [
+            "invalid_mac",
+            "already_in_use",
+            "unknown_tenant",
+            "invalid_claim_code",
+            "invalid_row"
+        ]
+    );
+    // Applied rows reach phones at once.
+    let f = server.phone(None).get("/805ec0100000.cfg").await;
+    assert_eq!(f.status, 200);
+
+    let csv = "mac,tenant,claim_code,line_user,line_password\n\
+               80:5E:C0:20:00:01,sales,,2001,pw-2001\n\
+               7C:2F:80:20:00:01,sales,QW12,,\n\
+               80:5E:C0:10:00:00,sales,,,\n\
+               zz,sales,,,\n";
+    let (status, report) = acme
+        .post_raw(
+            "/api/v1/devices/import",
+            "text/csv",
+            csv.as_bytes().to_vec(),
+        )
+        .await;
+    assert_eq!(status, 200, "{report}");
+    let statuses: Vec<&str> = report["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(statuses, ["created", "created", "updated", "refused"]);
+    assert!(server
+        .phone(None)
+        .get("/805ec0200001.cfg")
+        .await
+        .text()
+        .contains("account.1.password = pw-2001"));
+
+    let (status, err) = acme
+        .post_raw(
+            "/api/v1/devices/import",
+            "text/csv",
+            b"mac,tenant,colour\n1,2,3\n".to_vec(),
+        )
+        .await;
+    assert_eq!(status, 400);
+    assert!(err["error"]["message"].as_str().unwrap().contains("colour"));
+    let (status, _) = acme
+        .post_raw(
+            "/api/v1/devices/import",
+            "application/json",
+            b"{\"devices\": [".to_vec(),
+        )
+        .await;
+    assert_eq!(status, 400);
+
+    let (_, page) = acme
+        .get("/api/v1/devices?mac_prefix=80:5E:C0:10&limit=1000")
+        .await;
+    assert_eq!(page["devices"].as_array().unwrap().len(), 1000);
+    let next = page["next"].as_str().unwrap().to_owned();
+    let (_, rest) = acme
+        .get(&format!(
+            "/api/v1/devices?mac_prefix=805ec010&limit=1000&after={next}"
+        ))
+        .await;
+    assert_eq!(rest["devices"].as_array().unwrap().len(), 1000);
+    let (_, gigasets) = acme.get("/api/v1/devices?vendor=gigaset").await;
+    assert_eq!(gigasets["devices"].as_array().unwrap().len(), 1);
+    let (_, never) = acme
+        .get("/api/v1/devices?never_seen=true&tenant=sales&limit=1000")
+        .await;
+    assert_eq!(never["devices"].as_array().unwrap().len(), 1000);
+    let (_, seen) = acme
+        .get("/api/v1/devices?seen_since=2000-01-01T00:00:00Z")
+        .await;
+    let seen = seen["devices"].as_array().unwrap();
+    assert!(seen.iter().all(|d| !d["status"].is_null()));
+}
+
+#[tokio::test]
+async fn customers_and_tenants() {
+    let server = TestServer::start().await;
+    let acme = server.partner("acme", &[]).await;
+    let (status, c) = acme
+        .post("/api/v1/customers", &json!({"company": "Initech", "contact": "Bill", "address": "1 Main St", "phone": "+1 555 0100", "email": "it@initech.example"}))
+        .await;
+    assert_eq!(status, 201, "{c}");
+    let (status, c2) = acme
+        .patch(
+            &format!("/api/v1/customers/{}", c["id"]),
+            &json!({"contact": "Peter"}),
+        )
+        .await;
+    assert_eq!(
+        (status, c2["contact"].as_str(), c2["company"].as_str()),
+        (200, Some("Peter"), Some("Initech"))
+    );
+    assert_eq!(
+        acme.post(
+            "/api/v1/customers",
+            &json!({"company": "X", "email": "nope"})
+        )
+        .await
+        .0,
+        422
+    );
+    let (_, list) = acme.get("/api/v1/customers").await;
+    assert_eq!(list.as_array().unwrap().len(), 2);
+
+    let (status, t) = acme
+        .post(
+            "/api/v1/tenants",
+            &json!({"name": "Initech-HQ", "customer": c["id"], "sip_server": "hq.initech.example", "transport": "tls",
+                    "expiry_seconds": 600, "keepalive_seconds": 25, "ntp_server": "ntp.initech.example", "timezone": "America/New_York",
+                    "language": "en", "recheck_minutes": 60,
+                    "firmware": [{"vendor": "snom", "model": "D785", "version": "10.1.33.33", "url": "https://fw.example/snomD785.bin"}],
+                    "vendor_keys": {"yealink": {"features.dnd.enable": "1"}}}),
+        )
+        .await;
+    assert_eq!(status, 201, "{t}");
+    assert_eq!(t["name"], "initech-hq", "names are lower-cased DNS labels");
+    assert_eq!(t["sip_port"], 5061);
+    assert_eq!(
+        acme.post(
+            "/api/v1/tenants",
+            &json!({"name": "x", "customer": 999, "sip_server": "a.example"})
+        )
+        .await
+        .1["error"]["code"],
+        "unknown_customer"
+    );
+    assert_eq!(
+        acme.patch("/api/v1/tenants/initech-hq", &json!({"name": "other"}))
+            .await
+            .0,
+        400,
+        "no renames"
+    );
+    assert_eq!(acme.claim(SNOM_MAC, "initech-hq").await.0, 201);
+    let text = server
+        .phone(Some(SNOM_UA))
+        .get(&format!("/{SNOM_MAC}.xml"))
+        .await
+        .text();
+    assert!(text.contains("https://fw.example/snomD785.bin"), "{text}");
+    assert!(
+        text.contains("<timezone perm=\"R\">USA-5</timezone>"),
+        "{text}"
+    );
+    let (status, err) = acme.delete("/api/v1/tenants/initech-hq").await;
+    assert_eq!(
+        (status, err["error"]["code"].as_str()),
+        (409, Some("tenant_has_devices"))
+    );
+    assert_eq!(
+        acme.delete(&format!("/api/v1/devices/{SNOM_MAC}")).await.0,
+        204
+    );
+    assert_eq!(acme.delete("/api/v1/tenants/initech-hq").await.0, 204);
+    assert_eq!(acme.get("/api/v1/tenants/initech-hq").await.0, 404);
+}
+
+#[tokio::test]
+async fn the_openapi_document_matches_the_routes() {
+    let server = TestServer::start().await;
+    let acme = server.partner("acme", &["sales"]).await;
+    let (status, doc) = server.api(None).get("/api/v1/openapi.json").await;
+    assert_eq!(status, 200);
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+    assert!(doc["info"]["description"]
+        .as_str()
+        .unwrap()
+        .contains("per-row"));
+    let paths = doc["paths"].as_object().unwrap();
+    let mut operations = 0;
+    for (path, item) in paths {
+        for method in ["get", "post", "patch", "delete", "put"] {
+            if item.get(method).is_none() {
+                continue;
+            }
+            operations += 1;
+            let concrete = path
+                .replace("{id}", "1")
+                .replace("{token}", "1")
+                .replace("{name}", "sales")
+                .replace("{mac}", "805ec017de13");
+            let client = if path.contains("partners") || path.contains("audit") {
+                server.admin()
+            } else {
+                acme.clone()
+            };
+            let (status, body) = client
+                .request(method.to_uppercase().parse().unwrap(), &concrete)
+                .header("content-type", "application/json")
+                .body("{}")
+                .send()
+                .await
+                .map(|r| (r.status().as_u16(), r))
+                .unwrap();
+            let text = body.text().await.unwrap();
+            assert_ne!(status, 405, "{method} {path} documented but not routed");
+            assert!(
+                !text.contains("route not found"),
+                "{method} {path} documented but not routed: {text}"
+            );
+        }
+    }
+    assert!(operations >= 20, "{operations} operations documented");
+    // And every route answers something documented: an undocumented path is the fallback.
+    let (status, body) = acme.get("/api/v1/undocumented").await;
+    assert_eq!(status, 404);
+    assert!(body.to_string().contains("route not found"));
+}
+
+#[tokio::test]
+async fn the_api_is_not_on_the_phones_port_and_phones_are_not_on_the_api_port() {
+    let server = TestServer::demo().await;
+    let phone = server.phone(None);
+    assert_eq!(phone.get("/api/v1/openapi.json").await.status, 404);
+    assert_eq!(phone.get("/api/v1/devices").await.status, 404);
+    let (status, _) = server.api(None).get(&format!("/{YEALINK_MAC}.cfg")).await;
+    assert_eq!(status, 404);
+}
+
+#[tokio::test]
+async fn api_metrics_pass_promtool() {
+    let server = TestServer::start().await;
+    let acme = server.partner("acme", &["sales"]).await;
+    acme.claim(YEALINK_MAC, "sales").await;
+    acme.claim("00:11:22:33:44:55", "sales").await;
+    acme.delete(&format!("/api/v1/devices/{YEALINK_MAC}")).await;
+    let page = server.metrics().await;
+    assert!(metric_value(&page, "zerotouch_releases_total") >= 1.0);
+    assert!(
+        page.contains(r#"zerotouch_api_request_duration_seconds_bucket{route="/api/v1/devices""#),
+        "{page}"
+    );
+    let mut promtool = std::process::Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    promtool
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(page.as_bytes())
+        .unwrap();
+    let out = promtool.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
