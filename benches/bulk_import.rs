@@ -1,0 +1,127 @@
+//! Bulk import throughput through the real HTTPS partner API.
+//!
+//! `cargo bench --bench bulk_import -- [--rows N] [--runs R]` starts the server in-process on
+//! 127.0.0.1 with a fresh SQLite store, creates a partner, a customer and a tenant, then posts
+//! R imports of N new devices each (JSON, then CSV) and prints rows/s per run and the median.
+//! Every request is checked: status 200 and every row applied.
+
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use tokio_util::sync::CancellationToken;
+use zerotouch::app::{self, Listeners};
+use zerotouch::config::{Config, Knobs};
+
+const ADMIN: &str = "bench-admin-token-0123456789";
+
+fn arg(name: &str, default: usize) -> usize {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[v.len() / 2]
+}
+
+fn main() {
+    let rows = arg("--rows", 10_000);
+    let runs = arg("--runs", 5);
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
+    runtime.block_on(bench(rows, runs));
+}
+
+async fn bench(rows: usize, runs: usize) {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let config = Config::resolve(Knobs {
+        data_dir: Some(tmp.path().to_owned()),
+        phones_addr: Some("off".parse().expect("listen")),
+        api_addr: Some("127.0.0.1:0".parse().expect("listen")),
+        metrics_addr: Some("off".parse().expect("listen")),
+        admin_token: Some(ADMIN.into()),
+        log_level: Some("warn".into()),
+        ..Knobs::default()
+    })
+    .expect("config");
+    let listeners = Listeners::bind(&config).await.expect("bind");
+    let api = format!("https://{}", listeners.addresses().api.expect("api"));
+    let stop = CancellationToken::new();
+    let server = tokio::spawn(app::run(config, listeners, stop.clone()));
+
+    let pem = loop {
+        if let Ok(p) = std::fs::read(tmp.path().join("tls/cert.pem")) {
+            break p;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    let http = reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(&pem).expect("cert"))
+        .timeout(Duration::from_secs(300))
+        .build()
+        .expect("client");
+    let call = |r: reqwest::RequestBuilder| async move {
+        let r = r.send().await.expect("request");
+        let status = r.status().as_u16();
+        (status, r.json::<serde_json::Value>().await.expect("json"))
+    };
+    let partner = loop {
+        let r = http.post(format!("{api}/api/v1/partners")).bearer_auth(ADMIN).json(&json!({"name": "bench"})).send().await;
+        if let Ok(r) = r {
+            break r.json::<serde_json::Value>().await.expect("partner");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let (_, token) = call(http.post(format!("{api}/api/v1/partners/{}/tokens", partner["id"])).bearer_auth(ADMIN)).await;
+    let token = token["token"].as_str().expect("token").to_owned();
+    let (_, customer) = call(http.post(format!("{api}/api/v1/customers")).bearer_auth(&token).json(&json!({"company": "Bench"}))).await;
+    let (status, _) = call(http.post(format!("{api}/api/v1/tenants")).bearer_auth(&token)
+        .json(&json!({"name": "bench", "customer": customer["id"], "sip_server": "bench.cloud.example"}))).await;
+    assert_eq!(status, 201);
+
+    let mut next = 0u32;
+    let mut fresh = |n: usize| -> Vec<String> {
+        (0..n)
+            .map(|_| {
+                next += 1;
+                format!("80:5e:c0:{:02x}:{:02x}:{:02x}", next >> 16 & 0xff, next >> 8 & 0xff, next & 0xff)
+            })
+            .collect()
+    };
+    for format in ["json", "csv"] {
+        let mut rates = Vec::new();
+        for run in 0..runs {
+            let macs = fresh(rows);
+            let request = if format == "json" {
+                let devices: Vec<_> = macs
+                    .iter()
+                    .map(|m| json!({"mac": m, "tenant": "bench", "lines": [{"user": "100", "password": "pw"}]}))
+                    .collect();
+                http.post(format!("{api}/api/v1/devices/import")).bearer_auth(&token).json(&json!({"devices": devices}))
+            } else {
+                let mut body = String::from("mac,tenant,line_user,line_password\n");
+                for m in &macs {
+                    body.push_str(&format!("{m},bench,100,pw\n"));
+                }
+                http.post(format!("{api}/api/v1/devices/import"))
+                    .bearer_auth(&token)
+                    .header("content-type", "text/csv")
+                    .body(body)
+            };
+            let started = Instant::now();
+            let (status, report) = call(request).await;
+            let elapsed = started.elapsed();
+            assert_eq!(status, 200, "{report}");
+            assert_eq!(report["applied"].as_u64(), Some(rows as u64), "every row applied");
+            let rate = rows as f64 / elapsed.as_secs_f64();
+            println!("bulk_import format={format} run={run} rows={rows} seconds={:.3} rows_per_s={rate:.0}", elapsed.as_secs_f64());
+            rates.push(rate);
+        }
+        println!("bulk_import format={format} rows={rows} runs={runs} median_rows_per_s={:.0}", median(rates));
+    }
+    stop.cancel();
+    let _ = server.await;
+}
