@@ -74,6 +74,7 @@ usage: cargo bench --bench boot_storm -- [options]
   --server-cpus LIST     pin the spawned server (taskset list, e.g. 0)
   --server-log LEVEL     the spawned server's --log-level (default warn; info logs every request)
   --server-arg ARG       extra argument for `zerotouch serve` (repeatable), e.g. --server-arg=--tls-tickets=0
+  --tenant-extra JSON    members added to every tenant row of the import, e.g. '\"phone_auth\": \"mac\"'
   --data-dir DIR         keep the data directory (reused when it already holds the same fleet)
   --ready-timeout SECS   how long the server may take to get ready (default 1800)
   --prepare DIR          only generate and import the fleet into DIR (and DIR/phones.tsv), then exit
@@ -147,11 +148,12 @@ struct Options {
     tenants: usize,
     repeat: usize,
     timeout: Duration,
-    client_threads: usize,
+    client_threads: Option<usize>,
     client_cpus: Option<String>,
     server_cpus: Option<String>,
     server_log: String,
     server_args: Vec<String>,
+    tenant_extra: Option<String>,
     data_dir: Option<PathBuf>,
     ready_timeout: Duration,
     prepare: Option<PathBuf>,
@@ -176,11 +178,12 @@ impl Options {
             tenants: 100,
             repeat: 1,
             timeout: Duration::from_secs(30),
-            client_threads: std::thread::available_parallelism().map_or(2, usize::from),
+            client_threads: None,
             client_cpus: None,
             server_cpus: None,
             server_log: "warn".into(),
             server_args: Vec::new(),
+            tenant_extra: None,
             data_dir: None,
             ready_timeout: Duration::from_secs(1800),
             prepare: None,
@@ -238,11 +241,12 @@ impl Options {
                 "--tenants" => o.tenants = number(flag, &value()?)?,
                 "--repeat" => o.repeat = number(flag, &value()?)?,
                 "--timeout" => o.timeout = Duration::from_secs_f64(seconds(flag, &value()?)?),
-                "--client-threads" => o.client_threads = number(flag, &value()?)?,
+                "--client-threads" => o.client_threads = Some(number(flag, &value()?)?),
                 "--client-cpus" => o.client_cpus = Some(value()?),
                 "--server-cpus" => o.server_cpus = Some(value()?),
                 "--server-log" => o.server_log = value()?,
                 "--server-arg" => o.server_args.push(value()?),
+                "--tenant-extra" => o.tenant_extra = Some(value()?),
                 "--data-dir" => o.data_dir = Some(value()?.into()),
                 "--ready-timeout" => {
                     o.ready_timeout = Duration::from_secs_f64(seconds(flag, &value()?)?)
@@ -277,10 +281,10 @@ impl Options {
         if o.phones == 0 || o.concurrency == 0 || o.tenants == 0 || o.repeat == 0 {
             bail!("--phones, --concurrency, --tenants and --repeat must be at least 1");
         }
-        if o.client_threads == 0 {
+        if o.client_threads == Some(0) {
             bail!("--client-threads must be at least 1");
         }
-        if o.devices < o.phones {
+        if o.devices < o.phones && o.prepare.is_none() {
             bail!(
                 "--devices ({}) must be at least --phones ({})",
                 o.devices,
@@ -358,10 +362,12 @@ fn mix(index: u64) -> u64 {
     z ^ (z >> 31)
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 struct Fleet {
     devices: usize,
     tenants: usize,
+    /// Raw JSON members added to each tenant row (`--tenant-extra`).
+    tenant_extra: Option<String>,
 }
 
 /// One generated device.
@@ -400,8 +406,10 @@ impl Fleet {
 
     fn marker(&self) -> String {
         format!(
-            "boot_storm fleet v1 devices={} tenants={}\n",
-            self.devices, self.tenants
+            "boot_storm fleet v1 devices={} tenants={} tenant_extra={}\n",
+            self.devices,
+            self.tenants,
+            self.tenant_extra.as_deref().unwrap_or("")
         )
     }
 }
@@ -519,9 +527,13 @@ fn write_import(fleet: &Fleet, path: &Path) -> anyhow::Result<()> {
     w.write_all(b"{\"tenants\": [\n")?;
     for t in 0..fleet.tenants {
         let sep = if t + 1 == fleet.tenants { "" } else { "," };
+        let extra = fleet
+            .tenant_extra
+            .as_deref()
+            .map_or_else(String::new, |e| format!(", {e}"));
         writeln!(
             w,
-            "{{\"name\": \"t{t}\", \"sip_server\": \"t{t}.cloud.example\"}}{sep}"
+            "{{\"name\": \"t{t}\", \"sip_server\": \"t{t}.cloud.example\"{extra}}}{sep}"
         )?;
     }
     w.write_all(b"],\n\"devices\": [\n")?;
@@ -1317,6 +1329,7 @@ fn run(options: Options) -> anyhow::Result<bool> {
     let fleet = Fleet {
         devices: options.devices,
         tenants: options.tenants,
+        tenant_extra: options.tenant_extra.clone(),
     };
     if let Some(dir) = &options.prepare {
         prepare(&fleet, dir)?;
@@ -1329,6 +1342,7 @@ fn run(options: Options) -> anyhow::Result<bool> {
         );
         return Ok(true);
     }
+    let machine_cpus = std::thread::available_parallelism().map_or(0, usize::from);
     if let Some(cpus) = &options.client_cpus {
         // Before the runtime exists, so every client thread inherits the mask.
         let status = Command::new("taskset")
@@ -1427,10 +1441,21 @@ fn run(options: Options) -> anyhow::Result<bool> {
         sequence: options.sequence,
         errors: Mutex::new(ErrorLog::default()),
     });
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(options.client_threads)
-        .enable_all()
-        .build()?;
+    // Default: one thread per CPU this client may use (after --client-cpus). One thread gets
+    // a current-thread runtime: no work stealing, no cross-thread wake-ups.
+    let client_threads = options
+        .client_threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from));
+    let runtime = if client_threads == 1 {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(client_threads)
+            .enable_all()
+            .build()?
+    };
 
     println!(
         "storm: {} phones, {} at a time, keep-alive {}, TLS {} X25519{}, sequence {:?}, client threads {}{}",
@@ -1440,7 +1465,7 @@ fn run(options: Options) -> anyhow::Result<bool> {
         if options.tls13 { "1.3" } else { "1.2" },
         if options.resume { " with resumption" } else { ", no resumption" },
         options.sequence,
-        options.client_threads,
+        client_threads,
         options
             .client_cpus
             .as_ref()
@@ -1532,9 +1557,8 @@ fn run(options: Options) -> anyhow::Result<bool> {
                 println!("    … {} more distinct messages", log.distinct.len() - 5);
             }
         }
-        let cpus = std::thread::available_parallelism().map_or(0, usize::from) * 100;
         println!(
-            "  CPU          server {}, client {} (of {cpus}% on this machine)",
+            "  CPU          server {}, client {} (100% = one CPU; this machine has {machine_cpus})",
             server_cpu.map_or("n/a".into(), |c| format!("{c:.0}%")),
             client_cpu.map_or("n/a".into(), |c| format!("{c:.0}%")),
         );
@@ -1573,7 +1597,8 @@ fn print_server_counters(before: &HashMap<String, f64>, after: &HashMap<String, 
             .iter()
             .filter(|(k, _)| pred(k))
             .map(|(k, v)| v - before.get(k).copied().unwrap_or(0.0))
-            .sum()
+            .sum::<f64>()
+            .max(0.0)
     };
     let mut outcomes: Vec<(String, f64)> = Vec::new();
     for key in after.keys() {

@@ -5,6 +5,9 @@
 //! R imports of N new devices each (JSON, then CSV) and prints rows/s per run and the median.
 //! Every request is checked: status 200 and every row applied.
 
+// A bench harness: a failed set-up step should stop it loudly, which `expect` does.
+#![allow(clippy::expect_used)]
+
 use std::time::{Duration, Instant};
 
 use serde_json::json;
@@ -29,9 +32,17 @@ fn median(mut v: Vec<f64>) -> f64 {
 }
 
 fn main() {
+    // Test runners (cargo nextest --all-targets) run bench binaries to list tests: an import
+    // benchmark is not a test, so list none and do nothing.
+    if std::env::args().any(|a| a == "--list") || std::env::args().len() == 1 {
+        return;
+    }
     let rows = arg("--rows", 10_000);
     let runs = arg("--runs", 5);
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
     runtime.block_on(bench(rows, runs));
 }
 
@@ -69,15 +80,29 @@ async fn bench(rows: usize, runs: usize) {
         (status, r.json::<serde_json::Value>().await.expect("json"))
     };
     let partner = loop {
-        let r = http.post(format!("{api}/api/v1/partners")).bearer_auth(ADMIN).json(&json!({"name": "bench"})).send().await;
+        let r = http
+            .post(format!("{api}/api/v1/partners"))
+            .bearer_auth(ADMIN)
+            .json(&json!({"name": "bench"}))
+            .send()
+            .await;
         if let Ok(r) = r {
             break r.json::<serde_json::Value>().await.expect("partner");
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
-    let (_, token) = call(http.post(format!("{api}/api/v1/partners/{}/tokens", partner["id"])).bearer_auth(ADMIN)).await;
+    let (_, token) = call(
+        http.post(format!("{api}/api/v1/partners/{}/tokens", partner["id"]))
+            .bearer_auth(ADMIN),
+    )
+    .await;
     let token = token["token"].as_str().expect("token").to_owned();
-    let (_, customer) = call(http.post(format!("{api}/api/v1/customers")).bearer_auth(&token).json(&json!({"company": "Bench"}))).await;
+    let (_, customer) = call(
+        http.post(format!("{api}/api/v1/customers"))
+            .bearer_auth(&token)
+            .json(&json!({"company": "Bench"})),
+    )
+    .await;
     let (status, _) = call(http.post(format!("{api}/api/v1/tenants")).bearer_auth(&token)
         .json(&json!({"name": "bench", "customer": customer["id"], "sip_server": "bench.cloud.example"}))).await;
     assert_eq!(status, 201);
@@ -87,7 +112,12 @@ async fn bench(rows: usize, runs: usize) {
         (0..n)
             .map(|_| {
                 next += 1;
-                format!("80:5e:c0:{:02x}:{:02x}:{:02x}", next >> 16 & 0xff, next >> 8 & 0xff, next & 0xff)
+                format!(
+                    "80:5e:c0:{:02x}:{:02x}:{:02x}",
+                    next >> 16 & 0xff,
+                    next >> 8 & 0xff,
+                    next & 0xff
+                )
             })
             .collect()
     };
@@ -100,7 +130,9 @@ async fn bench(rows: usize, runs: usize) {
                     .iter()
                     .map(|m| json!({"mac": m, "tenant": "bench", "lines": [{"user": "100", "password": "pw"}]}))
                     .collect();
-                http.post(format!("{api}/api/v1/devices/import")).bearer_auth(&token).json(&json!({"devices": devices}))
+                http.post(format!("{api}/api/v1/devices/import"))
+                    .bearer_auth(&token)
+                    .json(&json!({"devices": devices}))
             } else {
                 let mut body = String::from("mac,tenant,line_user,line_password\n");
                 for m in &macs {
@@ -115,12 +147,19 @@ async fn bench(rows: usize, runs: usize) {
             let (status, report) = call(request).await;
             let elapsed = started.elapsed();
             assert_eq!(status, 200, "{report}");
-            assert_eq!(report["applied"].as_u64(), Some(rows as u64), "every row applied");
+            assert_eq!(
+                report["applied"].as_u64(),
+                Some(rows as u64),
+                "every row applied"
+            );
             let rate = rows as f64 / elapsed.as_secs_f64();
             println!("bulk_import format={format} run={run} rows={rows} seconds={:.3} rows_per_s={rate:.0}", elapsed.as_secs_f64());
             rates.push(rate);
         }
-        println!("bulk_import format={format} rows={rows} runs={runs} median_rows_per_s={:.0}", median(rates));
+        println!(
+            "bulk_import format={format} rows={rows} runs={runs} median_rows_per_s={:.0}",
+            median(rates)
+        );
     }
     stop.cancel();
     let _ = server.await;

@@ -104,6 +104,13 @@ impl ConnectionEvents for ListenerEvents {
             .with_label_values(&[self.listener])
             .dec();
     }
+    fn refused_over_address_cap(&self, remote: SocketAddr) {
+        self.metrics
+            .connections_refused
+            .with_label_values(&[self.listener])
+            .inc();
+        tracing::debug!(listener = self.listener, %remote, "connection closed: too many from this address");
+    }
 }
 
 fn limits(config: &Config) -> Limits {
@@ -112,7 +119,33 @@ fn limits(config: &Config) -> Limits {
         handshake_timeout: config.handshake_timeout,
         header_read_timeout: config.header_read_timeout,
         max_header_bytes: config.max_header_bytes,
+        max_connections_per_address: config.max_connections_per_address,
     }
+}
+
+fn throttle_settings(config: &Config) -> provisioning::throttle::Settings {
+    provisioning::throttle::Settings {
+        budget: config.throttle_budget,
+        refill_per_minute: config.throttle_refill_per_minute,
+        cooldown: config.throttle_cooldown,
+        max_sources: config.throttle_max_sources,
+    }
+}
+
+/// Remembered Digest nonce-counts at most (bounds the replay memory).
+const MAX_REMEMBERED_NONCES: usize = 1_000_000;
+
+/// The Digest nonce key, shared by every node through the store.
+async fn nonce_key(store: &dyn Store) -> anyhow::Result<Vec<u8>> {
+    use ring::rand::SecureRandom;
+    let mut fresh = [0u8; 32];
+    ring::rand::SystemRandom::new()
+        .fill(&mut fresh)
+        .map_err(|_| anyhow::anyhow!("the system random number generator failed"))?;
+    store
+        .secret("digest_nonce_key", &fresh)
+        .await
+        .context("cannot read the Digest nonce key")
 }
 
 /// Opens the store, creating the data directory.
@@ -254,6 +287,19 @@ async fn serve(
         },
         status_stop.clone(),
     );
+    let key = nonce_key(store.as_ref()).await?;
+    let (retire_tx, retire_rx) = tokio::sync::mpsc::channel(4096);
+    let retirer = tokio::spawn(provisioning::retire_previous_credentials(
+        store.clone(),
+        registry.clone(),
+        retire_rx,
+    ));
+    let (issue_tx, issue_rx) = tokio::sync::mpsc::channel(4096);
+    let committer = tokio::spawn(provisioning::commit_credentials(
+        store.clone(),
+        registry.clone(),
+        issue_rx,
+    ));
     let provisioner = Arc::new(Provisioner::new(
         registry.clone(),
         renderer,
@@ -261,9 +307,28 @@ async fn serve(
         provisioning::Settings {
             public_url: config.public_url.clone(),
             render_cache_bytes: config.render_cache_bytes,
+            dry_run: false,
         },
         metrics.clone(),
         Some(queue),
+        provisioning::Guard {
+            throttle: provisioning::throttle::Throttle::new(throttle_settings(config)),
+            nonces: provisioning::auth::Nonces::new(
+                &key,
+                config.nonce_lifetime,
+                MAX_REMEMBERED_NONCES,
+            ),
+        },
+        Some(provisioning::CredentialSink {
+            issue: issue_tx,
+            retire: retire_tx,
+        }),
+    ));
+    let sweeper = tokio::spawn(provisioning::sweep_guard(
+        provisioner.clone(),
+        std::time::Duration::from_secs(10),
+        metrics.clone(),
+        background.clone(),
     ));
     let follower = {
         let metrics = metrics.clone();
@@ -354,7 +419,10 @@ async fn serve(
     }
     background.cancel();
     let _ = follower.await;
+    let _ = sweeper.await;
     drop(provisioner);
+    let _ = retirer.await;
+    let _ = committer.await;
     status_stop.cancel();
     let _ = status_writer.await;
     drop(store);
@@ -404,23 +472,35 @@ pub async fn render_once(
         provisioning::Settings {
             public_url: config.public_url.clone(),
             render_cache_bytes: 1 << 20,
+            // The operator sees what the phone gets once authenticated; nothing is bound.
+            dry_run: true,
         },
         Arc::new(Metrics::new(
             provisioning::METRIC_SLOTS,
             provisioning::VENDOR_METRIC_SLOTS,
         )),
         None,
+        provisioning::Guard {
+            throttle: provisioning::throttle::Throttle::new(throttle_settings(config)),
+            nonces: provisioning::auth::Nonces::new(b"dry run", config.nonce_lifetime, 16),
+        },
+        None,
     );
     let local = config
         .phones_addr
         .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8443)));
-    Ok(provisioner.handle(&provisioning::Fetch {
-        readable_method: true,
+    let fetch = provisioning::Fetch {
+        method: "GET",
         path_and_query: &path,
         user_agent,
         host: None,
+        authorization: None,
         source: std::net::IpAddr::from([127, 0, 0, 1]),
         local,
         tls: config.phones_addr.is_some(),
-    }))
+    };
+    Ok(match provisioner.handle(&fetch) {
+        provisioning::Handled::Done(answer) => answer,
+        provisioning::Handled::Issue(ticket) => provisioner.issue(*ticket).await,
+    })
 }

@@ -245,6 +245,31 @@ pub struct Knobs {
     #[arg(long, env = "ZEROTOUCH_STATUS_FLUSH", value_name = "DURATION")]
     pub status_flush: Option<Human>,
 
+    /// Misses (unknown MACs, failed authentication, unrecognised paths) a source network
+    /// (/24, /64) may make before it is blocked [default: 100]
+    #[arg(long, env = "ZEROTOUCH_THROTTLE_BUDGET", value_name = "N")]
+    pub throttle_budget: Option<u32>,
+
+    /// Misses forgiven per minute per source network [default: 30]
+    #[arg(long, env = "ZEROTOUCH_THROTTLE_REFILL_PER_MINUTE", value_name = "N")]
+    pub throttle_refill_per_minute: Option<u32>,
+
+    /// How long a blocked source network gets 429 [default: 10m]
+    #[arg(long, env = "ZEROTOUCH_THROTTLE_COOLDOWN", value_name = "DURATION")]
+    pub throttle_cooldown: Option<Human>,
+
+    /// Source networks the throttle tracks at most (bounds its memory) [default: 100000]
+    #[arg(long, env = "ZEROTOUCH_THROTTLE_MAX_SOURCES", value_name = "N")]
+    pub throttle_max_sources: Option<usize>,
+
+    /// How long a Digest nonce may be used [default: 5m]
+    #[arg(long, env = "ZEROTOUCH_NONCE_LIFETIME", value_name = "DURATION")]
+    pub nonce_lifetime: Option<Human>,
+
+    /// Open connections from one client address at most [default: 1024]
+    #[arg(long, env = "ZEROTOUCH_MAX_CONNECTIONS_PER_ADDRESS", value_name = "N")]
+    pub max_connections_per_address: Option<usize>,
+
     /// Log format [default: text]
     #[arg(long, env = "ZEROTOUCH_LOG_FORMAT", value_name = "FORMAT")]
     pub log_format: Option<LogFormat>,
@@ -277,7 +302,9 @@ impl Knobs {
         merge_fields!(base, over; data_dir, phones_addr, http_addr, api_addr, admin_token_file, metrics_addr, tls_cert, tls_key,
             tls_rsa_cert, tls_rsa_key, tls_tickets, templates, public_url, render_cache_bytes,
             max_connections, handshake_timeout, header_read_timeout, max_header_bytes,
-            shutdown_grace, change_poll, status_flush, log_format, log_level)
+            shutdown_grace, change_poll, status_flush, log_format, log_level, throttle_budget,
+            throttle_refill_per_minute, throttle_cooldown, throttle_max_sources, nonce_lifetime,
+            max_connections_per_address)
     }
 
     /// Reads a TOML file as a layer.
@@ -366,6 +393,20 @@ pub struct Config {
     /// Status write interval.
     #[serde(with = "humantime_serde")]
     pub status_flush: Duration,
+    /// Miss throttle: bucket size.
+    pub throttle_budget: u32,
+    /// Miss throttle: misses forgiven per minute.
+    pub throttle_refill_per_minute: u32,
+    /// Miss throttle: block duration.
+    #[serde(with = "humantime_serde")]
+    pub throttle_cooldown: Duration,
+    /// Miss throttle: sources tracked.
+    pub throttle_max_sources: usize,
+    /// Digest nonce lifetime.
+    #[serde(with = "humantime_serde")]
+    pub nonce_lifetime: Duration,
+    /// Connection cap per client address.
+    pub max_connections_per_address: usize,
     /// Log format.
     pub log_format: LogFormat,
     /// Log filter.
@@ -492,11 +533,25 @@ impl Config {
             shutdown_grace: k.shutdown_grace.map_or(Duration::from_secs(10), |h| h.0),
             change_poll: k.change_poll.map_or(Duration::from_secs(1), |h| h.0),
             status_flush: k.status_flush.map_or(Duration::from_secs(1), |h| h.0),
+            throttle_budget: k.throttle_budget.unwrap_or(100),
+            throttle_refill_per_minute: k.throttle_refill_per_minute.unwrap_or(30),
+            throttle_cooldown: k
+                .throttle_cooldown
+                .map_or(Duration::from_secs(600), |h| h.0),
+            throttle_max_sources: k.throttle_max_sources.unwrap_or(100_000),
+            nonce_lifetime: k.nonce_lifetime.map_or(Duration::from_secs(300), |h| h.0),
+            max_connections_per_address: k.max_connections_per_address.unwrap_or(1024),
             log_format: k.log_format.unwrap_or_default(),
             log_level: k.log_level.unwrap_or_else(|| "info".to_owned()),
             extra_ouis: extra,
             ouis,
         };
+        if config.throttle_budget == 0
+            || config.throttle_max_sources == 0
+            || config.max_connections_per_address == 0
+        {
+            return Err(invalid("throttle_budget", "throttle_budget, throttle_max_sources and max_connections_per_address must be at least 1"));
+        }
         if config.max_header_bytes < 1024 {
             return Err(invalid("max_header_bytes", "must be at least 1024"));
         }

@@ -81,6 +81,17 @@ struct DeviceRow {
     display_name: Option<String>,
     #[serde(default)]
     lines: Vec<crate::domain::LineAccount>,
+    /// Hours the enrolment window a new claim opens stays open (default 168: 7 days).
+    #[serde(default)]
+    enrolment_hours: Option<u32>,
+}
+
+/// Default enrolment window of a claim: 7 days.
+pub const DEFAULT_ENROLMENT_HOURS: u32 = 168;
+
+/// The enrolment window in milliseconds, from hours given (capped at 90 days).
+pub fn enrolment_ms(hours: Option<u32>) -> i64 {
+    i64::from(hours.unwrap_or(DEFAULT_ENROLMENT_HOURS).min(90 * 24)) * 3_600_000
 }
 
 fn refused(row: usize, key: String, code: &'static str, reason: String) -> RowResult {
@@ -208,6 +219,7 @@ fn check_device(row: usize, value: Value, ouis: &OuiTable) -> Checked<ImportDevi
         ));
     }
     Checked::Ok(ImportDevice {
+        enrol_until: Some(crate::store::now_millis() + enrolment_ms(d.enrolment_hours)),
         row,
         mac: device.mac,
         vendor: device.vendor,
@@ -255,6 +267,7 @@ pub const CSV_COLUMNS: &[&str] = &[
     "line_auth_user",
     "line_password",
     "line_display_name",
+    "enrolment_hours",
 ];
 
 /// Reads a CSV device import (header row first, columns from [`CSV_COLUMNS`] in any order)
@@ -296,6 +309,13 @@ pub fn csv_rows(document: &[u8]) -> Result<Vec<Value>, Error> {
                 // line_user, line_password, …: the first line account's fields.
                 Some(field) => {
                     line.insert(field.to_owned(), Value::String(value.to_owned()));
+                }
+                None if name == "enrolment_hours" => {
+                    let hours = value
+                        .parse::<u32>()
+                        .map(Value::from)
+                        .unwrap_or_else(|_| Value::String(value.to_owned()));
+                    row.insert(name.to_owned(), hours);
                 }
                 None => {
                     row.insert(name.to_owned(), Value::String(value.to_owned()));

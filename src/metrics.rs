@@ -89,6 +89,8 @@ pub struct Metrics {
     pub tls_handshake_failures: IntCounterVec,
     /// Open connections by `listener`.
     pub connections_open: IntGaugeVec,
+    /// Connections closed at once because their address had too many open, by `listener`.
+    pub connections_refused: IntCounterVec,
     /// Last-seen updates written to the store.
     pub sightings_written: IntCounter,
     /// Last-seen updates dropped because the queue was full or the store failed.
@@ -109,6 +111,12 @@ pub struct Metrics {
     pub releases: IntCounter,
     /// Devices moved to another tenant.
     pub moves: IntCounter,
+    /// Source networks blocked by the miss throttle.
+    pub throttle_blocks: IntCounter,
+    /// Source networks blocked now.
+    pub throttled_sources: IntGauge,
+    /// Provisioning credentials handed to phones, by `kind` (`enrol`, `rotate`, `reissue`).
+    pub enrolments: IntCounterVec,
 }
 
 /// Number of slots for a (vendor, file, outcome) combination space.
@@ -189,6 +197,14 @@ impl Metrics {
             &["listener"],
         ));
         reg(Box::new(connections_open.clone()));
+        let connections_refused = must(IntCounterVec::new(
+            Opts::new(
+                "zerotouch_connections_refused_total",
+                "Connections closed at once because their client address had too many open, by listener.",
+            ),
+            &["listener"],
+        ));
+        reg(Box::new(connections_refused.clone()));
         let sightings_written = must(IntCounter::new(
             "zerotouch_status_updates_written_total",
             "Device last-seen updates written to the store.",
@@ -266,8 +282,30 @@ impl Metrics {
         ));
         reg(Box::new(moves.clone()));
 
+        let throttle_blocks = must(IntCounter::new(
+            "zerotouch_throttle_blocks_total",
+            "Source networks (/24, /64) blocked after too many misses.",
+        ));
+        reg(Box::new(throttle_blocks.clone()));
+        let throttled_sources = must(IntGauge::new(
+            "zerotouch_throttled_sources",
+            "Source networks currently blocked by the miss throttle.",
+        ));
+        reg(Box::new(throttled_sources.clone()));
+        let enrolments = must(IntCounterVec::new(
+            Opts::new(
+                "zerotouch_phone_credentials_issued_total",
+                "Provisioning credentials handed to phones, by kind (enrol, rotate, reissue).",
+            ),
+            &["kind"],
+        ));
+        reg(Box::new(enrolments.clone()));
+
         Self {
             registry,
+            throttle_blocks,
+            throttled_sources,
+            enrolments,
             api_requests,
             api_duration,
             claims,
@@ -282,6 +320,7 @@ impl Metrics {
             tenants,
             tls_handshake_failures,
             connections_open,
+            connections_refused,
             sightings_written,
             sightings_dropped,
             changes_applied,

@@ -3,6 +3,7 @@
 //! Pure types and parsing. Nothing here knows HTTP, Tera, SQL, metrics or async; all of it is
 //! unit-testable without a runtime.
 
+pub mod credentials;
 pub mod device;
 pub mod locale;
 pub mod mac;
@@ -11,6 +12,7 @@ pub mod partner;
 pub mod tenant;
 pub mod vendor;
 
+pub use credentials::{ClaimSecret, Ha1, PhoneCredentials};
 pub use device::{
     check_claimable, ClaimCode, ClaimRefusal, ClaimableDevice, DeviceSettings, LineAccount, Secret,
 };
@@ -18,5 +20,5 @@ pub use locale::{Language, TimeZone};
 pub use mac::{Mac, MacError, Oui};
 pub use model::GigasetFamily;
 pub use partner::{CustomerFields, CustomerId, PartnerId};
-pub use tenant::{FirmwareRule, Host, TenantName, TenantSettings, Transport};
+pub use tenant::{FirmwareRule, Host, PhoneAuth, TenantName, TenantSettings, Transport};
 pub use vendor::{OuiTable, Vendor};

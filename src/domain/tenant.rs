@@ -178,6 +178,32 @@ impl Transport {
     }
 }
 
+/// How a tenant's phones prove who they are before they get a config.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PhoneAuth {
+    /// The MAC alone is enough: for trials only, anyone who knows a MAC gets its config.
+    Mac,
+    /// The first fetch inside a claim's enrolment window binds the phone and hands it
+    /// per-device credentials; every later fetch must authenticate with them. Gigaset phones
+    /// authenticate with their MAC-ID instead, out of the box.
+    #[default]
+    Enrolment,
+    /// A client certificate from a vendor CA whose identity names the device's MAC.
+    Mtls,
+}
+
+impl PhoneAuth {
+    /// Lower-case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PhoneAuth::Mac => "mac",
+            PhoneAuth::Enrolment => "enrolment",
+            PhoneAuth::Mtls => "mtls",
+        }
+    }
+}
+
 /// One firmware rule: phones of this vendor and model are pointed at this image.
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -219,6 +245,8 @@ pub struct TenantSettings {
     pub firmware: Vec<FirmwareRule>,
     /// Extra raw settings per vendor, written after zerotouch's own (key → value).
     pub vendor_keys: BTreeMap<Vendor, BTreeMap<String, String>>,
+    /// How phones authenticate.
+    pub phone_auth: PhoneAuth,
 }
 
 impl Default for TenantSettings {
@@ -235,6 +263,7 @@ impl Default for TenantSettings {
             recheck_minutes: 1440,
             firmware: Vec::new(),
             vendor_keys: BTreeMap::new(),
+            phone_auth: PhoneAuth::default(),
         }
     }
 }

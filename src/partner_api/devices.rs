@@ -11,12 +11,14 @@ use utoipa::IntoParams;
 use super::auth::Authenticated;
 use super::error::{ApiError, ErrorBody};
 use super::wire::{
-    device_settings, parse_time, DeviceIn, DeviceList, DeviceOut, DevicePatch, ImportIn, ImportOut,
-    ImportRowOut,
+    device_settings, parse_time, DeviceIn, DeviceList, DeviceOut, DevicePatch, EnrolmentIn,
+    ImportIn, ImportOut, ImportRowOut,
 };
-use super::{parse_json, read_body, ApiState, JsonBody, IMPORT_LIMIT};
+use super::{parse_json, read_body, ApiState, JsonBody, OptionalJsonBody, IMPORT_LIMIT};
 use crate::domain::{check_claimable, ClaimRefusal, DeviceSettings, Mac, TenantName, Vendor};
-use crate::store::{ClaimOutcome, ClaimRequest, DeviceQuery, DeviceUpdate, UpdateOutcome};
+use crate::store::{
+    ClaimOutcome, ClaimRequest, DeviceQuery, DeviceUpdate, RotationOutcome, UpdateOutcome,
+};
 
 fn refusal_code(e: &ClaimRefusal) -> &'static str {
     match e {
@@ -84,6 +86,9 @@ pub async fn claim_device(
         claim_code: device.claim_code,
         tenant,
         settings,
+        enrol_until: Some(
+            crate::store::now_millis() + crate::import::enrolment_ms(body.enrolment_hours),
+        ),
     };
     let status = match state.store.claim(request, &caller.actor()).await? {
         ClaimOutcome::Created(record) => {
@@ -401,4 +406,63 @@ pub async fn import_devices(
         applied: report.applied,
         refused: report.refused,
     }))
+}
+
+/// (Re)open a device's enrolment window: its next fetch inside the window binds it to new
+/// per-device credentials. Use it for a factory-reset phone; any credentials it had stop
+/// working. Audited.
+#[utoipa::path(post, path = "/api/v1/devices/{mac}/enrolment", tag = "devices",
+    params(("mac" = String, Path, description = "MAC, any notation")),
+    request_body = EnrolmentIn,
+    responses(
+        (status = 200, description = "Window open", body = DeviceOut),
+        (status = 400, description = "Malformed body", body = ErrorBody),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 404, description = "Not claimed (or not yours)", body = ErrorBody),
+    ))]
+pub async fn open_enrolment(
+    State(state): State<ApiState>,
+    caller: Authenticated,
+    Path(mac): Path<String>,
+    OptionalJsonBody(body): OptionalJsonBody<EnrolmentIn>,
+) -> Result<Json<DeviceOut>, ApiError> {
+    let partner = caller.partner()?;
+    let mac = path_mac(&mac)?;
+    let hours = body.hours;
+    let until = crate::store::now_millis() + crate::import::enrolment_ms(hours);
+    let record = state
+        .store
+        .open_enrolment(mac, until, &caller.actor())
+        .await?
+        .ok_or(ApiError::NotFound("device"))?;
+    state.publish(Vec::new(), vec![record]).await;
+    Ok(Json(view(&state, partner, mac).await?))
+}
+
+/// Rotate a device's provisioning credentials: its next authenticated fetch receives new
+/// ones; the old ones keep working until the phone has fetched once with the new ones.
+/// Audited.
+#[utoipa::path(post, path = "/api/v1/devices/{mac}/credentials/rotate", tag = "devices",
+    params(("mac" = String, Path, description = "MAC, any notation")),
+    responses(
+        (status = 200, description = "Rotation pending", body = DeviceOut),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 404, description = "Not claimed (or not yours)", body = ErrorBody),
+        (status = 409, description = "Not enrolled yet: nothing to rotate", body = ErrorBody),
+    ))]
+pub async fn rotate_credentials(
+    State(state): State<ApiState>,
+    caller: Authenticated,
+    Path(mac): Path<String>,
+) -> Result<Json<DeviceOut>, ApiError> {
+    let partner = caller.partner()?;
+    let mac = path_mac(&mac)?;
+    match state.store.request_rotation(mac, &caller.actor()).await? {
+        RotationOutcome::Requested(record) => {
+            state.publish(Vec::new(), vec![record]).await;
+            Ok(Json(view(&state, partner, mac).await?))
+        }
+        RotationOutcome::NotFound => Err(ApiError::NotFound("device")),
+        RotationOutcome::NotEnrolled => Err(ApiError::NotEnrolled(mac.to_string())),
+    }
 }

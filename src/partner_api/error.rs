@@ -54,6 +54,9 @@ pub enum ApiError {
     /// The tenant name is taken.
     #[error("tenant name {0:?} is not available")]
     NameNotAvailable(String),
+    /// The device has no credentials to rotate.
+    #[error("{0} is not enrolled yet: there is nothing to rotate (its next fetch inside an open enrolment window binds it)")]
+    NotEnrolled(String),
     /// The tenant still claims devices.
     #[error("tenant {0:?} still has devices; move or release them first")]
     TenantHasDevices(String),
@@ -99,7 +102,8 @@ impl ApiError {
             }
             ApiError::AlreadyInUse(_)
             | ApiError::NameNotAvailable(_)
-            | ApiError::TenantHasDevices(_) => StatusCode::CONFLICT,
+            | ApiError::TenantHasDevices(_)
+            | ApiError::NotEnrolled(_) => StatusCode::CONFLICT,
             ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -119,6 +123,7 @@ impl ApiError {
             ApiError::AlreadyInUse(_) => "already_in_use",
             ApiError::NameNotAvailable(_) => "name_not_available",
             ApiError::TenantHasDevices(_) => "tenant_has_devices",
+            ApiError::NotEnrolled(_) => "not_enrolled",
             ApiError::Unavailable => "unavailable",
             ApiError::Internal => "internal",
         }

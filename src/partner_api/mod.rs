@@ -85,6 +85,21 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
     }
 }
 
+/// Like [`JsonBody`], but an empty body means the defaults.
+pub struct OptionalJsonBody<T>(pub T);
+
+impl<T: DeserializeOwned + Default, S: Send + Sync> FromRequest<S> for OptionalJsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let bytes = read_body(req, state, BODY_LIMIT).await?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(OptionalJsonBody(T::default()));
+        }
+        parse_json(&bytes).map(OptionalJsonBody)
+    }
+}
+
 /// Reads a body of at most `limit` bytes.
 pub async fn read_body<S: Send + Sync>(
     req: Request,
@@ -178,6 +193,8 @@ pub fn routes() -> (axum::Router<ApiState>, utoipa::openapi::OpenApi) {
             devices::release_device
         ))
         .routes(routes!(devices::import_devices))
+        .routes(routes!(devices::open_enrolment))
+        .routes(routes!(devices::rotate_credentials))
         .split_for_parts()
 }
 

@@ -227,6 +227,10 @@ pub struct TenantIn {
     pub firmware: Option<Vec<FirmwareIn>>,
     /// Extra raw settings per vendor (`{"yealink": {"key": "value"}}`): replaces the whole map.
     pub vendor_keys: Option<BTreeMap<String, BTreeMap<String, String>>>,
+    /// How phones authenticate: `enrolment` (default: the first fetch inside a claim's
+    /// enrolment window binds the phone to per-device credentials; Gigaset phones use their
+    /// MAC-ID), `mac` (weak: anyone who knows a MAC gets its config; for trials), `mtls`.
+    pub phone_auth: Option<String>,
 }
 
 fn invalid(e: impl std::fmt::Display) -> ApiError {
@@ -287,6 +291,18 @@ impl TenantIn {
                 })
                 .collect::<Result<_, ApiError>>()?;
         }
+        if let Some(mode) = self.phone_auth {
+            s.phone_auth = match mode.to_ascii_lowercase().as_str() {
+                "mac" => crate::domain::PhoneAuth::Mac,
+                "enrolment" | "enrollment" => crate::domain::PhoneAuth::Enrolment,
+                "mtls" => crate::domain::PhoneAuth::Mtls,
+                _ => {
+                    return Err(invalid(format!(
+                        "phone_auth: {mode:?} is not mac, enrolment or mtls"
+                    )))
+                }
+            };
+        }
         if let Some(keys) = self.vendor_keys {
             s.vendor_keys = keys
                 .into_iter()
@@ -333,6 +349,11 @@ pub struct TenantOut {
     pub firmware: Vec<FirmwareIn>,
     /// Raw vendor settings.
     pub vendor_keys: BTreeMap<String, BTreeMap<String, String>>,
+    /// `enrolment`, `mac` or `mtls`.
+    pub phone_auth: String,
+    /// Warnings about these settings (e.g. that `phone_auth: mac` is weak).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 impl From<TenantRecord> for TenantOut {
@@ -365,6 +386,13 @@ impl From<TenantRecord> for TenantOut {
                 .into_iter()
                 .map(|(v, k)| (v.to_string(), k))
                 .collect(),
+            phone_auth: s.phone_auth.as_str().to_owned(),
+            warnings: match s.phone_auth {
+                crate::domain::PhoneAuth::Mac => vec![
+                    "phone_auth is mac: anyone who knows or guesses a device's MAC gets its configuration, SIP passwords included; use it for trials only".to_owned(),
+                ],
+                _ => Vec::new(),
+            },
         }
     }
 }
@@ -426,6 +454,10 @@ pub struct DeviceIn {
     /// SIP accounts, line 1 first.
     #[serde(default)]
     pub lines: Vec<LineIn>,
+    /// Hours the enrolment window stays open (default 168 = 7 days, at most 2160): in tenants
+    /// with `phone_auth: enrolment`, the first fetch inside it binds the phone.
+    #[serde(default)]
+    pub enrolment_hours: Option<u32>,
 }
 
 /// Checks per-device settings.
@@ -454,6 +486,15 @@ pub struct DevicePatch {
     pub display_name: Option<String>,
     /// New SIP accounts (replace the old ones; passwords must be given again).
     pub lines: Option<Vec<LineIn>>,
+}
+
+/// `POST /devices/{mac}/enrolment`.
+#[derive(Deserialize, ToSchema, Default)]
+#[serde(deny_unknown_fields)]
+pub struct EnrolmentIn {
+    /// Hours the window stays open (default 168 = 7 days, at most 2160).
+    #[serde(default)]
+    pub hours: Option<u32>,
 }
 
 /// What the device fetched last.
@@ -508,6 +549,21 @@ pub struct DeviceOut {
     pub updated_at: String,
     /// Last fetch, `null` if it never fetched.
     pub status: Option<StatusOut>,
+    /// Phone authentication state.
+    pub phone_auth: PhoneAuthOut,
+}
+
+/// Where a device stands with phone authentication. Never carries a secret.
+#[derive(Serialize, ToSchema)]
+pub struct PhoneAuthOut {
+    /// `enrolled` (has per-device credentials), `enrolment_open` (the next fetch binds it),
+    /// `not_enrolled` (window closed: reopen it), or `label_code` (Gigaset: authenticates with
+    /// its MAC-ID).
+    pub state: String,
+    /// End of the enrolment window, when open.
+    pub enrolment_until: Option<String>,
+    /// New credentials will be handed out at the next authenticated fetch.
+    pub rotation_pending: bool,
 }
 
 impl From<DeviceView> for DeviceOut {
@@ -532,6 +588,24 @@ impl From<DeviceView> for DeviceOut {
             claimed_at: time(v.claimed_at),
             updated_at: time(v.updated_at),
             status: v.status.map(Into::into),
+            phone_auth: PhoneAuthOut {
+                state: if v.record.claim_secret.is_some() {
+                    "label_code"
+                } else if v.record.credentials.is_some() {
+                    "enrolled"
+                } else if v
+                    .record
+                    .enrol_until
+                    .is_some_and(|u| u > crate::store::now_millis())
+                {
+                    "enrolment_open"
+                } else {
+                    "not_enrolled"
+                }
+                .to_owned(),
+                enrolment_until: v.record.enrol_until.map(time),
+                rotation_pending: v.record.credentials.as_ref().is_some_and(|c| c.rotate),
+            },
         }
     }
 }

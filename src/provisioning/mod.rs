@@ -9,19 +9,24 @@
 use std::hash::{BuildHasher, Hash, Hasher};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use http::HeaderValue;
+use tokio::sync::mpsc;
 
-use crate::domain::{GigasetFamily, Mac, OuiTable, Vendor};
+use crate::domain::credentials::issue_credentials;
+use crate::domain::{GigasetFamily, Mac, OuiTable, PhoneAuth, Vendor};
 use crate::metrics::Metrics;
-use crate::registry::Registry;
-use crate::store::{now_millis, Sighting};
+use crate::registry::{Device, Registry, Tenant};
+use crate::store::{now_millis, CredentialChange, Sighting, Store};
 
+pub mod auth;
 pub mod recognise;
 pub mod render;
 pub mod routes;
 pub mod sightings;
+pub mod throttle;
 pub mod user_agent;
 
 pub use recognise::{recognise, FileKind, PhoneRequest};
@@ -32,68 +37,120 @@ pub use render::{Renderer, Template};
 pub enum Outcome {
     /// 200 with a rendered config.
     Served,
+    /// 200 with a rendered config that also hands the phone new provisioning credentials
+    /// (its enrolment, or a rotation).
+    Enrolled,
     /// 404 for a file phones ask for speculatively (boot files, `provisioning.xml`, a common
     /// file without a MAC): a normal step of a boot sequence.
     OptionalAbsent,
     /// 404: the MAC is not claimed.
     UnknownDevice,
+    /// 404: claimed, but neither enrolled nor inside its enrolment window.
+    NotEnrolled,
     /// 404: not a file any supported phone asks for.
     Unrecognised,
     /// 403: the MAC in the path and the MAC in the User-Agent differ.
     MacMismatch,
-    /// 403: the request's vendor differs from the device's registered vendor.
+    /// 404: the request's vendor differs from the device's registered vendor (answered like
+    /// an unknown MAC, so it tells nothing).
     VendorMismatch,
+    /// 401: the device must authenticate; a Digest challenge.
+    Challenged,
+    /// 404: wrong credentials, a replayed or foreign nonce (answered like an unknown MAC).
+    AuthFailed,
+    /// 429: the source network made too many misses and waits out a cool-down.
+    Throttled,
     /// 405: not GET or HEAD.
     MethodNotAllowed,
     /// 500: the template failed for this device.
     RenderFailed,
+    /// 503: new credentials could not be stored; the phone retries later.
+    Unavailable,
 }
 
 impl Outcome {
     /// Every outcome, in label-slot order.
-    pub const ALL: [Outcome; 8] = [
+    pub const ALL: [Outcome; 14] = [
         Outcome::Served,
+        Outcome::Enrolled,
         Outcome::OptionalAbsent,
         Outcome::UnknownDevice,
+        Outcome::NotEnrolled,
         Outcome::Unrecognised,
         Outcome::MacMismatch,
         Outcome::VendorMismatch,
+        Outcome::Challenged,
+        Outcome::AuthFailed,
+        Outcome::Throttled,
         Outcome::MethodNotAllowed,
         Outcome::RenderFailed,
+        Outcome::Unavailable,
     ];
 
     /// Metric label and log field.
     pub const fn label(self) -> &'static str {
         match self {
             Outcome::Served => "served",
+            Outcome::Enrolled => "enrolled",
             Outcome::OptionalAbsent => "optional_absent",
             Outcome::UnknownDevice => "unknown_device",
+            Outcome::NotEnrolled => "not_enrolled",
             Outcome::Unrecognised => "unrecognised",
             Outcome::MacMismatch => "mac_mismatch",
             Outcome::VendorMismatch => "vendor_mismatch",
+            Outcome::Challenged => "challenged",
+            Outcome::AuthFailed => "auth_failed",
+            Outcome::Throttled => "throttled",
             Outcome::MethodNotAllowed => "method_not_allowed",
             Outcome::RenderFailed => "render_failed",
+            Outcome::Unavailable => "unavailable",
         }
     }
 
     /// HTTP status.
     pub const fn status(self) -> u16 {
         match self {
-            Outcome::Served => 200,
-            Outcome::OptionalAbsent | Outcome::UnknownDevice | Outcome::Unrecognised => 404,
-            Outcome::MacMismatch | Outcome::VendorMismatch => 403,
+            Outcome::Served | Outcome::Enrolled => 200,
+            Outcome::OptionalAbsent
+            | Outcome::UnknownDevice
+            | Outcome::NotEnrolled
+            | Outcome::Unrecognised
+            | Outcome::VendorMismatch
+            | Outcome::AuthFailed => 404,
+            Outcome::MacMismatch => 403,
+            Outcome::Challenged => 401,
+            Outcome::Throttled => 429,
             Outcome::MethodNotAllowed => 405,
             Outcome::RenderFailed => 500,
+            Outcome::Unavailable => 503,
         }
+    }
+
+    /// Whether this counts against the source in the miss throttle. A phone's normal steps
+    /// (optional files, a first request that gets challenged) never do.
+    pub const fn is_miss(self) -> bool {
+        matches!(
+            self,
+            Outcome::UnknownDevice
+                | Outcome::NotEnrolled
+                | Outcome::Unrecognised
+                | Outcome::MacMismatch
+                | Outcome::VendorMismatch
+                | Outcome::AuthFailed
+                | Outcome::MethodNotAllowed
+        )
     }
 
     /// The body of a refusal: one fixed text per status, so no refusal tells whether a MAC
     /// exists.
     pub const fn refusal_body(self) -> &'static str {
         match self.status() {
+            401 => "unauthorized\n",
             403 => "forbidden\n",
             405 => "method not allowed\n",
+            429 => "too many requests\n",
             500 => "internal error\n",
+            503 => "unavailable\n",
             _ => "not found\n",
         }
     }
@@ -115,20 +172,28 @@ pub const VENDOR_METRIC_SLOTS: usize = VENDOR_SLOTS;
 /// A phone's request, as far as provisioning cares.
 #[derive(Clone, Copy, Debug)]
 pub struct Fetch<'a> {
-    /// GET or HEAD.
-    pub readable_method: bool,
+    /// The method (`GET`, `HEAD`, …).
+    pub method: &'a str,
     /// Path and query as sent.
     pub path_and_query: &'a str,
     /// User-Agent header, if valid text.
     pub user_agent: Option<&'a str>,
     /// Host header, if any.
     pub host: Option<&'a str>,
+    /// Authorization header, if any.
+    pub authorization: Option<&'a str>,
     /// Client address.
     pub source: IpAddr,
     /// The listener's address (for URLs when there is no usable Host header).
     pub local: SocketAddr,
     /// Whether the request came over TLS.
     pub tls: bool,
+}
+
+impl Fetch<'_> {
+    fn readable_method(&self) -> bool {
+        self.method == "GET" || self.method == "HEAD"
+    }
 }
 
 /// The answer to a phone.
@@ -140,6 +205,70 @@ pub struct Answer {
     pub content_type: &'static str,
     /// The config, or a fixed refusal text.
     pub body: Bytes,
+    /// `WWW-Authenticate` values of a 401.
+    pub challenge: Option<[HeaderValue; 2]>,
+    /// Seconds for `Retry-After` (429, 503).
+    pub retry_after: Option<u64>,
+}
+
+impl Answer {
+    fn refusal(outcome: Outcome) -> Self {
+        Self {
+            outcome,
+            content_type: "text/plain; charset=utf-8",
+            body: Bytes::from_static(outcome.refusal_body().as_bytes()),
+            challenge: None,
+            retry_after: None,
+        }
+    }
+}
+
+/// What handling a request came to: an answer now, or new credentials to store first.
+pub enum Handled {
+    /// The answer.
+    Done(Answer),
+    /// The phone is to receive new provisioning credentials: they must be committed to the
+    /// store before it gets them (see [`Provisioner::issue`]). Rare: once per enrolment or
+    /// rotation, never on an ordinary fetch.
+    Issue(Box<Ticket>),
+}
+
+/// Why credentials are issued.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Issuance {
+    /// First fetch inside the enrolment window.
+    Enrol,
+    /// A rotation was requested; the phone authenticated with its current credentials.
+    Rotate,
+    /// The phone authenticated with its previous credentials: it never got (or lost) the
+    /// current ones; hand it new ones, keeping the previous valid.
+    Reissue,
+}
+
+impl Issuance {
+    fn label(self) -> &'static str {
+        match self {
+            Issuance::Enrol => "enrol",
+            Issuance::Rotate => "rotate",
+            Issuance::Reissue => "reissue",
+        }
+    }
+}
+
+/// Everything needed to finish a request whose answer hands out credentials.
+pub struct Ticket {
+    issuance: Issuance,
+    mac: Mac,
+    device: Arc<Device>,
+    tenant: Arc<Tenant>,
+    template: Template,
+    file: FileKind,
+    model: Option<String>,
+    firmware: Option<String>,
+    user_agent: String,
+    provisioning_url: String,
+    source: IpAddr,
+    started: Instant,
 }
 
 /// Provisioning settings from the configuration.
@@ -150,6 +279,8 @@ pub struct Settings {
     pub public_url: Option<String>,
     /// Bytes of rendered configs kept in memory.
     pub render_cache_bytes: u64,
+    /// `zerotouch render`: answer as to an authenticated phone, bind nothing.
+    pub dry_run: bool,
 }
 
 #[derive(Clone, PartialEq, Eq, Hash)]
@@ -173,6 +304,77 @@ impl quick_cache::Weighter<CacheKey, Bytes> for ByteWeight {
 
 type RenderCache = quick_cache::sync::Cache<CacheKey, Bytes, ByteWeight>;
 
+/// Phone authentication and throttling, as configured.
+pub struct Guard {
+    /// The miss throttle.
+    pub throttle: throttle::Throttle,
+    /// Digest nonces.
+    pub nonces: auth::Nonces,
+}
+
+/// Where credential changes made by phones' fetches go.
+pub struct CredentialSink {
+    /// Issued credentials, committed (in groups) before a phone gets them.
+    pub issue: mpsc::Sender<IssueJob>,
+    /// Retirements of previous credentials, applied off the hot path.
+    pub retire: mpsc::Sender<Mac>,
+}
+
+/// One credential change waiting for its commit.
+pub struct IssueJob {
+    mac: Mac,
+    change: CredentialChange,
+    source: IpAddr,
+    reply: tokio::sync::oneshot::Sender<
+        Result<Option<crate::store::DeviceRecord>, crate::store::Error>,
+    >,
+}
+
+/// Commits issued credentials in groups — one transaction for a burst of phones enrolling at
+/// once — updates the registry, then lets each waiting request answer. Runs until every
+/// sender is gone.
+pub async fn commit_credentials(
+    store: Arc<dyn Store>,
+    registry: Arc<Registry>,
+    mut jobs: mpsc::Receiver<IssueJob>,
+) {
+    const GROUP: usize = 256;
+    while let Some(first) = jobs.recv().await {
+        let mut group = vec![first];
+        while group.len() < GROUP {
+            match jobs.try_recv() {
+                Ok(job) => group.push(job),
+                Err(_) => break,
+            }
+        }
+        let changes = group
+            .iter()
+            .map(|j| (j.mac, j.change.clone(), Some(j.source)))
+            .collect();
+        match store.change_credentials_many(changes).await {
+            Ok(records) => {
+                {
+                    let _order = registry.write_lock().await;
+                    for record in records.iter().flatten() {
+                        registry.put_device(record.clone());
+                    }
+                }
+                for (job, record) in group.into_iter().zip(records) {
+                    let _ = job.reply.send(Ok(record));
+                }
+            }
+            Err(e) => {
+                let reason = e.to_string();
+                for job in group {
+                    let _ = job
+                        .reply
+                        .send(Err(crate::store::Error::Unavailable(reason.clone())));
+                }
+            }
+        }
+    }
+}
+
 /// Answers phones.
 pub struct Provisioner {
     registry: Arc<Registry>,
@@ -183,11 +385,23 @@ pub struct Provisioner {
     settings: Settings,
     metrics: Arc<Metrics>,
     sightings: Option<sightings::SightingQueue>,
+    guard: Guard,
+    credentials: Option<CredentialSink>,
+}
+
+/// The authorisation decision for a known device.
+enum Access {
+    Allow,
+    Issue(Issuance),
+    Challenge { stale: bool },
+    Refuse(Outcome),
 }
 
 impl Provisioner {
-    /// Builds the provisioner. `sightings`: where fetches by known devices are recorded
-    /// (`None` for one-off rendering from the command line).
+    /// Builds the provisioner. `sightings`: where fetches by known devices are recorded;
+    /// `credentials`: where phones' enrolments go (`None` for one-off rendering from the
+    /// command line, which shows placeholder credentials and binds nothing).
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         registry: Arc<Registry>,
         renderer: Renderer,
@@ -195,6 +409,8 @@ impl Provisioner {
         settings: Settings,
         metrics: Arc<Metrics>,
         sightings: Option<sightings::SightingQueue>,
+        guard: Guard,
+        credentials: Option<CredentialSink>,
     ) -> Self {
         let capacity = settings.render_cache_bytes.max(1);
         let cache = RenderCache::with_weighter(
@@ -213,24 +429,60 @@ impl Provisioner {
             settings,
             metrics,
             sightings,
+            guard,
+            credentials,
         }
     }
 
-    /// Answers one request, and records it: metrics, one log line, and (for a known device)
-    /// a last-seen sighting.
-    pub fn handle(&self, fetch: &Fetch<'_>) -> Answer {
-        let started = Instant::now();
-        let request = recognise(fetch.path_and_query, fetch.user_agent, &self.ouis);
-        let (outcome, answer, mac) = self.resolve(fetch, request.as_ref());
-        let vendor = request.as_ref().map(|r| r.vendor()).or_else(|| {
-            fetch
-                .user_agent
-                .and_then(user_agent::UserAgent::parse)
-                .and_then(|a| a.vendor)
-        });
-        let file = request.as_ref().map(|r| r.file);
-        let elapsed = started.elapsed();
+    /// The throttle and nonces, for the periodic sweep.
+    pub fn guard(&self) -> &Guard {
+        &self.guard
+    }
 
+    /// Answers one request synchronously — or, rarely, asks the caller to [`issue`]
+    /// credentials first. Records metrics, one log line and (for a known device) a sighting.
+    ///
+    /// [`issue`]: Provisioner::issue
+    pub fn handle(&self, fetch: &Fetch<'_>) -> Handled {
+        let started = Instant::now();
+        if let Some(wait) = self.guard.throttle.blocked_for(fetch.source) {
+            let mut answer = Answer::refusal(Outcome::Throttled);
+            answer.retry_after = Some(wait.as_secs().max(1));
+            self.record(fetch.source, None, None, None, Outcome::Throttled, started);
+            return Handled::Done(answer);
+        }
+        let request = recognise(fetch.path_and_query, fetch.user_agent, &self.ouis);
+        let (handled, mac) = self.resolve(fetch, request.as_ref(), started);
+        if let Handled::Done(answer) = &handled {
+            let vendor = request.as_ref().map(|r| r.vendor()).or_else(|| {
+                fetch
+                    .user_agent
+                    .and_then(user_agent::UserAgent::parse)
+                    .and_then(|a| a.vendor)
+            });
+            self.record(
+                fetch.source,
+                vendor,
+                request.as_ref().map(|r| r.file),
+                mac,
+                answer.outcome,
+                started,
+            );
+        }
+        handled
+    }
+
+    /// Metrics, the log line, and the miss throttle for one finished request.
+    fn record(
+        &self,
+        source: IpAddr,
+        vendor: Option<Vendor>,
+        file: Option<FileKind>,
+        mac: Option<Mac>,
+        outcome: Outcome,
+        started: Instant,
+    ) {
+        let elapsed = started.elapsed();
         let vendor_slot = vendor.map_or(Vendor::ALL.len(), Vendor::index);
         let file_slot = file.map_or(FileKind::ALL.len(), FileKind::index);
         let vendor_label = vendor.map_or("unknown", Vendor::as_str);
@@ -250,10 +502,20 @@ impl Provisioner {
             outcome = outcome.label(),
             status = outcome.status(),
             duration_us = elapsed.as_micros() as u64,
-            source = %fetch.source,
+            source = %source,
             "phone request"
         );
-        answer
+        if outcome.is_miss() {
+            if let Some(blocked) = self.guard.throttle.miss(source) {
+                self.metrics.throttle_blocks.inc();
+                tracing::warn!(
+                    target: "zerotouch::throttle",
+                    prefix = %blocked.prefix,
+                    cooldown_s = blocked.cooldown.as_secs(),
+                    "source network blocked after too many misses"
+                );
+            }
+        }
     }
 
     /// Decides the outcome; `Some(mac)` once the request names a device.
@@ -261,19 +523,11 @@ impl Provisioner {
         &self,
         fetch: &Fetch<'_>,
         request: Option<&PhoneRequest<'_>>,
-    ) -> (Outcome, Answer, Option<Mac>) {
-        let refuse = |outcome: Outcome, mac: Option<Mac>| {
-            (
-                outcome,
-                Answer {
-                    outcome,
-                    content_type: "text/plain; charset=utf-8",
-                    body: Bytes::from_static(outcome.refusal_body().as_bytes()),
-                },
-                mac,
-            )
-        };
-        if !fetch.readable_method {
+        started: Instant,
+    ) -> (Handled, Option<Mac>) {
+        let refuse =
+            |outcome: Outcome, mac: Option<Mac>| (Handled::Done(Answer::refusal(outcome)), mac);
+        if !fetch.readable_method() {
             return refuse(Outcome::MethodNotAllowed, None);
         }
         let Some(request) = request else {
@@ -301,36 +555,276 @@ impl Provisioner {
             a.vendor
                 .or_else(|| a.mac.and_then(|m| self.ouis.vendor_of(m)))
         });
-        let outcome = if device.vendor != vendor || agent_vendor.is_some_and(|v| v != vendor) {
-            Outcome::VendorMismatch
+        let access = if device.vendor != vendor || agent_vendor.is_some_and(|v| v != vendor) {
+            Access::Refuse(Outcome::VendorMismatch)
         } else {
-            Outcome::Served
+            self.access(fetch, request, &device, &tenant)
         };
-        let result = if outcome == Outcome::Served {
-            let template = template_for(request);
-            match self.rendered(fetch, request, template, mac, &device, &tenant) {
-                Ok(body) => (
-                    outcome,
-                    Answer {
-                        outcome,
-                        content_type: template.content_type(),
-                        body,
-                    },
+        let template = template_for(request);
+        let handled = match access {
+            Access::Refuse(outcome) => Handled::Done(Answer::refusal(outcome)),
+            Access::Challenge { stale } => {
+                let mut answer = Answer::refusal(Outcome::Challenged);
+                answer.challenge = Some(self.guard.nonces.challenge(
+                    now_ms(),
+                    throttle::Prefix::of(fetch.source).bytes(),
+                    stale,
+                ));
+                Handled::Done(answer)
+            }
+            Access::Issue(issuance) => {
+                return (
+                    Handled::Issue(Box::new(Ticket {
+                        issuance,
+                        mac,
+                        device,
+                        tenant,
+                        template,
+                        file: request.file,
+                        model: request.model().map(str::to_owned),
+                        firmware: request.firmware().map(str::to_owned),
+                        user_agent: truncate(fetch.user_agent.unwrap_or(""), 256).to_owned(),
+                        provisioning_url: Origin::of(fetch, self.settings.public_url.as_deref())
+                            .url(directory_of(fetch.path_and_query)),
+                        source: fetch.source,
+                        started,
+                    })),
                     Some(mac),
-                ),
+                )
+            }
+            Access::Allow => match self.rendered(fetch, request, template, mac, &device, &tenant) {
+                Ok(body) => Handled::Done(Answer {
+                    outcome: Outcome::Served,
+                    content_type: template.content_type(),
+                    body,
+                    challenge: None,
+                    retry_after: None,
+                }),
                 Err(e) => {
                     self.metrics
                         .render_errors
                         .inc(vendor.index(), &[vendor.as_str()]);
                     tracing::error!(%mac, tenant = %tenant.name, error = %e, "cannot render config");
-                    refuse(Outcome::RenderFailed, Some(mac))
+                    Handled::Done(Answer::refusal(Outcome::RenderFailed))
+                }
+            },
+        };
+        if let Handled::Done(answer) = &handled {
+            self.record_sighting(
+                fetch.source,
+                fetch.user_agent.unwrap_or(""),
+                request.model(),
+                request.firmware(),
+                request.file,
+                mac,
+                answer.outcome,
+            );
+        }
+        (handled, Some(mac))
+    }
+
+    /// Who may have this device's config (see DESIGN.md, "Who may fetch a config").
+    fn access(
+        &self,
+        fetch: &Fetch<'_>,
+        request: &PhoneRequest<'_>,
+        device: &Device,
+        tenant: &Tenant,
+    ) -> Access {
+        if tenant.settings.phone_auth == PhoneAuth::Mac {
+            return Access::Allow;
+        }
+        let prefix = throttle::Prefix::of(fetch.source);
+        let presented = auth::Presented {
+            authorization: fetch.authorization,
+            method: fetch.method,
+            uri: fetch.path_and_query,
+            tls: fetch.tls,
+            prefix: prefix.bytes(),
+            now_ms: now_ms(),
+        };
+        let challenge_or_refuse = |verdict: auth::Verdict| match verdict {
+            auth::Verdict::Missing => Access::Challenge { stale: false },
+            auth::Verdict::Stale => Access::Challenge { stale: true },
+            _ => Access::Refuse(Outcome::AuthFailed),
+        };
+        let per_device_file = matches!(
+            request.file,
+            FileKind::YealinkDevice | FileKind::SnomDevice | FileKind::GigasetProfile
+        );
+        if self.settings.dry_run && (device.claim_secret.is_some() || device.credentials.is_some())
+        {
+            return Access::Allow;
+        }
+        // Gigaset phones prove themselves with their MAC-ID, out of the box.
+        if let Some(secret) = &device.claim_secret {
+            return match auth::verify(&self.guard.nonces, &presented, &secret.entries()) {
+                auth::Verdict::Authenticated(_) => Access::Allow,
+                other => challenge_or_refuse(other),
+            };
+        }
+        if let Some(credentials) = &device.credentials {
+            let mut candidates = vec![&credentials.current];
+            if let Some(previous) = &credentials.previous {
+                candidates.push(previous);
+            }
+            return match auth::verify(&self.guard.nonces, &presented, &candidates) {
+                auth::Verdict::Authenticated(0) if credentials.rotate && per_device_file => {
+                    Access::Issue(Issuance::Rotate)
+                }
+                auth::Verdict::Authenticated(0) => {
+                    if credentials.previous.is_some() {
+                        self.retire_previous(device.mac);
+                    }
+                    Access::Allow
+                }
+                auth::Verdict::Authenticated(_) if per_device_file => {
+                    Access::Issue(Issuance::Reissue)
+                }
+                auth::Verdict::Authenticated(_) => Access::Allow,
+                other => challenge_or_refuse(other),
+            };
+        }
+        match device.enrol_until {
+            Some(until) if until > now_millis() => {
+                if per_device_file {
+                    Access::Issue(Issuance::Enrol)
+                } else {
+                    // The common or model file holds no secret: give it, bind on the
+                    // per-device file that follows.
+                    Access::Allow
                 }
             }
-        } else {
-            refuse(outcome, Some(mac))
+            _ => Access::Refuse(Outcome::NotEnrolled),
+        }
+    }
+
+    fn retire_previous(&self, mac: Mac) {
+        if let Some(sink) = &self.credentials {
+            // Best effort: if the queue is full, the next authenticated fetch asks again.
+            let _ = sink.retire.try_send(mac);
+        }
+    }
+
+    /// Finishes a request that hands out credentials: generates them, commits their HA1 to
+    /// the store, updates the registry, then renders the config that carries them.
+    pub async fn issue(&self, ticket: Ticket) -> Answer {
+        let outcome_answer = self.issue_inner(&ticket).await;
+        let outcome = outcome_answer.outcome;
+        self.record(
+            ticket.source,
+            Some(ticket.device.vendor),
+            Some(ticket.file),
+            Some(ticket.mac),
+            outcome,
+            ticket.started,
+        );
+        self.record_sighting(
+            ticket.source,
+            &ticket.user_agent,
+            ticket.model.as_deref(),
+            ticket.firmware.as_deref(),
+            ticket.file,
+            ticket.mac,
+            outcome,
+        );
+        outcome_answer
+    }
+
+    async fn issue_inner(&self, t: &Ticket) -> Answer {
+        let render = |credentials: render::Credentials<'_>| {
+            self.renderer.render(
+                t.template,
+                &render::Input {
+                    phone: render::Phone {
+                        mac: t.mac,
+                        model: t.model.as_deref(),
+                        firmware: t.firmware.as_deref(),
+                    },
+                    tenant: &t.tenant.name,
+                    settings: &t.tenant.settings,
+                    device: t.device.settings.as_deref(),
+                    provisioning_url: &t.provisioning_url,
+                    credentials: Some(credentials),
+                },
+            )
         };
-        self.record_sighting(fetch, request, mac, result.0);
-        result
+        let answer = |outcome: Outcome, body: Bytes| Answer {
+            outcome,
+            content_type: t.template.content_type(),
+            body,
+            challenge: None,
+            retry_after: None,
+        };
+        let Some(sink) = &self.credentials else {
+            // A dry run (`zerotouch render`): show where the credentials go, bind nothing.
+            let placeholder = render::Credentials {
+                username: "<issued-at-first-fetch>",
+                password: "<issued-at-first-fetch>",
+            };
+            return match render(placeholder) {
+                Ok(body) => answer(Outcome::Served, body),
+                Err(_) => Answer::refusal(Outcome::RenderFailed),
+            };
+        };
+        let issued = match issue_credentials(t.mac) {
+            Ok(i) => i,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot generate phone credentials");
+                return Answer::refusal(Outcome::Unavailable);
+            }
+        };
+        let change = match t.issuance {
+            Issuance::Enrol => CredentialChange::Enrol(issued.ha1.clone()),
+            Issuance::Rotate => CredentialChange::Rotate(issued.ha1.clone()),
+            Issuance::Reissue => CredentialChange::Reissue(issued.ha1.clone()),
+        };
+        let (reply, committed) = tokio::sync::oneshot::channel();
+        let job = IssueJob {
+            mac: t.mac,
+            change,
+            source: t.source,
+            reply,
+        };
+        let result = match sink.issue.send(job).await {
+            Ok(()) => committed.await.unwrap_or_else(|_| {
+                Err(crate::store::Error::Unavailable(
+                    "credential writer stopped".into(),
+                ))
+            }),
+            Err(_) => Err(crate::store::Error::Unavailable(
+                "credential writer stopped".into(),
+            )),
+        };
+        match result {
+            Ok(Some(_)) => {}
+            Ok(None) => {
+                // Another fetch (on this or another node) bound or rotated it first, or the
+                // window closed meanwhile: this client gets what an unbound device gets.
+                return Answer::refusal(Outcome::NotEnrolled);
+            }
+            Err(e) => {
+                tracing::warn!(mac = %t.mac, error = %e, "cannot store phone credentials");
+                let mut a = Answer::refusal(Outcome::Unavailable);
+                a.retry_after = Some(30);
+                return a;
+            }
+        }
+        self.metrics
+            .enrolments
+            .with_label_values(&[t.issuance.label()])
+            .inc();
+        tracing::info!(target: "zerotouch::phone", mac = %t.mac, kind = t.issuance.label(), "phone credentials issued");
+        match render(render::Credentials {
+            username: &issued.username,
+            password: &issued.password,
+        }) {
+            Ok(body) => answer(Outcome::Enrolled, body),
+            Err(e) => {
+                tracing::error!(mac = %t.mac, error = %e, "cannot render config");
+                Answer::refusal(Outcome::RenderFailed)
+            }
+        }
     }
 
     fn rendered(
@@ -339,8 +833,8 @@ impl Provisioner {
         request: &PhoneRequest<'_>,
         template: Template,
         mac: Mac,
-        device: &crate::registry::Device,
-        tenant: &crate::registry::Tenant,
+        device: &Device,
+        tenant: &Tenant,
     ) -> Result<Bytes, render::RenderError> {
         let origin = Origin::of(fetch, self.settings.public_url.as_deref());
         let dir = directory_of(fetch.path_and_query);
@@ -374,31 +868,35 @@ impl Provisioner {
                 settings: &tenant.settings,
                 device: device.settings.as_deref(),
                 provisioning_url: &provisioning_url,
+                credentials: None,
             },
         )?;
         self.cache.insert(key, body.clone());
         Ok(body)
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn record_sighting(
         &self,
-        fetch: &Fetch<'_>,
-        request: &PhoneRequest<'_>,
+        source: IpAddr,
+        user_agent: &str,
+        model: Option<&str>,
+        firmware: Option<&str>,
+        file: FileKind,
         mac: Mac,
         outcome: Outcome,
     ) {
         let Some(queue) = &self.sightings else {
             return;
         };
-        let ua = fetch.user_agent.unwrap_or("");
         queue.record(Sighting {
             mac,
             at: now_millis(),
-            source: fetch.source,
-            user_agent: truncate(ua, 256).to_owned(),
-            model: request.model().map(|m| truncate(m, 64).to_owned()),
-            firmware: request.firmware().map(|f| truncate(f, 64).to_owned()),
-            file: request.file.label(),
+            source,
+            user_agent: truncate(user_agent, 256).to_owned(),
+            model: model.map(|m| truncate(m, 64).to_owned()),
+            firmware: firmware.map(|f| truncate(f, 64).to_owned()),
+            file: file.label(),
             outcome: outcome.label(),
         });
     }
@@ -406,6 +904,52 @@ impl Provisioner {
     /// The registry this provisioner reads.
     pub fn registry(&self) -> &Registry {
         &self.registry
+    }
+}
+
+fn now_ms() -> u64 {
+    u64::try_from(now_millis()).unwrap_or(0)
+}
+
+/// Applies retirements of previous credentials queued by phones' fetches, until the queue
+/// closes. Each is idempotent: a lost one is asked for again by the next fetch.
+pub async fn retire_previous_credentials(
+    store: Arc<dyn Store>,
+    registry: Arc<Registry>,
+    mut queue: mpsc::Receiver<Mac>,
+) {
+    while let Some(mac) = queue.recv().await {
+        match store
+            .change_credentials(mac, CredentialChange::RetirePrevious, None)
+            .await
+        {
+            Ok(Some(record)) => {
+                let _order = registry.write_lock().await;
+                registry.put_device(record);
+            }
+            Ok(None) => {}
+            Err(e) => tracing::warn!(%mac, error = %e, "cannot retire previous phone credentials"),
+        }
+    }
+}
+
+/// Sweeps the throttle and the nonce memory every `every` until `shutdown`.
+pub async fn sweep_guard(
+    provisioner: Arc<Provisioner>,
+    every: Duration,
+    metrics: Arc<Metrics>,
+    shutdown: tokio_util::sync::CancellationToken,
+) {
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = tokio::time::sleep(every) => {}
+        }
+        provisioner.guard.throttle.sweep();
+        provisioner.guard.nonces.sweep(now_ms());
+        metrics
+            .throttled_sources
+            .set(provisioner.guard.throttle.blocked_sources() as i64);
     }
 }
 
@@ -512,7 +1056,7 @@ mod tests {
             Outcome::UnknownDevice.refusal_body(),
             Outcome::Unrecognised.refusal_body()
         );
-        assert_eq!(Outcome::VendorMismatch.status(), 403);
+        assert_eq!(Outcome::VendorMismatch.status(), 404);
         assert_eq!(truncate("héllo", 2), "h");
     }
 }

@@ -168,6 +168,17 @@ pub struct Input<'a> {
     pub device: Option<&'a DeviceSettings>,
     /// Directory URL phones fetch their files from (ends with `/`).
     pub provisioning_url: &'a str,
+    /// Provisioning credentials handed out by this very response (enrolment or rotation).
+    pub credentials: Option<Credentials<'a>>,
+}
+
+/// Provisioning-server credentials written into a phone's config, once.
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct Credentials<'a> {
+    /// User name.
+    pub username: &'a str,
+    /// Password.
+    pub password: &'a str,
 }
 
 /// The compiled templates.
@@ -241,6 +252,10 @@ impl Renderer {
                     settings: &settings,
                     device,
                     provisioning_url: "https://prov.example/",
+                    credentials: device.map(|_| Credentials {
+                        username: "zt-805ec017de13-0000",
+                        password: "sample-password",
+                    }),
                 };
                 self.render(template, &input).map_err(|e| TemplateError {
                     file: self.source(template).to_owned(),
@@ -365,6 +380,7 @@ struct View<'a> {
     firmware: Option<&'a FirmwareRule>,
     lines: Vec<LineView<'a>>,
     vendor_keys: Option<&'a BTreeMap<String, String>>,
+    provisioning_credentials: Option<Credentials<'a>>,
 }
 
 #[derive(Serialize)]
@@ -463,6 +479,7 @@ impl<'a> View<'a> {
             }),
             lines,
             vendor_keys: s.vendor_keys.get(&vendor),
+            provisioning_credentials: input.credentials,
         }
     }
 }
@@ -516,6 +533,7 @@ pub fn sample() -> (TenantName, TenantSettings, DeviceSettings) {
                 BTreeMap::from([("Telephony.0.CT_ByOnHook".to_owned(), "1".to_owned())]),
             ),
         ]),
+        phone_auth: crate::domain::PhoneAuth::Enrolment,
     };
     let device = DeviceSettings {
         display_name: Some("Reception".into()),
@@ -602,6 +620,10 @@ mod tests {
                 settings: &settings,
                 device: Some(&device),
                 provisioning_url: "https://prov.example/",
+                credentials: Some(Credentials {
+                    username: "zt-805ec017de13-0000",
+                    password: "sample-password",
+                }),
             };
             let got = renderer.render(template, &input).unwrap();
             let file = dir.join(template.path().replace('/', "-").trim_end_matches(".tera"));
@@ -651,6 +673,7 @@ mod tests {
             settings: &settings,
             device: Some(&device),
             provisioning_url: "https://prov.example/",
+            credentials: None,
         };
         let out = renderer.render(Template::YealinkDevice, &input).unwrap();
         let text = String::from_utf8(out.to_vec()).unwrap();

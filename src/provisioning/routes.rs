@@ -3,15 +3,20 @@
 //! change when a partner changes a tenant. The partner API and metrics are not reachable here.
 
 use std::convert::Infallible;
-use std::future::{ready, Ready};
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 
 use bytes::Bytes;
-use http::header::{CACHE_CONTROL, CONTENT_TYPE, HOST, USER_AGENT};
+use http::header::{
+    ALLOW, AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE, HOST, RETRY_AFTER, USER_AGENT,
+    WWW_AUTHENTICATE,
+};
 use http::{HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::Full;
 
-use super::{Fetch, Provisioner};
+use super::{Answer, Fetch, Handled, Outcome, Provisioner};
 use crate::server::ConnInfo;
 
 /// The response body type of the phones listener.
@@ -31,48 +36,82 @@ impl PhoneService {
     }
 }
 
-impl<B> hyper::service::Service<Request<B>> for PhoneService {
-    type Response = Response<Body>;
-    type Error = Infallible;
-    // The answer is computed synchronously: no state machine, no allocation for the future.
-    type Future = Ready<Result<Self::Response, Infallible>>;
+/// The future of one phone request: ready at once on the hot path; a store write only when
+/// the answer hands out credentials.
+pub enum PhoneFuture {
+    /// Answered synchronously.
+    Ready(Option<Response<Body>>),
+    /// Waiting for issued credentials to be committed.
+    Issuing(Pin<Box<dyn Future<Output = Response<Body>> + Send>>),
+}
 
-    fn call(&self, req: Request<B>) -> Self::Future {
-        ready(Ok(answer(&self.provisioner, &self.conn, &req)))
+impl Future for PhoneFuture {
+    type Output = Result<Response<Body>, Infallible>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.get_mut() {
+            // Taken once; a second poll (a hyper contract violation) gets an empty answer.
+            PhoneFuture::Ready(response) => Poll::Ready(Ok(response
+                .take()
+                .unwrap_or_else(|| Response::new(Full::new(Bytes::new()))))),
+            PhoneFuture::Issuing(f) => f.as_mut().poll(cx).map(Ok),
+        }
     }
 }
 
-fn answer<B>(provisioner: &Provisioner, conn: &ConnInfo, req: &Request<B>) -> Response<Body> {
-    let headers = req.headers();
-    let text = |name| {
-        headers
-            .get(name)
-            .and_then(|v: &HeaderValue| v.to_str().ok())
-    };
-    let method = req.method();
-    let fetch = Fetch {
-        readable_method: method == Method::GET || method == Method::HEAD,
-        path_and_query: req.uri().path_and_query().map_or("/", |p| p.as_str()),
-        user_agent: text(USER_AGENT),
-        host: text(HOST).or_else(|| req.uri().authority().map(|a| a.as_str())),
-        source: conn.remote.ip(),
-        local: conn.local,
-        tls: conn.tls,
-    };
-    let answer = provisioner.handle(&fetch);
-    let body = if method == Method::HEAD {
-        Bytes::new()
-    } else {
-        answer.body
-    };
+impl<B> hyper::service::Service<Request<B>> for PhoneService {
+    type Response = Response<Body>;
+    type Error = Infallible;
+    type Future = PhoneFuture;
+
+    fn call(&self, req: Request<B>) -> Self::Future {
+        let headers = req.headers();
+        let text = |name| {
+            headers
+                .get(name)
+                .and_then(|v: &HeaderValue| v.to_str().ok())
+        };
+        let head = req.method() == Method::HEAD;
+        let fetch = Fetch {
+            method: req.method().as_str(),
+            path_and_query: req.uri().path_and_query().map_or("/", |p| p.as_str()),
+            user_agent: text(USER_AGENT),
+            host: text(HOST).or_else(|| req.uri().authority().map(|a| a.as_str())),
+            authorization: text(AUTHORIZATION),
+            source: self.conn.remote.ip(),
+            local: self.conn.local,
+            tls: self.conn.tls,
+        };
+        match self.provisioner.handle(&fetch) {
+            Handled::Done(answer) => PhoneFuture::Ready(Some(respond(answer, head))),
+            Handled::Issue(ticket) => {
+                let provisioner = self.provisioner.clone();
+                PhoneFuture::Issuing(Box::pin(async move {
+                    respond(provisioner.issue(*ticket).await, head)
+                }))
+            }
+        }
+    }
+}
+
+fn respond(answer: Answer, head: bool) -> Response<Body> {
+    let body = if head { Bytes::new() } else { answer.body };
     let mut response = Response::new(Full::new(body));
     *response.status_mut() =
         StatusCode::from_u16(answer.outcome.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let h = response.headers_mut();
     h.insert(CONTENT_TYPE, HeaderValue::from_static(answer.content_type));
     h.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    if answer.outcome == super::Outcome::MethodNotAllowed {
-        h.insert(http::header::ALLOW, HeaderValue::from_static("GET, HEAD"));
+    if answer.outcome == Outcome::MethodNotAllowed {
+        h.insert(ALLOW, HeaderValue::from_static("GET, HEAD"));
+    }
+    if let Some(challenges) = answer.challenge {
+        for c in challenges {
+            h.append(WWW_AUTHENTICATE, c);
+        }
+    }
+    if let Some(seconds) = answer.retry_after {
+        h.insert(RETRY_AFTER, HeaderValue::from(seconds));
     }
     response
 }

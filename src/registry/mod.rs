@@ -11,7 +11,9 @@ use std::sync::Arc;
 
 use dashmap::DashMap;
 
-use crate::domain::{ClaimCode, DeviceSettings, Mac, TenantName, TenantSettings, Vendor};
+use crate::domain::{
+    ClaimSecret, DeviceSettings, Mac, PhoneCredentials, TenantName, TenantSettings, Vendor,
+};
 use crate::store::{Change, DeviceRecord, Store, TenantId, TenantRecord};
 
 pub mod sync;
@@ -40,8 +42,12 @@ pub struct Device {
     pub vendor: Vendor,
     /// Claiming tenant.
     pub tenant: TenantId,
-    /// Gigaset label code.
-    pub claim_code: Option<ClaimCode>,
+    /// Gigaset: HA1s of its MAC-ID.
+    pub claim_secret: Option<Box<ClaimSecret>>,
+    /// Provisioning credentials (HA1s) handed out at enrolment.
+    pub credentials: Option<Box<PhoneCredentials>>,
+    /// End of the enrolment window (store milliseconds).
+    pub enrol_until: Option<i64>,
     /// Per-device settings; `None` when empty, so a million plain devices stay small.
     pub settings: Option<Box<DeviceSettings>>,
     /// Changes whenever this entry is replaced.
@@ -145,7 +151,9 @@ impl Registry {
             mac: record.mac,
             vendor: record.vendor,
             tenant: record.tenant,
-            claim_code: record.claim_code,
+            claim_secret: record.claim_secret.map(Box::new),
+            credentials: record.credentials.map(Box::new),
+            enrol_until: record.enrol_until,
             settings,
             generation: self.next_generation(),
         };
@@ -235,7 +243,9 @@ mod tests {
             mac: Mac::parse(mac).unwrap(),
             vendor: Vendor::Yealink,
             tenant,
-            claim_code: None,
+            claim_secret: None,
+            credentials: None,
+            enrol_until: None,
             settings: DeviceSettings::default(),
         }
     }

@@ -43,6 +43,9 @@ pub struct Limits {
     pub header_read_timeout: Duration,
     /// Bytes of request line and header at most.
     pub max_header_bytes: usize,
+    /// Open connections from one client address at most; more are closed at once, so one
+    /// greedy client cannot take every slot from the others.
+    pub max_connections_per_address: usize,
 }
 
 impl Default for Limits {
@@ -52,6 +55,7 @@ impl Default for Limits {
             handshake_timeout: Duration::from_secs(10),
             header_read_timeout: Duration::from_secs(15),
             max_header_bytes: 16 * 1024,
+            max_connections_per_address: 1024,
         }
     }
 }
@@ -64,6 +68,41 @@ pub trait ConnectionEvents: Send + Sync + 'static {
     fn opened(&self) {}
     /// A connection closed.
     fn closed(&self) {}
+    /// A connection was closed at once: its address holds too many already.
+    fn refused_over_address_cap(&self, _remote: SocketAddr) {}
+}
+
+/// Open connections per client address; a slot is given back when its guard drops.
+#[derive(Default)]
+struct PerAddress(dashmap::DashMap<std::net::IpAddr, usize, ahash::RandomState>);
+
+struct AddressSlot {
+    map: Arc<PerAddress>,
+    ip: std::net::IpAddr,
+}
+
+impl PerAddress {
+    fn take(self: &Arc<Self>, ip: std::net::IpAddr, cap: usize) -> Option<AddressSlot> {
+        let mut count = self.0.entry(ip).or_insert(0);
+        if *count >= cap {
+            return None;
+        }
+        *count += 1;
+        Some(AddressSlot {
+            map: self.clone(),
+            ip,
+        })
+    }
+}
+
+impl Drop for AddressSlot {
+    fn drop(&mut self) {
+        // Remove the entry at zero so the map only holds addresses with open connections.
+        self.map.0.remove_if_mut(&self.ip, |_, n| {
+            *n = n.saturating_sub(1);
+            *n == 0
+        });
+    }
 }
 
 /// Ignores every event.
@@ -100,6 +139,7 @@ pub async fn serve<F, S, B>(
         }
     };
     let slots = Arc::new(Semaphore::new(limits.max_connections));
+    let per_address = Arc::new(PerAddress::default());
     let tracker = TaskTracker::new();
     let make_service = Arc::new(make_service);
     let mut http = hyper::server::conn::http1::Builder::new();
@@ -129,6 +169,12 @@ pub async fn serve<F, S, B>(
                 }
             },
         };
+        let Some(address_slot) = per_address.take(remote.ip(), limits.max_connections_per_address)
+        else {
+            events.refused_over_address_cap(remote);
+            drop(stream);
+            continue;
+        };
         let _ = stream.set_nodelay(true);
         let info = ConnInfo {
             remote,
@@ -143,6 +189,7 @@ pub async fn serve<F, S, B>(
         let handshake_timeout = limits.handshake_timeout;
         tracker.spawn(async move {
             let _permit = permit;
+            let _address_slot = address_slot;
             match tls {
                 Some(acceptor) => {
                     let handshake =

@@ -11,10 +11,13 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use async_trait::async_trait;
 
 use crate::domain::{
-    ClaimCode, CustomerFields, CustomerId, DeviceSettings, Mac, PartnerId, TenantName,
-    TenantSettings, Vendor,
+    ClaimCode, ClaimSecret, CustomerFields, CustomerId, DeviceSettings, Ha1, Mac, PartnerId,
+    PhoneCredentials, TenantName, TenantSettings, Vendor,
 };
 
+#[cfg(test)]
+mod contract;
+pub mod postgres;
 pub mod sqlite;
 
 /// A tenant's row id.
@@ -156,6 +159,38 @@ pub struct ClaimRequest {
     pub tenant: TenantName,
     /// Per-device settings.
     pub settings: DeviceSettings,
+    /// End of the enrolment window this claim opens.
+    pub enrol_until: Option<Millis>,
+}
+
+/// A change to a device's provisioning credentials, made by a phone's fetch.
+#[derive(Clone, Debug)]
+pub enum CredentialChange {
+    /// The first fetch inside the enrolment window: bind these credentials and close the
+    /// window. Refused (`None`) if the device is bound already or the window has closed.
+    Enrol(Ha1),
+    /// A rotation was requested: these become current, the old ones stay valid as previous.
+    /// Refused if no rotation is pending.
+    Rotate(Ha1),
+    /// The phone authenticated with its previous credentials (it never got the current
+    /// ones): these replace the current ones, the previous stay valid. Refused if there are
+    /// no previous credentials.
+    Reissue(Ha1),
+    /// The phone authenticated with the current credentials: forget the previous ones.
+    RetirePrevious,
+}
+
+/// How a rotation request ended.
+// Returned once per API call, never held in bulk: boxing the record would buy nothing.
+#[allow(clippy::large_enum_variant)]
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RotationOutcome {
+    /// The next authenticated fetch hands out new credentials.
+    Requested(DeviceRecord),
+    /// No such device for this actor.
+    NotFound,
+    /// The device has no credentials yet (not enrolled).
+    NotEnrolled,
 }
 
 /// How a claim ended.
@@ -183,6 +218,8 @@ pub struct DeviceUpdate {
 }
 
 /// How a device update ended.
+// Returned once per API call, never held in bulk: boxing the record would buy nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum UpdateOutcome {
     /// Done.
@@ -281,8 +318,12 @@ pub struct DeviceRecord {
     pub vendor: Vendor,
     /// The tenant that claims it.
     pub tenant: TenantId,
-    /// Gigaset label code, when claimed with one.
-    pub claim_code: Option<ClaimCode>,
+    /// Gigaset: HA1s of its MAC-ID (MAC + label code), never the code itself.
+    pub claim_secret: Option<ClaimSecret>,
+    /// Provisioning credentials handed out at enrolment (HA1s only).
+    pub credentials: Option<PhoneCredentials>,
+    /// End of the enrolment window: until then, the first fetch binds the device.
+    pub enrol_until: Option<Millis>,
     /// Per-device settings.
     pub settings: DeviceSettings,
 }
@@ -352,6 +393,8 @@ pub struct ImportDevice {
     pub tenant: TenantName,
     /// Per-device settings.
     pub settings: DeviceSettings,
+    /// End of the enrolment window a new claim opens.
+    pub enrol_until: Option<Millis>,
 }
 
 /// What the store did with one row.
@@ -572,4 +615,43 @@ pub trait Store: Send + Sync + 'static {
 
     /// Reads the audit log, oldest first.
     async fn audit_log(&self, query: AuditQuery) -> Result<Vec<AuditEntry>, Error>;
+
+    /// Applies a credential change made by a phone's fetch (audited as actor `phone`).
+    /// `None` when the change no longer applies (bound meanwhile, window closed, no rotation
+    /// pending, device released).
+    async fn change_credentials(
+        &self,
+        mac: Mac,
+        change: CredentialChange,
+        source: Option<IpAddr>,
+    ) -> Result<Option<DeviceRecord>, Error>;
+
+    /// Applies several credential changes at once (a burst of phones enrolling): one
+    /// transaction where the backend can. Results are in the order of `changes`.
+    async fn change_credentials_many(
+        &self,
+        changes: Vec<(Mac, CredentialChange, Option<IpAddr>)>,
+    ) -> Result<Vec<Option<DeviceRecord>>, Error> {
+        let mut out = Vec::with_capacity(changes.len());
+        for (mac, change, source) in changes {
+            out.push(self.change_credentials(mac, change, source).await?);
+        }
+        Ok(out)
+    }
+
+    /// (Re)opens a device's enrolment window until `until`, forgetting any credentials it was
+    /// given (a factory-reset phone lost them). `None` if not visible to the actor.
+    async fn open_enrolment(
+        &self,
+        mac: Mac,
+        until: Millis,
+        actor: &Actor,
+    ) -> Result<Option<DeviceRecord>, Error>;
+
+    /// Asks for new credentials at the device's next authenticated fetch.
+    async fn request_rotation(&self, mac: Mac, actor: &Actor) -> Result<RotationOutcome, Error>;
+
+    /// The server-wide secret named `name` (shared by every node), storing `fresh` first if
+    /// there is none yet.
+    async fn secret(&self, name: &str, fresh: &[u8]) -> Result<Vec<u8>, Error>;
 }

@@ -12,18 +12,27 @@ use rusqlite::{params, Connection, OptionalExtension, Transaction};
 
 use super::{
     now_millis, Actor, AuditEntry, AuditQuery, Change, ChangeEntry, ClaimOutcome, ClaimRequest,
-    CustomerRecord, DeviceQuery, DeviceRecord, DeviceStatus, DeviceUpdate, DeviceView, Error,
-    ImportBatch, ImportResult, PartnerRecord, RowOutcome, Sighting, Store, TenantChanged,
-    TenantCreated, TenantId, TenantRecord, TokenRecord, UpdateOutcome,
+    CredentialChange, CustomerRecord, DeviceQuery, DeviceRecord, DeviceStatus, DeviceUpdate,
+    DeviceView, Error, ImportBatch, ImportResult, PartnerRecord, RotationOutcome, RowOutcome,
+    Sighting, Store, TenantChanged, TenantCreated, TenantId, TenantRecord, TokenRecord,
+    UpdateOutcome,
 };
 use crate::domain::{
-    ClaimCode, CustomerFields, CustomerId, Mac, PartnerId, TenantName, TenantSettings, Vendor,
+    ClaimCode, ClaimSecret, CustomerFields, CustomerId, Mac, PartnerId, PhoneCredentials,
+    TenantName, TenantSettings, Vendor,
 };
 
+/// One schema migration: SQL, or SQL followed by a data conversion written in Rust.
+enum Migration {
+    Sql(&'static str),
+    SqlThen(&'static str, fn(&Transaction<'_>) -> Result<(), Error>),
+}
+
 /// Schema migrations, in order; `PRAGMA user_version` records how many have been applied.
-const MIGRATIONS: &[&str] = &[
+const MIGRATIONS: &[Migration] = &[
     // 1: tenants, devices, last-seen status, change feed, audit.
-    r#"
+    Migration::Sql(
+        r#"
     CREATE TABLE tenants (
         id          INTEGER PRIMARY KEY,
         name        TEXT NOT NULL UNIQUE,
@@ -69,8 +78,10 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX audit_by_time ON audit(at);
     "#,
+    ),
     // 2: partners, their API tokens and customers; tenants owned by partners.
-    r#"
+    Migration::Sql(
+        r#"
     CREATE TABLE partners (
         id          INTEGER PRIMARY KEY,
         name        TEXT NOT NULL UNIQUE,
@@ -98,7 +109,53 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX device_status_by_seen ON device_status(last_seen);
     CREATE INDEX audit_by_mac ON audit(mac);
     "#,
+    ),
+    // 3: phone authentication. Gigaset label codes are replaced by the HA1s of the MAC-ID;
+    // devices get provisioning credentials (HA1s) and an enrolment window; a table of
+    // server-wide secrets (the Digest nonce key).
+    Migration::SqlThen(
+        r#"
+    ALTER TABLE devices ADD COLUMN claim_secret TEXT;
+    ALTER TABLE devices ADD COLUMN credentials TEXT;
+    ALTER TABLE devices ADD COLUMN enrol_until INTEGER;
+    CREATE TABLE server_secrets (
+        name   TEXT PRIMARY KEY,
+        value  BLOB NOT NULL
+    );
+    "#,
+        hash_claim_codes,
+    ),
 ];
+
+/// Migration 3's data step: hash stored label codes, drop the plain codes, and give devices
+/// claimed before phone authentication existed a fresh enrolment window, so they can enrol.
+fn hash_claim_codes(tx: &Transaction<'_>) -> Result<(), Error> {
+    let rows: Vec<(String, String)> = tx
+        .prepare("SELECT mac, claim_code FROM devices WHERE claim_code IS NOT NULL")
+        .and_then(|mut s| s.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect())
+        .db()?;
+    for (mac, code) in rows {
+        let mac_parsed = Mac::parse(&mac).map_err(|e| corrupt("device mac", e))?;
+        let code = ClaimCode::parse(&code).map_err(|e| corrupt("claim code", e))?;
+        let secret = json("claim secret", &ClaimSecret::new(mac_parsed, &code))?;
+        tx.execute(
+            "UPDATE devices SET claim_secret = ?2 WHERE mac = ?1",
+            params![mac, secret],
+        )
+        .db()?;
+    }
+    tx.execute_batch("ALTER TABLE devices DROP COLUMN claim_code;")
+        .db()?;
+    tx.execute(
+        "UPDATE devices SET enrol_until = ?1 WHERE credentials IS NULL",
+        [now_millis() + DEFAULT_ENROLMENT_MS],
+    )
+    .db()?;
+    Ok(())
+}
+
+/// Enrolment window given to devices that predate phone authentication: 7 days.
+const DEFAULT_ENROLMENT_MS: i64 = 7 * 24 * 3600 * 1000;
 
 /// The SQLite store.
 #[derive(Clone)]
@@ -217,11 +274,17 @@ fn migrate(conn: &mut Connection) -> Result<(), Error> {
             supported: SqliteStore::SCHEMA_VERSION,
         });
     }
-    for (i, sql) in MIGRATIONS.iter().enumerate().skip(found as usize) {
+    for (i, migration) in MIGRATIONS.iter().enumerate().skip(found as usize) {
         let tx = conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Exclusive)
             .map_err(unavailable)?;
-        tx.execute_batch(sql).map_err(unavailable)?;
+        match migration {
+            Migration::Sql(sql) => tx.execute_batch(sql).map_err(unavailable)?,
+            Migration::SqlThen(sql, then) => {
+                tx.execute_batch(sql).map_err(unavailable)?;
+                then(&tx)?;
+            }
+        }
         tx.pragma_update(None, "user_version", (i + 1) as i64)
             .map_err(unavailable)?;
         tx.commit().map_err(unavailable)?;
@@ -341,34 +404,59 @@ fn visible_tenant(
     Ok(row.filter(|(_, owner)| partner.is_none() || *owner == partner))
 }
 
-type RawDevice = (String, String, i64, Option<String>, String);
+type RawDevice = (
+    String,
+    String,
+    i64,
+    Option<String>,
+    Option<String>,
+    Option<i64>,
+    String,
+);
 
-fn device_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<RawDevice> {
+/// Reads the 7 device columns starting at `at`.
+fn device_at(row: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<RawDevice> {
     Ok((
-        row.get(0)?,
-        row.get(1)?,
-        row.get(2)?,
-        row.get(3)?,
-        row.get(4)?,
+        row.get(at)?,
+        row.get(at + 1)?,
+        row.get(at + 2)?,
+        row.get(at + 3)?,
+        row.get(at + 4)?,
+        row.get(at + 5)?,
+        row.get(at + 6)?,
     ))
 }
 
-fn decode_device((mac, vendor, tenant, code, settings): RawDevice) -> Result<DeviceRecord, Error> {
+fn device_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<RawDevice> {
+    device_at(row, 0)
+}
+
+fn decode_json<T: serde::de::DeserializeOwned>(
+    what: &str,
+    text: Option<String>,
+) -> Result<Option<T>, Error> {
+    text.map(|t| serde_json::from_str(&t).map_err(|e| corrupt(what, e)))
+        .transpose()
+}
+
+fn decode_device(
+    (mac, vendor, tenant, secret, credentials, enrol_until, settings): RawDevice,
+) -> Result<DeviceRecord, Error> {
     Ok(DeviceRecord {
         mac: Mac::parse(&mac).map_err(|e| corrupt("device mac", e))?,
         vendor: vendor
             .parse::<Vendor>()
             .map_err(|e| corrupt("device vendor", e))?,
         tenant,
-        claim_code: code
-            .map(|c| ClaimCode::parse(&c))
-            .transpose()
-            .map_err(|e| corrupt("claim code", e))?,
+        claim_secret: decode_json("claim secret", secret)?,
+        credentials: decode_json("credentials", credentials)?,
+        enrol_until,
         settings: serde_json::from_str(&settings).map_err(|e| corrupt("device settings", e))?,
     })
 }
 
-const DEVICE_COLUMNS: &str = "mac, vendor, tenant_id, claim_code, settings";
+const DEVICE_COLUMNS: &str =
+    "mac, vendor, tenant_id, claim_secret, credentials, enrol_until, settings";
 
 fn load_device(conn: &Connection, mac: Mac) -> Result<Option<DeviceRecord>, Error> {
     let sql = format!("SELECT {DEVICE_COLUMNS} FROM devices WHERE mac = ?1");
@@ -387,12 +475,12 @@ fn visible_device(
 ) -> Result<Option<(DeviceRecord, String)>, Error> {
     let row: Option<(RawDevice, String, Option<i64>)> = conn
         .prepare_cached(
-            "SELECT d.mac, d.vendor, d.tenant_id, d.claim_code, d.settings, t.name, t.partner_id \
+            "SELECT d.mac, d.vendor, d.tenant_id, d.claim_secret, d.credentials, d.enrol_until, d.settings, t.name, t.partner_id \
              FROM devices d JOIN tenants t ON t.id = d.tenant_id WHERE d.mac = ?1",
         )
         .and_then(|mut s| {
             s.query_row([mac.to_string()], |r| {
-                Ok((device_from_row(r)?, r.get(5)?, r.get(6)?))
+                Ok((device_from_row(r)?, r.get(7)?, r.get(8)?))
             })
             .optional()
         })
@@ -405,7 +493,7 @@ fn visible_device(
     }
 }
 
-const VIEW_SELECT: &str = "SELECT d.mac, d.vendor, d.tenant_id, d.claim_code, d.settings, t.name, d.claimed_at, d.updated_at, \
+const VIEW_SELECT: &str = "SELECT d.mac, d.vendor, d.tenant_id, d.claim_secret, d.credentials, d.enrol_until, d.settings, t.name, d.claimed_at, d.updated_at, \
      s.last_seen, s.source_ip, s.user_agent, s.model, s.firmware, s.last_file, s.last_outcome \
      FROM devices d JOIN tenants t ON t.id = d.tenant_id LEFT JOIN device_status s ON s.mac = d.mac";
 
@@ -426,20 +514,20 @@ type RawView = (
 );
 
 fn view_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawView> {
-    let seen: Option<i64> = r.get(8)?;
+    let seen: Option<i64> = r.get(10)?;
     let status = match seen {
         Some(at) => Some((
             at,
-            r.get(9)?,
-            r.get(10)?,
             r.get(11)?,
             r.get(12)?,
             r.get(13)?,
             r.get(14)?,
+            r.get(15)?,
+            r.get(16)?,
         )),
         None => None,
     };
-    Ok((device_from_row(r)?, r.get(5)?, r.get(6)?, r.get(7)?, status))
+    Ok((device_from_row(r)?, r.get(7)?, r.get(8)?, r.get(9)?, status))
 }
 
 fn decode_view(
@@ -538,29 +626,45 @@ fn claim_in(
     let Some((tenant_id, _)) = visible_tenant(tx, req.tenant.as_str(), actor.partner)? else {
         return Ok(ClaimOutcome::UnknownTenant);
     };
-    let mac = req.mac.to_string();
-    let current: Option<(i64, Option<String>)> = tx
-        .prepare_cached("SELECT tenant_id, claim_code FROM devices WHERE mac = ?1")
-        .and_then(|mut s| {
-            s.query_row([&mac], |r| Ok((r.get(0)?, r.get(1)?)))
-                .optional()
-        })
-        .db()?;
-    let code = req.claim_code.as_ref().map(ClaimCode::as_str);
-    match current {
-        Some((owner, _)) if owner != tenant_id => Ok(ClaimOutcome::AlreadyInUse),
-        Some((_, stored)) if stored.as_deref() != code => Ok(ClaimOutcome::ClaimCodeMismatch),
-        Some(_) => match load_device(tx, req.mac)? {
-            Some(d) => Ok(ClaimOutcome::Unchanged(d)),
-            None => Err(corrupt("device", "vanished inside its transaction")),
-        },
+    match load_device(tx, req.mac)? {
+        Some(d) if d.tenant != tenant_id => Ok(ClaimOutcome::AlreadyInUse),
+        Some(d) => {
+            let same_code = match (&d.claim_secret, &req.claim_code) {
+                (None, None) => true,
+                (Some(secret), Some(code)) => secret.matches(req.mac, code),
+                _ => false,
+            };
+            if same_code {
+                Ok(ClaimOutcome::Unchanged(d))
+            } else {
+                Ok(ClaimOutcome::ClaimCodeMismatch)
+            }
+        }
         None => {
             let settings = json("device settings", &req.settings)?;
+            let claim_secret = req
+                .claim_code
+                .as_ref()
+                .map(|c| ClaimSecret::new(req.mac, c));
+            let secret_json = claim_secret
+                .as_ref()
+                .map(|s| json("claim secret", s))
+                .transpose()?;
             tx.prepare_cached(
-                "INSERT INTO devices (mac, vendor, tenant_id, claim_code, settings, claimed_at, updated_at) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
+                "INSERT INTO devices (mac, vendor, tenant_id, claim_secret, enrol_until, settings, claimed_at, updated_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)",
             )
-            .and_then(|mut s| s.execute(params![mac, req.vendor.as_str(), tenant_id, code, settings, now]))
+            .and_then(|mut s| {
+                s.execute(params![
+                    req.mac.to_string(),
+                    req.vendor.as_str(),
+                    tenant_id,
+                    secret_json,
+                    req.enrol_until,
+                    settings,
+                    now
+                ])
+            })
             .db()?;
             audit(
                 tx,
@@ -569,18 +673,87 @@ fn claim_in(
                 "device.claim",
                 Some(req.mac),
                 Some(req.tenant.as_str()),
-                None,
+                req.enrol_until
+                    .map(|u| serde_json::json!({"enrolment_until": u})),
             )?;
             record_change(tx, &Change::Device(req.mac), now)?;
             Ok(ClaimOutcome::Created(DeviceRecord {
                 mac: req.mac,
                 vendor: req.vendor,
                 tenant: tenant_id,
-                claim_code: req.claim_code.clone(),
+                claim_secret,
+                credentials: None,
+                enrol_until: req.enrol_until,
                 settings: req.settings.clone(),
             }))
         }
     }
+}
+
+/// Applies one credential change made by a phone's fetch inside `tx`.
+fn change_credentials_in(
+    tx: &Transaction<'_>,
+    mac: Mac,
+    change: CredentialChange,
+    source: Option<std::net::IpAddr>,
+    now: i64,
+) -> Result<Option<DeviceRecord>, Error> {
+    let Some(mut device) = load_device(tx, mac)? else {
+        return Ok(None);
+    };
+    let actor = Actor {
+        name: "phone".into(),
+        partner: None,
+        source,
+    };
+    let (credentials, action) = match (change, device.credentials.take()) {
+        (CredentialChange::Enrol(ha1), None) if device.enrol_until.is_some_and(|u| u > now) => (
+            PhoneCredentials {
+                current: ha1,
+                previous: None,
+                rotate: false,
+            },
+            Some("device.enrol"),
+        ),
+        (CredentialChange::Rotate(ha1), Some(old)) if old.rotate => (
+            PhoneCredentials {
+                current: ha1,
+                previous: Some(old.current),
+                rotate: false,
+            },
+            Some("device.credentials.rotated"),
+        ),
+        (CredentialChange::Reissue(ha1), Some(old)) if old.previous.is_some() => (
+            PhoneCredentials {
+                current: ha1,
+                previous: old.previous,
+                rotate: false,
+            },
+            Some("device.credentials.reissued"),
+        ),
+        (CredentialChange::RetirePrevious, Some(old)) if old.previous.is_some() => (
+            PhoneCredentials {
+                previous: None,
+                ..old
+            },
+            None,
+        ),
+        _ => return Ok(None),
+    };
+    let text = json("credentials", &credentials)?;
+    tx.prepare_cached(
+        "UPDATE devices SET credentials = ?2, enrol_until = NULL, updated_at = ?3 WHERE mac = ?1",
+    )
+    .and_then(|mut s| s.execute(params![mac.to_string(), text, now]))
+    .db()?;
+    if let Some(action) = action {
+        let tenant = load_tenant(tx, "id = ?1", &device.tenant)?.map(|t| t.name.to_string());
+        audit(tx, now, &actor, action, Some(mac), tenant.as_deref(), None)?;
+    }
+    record_change(tx, &Change::Device(mac), now)?;
+    device.credentials = Some(credentials);
+    device.enrol_until = None;
+    Ok(Some(device))
 }
 
 #[async_trait]
@@ -709,6 +882,7 @@ impl Store for SqliteStore {
                     claim_code: d.claim_code.clone(),
                     tenant: d.tenant.clone(),
                     settings: d.settings.clone(),
+                    enrol_until: d.enrol_until,
                 };
                 let outcome = match claim_in(tx, &req, actor, now)? {
                     ClaimOutcome::Created(record) => {
@@ -1303,6 +1477,101 @@ impl Store for SqliteStore {
         })
         .await
     }
+
+    async fn change_credentials(
+        &self,
+        mac: Mac,
+        change: CredentialChange,
+        source: Option<std::net::IpAddr>,
+    ) -> Result<Option<DeviceRecord>, Error> {
+        self.write(move |tx| change_credentials_in(tx, mac, change, source, now_millis()))
+            .await
+    }
+
+    async fn change_credentials_many(
+        &self,
+        changes: Vec<(Mac, CredentialChange, Option<std::net::IpAddr>)>,
+    ) -> Result<Vec<Option<DeviceRecord>>, Error> {
+        // One transaction, one fsync, for a whole burst of enrolments.
+        self.write(move |tx| {
+            let now = now_millis();
+            changes
+                .into_iter()
+                .map(|(mac, change, source)| change_credentials_in(tx, mac, change, source, now))
+                .collect()
+        })
+        .await
+    }
+
+    async fn open_enrolment(
+        &self,
+        mac: Mac,
+        until: i64,
+        actor: &Actor,
+    ) -> Result<Option<DeviceRecord>, Error> {
+        let actor = actor.clone();
+        self.write(move |tx| {
+            let now = now_millis();
+            let Some((mut device, tenant)) = visible_device(tx, mac, actor.partner)? else {
+                return Ok(None);
+            };
+            tx.prepare_cached("UPDATE devices SET credentials = NULL, enrol_until = ?2, updated_at = ?3 WHERE mac = ?1")
+                .and_then(|mut s| s.execute(params![mac.to_string(), until, now]))
+                .db()?;
+            audit(tx, now, &actor, "device.enrolment.open", Some(mac), Some(&tenant), Some(serde_json::json!({"until": until})))?;
+            record_change(tx, &Change::Device(mac), now)?;
+            device.credentials = None;
+            device.enrol_until = Some(until);
+            Ok(Some(device))
+        })
+        .await
+    }
+
+    async fn request_rotation(&self, mac: Mac, actor: &Actor) -> Result<RotationOutcome, Error> {
+        let actor = actor.clone();
+        self.write(move |tx| {
+            let now = now_millis();
+            let Some((mut device, tenant)) = visible_device(tx, mac, actor.partner)? else {
+                return Ok(RotationOutcome::NotFound);
+            };
+            let Some(mut credentials) = device.credentials.take() else {
+                return Ok(RotationOutcome::NotEnrolled);
+            };
+            credentials.rotate = true;
+            let text = json("credentials", &credentials)?;
+            tx.prepare_cached(
+                "UPDATE devices SET credentials = ?2, updated_at = ?3 WHERE mac = ?1",
+            )
+            .and_then(|mut s| s.execute(params![mac.to_string(), text, now]))
+            .db()?;
+            audit(
+                tx,
+                now,
+                &actor,
+                "device.credentials.rotate",
+                Some(mac),
+                Some(&tenant),
+                None,
+            )?;
+            record_change(tx, &Change::Device(mac), now)?;
+            device.credentials = Some(credentials);
+            Ok(RotationOutcome::Requested(device))
+        })
+        .await
+    }
+
+    async fn secret(&self, name: &str, fresh: &[u8]) -> Result<Vec<u8>, Error> {
+        let (name, fresh) = (name.to_owned(), fresh.to_vec());
+        self.write(move |tx| {
+            tx.prepare_cached("INSERT INTO server_secrets (name, value) VALUES (?1, ?2) ON CONFLICT(name) DO NOTHING")
+                .and_then(|mut s| s.execute(params![name, fresh]))
+                .db()?;
+            tx.prepare_cached("SELECT value FROM server_secrets WHERE name = ?1")
+                .and_then(|mut s| s.query_row([name], |r| r.get(0)))
+                .db()
+        })
+        .await
+    }
 }
 
 #[cfg(test)]
@@ -1326,6 +1595,7 @@ mod tests {
             claim_code: None,
             tenant: TenantName::parse(tenant).unwrap(),
             settings: DeviceSettings::default(),
+            enrol_until: None,
         }
     }
 

@@ -6,4 +6,5 @@ mod durability;
 mod operations;
 mod partner_api;
 mod phones;
+mod security;
 mod support;

@@ -96,22 +96,31 @@ async fn a_restart_keeps_imported_data() {
     let tmp = tempfile::tempdir().unwrap();
     import(tmp.path(), DEMO).await;
     let first = TestServer::start_in(tmp.path(), |_| {}).await;
-    let before = first
-        .phone(Some(YEALINK_UA))
-        .get(&format!("/{YEALINK_MAC}.cfg"))
-        .await;
+    let phone = first.phone(Some(YEALINK_UA));
+    let before = phone.get(&format!("/{YEALINK_MAC}.cfg")).await;
     assert_eq!(before.status, 200);
+    let (user, password) = phone
+        .credentials()
+        .expect("the first fetch enrolled the phone");
     first.stop().await.unwrap();
 
+    // The data and the phone's enrolment survive: it authenticates with what it was given.
     let second = TestServer::start_in(tmp.path(), |_| {}).await;
     let after = second
         .phone(Some(YEALINK_UA))
+        .with_credentials(&user, &password)
         .get(&format!("/{YEALINK_MAC}.cfg"))
         .await;
     assert_eq!(after.status, 200);
+    assert!(
+        !after
+            .text()
+            .contains("static.auto_provision.server.password"),
+        "credentials are handed out once"
+    );
     let strip_url = |t: String| {
         t.lines()
-            .filter(|l| !l.contains("server.url"))
+            .filter(|l| !l.contains("server."))
             .collect::<Vec<_>>()
             .join("\n")
     };
@@ -383,6 +392,8 @@ fn a_broken_template_stops_serve_at_start() {
             "serve",
             "--phones-addr",
             "127.0.0.1:0",
+            "--api-addr",
+            "127.0.0.1:0",
             "--metrics-addr",
             "off",
             "--data-dir",
@@ -404,6 +415,8 @@ fn sigterm_drains_and_exits_cleanly() {
         .args([
             "serve",
             "--phones-addr",
+            "127.0.0.1:0",
+            "--api-addr",
             "127.0.0.1:0",
             "--metrics-addr",
             "127.0.0.1:0",

@@ -73,7 +73,7 @@ async fn a_partner_session_from_claim_to_release_reaches_the_phone_at_once() {
     // Status is written off the hot path, in batches: it shows up shortly after.
     let shown = eventually(|| async {
         let (_, shown) = acme.get(&format!("/api/v1/devices/{YEALINK_MAC}")).await;
-        (!shown["status"].is_null()).then_some(shown)
+        (shown["status"]["last_outcome"] == "served").then_some(shown)
     })
     .await;
     assert_eq!(shown["status"]["model"], "T46S", "{shown}");
@@ -101,9 +101,23 @@ async fn a_partner_session_from_claim_to_release_reaches_the_phone_at_once() {
         .iter()
         .map(|e| e["action"].as_str().unwrap())
         .collect();
-    assert_eq!(actions, ["device.claim", "device.move", "device.release"]);
+    assert_eq!(
+        actions,
+        [
+            "device.claim",
+            "device.enrol",
+            "device.move",
+            "device.release"
+        ]
+    );
     for e in audit["entries"].as_array().unwrap() {
-        assert!(e["actor"].as_str().unwrap().starts_with("partner:"), "{e}");
+        let actor = e["actor"].as_str().unwrap();
+        let expected = if e["action"] == "device.enrol" {
+            "phone"
+        } else {
+            "partner:"
+        };
+        assert!(actor.starts_with(expected), "{e}");
         assert_eq!(e["source"], "127.0.0.1");
         assert!(e["at"].as_str().unwrap().ends_with('Z'));
     }

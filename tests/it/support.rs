@@ -76,8 +76,15 @@ impl TestServer {
         s
     }
 
-    /// A server whose store holds the demo import.
+    /// A server whose store holds the demo import with `phone_auth: mac` (trial mode): phones
+    /// get their config by MAC alone, so tests about content can fetch freely.
     pub async fn demo() -> Self {
+        Self::with_import(&demo_with_phone_auth("mac")).await
+    }
+
+    /// A server whose store holds the demo import as shipped (`phone_auth` default:
+    /// enrolment; Gigaset phones authenticate with their MAC-ID).
+    pub async fn demo_enrolment() -> Self {
         Self::with_import(DEMO).await
     }
 
@@ -149,19 +156,30 @@ impl TestServer {
         reqwest::Certificate::from_pem(&pem).unwrap()
     }
 
-    /// A phone that sends `user_agent` (or none) over HTTPS, verifying the certificate.
+    /// A phone that sends `user_agent` (or none) over HTTPS, verifying the certificate. Like
+    /// a real phone it keeps the provisioning credentials a config hands it and answers
+    /// Digest challenges with them.
     pub fn phone(&self, user_agent: Option<&str>) -> PhoneClient {
+        self.phone_from(user_agent, None)
+    }
+
+    /// The same, with its client socket bound to `local` (simulates other source addresses).
+    pub fn phone_from(
+        &self,
+        user_agent: Option<&str>,
+        local: Option<std::net::IpAddr>,
+    ) -> PhoneClient {
         let mut builder = reqwest::Client::builder()
             .add_root_certificate(self.certificate())
-            .timeout(Duration::from_secs(10));
-        builder = match user_agent {
-            Some(ua) => builder.user_agent(ua),
-            None => builder,
-        };
-        PhoneClient {
-            client: builder.build().unwrap(),
-            base: format!("https://{}", self.addrs.phones.unwrap()),
+            .timeout(Duration::from_secs(10))
+            .local_address(local);
+        if let Some(ua) = user_agent {
+            builder = builder.user_agent(ua);
         }
+        PhoneClient::new(
+            builder.build().unwrap(),
+            format!("https://{}", self.addrs.phones.unwrap()),
+        )
     }
 
     /// The same over plain HTTP.
@@ -170,10 +188,10 @@ impl TestServer {
         if let Some(ua) = user_agent {
             builder = builder.user_agent(ua);
         }
-        PhoneClient {
-            client: builder.build().unwrap(),
-            base: format!("http://{}", self.addrs.http.unwrap()),
-        }
+        PhoneClient::new(
+            builder.build().unwrap(),
+            format!("http://{}", self.addrs.http.unwrap()),
+        )
     }
 
     /// The partner API as the administrator.
@@ -256,9 +274,13 @@ pub fn metric_value(page: &str, series: &str) -> f64 {
 }
 
 /// A phone.
+#[derive(Clone)]
 pub struct PhoneClient {
     client: reqwest::Client,
     base: String,
+    /// Provisioning credentials it knows (from a config, or a Gigaset's MAC / MAC-ID).
+    credentials: std::sync::Arc<std::sync::Mutex<Option<(String, String)>>>,
+    nc: std::sync::Arc<std::sync::atomic::AtomicU32>,
 }
 
 /// What a phone got.
@@ -277,25 +299,127 @@ impl Fetched {
 }
 
 impl PhoneClient {
-    /// GETs one file.
-    pub async fn get(&self, path: &str) -> Fetched {
-        let r = self
-            .client
-            .get(format!("{}{path}", self.base))
-            .send()
-            .await
-            .unwrap();
+    fn new(client: reqwest::Client, base: String) -> Self {
+        Self {
+            client,
+            base,
+            credentials: Default::default(),
+            nc: Default::default(),
+        }
+    }
+
+    /// Gives the phone credentials (a Gigaset's MAC and MAC-ID, or stolen ones).
+    pub fn with_credentials(self, user: &str, password: &str) -> Self {
+        *self.credentials.lock().unwrap() = Some((user.to_owned(), password.to_owned()));
+        self
+    }
+
+    /// The credentials the phone holds.
+    pub fn credentials(&self) -> Option<(String, String)> {
+        self.credentials.lock().unwrap().clone()
+    }
+
+    /// GETs one file, once, with the `Authorization` header given; returns the
+    /// `WWW-Authenticate` challenges too.
+    pub async fn get_once(
+        &self,
+        path: &str,
+        authorization: Option<&str>,
+    ) -> (Fetched, Vec<String>) {
+        let mut r = self.client.get(format!("{}{path}", self.base));
+        if let Some(a) = authorization {
+            r = r.header("authorization", a);
+        }
+        let r = r.send().await.unwrap();
         let header = |name| {
             r.headers()
                 .get(name)
                 .map(|v| v.to_str().unwrap().to_owned())
                 .unwrap_or_default()
         };
-        Fetched {
+        let challenges = r
+            .headers()
+            .get_all("www-authenticate")
+            .iter()
+            .map(|v| v.to_str().unwrap().to_owned())
+            .collect();
+        let fetched = Fetched {
             status: r.status().as_u16(),
             content_type: header("content-type"),
             cache_control: header("cache-control"),
             body: r.bytes().await.unwrap().to_vec(),
+        };
+        (fetched, challenges)
+    }
+
+    /// The Digest answer to `challenge` for `path` with the phone's credentials.
+    pub fn digest_answer(&self, challenge: &str, path: &str) -> Option<String> {
+        let (user, password) = self.credentials()?;
+        let param = |name: &str| {
+            let start = challenge.find(&format!("{name}="))? + name.len() + 1;
+            let rest = &challenge[start..];
+            Some(match rest.strip_prefix('"') {
+                Some(q) => q[..q.find('"')?].to_owned(),
+                None => rest.split([',', ' ']).next()?.to_owned(),
+            })
+        };
+        let realm = param("realm")?;
+        let nonce = param("nonce")?;
+        let md5 = zerotouch::domain::credentials::Algorithm::Md5;
+        let nc = format!(
+            "{:08x}",
+            self.nc.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1
+        );
+        let cnonce = format!("c{nc}");
+        let ha1 = md5.hex(format!("{user}:{realm}:{password}").as_bytes());
+        let ha2 = md5.hex(format!("GET:{path}").as_bytes());
+        let response = md5.hex(format!("{ha1}:{nonce}:{nc}:{cnonce}:auth:{ha2}").as_bytes());
+        Some(format!(
+            r#"Digest username="{user}", realm="{realm}", nonce="{nonce}", uri="{path}", algorithm=MD5, qop=auth, nc={nc}, cnonce="{cnonce}", response="{response}""#
+        ))
+    }
+
+    /// GETs one file like a phone: answers a Digest challenge with its credentials, and keeps
+    /// provisioning credentials a config hands it.
+    pub async fn get(&self, path: &str) -> Fetched {
+        let (mut fetched, challenges) = self.get_once(path, None).await;
+        if fetched.status == 401 {
+            let md5 = challenges.iter().find(|c| c.contains("algorithm=MD5"));
+            if let Some(answer) = md5.and_then(|c| self.digest_answer(c, path)) {
+                fetched = self.get_once(path, Some(&answer)).await.0;
+            }
+        }
+        if fetched.status == 200 {
+            self.learn(&fetched.text());
+        }
+        fetched
+    }
+
+    /// Keeps credentials from a Yealink (`static.auto_provision.server.*`) or Snom
+    /// (`http_client_user/pass`) config.
+    fn learn(&self, config: &str) {
+        let yealink = |key: &str| {
+            config.lines().find_map(|l| {
+                l.strip_prefix(key)
+                    .and_then(|v| v.strip_prefix(" = "))
+                    .map(|v| v.trim().to_owned())
+            })
+        };
+        let snom = |tag: &str| {
+            let open = format!("<{tag} perm=\"R\">");
+            let start = config.find(&open)? + open.len();
+            let end = config[start..].find('<')?;
+            Some(config[start..start + end].to_owned())
+        };
+        let found = match (
+            yealink("static.auto_provision.server.username"),
+            yealink("static.auto_provision.server.password"),
+        ) {
+            (Some(u), Some(p)) => Some((u, p)),
+            _ => snom("http_client_user").zip(snom("http_client_pass")),
+        };
+        if let Some(c) = found {
+            *self.credentials.lock().unwrap() = Some(c);
         }
     }
 
@@ -331,6 +455,15 @@ pub fn boot_sequence(vendor: &str, mac: &str, model: &str) -> Vec<String> {
         ],
         other => panic!("unknown vendor {other}"),
     }
+}
+
+/// The demo import with every tenant's `phone_auth` set to `mode`.
+pub fn demo_with_phone_auth(mode: &str) -> String {
+    let mut doc: serde_json::Value = serde_json::from_str(DEMO).unwrap();
+    for tenant in doc["tenants"].as_array_mut().unwrap() {
+        tenant["phone_auth"] = serde_json::Value::String(mode.to_owned());
+    }
+    doc.to_string()
 }
 
 /// Address of a listener, for raw-socket tests.

@@ -1,0 +1,232 @@
+//! Phone credentials for HTTP Digest (RFC 7616) and Basic authentication.
+//!
+//! zerotouch stores no phone password: only HA1 = H(username:realm:password), for MD5 and
+//! SHA-256, which is what Digest verification needs and what Basic verification can recompute.
+//! The realm is fixed, so stored HA1s stay valid across restarts and nodes. Knows nothing of
+//! HTTP headers or storage.
+
+use std::fmt;
+
+use md5::{Digest as _, Md5};
+use serde::{Deserialize, Serialize};
+
+use super::{ClaimCode, Mac};
+
+/// The Digest realm zerotouch challenges with. Changing it would invalidate every stored HA1.
+pub const REALM: &str = "zerotouch";
+
+/// A Digest hash algorithm.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Hash)]
+pub enum Algorithm {
+    /// MD5: what every phone firmware speaks.
+    Md5,
+    /// SHA-256 (RFC 7616).
+    Sha256,
+}
+
+impl Algorithm {
+    /// Hex digest of `data`.
+    pub fn hex(self, data: &[u8]) -> String {
+        match self {
+            Algorithm::Md5 => hex(&Md5::digest(data)),
+            Algorithm::Sha256 => hex(ring::digest::digest(&ring::digest::SHA256, data).as_ref()),
+        }
+    }
+
+    /// The name in `algorithm=` parameters.
+    pub fn name(self) -> &'static str {
+        match self {
+            Algorithm::Md5 => "MD5",
+            Algorithm::Sha256 => "SHA-256",
+        }
+    }
+}
+
+/// Lower-case hex of bytes.
+pub fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        s.push(DIGITS[usize::from(b >> 4)] as char);
+        s.push(DIGITS[usize::from(b & 0xf)] as char);
+    }
+    s
+}
+
+/// HA1 for one username under both algorithms, hex-encoded.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ha1 {
+    /// The username the hashes were computed with.
+    pub username: String,
+    /// MD5(username:realm:password), hex.
+    pub md5: String,
+    /// SHA-256(username:realm:password), hex.
+    pub sha256: String,
+}
+
+impl Ha1 {
+    /// Hashes `username:realm:password`.
+    pub fn new(username: &str, password: &str) -> Self {
+        let material = format!("{username}:{REALM}:{password}");
+        Self {
+            username: username.to_owned(),
+            md5: Algorithm::Md5.hex(material.as_bytes()),
+            sha256: Algorithm::Sha256.hex(material.as_bytes()),
+        }
+    }
+
+    /// The HA1 for `algorithm`.
+    pub fn for_algorithm(&self, algorithm: Algorithm) -> &str {
+        match algorithm {
+            Algorithm::Md5 => &self.md5,
+            Algorithm::Sha256 => &self.sha256,
+        }
+    }
+}
+
+impl fmt::Debug for Ha1 {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Ha1({}, ***)", self.username)
+    }
+}
+
+/// What a Gigaset phone proves itself with: Digest with username = its MAC and password = its
+/// MAC-ID (`<MAC>-<label code>`). Both spellings of the MAC are kept, since the firmware's
+/// case is not documented.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize, Debug)]
+pub struct ClaimSecret {
+    /// Username = upper-case MAC.
+    pub upper: Ha1,
+    /// Username = lower-case MAC.
+    pub lower: Ha1,
+}
+
+impl ClaimSecret {
+    /// The secret of a device claimed with `code`.
+    pub fn new(mac: Mac, code: &ClaimCode) -> Self {
+        let password = code.mac_id(mac);
+        Self {
+            upper: Ha1::new(&mac.to_upper_hex(), &password),
+            lower: Ha1::new(&mac.to_lower_hex(), &password),
+        }
+    }
+
+    /// Whether `code` is the code this secret was made from.
+    pub fn matches(&self, mac: Mac, code: &ClaimCode) -> bool {
+        let other = Self::new(mac, code);
+        constant_time_eq(other.upper.sha256.as_bytes(), self.upper.sha256.as_bytes())
+    }
+
+    /// The HA1 entries, for verification.
+    pub fn entries(&self) -> [&Ha1; 2] {
+        [&self.upper, &self.lower]
+    }
+}
+
+/// The provisioning credentials handed to a phone when it enrolled.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize, Debug)]
+pub struct PhoneCredentials {
+    /// Current credentials.
+    pub current: Ha1,
+    /// Credentials that stay valid until the phone has fetched once with `current` (rotation).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous: Option<Ha1>,
+    /// A rotation was asked for: the next authenticated fetch hands out new credentials.
+    #[serde(default)]
+    pub rotate: bool,
+}
+
+/// Compares two byte strings without an early exit.
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    use subtle::ConstantTimeEq;
+    a.len() == b.len() && bool::from(a.ct_eq(b))
+}
+
+/// Freshly generated credentials: the plain text goes to the phone once; only HA1 is kept.
+pub struct IssuedCredentials {
+    /// Username for the phone's provisioning-server settings.
+    pub username: String,
+    /// Password for the phone's provisioning-server settings (shown once).
+    pub password: String,
+    /// What to store.
+    pub ha1: Ha1,
+}
+
+impl fmt::Debug for IssuedCredentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "IssuedCredentials({}, ***)", self.username)
+    }
+}
+
+/// The system's random source failed.
+#[derive(Debug, thiserror::Error)]
+#[error("the system random number generator failed")]
+pub struct RandomFailed;
+
+/// Generates random, unique credentials for a device: username `zt-<mac>-<4 random hex>` (the
+/// suffix changes on every rotation), password of 24 characters from a 62-letter alphabet
+/// (~143 bits). Alphanumeric only: phones' settings and URL-embedded credentials take it as is.
+pub fn issue_credentials(mac: Mac) -> Result<IssuedCredentials, RandomFailed> {
+    use ring::rand::SecureRandom;
+    const ALPHABET: &[u8; 62] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    let rng = ring::rand::SystemRandom::new();
+    let mut suffix = [0u8; 2];
+    rng.fill(&mut suffix).map_err(|_| RandomFailed)?;
+    let mut password = String::with_capacity(24);
+    while password.len() < 24 {
+        let mut b = [0u8; 32];
+        rng.fill(&mut b).map_err(|_| RandomFailed)?;
+        // Rejection sampling keeps the letters uniform.
+        for x in b {
+            if x < 248 && password.len() < 24 {
+                password.push(ALPHABET[usize::from(x % 62)] as char);
+            }
+        }
+    }
+    let username = format!("zt-{}-{}", mac.to_lower_hex(), hex(&suffix));
+    Ok(IssuedCredentials {
+        ha1: Ha1::new(&username, &password),
+        username,
+        password,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hashes_are_the_standard_ones() {
+        assert_eq!(
+            Algorithm::Md5.hex(b"abc"),
+            "900150983cd24fb0d6963f7d28e17f72"
+        );
+        assert_eq!(
+            Algorithm::Sha256.hex(b"abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+    }
+
+    #[test]
+    fn claim_secrets_compare_by_code() {
+        let mac = Mac::parse("7C2F80E0D605").unwrap();
+        let s = ClaimSecret::new(mac, &ClaimCode::parse("AB12").unwrap());
+        assert!(s.matches(mac, &ClaimCode::parse("ab12").unwrap()));
+        assert!(!s.matches(mac, &ClaimCode::parse("AB13").unwrap()));
+        assert_eq!(s.upper.username, "7C2F80E0D605");
+        assert_eq!(s.upper, Ha1::new("7C2F80E0D605", "7C2F80E0D605-AB12"));
+    }
+
+    #[test]
+    fn issued_credentials_are_unique_and_hashed() {
+        let mac = Mac::parse("805ec017de13").unwrap();
+        let a = issue_credentials(mac).unwrap();
+        let b = issue_credentials(mac).unwrap();
+        assert_ne!(a.password, b.password);
+        assert_eq!(a.password.len(), 24);
+        assert!(a.password.chars().all(|c| c.is_ascii_alphanumeric()));
+        assert!(a.username.starts_with("zt-805ec017de13-"));
+        assert_eq!(a.ha1, Ha1::new(&a.username, &a.password));
+        assert!(!format!("{a:?}").contains(&a.password));
+    }
+}

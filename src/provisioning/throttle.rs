@@ -1,0 +1,357 @@
+//! Miss throttling: a source network that keeps asking for things that are not there (unknown
+//! MACs, failed authentication, unrecognised paths) is blocked for a cool-down.
+//!
+//! Counts misses, never hits: an office of 500 phones behind one NAT boots freely. Sources are
+//! aggregated per /24 (IPv4) or /64 (IPv6), so rotating addresses inside a network gains
+//! nothing. Each prefix has a token bucket of `budget` misses refilled at `refill_per_minute`;
+//! an empty bucket blocks the prefix for `cooldown`. Memory is bounded: at most `max_sources`
+//! prefixes are tracked, idle ones evicted first. While nothing is blocked, the hot path's
+//! check is one atomic load. Knows nothing of HTTP.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+/// A source network: /24 for IPv4, /64 for IPv6 (IPv4-mapped IPv6 counts as IPv4).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub enum Prefix {
+    /// The first three octets.
+    V4([u8; 3]),
+    /// The first eight bytes.
+    V6([u8; 8]),
+}
+
+impl Prefix {
+    /// The prefix of an address.
+    pub fn of(ip: IpAddr) -> Self {
+        match ip {
+            IpAddr::V4(v4) => {
+                let o = v4.octets();
+                Prefix::V4([o[0], o[1], o[2]])
+            }
+            IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+                Some(v4) => Prefix::of(IpAddr::V4(v4)),
+                None => {
+                    let o = v6.octets();
+                    let mut p = [0u8; 8];
+                    p.copy_from_slice(&o[..8]);
+                    Prefix::V6(p)
+                }
+            },
+        }
+    }
+
+    /// The prefix's bytes (nonces are bound to them).
+    pub fn bytes(&self) -> &[u8] {
+        match self {
+            Prefix::V4(b) => b,
+            Prefix::V6(b) => b,
+        }
+    }
+}
+
+impl std::fmt::Display for Prefix {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Prefix::V4([a, b, c]) => write!(f, "{a}.{b}.{c}.0/24"),
+            Prefix::V6(b) => write!(
+                f,
+                "{:x}:{:x}:{:x}:{:x}::/64",
+                u16::from_be_bytes([b[0], b[1]]),
+                u16::from_be_bytes([b[2], b[3]]),
+                u16::from_be_bytes([b[4], b[5]]),
+                u16::from_be_bytes([b[6], b[7]])
+            ),
+        }
+    }
+}
+
+/// Throttle settings.
+#[derive(Clone, Copy, Debug)]
+pub struct Settings {
+    /// Misses a source may make before it is blocked (the bucket's size).
+    pub budget: u32,
+    /// Misses forgiven per minute.
+    pub refill_per_minute: u32,
+    /// How long a blocked source waits.
+    pub cooldown: Duration,
+    /// Source networks tracked at most.
+    pub max_sources: usize,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            budget: 100,
+            refill_per_minute: 30,
+            cooldown: Duration::from_secs(600),
+            max_sources: 100_000,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Bucket {
+    /// Misses still allowed, in thousandths (refill is fractional).
+    milli_tokens: u64,
+    last: Instant,
+    blocked_until: Option<Instant>,
+}
+
+const SHARDS: usize = 64;
+
+/// The throttle.
+pub struct Throttle {
+    settings: Settings,
+    shards: Box<[Mutex<HashMap<Prefix, Bucket, ahash::RandomState>>]>,
+    blocked: AtomicUsize,
+}
+
+/// A source just got blocked: log it once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Blocked {
+    /// The network.
+    pub prefix: Prefix,
+    /// For how long.
+    pub cooldown: Duration,
+}
+
+impl Throttle {
+    /// A throttle with `settings`.
+    pub fn new(settings: Settings) -> Self {
+        Self {
+            settings,
+            shards: (0..SHARDS)
+                .map(|_| Mutex::new(HashMap::default()))
+                .collect(),
+            blocked: AtomicUsize::new(0),
+        }
+    }
+
+    /// The settings.
+    pub fn settings(&self) -> Settings {
+        self.settings
+    }
+
+    fn shard(&self, prefix: &Prefix) -> &Mutex<HashMap<Prefix, Bucket, ahash::RandomState>> {
+        // A fixed hasher: shard choice need not be secret, only spread.
+        let h = ahash::RandomState::with_seeds(1, 2, 3, 4).hash_one(prefix);
+        &self.shards[(h as usize) % SHARDS]
+    }
+
+    /// `Some(seconds left)` if the source is blocked now.
+    pub fn blocked_for(&self, ip: IpAddr) -> Option<Duration> {
+        if self.blocked.load(Ordering::Acquire) == 0 {
+            return None;
+        }
+        let prefix = Prefix::of(ip);
+        let now = Instant::now();
+        let mut shard = self
+            .shard(&prefix)
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        let bucket = shard.get_mut(&prefix)?;
+        match bucket.blocked_until {
+            Some(until) if until > now => Some(until - now),
+            Some(_) => {
+                bucket.blocked_until = None;
+                bucket.milli_tokens = u64::from(self.settings.budget) * 1000;
+                bucket.last = now;
+                self.blocked.fetch_sub(1, Ordering::AcqRel);
+                None
+            }
+            None => None,
+        }
+    }
+
+    /// Counts a miss from `ip`; `Some` when this miss blocks the source.
+    pub fn miss(&self, ip: IpAddr) -> Option<Blocked> {
+        let prefix = Prefix::of(ip);
+        let now = Instant::now();
+        let full = u64::from(self.settings.budget) * 1000;
+        let per_shard = (self.settings.max_sources / SHARDS).max(1);
+        let mut shard = self
+            .shard(&prefix)
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if !shard.contains_key(&prefix) && shard.len() >= per_shard {
+            self.evict_one(&mut shard, now);
+        }
+        let bucket = shard.entry(prefix).or_insert(Bucket {
+            milli_tokens: full,
+            last: now,
+            blocked_until: None,
+        });
+        if bucket.blocked_until.is_some_and(|u| u > now) {
+            return None;
+        }
+        let elapsed_ms = u64::try_from(now.saturating_duration_since(bucket.last).as_millis())
+            .unwrap_or(u64::MAX);
+        let refill = elapsed_ms.saturating_mul(u64::from(self.settings.refill_per_minute)) / 60;
+        bucket.milli_tokens = bucket.milli_tokens.saturating_add(refill).min(full);
+        bucket.last = now;
+        // This miss takes a token; the one that takes the last blocks the source, so a
+        // scanner gets at most `budget` answers.
+        bucket.milli_tokens = bucket.milli_tokens.saturating_sub(1000);
+        if bucket.milli_tokens >= 1000 {
+            return None;
+        }
+        if bucket.blocked_until.take().is_none() {
+            self.blocked.fetch_add(1, Ordering::AcqRel);
+        }
+        bucket.blocked_until = Some(now + self.settings.cooldown);
+        Some(Blocked {
+            prefix,
+            cooldown: self.settings.cooldown,
+        })
+    }
+
+    /// Makes room in a full shard: an idle source (full bucket) first, else the one whose
+    /// last miss is oldest, blocked sources last.
+    fn evict_one(&self, shard: &mut HashMap<Prefix, Bucket, ahash::RandomState>, now: Instant) {
+        let victim = shard
+            .iter()
+            .min_by_key(|(_, b)| (b.blocked_until.is_some_and(|u| u > now), b.last))
+            .map(|(p, b)| (*p, b.blocked_until.is_some()));
+        if let Some((prefix, was_blocked)) = victim {
+            shard.remove(&prefix);
+            if was_blocked {
+                self.blocked.fetch_sub(1, Ordering::AcqRel);
+            }
+        }
+    }
+
+    /// Forgets sources whose buckets have refilled and whose block has ended.
+    pub fn sweep(&self) {
+        let now = Instant::now();
+        let full = u64::from(self.settings.budget) * 1000;
+        for shard in self.shards.iter() {
+            let mut shard = shard.lock().unwrap_or_else(|p| p.into_inner());
+            shard.retain(|_, b| {
+                if let Some(until) = b.blocked_until {
+                    if until > now {
+                        return true;
+                    }
+                    b.blocked_until = None;
+                    b.milli_tokens = full;
+                    self.blocked.fetch_sub(1, Ordering::AcqRel);
+                    return false;
+                }
+                let elapsed_ms = u64::try_from(now.saturating_duration_since(b.last).as_millis())
+                    .unwrap_or(u64::MAX);
+                let refill =
+                    elapsed_ms.saturating_mul(u64::from(self.settings.refill_per_minute)) / 60;
+                b.milli_tokens.saturating_add(refill) < full
+            });
+        }
+    }
+
+    /// Sources tracked now.
+    pub fn tracked(&self) -> usize {
+        self.shards
+            .iter()
+            .map(|s| s.lock().unwrap_or_else(|p| p.into_inner()).len())
+            .sum()
+    }
+
+    /// Sources blocked now (some may have just expired).
+    pub fn blocked_sources(&self) -> usize {
+        self.blocked.load(Ordering::Acquire)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn prefixes() {
+        assert_eq!(Prefix::of(ip("10.1.2.3")), Prefix::of(ip("10.1.2.250")));
+        assert_ne!(Prefix::of(ip("10.1.2.3")), Prefix::of(ip("10.1.3.3")));
+        assert_eq!(
+            Prefix::of(ip("::ffff:10.1.2.3")),
+            Prefix::of(ip("10.1.2.9"))
+        );
+        assert_eq!(
+            Prefix::of(ip("2001:db8:1:2::1")),
+            Prefix::of(ip("2001:db8:1:2:ffff::9"))
+        );
+        assert_ne!(
+            Prefix::of(ip("2001:db8:1:2::1")),
+            Prefix::of(ip("2001:db8:1:3::1"))
+        );
+        assert_eq!(Prefix::of(ip("10.1.2.3")).to_string(), "10.1.2.0/24");
+        assert_eq!(
+            Prefix::of(ip("2001:db8:1:2::1")).to_string(),
+            "2001:db8:1:2::/64"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_source_is_blocked_after_its_budget_and_released_after_the_cooldown() {
+        let t = Throttle::new(Settings {
+            budget: 5,
+            refill_per_minute: 0,
+            cooldown: Duration::from_secs(60),
+            max_sources: 100,
+        });
+        for i in 0..4 {
+            assert_eq!(t.miss(ip(&format!("10.0.0.{i}"))), None);
+            assert_eq!(t.blocked_for(ip("10.0.0.1")), None);
+        }
+        let blocked = t.miss(ip("10.0.0.77")).unwrap();
+        assert_eq!(blocked.prefix.to_string(), "10.0.0.0/24");
+        assert!(t.blocked_for(ip("10.0.0.200")).is_some(), "the whole /24");
+        assert_eq!(t.blocked_for(ip("10.0.1.1")), None, "not the neighbours");
+        assert_eq!(t.miss(ip("10.0.0.1")), None, "one event per block");
+        tokio::time::advance(Duration::from_secs(61)).await;
+        assert_eq!(t.blocked_for(ip("10.0.0.1")), None);
+        assert_eq!(t.blocked_sources(), 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn misses_are_forgiven_over_time() {
+        let t = Throttle::new(Settings {
+            budget: 2,
+            refill_per_minute: 60,
+            cooldown: Duration::from_secs(60),
+            max_sources: 100,
+        });
+        for _ in 0..100 {
+            assert_eq!(t.miss(ip("10.0.0.1")), None);
+            tokio::time::advance(Duration::from_secs(1)).await;
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn memory_is_bounded_and_blocked_sources_are_kept() {
+        let t = Throttle::new(Settings {
+            budget: 2,
+            refill_per_minute: 0,
+            cooldown: Duration::from_secs(600),
+            max_sources: SHARDS * 4,
+        });
+        assert!(t.miss(ip("192.0.2.1")).is_none());
+        assert!(t.miss(ip("192.0.2.1")).is_some());
+        for a in 0..=255u8 {
+            for b in 0..16u8 {
+                t.miss(IpAddr::from([10, a, b, 1]));
+            }
+        }
+        assert!(t.tracked() <= SHARDS * 4);
+        assert!(
+            t.blocked_for(ip("192.0.2.9")).is_some(),
+            "blocked sources are evicted last"
+        );
+        t.sweep();
+        assert!(t.tracked() <= SHARDS * 4);
+    }
+}
