@@ -2,12 +2,13 @@
 //!
 //! ```text
 //! cargo bench --bench boot_storm -- [--phones N] [--concurrency C] [--keepalive on|off]
+//!     [--phone-auth mac|enrolment] [--preemptive]
 //!     [--tls 1.2|1.3] [--devices D] [--tenants T] [--repeat R] [--sequence boot|device]
 //!     [--server-log warn|info] [--resume] [--timeout SECS] [--client-threads N]
 //!     [--server-cpus LIST] [--client-cpus LIST] [--server-arg ARG]... [--data-dir DIR]
-//! cargo bench --bench boot_storm -- --prepare DIR [--devices D] [--tenants T]
+//! cargo bench --bench boot_storm -- --prepare DIR [--devices D] [--tenants T] [--phone-auth …]
 //! cargo bench --bench boot_storm -- --target https://HOST:PORT (--cert FILE | --insecure)
-//!     [--server-pid PID] [--metrics HOST:PORT] [--devices D] [--tenants T] ...
+//!     [--server-pid PID] [--metrics HOST:PORT] [--data-dir DIR] [--devices D] [--tenants T] ...
 //! ```
 //!
 //! Without `--target` it generates an import document of D devices over T tenants (`t0`…,
@@ -21,18 +22,52 @@
 //! and does not resume sessions unless `--resume` is given (then each phone resumes only its
 //! own earlier session, as a real phone would).
 //!
+//! Phone authentication (`--phone-auth`, the tenants' `phone_auth` setting in the import):
+//! - `enrolment` (the default, as in the product): after the server is ready an **enrolment
+//!   pass** (not measured; reported on its own, with its phones/s and errors) fetches each
+//!   phone's per-device file once. For Yealink and Snom that first fetch binds the device, and
+//!   the harness takes the provisioning credentials out of the config (Yealink
+//!   `static.auto_provision.server.username/password`, Snom `http_client_user/pass`); Gigaset
+//!   phones are claimed with their label code and authenticate from the start with Digest,
+//!   username = MAC, password = MAC-ID (`<MAC>-<code>`). Then, in the storm, every file that
+//!   names the device (Yealink common and per-device file, Snom model and per-device file,
+//!   Gigaset profile) is fetched like a phone does: without `Authorization` first, the 401's
+//!   Digest challenge answered with MD5, `qop=auth`, on the same connection when the server
+//!   keeps it open (otherwise on a new one). With `--keepalive off` only the challenged
+//!   request keeps its connection open for that retry; every other request still says
+//!   `Connection: close`. `--preemptive`: after its first challenge a phone answers the
+//!   remaining files of its boot with that nonce and the next nonce-count, skipping the 401
+//!   while the nonce is still good (a stale nonce is answered again). 401s are counted as
+//!   protocol steps, not errors; any other unexpected status is an error, and 429s (the
+//!   server's miss throttle) are also counted apart: correctly authenticating phones must
+//!   never get one.
+//! - `mac`: tenants imported with `"phone_auth": "mac"`; the MAC alone is enough, no 401s.
+//!
+//! `--tenant-extra '"phone_auth": "mac"'` (what earlier versions needed) still works and is
+//! the same as `--phone-auth mac`. The credentials the enrolment pass hands out live only in
+//! the server's store, so with a kept data directory (`--data-dir`, or `--prepare` followed by
+//! `--target … --data-dir DIR`) they are also written to `DIR/credentials.tsv` (index, MAC,
+//! username, password; mode 0600) and read back when the fleet is reused; phones that already
+//! hold stored credentials are not enrolled again. A reused fleet whose devices are bound but
+//! whose credentials were not kept cannot authenticate: the enrolment pass says so and the
+//! run fails (use a fresh data directory).
+//!
 //! The server's certificate is pinned by default (`--verify pin`: the presented leaf must be
 //! the one in `<data dir>/tls/cert.pem` and the handshake signature is checked), which is as
 //! strict as chain validation for a self-signed certificate but spares the client one ECDSA
 //! verification per handshake; `--verify webpki` does full path validation, `--insecure`
 //! (`--verify none`) checks nothing.
 //!
-//! Output: per run phones/s, requests/s, latency percentiles per request and per boot, errors
-//! (with the first distinct messages), CPU used by the server and by this client, the server's
-//! RSS and peak RSS (VmHWM), and what the server itself counted (from `/metrics`). The last
-//! line is machine-readable: `boot_storm phones=… requests=… errors=… phones_per_s=…
-//! requests_per_s=… p50_ms=… p99_ms=… max_ms=… peak_rss_mib=…` (with `--repeat`, the median
-//! run's throughput and latency, errors summed, max over all runs).
+//! Output: per run phones/s, requests/s, latency percentiles per request (one HTTP exchange),
+//! per file (with authentication: from the first request to the file's final answer) and per
+//! boot, errors (with the first distinct messages), 401 challenges and 429s, CPU used by the
+//! server and by this client, the server's RSS and peak RSS (VmHWM), and what the server itself
+//! counted (from `/metrics`). The last line is machine-readable: `boot_storm phones=…
+//! requests=… errors=… phones_per_s=… requests_per_s=… p50_ms=… p99_ms=… max_ms=…
+//! peak_rss_mib=… auth=mac|enrolment fetches=… challenges=…` (with `--repeat`, the median
+//! run's throughput and latency, errors summed, max over all runs). `requests` counts every
+//! HTTP exchange, 401s included; `fetches` the files of the boot sequences (each once,
+//! however many exchanges it took); `challenges` the 401s. p50/p99/max are per exchange.
 //!
 //! `--prepare DIR` only generates and imports the fleet into DIR (and writes `DIR/phones.tsv`:
 //! index, vendor, MAC, tenant, User-Agent, per-device path), so a server started by hand, or
@@ -43,8 +78,8 @@ use std::io::{BufWriter, Read, Write};
 use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitCode, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
@@ -62,6 +97,11 @@ usage: cargo bench --bench boot_storm -- [options]
   --phones N             phones booting (default 10000)
   --concurrency C        phones booting at the same time (default 1000)
   --keepalive on|off     off: a fresh TLS connection per request; on: one per phone (default off)
+  --phone-auth MODE      enrolment: tenants' phone_auth = enrolment (the default): an enrolment
+                         pass binds each phone first, then every fetch answers a Digest challenge;
+                         mac: phone_auth = mac, the MAC alone is enough (no authentication)
+  --preemptive           enrolment: after its first 401 a phone reuses the nonce (next nc) for
+                         the rest of its boot instead of waiting for a challenge per file
   --tls 1.2|1.3          TLS version the client offers (default 1.3); key exchange is X25519 only
   --resume               let each phone resume its own earlier TLS session (default: no resumption)
   --sequence boot|device boot: the vendor's whole boot sequence; device: only the per-device file
@@ -74,8 +114,11 @@ usage: cargo bench --bench boot_storm -- [options]
   --server-cpus LIST     pin the spawned server (taskset list, e.g. 0)
   --server-log LEVEL     the spawned server's --log-level (default warn; info logs every request)
   --server-arg ARG       extra argument for `zerotouch serve` (repeatable), e.g. --server-arg=--tls-tickets=0
-  --tenant-extra JSON    members added to every tenant row of the import, e.g. '\"phone_auth\": \"mac\"'
-  --data-dir DIR         keep the data directory (reused when it already holds the same fleet)
+  --tenant-extra JSON    members added to every tenant row of the import, e.g. '\"recheck_minutes\": 60'
+                         (a phone_auth member here sets --phone-auth: '\"phone_auth\": \"mac\"')
+  --data-dir DIR         keep the data directory (reused when it already holds the same fleet);
+                         enrolment credentials are kept in DIR/credentials.tsv. With --target: the
+                         --prepare'd DIR, for its credentials.tsv
   --ready-timeout SECS   how long the server may take to get ready (default 1800)
   --prepare DIR          only generate and import the fleet into DIR (and DIR/phones.tsv), then exit
   --target URL           use a running server (https://HOST:PORT) instead of spawning one
@@ -130,6 +173,24 @@ enum Verify {
     None,
 }
 
+/// How the tenants' phones authenticate (`phone_auth`).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum PhoneAuth {
+    /// The MAC alone is enough.
+    Mac,
+    /// Enrolment: bound on the first fetch, then HTTP Digest (Gigaset: MAC-ID from the start).
+    Enrolment,
+}
+
+impl PhoneAuth {
+    fn name(self) -> &'static str {
+        match self {
+            PhoneAuth::Mac => "mac",
+            PhoneAuth::Enrolment => "enrolment",
+        }
+    }
+}
+
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Sequence {
     Boot,
@@ -141,6 +202,8 @@ struct Options {
     phones: usize,
     concurrency: usize,
     keepalive: bool,
+    phone_auth: PhoneAuth,
+    preemptive: bool,
     tls13: bool,
     resume: bool,
     sequence: Sequence,
@@ -171,6 +234,8 @@ impl Options {
             phones: 10_000,
             concurrency: 1_000,
             keepalive: false,
+            phone_auth: PhoneAuth::Enrolment,
+            preemptive: false,
             tls13: true,
             resume: false,
             sequence: Sequence::Boot,
@@ -195,6 +260,7 @@ impl Options {
         };
         let mut insecure = false;
         let mut verify_given = false;
+        let mut phone_auth = None;
         let mut it = args.iter();
         while let Some(arg) = it.next() {
             let (flag, inline) = match arg.split_once('=') {
@@ -222,6 +288,14 @@ impl Options {
                         v => bail!("--keepalive {v}: expected on or off"),
                     }
                 }
+                "--phone-auth" => {
+                    phone_auth = Some(match value()?.as_str() {
+                        "mac" => PhoneAuth::Mac,
+                        "enrolment" | "enrollment" => PhoneAuth::Enrolment,
+                        v => bail!("--phone-auth {v}: expected mac or enrolment"),
+                    })
+                }
+                "--preemptive" => o.preemptive = true,
                 "--tls" => {
                     o.tls13 = match value()?.as_str() {
                         "1.3" => true,
@@ -275,6 +349,28 @@ impl Options {
             }
             o.verify = Verify::None;
         }
+        if o.tenant_extra
+            .as_deref()
+            .is_some_and(|e| e.trim().is_empty())
+        {
+            o.tenant_extra = None;
+        }
+        let in_extra = match &o.tenant_extra {
+            Some(extra) => phone_auth_in(extra)?,
+            None => None,
+        };
+        o.phone_auth = match (phone_auth, in_extra) {
+            (Some(given), Some(extra)) if given != extra => bail!(
+                "--phone-auth {} contradicts the phone_auth of --tenant-extra ({})",
+                given.name(),
+                extra.name()
+            ),
+            (Some(mode), _) | (None, Some(mode)) => mode,
+            (None, None) => PhoneAuth::Enrolment,
+        };
+        if o.preemptive && o.phone_auth != PhoneAuth::Enrolment {
+            bail!("--preemptive goes with --phone-auth enrolment");
+        }
         if o.devices == 0 {
             o.devices = o.phones;
         }
@@ -303,6 +399,25 @@ impl Options {
         }
         Ok(Some(o))
     }
+}
+
+/// The `phone_auth` member of `--tenant-extra`, if it has one (`mtls` authenticates like
+/// `enrolment` until client certificates are implemented).
+fn phone_auth_in(extra: &str) -> anyhow::Result<Option<PhoneAuth>> {
+    let members: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_str(&format!("{{{extra}}}")).with_context(|| {
+            format!("--tenant-extra {extra}: not JSON object members (\"key\": value, …)")
+        })?;
+    Ok(match members.get("phone_auth") {
+        None => None,
+        Some(v) => Some(match v.as_str() {
+            Some("mac") => PhoneAuth::Mac,
+            Some("enrolment" | "mtls") => PhoneAuth::Enrolment,
+            _ => {
+                bail!("--tenant-extra: phone_auth {v}: expected \"mac\", \"enrolment\" or \"mtls\"")
+            }
+        }),
+    })
 }
 
 fn number<T: std::str::FromStr>(flag: &str, v: &str) -> anyhow::Result<T> {
@@ -401,7 +516,12 @@ impl Fleet {
     /// The device phone `phone` of `phones` is: spread evenly over the whole store, so a small
     /// storm against a large store looks devices up all over the index.
     fn phone(&self, phone: usize, phones: usize) -> Device {
-        self.device((phone as u64 * self.devices as u64 / phones as u64) as usize)
+        self.device(self.phone_index(phone, phones))
+    }
+
+    /// The index of the device phone `phone` of `phones` is.
+    fn phone_index(&self, phone: usize, phones: usize) -> usize {
+        (phone as u64 * self.devices as u64 / phones as u64) as usize
     }
 
     fn marker(&self) -> String {
@@ -441,6 +561,16 @@ impl Device {
         (0..4)
             .map(|k| DIGITS[((self.hash >> (8 + 6 * k)) % 36) as usize] as char)
             .collect()
+    }
+
+    /// What a Gigaset phone claimed with its label code authenticates with out of the box:
+    /// username = MAC, password = MAC-ID (`<MAC>-<code>`).
+    fn mac_id_credential(&self) -> Credential {
+        let mac = self.mac_hex_upper();
+        Credential {
+            password: format!("{mac}-{}", self.claim_code()),
+            username: mac,
+        }
     }
 
     /// The User-Agent the vendor's phone sends (fixtures/requests.json).
@@ -520,6 +650,120 @@ struct Step {
     what: &'static str,
 }
 
+/// Provisioning credentials a phone holds.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Credential {
+    username: String,
+    password: String,
+}
+
+/// The provisioning credentials an enrolment config hands the phone, in the vendor's own keys:
+/// Yealink `static.auto_provision.server.username/password = …` lines, Snom
+/// `<http_client_user perm="R">…</http_client_user>` and `http_client_pass` elements.
+fn credentials_in(vendor: Vendor, body: &[u8]) -> Option<Credential> {
+    let text = std::str::from_utf8(body).ok()?;
+    let (username, password) = match vendor {
+        Vendor::Yealink => {
+            let setting = |key: &str| {
+                text.lines().find_map(|l| {
+                    let (k, v) = l.split_once('=')?;
+                    (k.trim() == key).then(|| v.trim().to_owned())
+                })
+            };
+            (
+                setting("static.auto_provision.server.username")?,
+                setting("static.auto_provision.server.password")?,
+            )
+        }
+        Vendor::Snom => {
+            let element = |tag: &str| {
+                let start = text.find(&format!("<{tag}"))?;
+                let rest = &text[start..];
+                let value = &rest[rest.find('>')? + 1..];
+                Some(value[..value.find('<')?].trim().to_owned())
+            };
+            (element("http_client_user")?, element("http_client_pass")?)
+        }
+        Vendor::Gigaset => return None,
+    };
+    (!username.is_empty() && !password.is_empty()).then_some(Credential { username, password })
+}
+
+/// Reads `credentials.tsv` (device index, MAC, username, password), checking every row
+/// against `fleet`. A missing file is an empty set.
+fn read_credentials(fleet: &Fleet, path: &Path) -> anyhow::Result<HashMap<usize, Credential>> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(HashMap::new()),
+        Err(e) => return Err(e).with_context(|| format!("read {}", path.display())),
+    };
+    let mut out = HashMap::new();
+    for (n, line) in text.lines().enumerate().skip(1) {
+        let fields: Vec<&str> = line.split('\t').collect();
+        let [index, mac, username, password] = fields[..] else {
+            bail!(
+                "{}:{}: expected 4 tab-separated fields",
+                path.display(),
+                n + 1
+            );
+        };
+        let index: usize = index
+            .parse()
+            .with_context(|| format!("{}:{}: bad index", path.display(), n + 1))?;
+        if index >= fleet.devices || fleet.device(index).mac_hex_upper() != mac {
+            bail!(
+                "{}:{}: device {index} {mac} is not in this fleet",
+                path.display(),
+                n + 1
+            );
+        }
+        out.insert(
+            index,
+            Credential {
+                username: username.to_owned(),
+                password: password.to_owned(),
+            },
+        );
+    }
+    Ok(out)
+}
+
+/// Writes `credentials.tsv` (replacing it whole, through a temporary file; mode 0600: these
+/// are the phones' provisioning passwords).
+fn write_credentials(
+    fleet: &Fleet,
+    path: &Path,
+    credentials: &HashMap<usize, Credential>,
+) -> anyhow::Result<()> {
+    let tmp = path.with_extension("tsv.tmp");
+    let mut open = std::fs::OpenOptions::new();
+    open.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut open, 0o600);
+    let file = open
+        .open(&tmp)
+        .with_context(|| format!("create {}", tmp.display()))?;
+    let mut w = BufWriter::new(file);
+    writeln!(w, "index\tmac\tusername\tpassword")?;
+    let mut indices: Vec<usize> = credentials.keys().copied().collect();
+    indices.sort_unstable();
+    for i in indices {
+        let c = &credentials[&i];
+        writeln!(
+            w,
+            "{i}\t{}\t{}\t{}",
+            fleet.device(i).mac_hex_upper(),
+            c.username,
+            c.password
+        )?;
+    }
+    w.flush()?;
+    drop(w);
+    std::fs::rename(&tmp, path)
+        .with_context(|| format!("rename {} to {}", tmp.display(), path.display()))?;
+    Ok(())
+}
+
 /// Writes the import document for `fleet` (streamed: a million devices is ~100 MB).
 fn write_import(fleet: &Fleet, path: &Path) -> anyhow::Result<()> {
     let file = std::fs::File::create(path).with_context(|| format!("create {}", path.display()))?;
@@ -583,7 +827,8 @@ fn write_phone_list(fleet: &Fleet, path: &Path) -> anyhow::Result<()> {
 }
 
 /// Makes sure `dir` holds `fleet`: generates and imports it unless a previous run already did.
-fn prepare(fleet: &Fleet, dir: &Path) -> anyhow::Result<()> {
+/// True if it was already there (reused).
+fn prepare(fleet: &Fleet, dir: &Path) -> anyhow::Result<bool> {
     let marker = dir.join("boot_storm.fleet");
     match std::fs::read_to_string(&marker) {
         Ok(m) if m == fleet.marker() => {
@@ -591,7 +836,7 @@ fn prepare(fleet: &Fleet, dir: &Path) -> anyhow::Result<()> {
                 "data dir {} already holds this fleet: reusing it",
                 dir.display()
             );
-            return Ok(());
+            return Ok(true);
         }
         Ok(m) => bail!(
             "{} holds another fleet ({}); use another --data-dir",
@@ -605,6 +850,8 @@ fn prepare(fleet: &Fleet, dir: &Path) -> anyhow::Result<()> {
         Err(_) => {}
     }
     std::fs::create_dir_all(dir).with_context(|| format!("create {}", dir.display()))?;
+    // Credentials of an earlier store would be wrong for this one.
+    let _ = std::fs::remove_file(dir.join(CREDENTIALS_FILE));
     let document = dir.join("import.json");
     let started = Instant::now();
     write_import(fleet, &document)?;
@@ -639,8 +886,11 @@ fn prepare(fleet: &Fleet, dir: &Path) -> anyhow::Result<()> {
     let _ = std::fs::remove_file(&document);
     let _ = std::fs::remove_file(&report);
     std::fs::write(&marker, fleet.marker())?;
-    Ok(())
+    Ok(false)
 }
+
+/// Where a kept data directory holds the credentials the enrolment pass handed out.
+const CREDENTIALS_FILE: &str = "credentials.tsv";
 
 // ---------------------------------------------------------------------------------------------
 // The server under test
@@ -988,6 +1238,13 @@ struct Client {
     phones: usize,
     sequence: Sequence,
     errors: Mutex<ErrorLog>,
+    auth: PhoneAuth,
+    preemptive: bool,
+    /// Per phone (storm index): the provisioning credentials it holds (Gigaset: its MAC-ID
+    /// from the start; Yealink and Snom: once enrolled or read back from credentials.tsv).
+    credentials: Vec<OnceLock<Credential>>,
+    /// Makes client nonces differ.
+    cnonces: AtomicU64,
 }
 
 #[derive(Default)]
@@ -1007,11 +1264,117 @@ impl ErrorLog {
     }
 }
 
-/// One response: status, where the body is in the buffer, whether the server closes.
+/// One response: status, where the body is in the buffer, whether the server closes, and
+/// the Digest challenge of a 401.
 struct Response {
     status: u16,
     body: std::ops::Range<usize>,
     close: bool,
+    challenge: Option<Challenge>,
+}
+
+/// A `WWW-Authenticate: Digest …` challenge the client can answer (MD5, `qop=auth`).
+#[derive(Clone, Debug)]
+struct Challenge {
+    realm: String,
+    nonce: String,
+    stale: bool,
+}
+
+/// Parses one `WWW-Authenticate` value; `None` unless it is a Digest challenge with MD5 (or
+/// no algorithm, which means MD5) and `qop` offering `auth`.
+fn parse_challenge(value: &str) -> Option<Challenge> {
+    let (scheme, mut rest) = value.trim().split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("digest") {
+        return None;
+    }
+    let (mut realm, mut nonce, mut stale, mut md5, mut auth) = (None, None, false, true, false);
+    loop {
+        rest = rest.trim_start().trim_start_matches(',').trim_start();
+        if rest.is_empty() {
+            break;
+        }
+        let (key, after) = rest.split_once('=')?;
+        let after = after.trim_start();
+        let (val, remaining) = match after.strip_prefix('"') {
+            Some(quoted) => {
+                let end = quoted.find('"')?;
+                (&quoted[..end], &quoted[end + 1..])
+            }
+            None => {
+                let end = after.find(',').unwrap_or(after.len());
+                (after[..end].trim(), &after[end..])
+            }
+        };
+        match key.trim().to_ascii_lowercase().as_str() {
+            "realm" => realm = Some(val.to_owned()),
+            "nonce" => nonce = Some(val.to_owned()),
+            "stale" => stale = val.eq_ignore_ascii_case("true"),
+            "algorithm" => md5 = val.eq_ignore_ascii_case("MD5"),
+            "qop" => {
+                auth = val
+                    .split(',')
+                    .any(|q| q.trim().eq_ignore_ascii_case("auth"))
+            }
+            _ => {}
+        }
+        rest = remaining;
+    }
+    (md5 && auth).then_some(())?;
+    Some(Challenge {
+        realm: realm?,
+        nonce: nonce?,
+        stale,
+    })
+}
+
+fn md5_hex(data: &[u8]) -> String {
+    use md5::Digest as _;
+    md5::Md5::digest(data)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The `Authorization` value answering `challenge` for `GET uri` (RFC 7616, MD5, qop=auth).
+fn digest_authorization(
+    credential: &Credential,
+    challenge: &Challenge,
+    uri: &str,
+    nc: u32,
+    cnonce: &str,
+) -> String {
+    let Credential { username, password } = credential;
+    let Challenge { realm, nonce, .. } = challenge;
+    let ha1 = md5_hex(format!("{username}:{realm}:{password}").as_bytes());
+    let ha2 = md5_hex(format!("GET:{uri}").as_bytes());
+    let response = md5_hex(format!("{ha1}:{nonce}:{nc:08x}:{cnonce}:auth:{ha2}").as_bytes());
+    format!(
+        "Digest username=\"{username}\", realm=\"{realm}\", nonce=\"{nonce}\", uri=\"{uri}\", algorithm=MD5, qop=auth, nc={nc:08x}, cnonce=\"{cnonce}\", response=\"{response}\""
+    )
+}
+
+/// The nonce a phone answered its last challenge with, and the last nonce-count it used.
+struct NonceUse {
+    challenge: Challenge,
+    nc: u32,
+}
+
+/// Why a file of a boot did not come out as expected.
+struct FetchError {
+    message: String,
+    /// A 401 for a device the phone holds no credentials for (a bound device, its
+    /// credentials lost).
+    unanswerable: bool,
+}
+
+impl FetchError {
+    fn new(message: String) -> Self {
+        Self {
+            message,
+            unanswerable: false,
+        }
+    }
 }
 
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
@@ -1085,6 +1448,7 @@ impl Client {
             .and_then(|s| s.parse().ok())
             .ok_or_else(|| format!("bad status line {status_line:?}"))?;
         let mut length = None;
+        let mut challenge = None;
         let mut close = status_line.starts_with("HTTP/1.0");
         for line in lines {
             let Some((name, value)) = line.split_once(':') else {
@@ -1101,6 +1465,11 @@ impl Client {
                 close = value.eq_ignore_ascii_case("close");
             } else if name.eq_ignore_ascii_case("transfer-encoding") {
                 return Err(format!("transfer-encoding {value} is not supported"));
+            } else if status == 401
+                && challenge.is_none()
+                && name.eq_ignore_ascii_case("www-authenticate")
+            {
+                challenge = parse_challenge(value);
             }
         }
         match length {
@@ -1120,6 +1489,7 @@ impl Client {
                     status,
                     body: header_end..end,
                     close,
+                    challenge,
                 })
             }
             None => {
@@ -1136,8 +1506,187 @@ impl Client {
                     status,
                     body: header_end..buf.len(),
                     close: true,
+                    challenge,
                 })
             }
+        }
+    }
+
+    /// The TLS configuration for one phone: with --resume each phone keeps its own session
+    /// store, so it resumes only its own earlier sessions (a phone after a power cut has none
+    /// from before).
+    fn phone_tls(&self) -> Arc<ClientConfig> {
+        if self.resume {
+            let mut c = (*self.tls).clone();
+            c.resumption = Resumption::in_memory_sessions(4);
+            Arc::new(c)
+        } else {
+            self.tls.clone()
+        }
+    }
+
+    /// Fetches one file of a boot like a phone: one request, or with phone authentication
+    /// also the answer to the server's Digest challenge (on the same connection when the
+    /// server keeps it open). Checks the final status and, for a config, the tenant's name.
+    /// `Ok(Some(body))` for a 200 (the body's place in `buf`).
+    #[allow(clippy::too_many_arguments)]
+    async fn fetch(
+        &self,
+        step: &Step,
+        ua: &str,
+        marker: &str,
+        credential: Option<&Credential>,
+        tls: &Arc<ClientConfig>,
+        conn: &mut Option<Tls>,
+        nonce: &mut Option<NonceUse>,
+        stats: &mut Stats,
+        buf: &mut Vec<u8>,
+        request: &mut Vec<u8>,
+    ) -> Result<Option<std::ops::Range<usize>>, FetchError> {
+        let authenticate = self.auth == PhoneAuth::Enrolment && step.status == 200;
+        let mut authorization = None;
+        if authenticate && self.preemptive {
+            if let (Some(n), Some(c)) = (nonce.as_mut(), credential) {
+                n.nc += 1;
+                authorization = Some(digest_authorization(
+                    c,
+                    &n.challenge,
+                    &step.path,
+                    n.nc,
+                    &self.cnonce(),
+                ));
+            }
+        }
+        let started = Instant::now();
+        let mut exchanges = 0;
+        let result = loop {
+            exchanges += 1;
+            // Without keep-alive the connection stays open only for the answer to a challenge.
+            let keep_open =
+                self.keepalive || (authenticate && authorization.is_none() && credential.is_some());
+            request.clear();
+            request.extend_from_slice(b"GET ");
+            request.extend_from_slice(step.path.as_bytes());
+            request.extend_from_slice(b" HTTP/1.1\r\nHost: ");
+            request.extend_from_slice(self.host.as_bytes());
+            request.extend_from_slice(b"\r\nUser-Agent: ");
+            request.extend_from_slice(ua.as_bytes());
+            request.extend_from_slice(b"\r\nAccept: */*\r\n");
+            if let Some(a) = &authorization {
+                request.extend_from_slice(b"Authorization: ");
+                request.extend_from_slice(a.as_bytes());
+                request.extend_from_slice(b"\r\n");
+            }
+            if !keep_open {
+                request.extend_from_slice(b"Connection: close\r\n");
+            }
+            request.extend_from_slice(b"\r\n");
+
+            let sent = Instant::now();
+            let outcome = tokio::time::timeout(self.timeout, async {
+                let mut stream = match conn.take() {
+                    Some(s) => s,
+                    None => {
+                        stats.connections += 1;
+                        self.connect(tls).await?
+                    }
+                };
+                let response = Self::exchange(&mut stream, request, buf).await?;
+                Ok::<_, String>((stream, response))
+            })
+            .await;
+            stats.requests += 1;
+            stats.latencies.push(micros(sent.elapsed()));
+            let (stream, response) = match outcome {
+                Err(_) => {
+                    break Err(FetchError::new(format!(
+                        "{}: timed out after {:?}",
+                        step.what, self.timeout
+                    )))
+                }
+                Ok(Err(e)) => break Err(FetchError::new(format!("{}: {e}", step.what))),
+                Ok(Ok(r)) => r,
+            };
+            let reusable = keep_open && !response.close;
+            if response.status == 429 {
+                stats.throttled += 1;
+            }
+            if response.status == 401 && authenticate {
+                stats.challenges += 1;
+                let Some(challenge) = response.challenge else {
+                    break Err(FetchError::new(format!(
+                        "{}: 401 without a Digest MD5 qop=auth challenge",
+                        step.what
+                    )));
+                };
+                let Some(credential) = credential else {
+                    break Err(FetchError {
+                        message: format!(
+                            "{}: 401 (the device is bound), but the phone holds no provisioning credentials",
+                            step.what
+                        ),
+                        unanswerable: true,
+                    });
+                };
+                // Answer a first challenge, or a later one that says our nonce went stale.
+                if !(authorization.is_none() || challenge.stale) || exchanges >= 3 {
+                    break Err(FetchError::new(format!(
+                        "{}: 401 again after a Digest answer",
+                        step.what
+                    )));
+                }
+                authorization = Some(digest_authorization(
+                    credential,
+                    &challenge,
+                    &step.path,
+                    1,
+                    &self.cnonce(),
+                ));
+                *nonce = Some(NonceUse { challenge, nc: 1 });
+                if reusable {
+                    *conn = Some(stream);
+                } else {
+                    stats.reconnects += 1;
+                }
+                continue;
+            }
+            let result = if response.status != step.status {
+                Err(FetchError::new(format!(
+                    "{}: status {}, expected {}",
+                    step.what, response.status, step.status
+                )))
+            } else if step.status == 200 {
+                if names_tenant(&buf[response.body.clone()], marker.as_bytes()) {
+                    Ok(Some(response.body))
+                } else {
+                    Err(FetchError::new(format!(
+                        "{}: the body does not name the phone's tenant",
+                        step.what
+                    )))
+                }
+            } else {
+                Ok(None)
+            };
+            if self.keepalive && reusable {
+                *conn = Some(stream);
+            }
+            break result;
+        };
+        stats.fetches += 1;
+        stats.fetch_latencies.push(micros(started.elapsed()));
+        result
+    }
+
+    fn cnonce(&self) -> String {
+        format!(
+            "{:016x}",
+            mix(self.cnonces.fetch_add(1, Ordering::Relaxed) ^ 0x5a5a_5a5a)
+        )
+    }
+
+    fn record(&self, error: &FetchError) {
+        if let Ok(mut log) = self.errors.lock() {
+            log.record(error.message.clone());
         }
     }
 
@@ -1152,83 +1701,78 @@ impl Client {
         let device = self.fleet.phone(phone, self.phones);
         let ua = device.user_agent();
         let marker = format!("tenant: t{}", device.tenant);
-        // With --resume each phone keeps its own session store, so it resumes only its own
-        // earlier sessions (a phone after a power cut has none from before).
-        let config = if self.resume {
-            let mut c = (*self.tls).clone();
-            c.resumption = Resumption::in_memory_sessions(4);
-            Arc::new(c)
-        } else {
-            self.tls.clone()
-        };
+        let credential = self.credentials.get(phone).and_then(OnceLock::get);
+        let tls = self.phone_tls();
         let started = Instant::now();
         let mut failed = false;
         let mut conn: Option<Tls> = None;
+        // A phone after a power cut holds no nonce; it keeps the one of its first challenge.
+        let mut nonce = None;
         for step in device.requests(self.sequence) {
-            request.clear();
-            request.extend_from_slice(b"GET ");
-            request.extend_from_slice(step.path.as_bytes());
-            request.extend_from_slice(b" HTTP/1.1\r\nHost: ");
-            request.extend_from_slice(self.host.as_bytes());
-            request.extend_from_slice(b"\r\nUser-Agent: ");
-            request.extend_from_slice(ua.as_bytes());
-            request.extend_from_slice(b"\r\nAccept: */*\r\n");
-            if !self.keepalive {
-                request.extend_from_slice(b"Connection: close\r\n");
-            }
-            request.extend_from_slice(b"\r\n");
-
-            let sent = Instant::now();
-            let outcome = tokio::time::timeout(self.timeout, async {
-                let mut stream = match conn.take() {
-                    Some(s) => s,
-                    None => {
-                        stats.connections += 1;
-                        self.connect(&config).await?
-                    }
-                };
-                let response = Self::exchange(&mut stream, request, buf).await?;
-                Ok::<_, String>((stream, response))
-            })
-            .await;
-            stats.requests += 1;
-            stats.latencies.push(micros(sent.elapsed()));
-            let error = match outcome {
-                Err(_) => Some(format!("{}: timed out after {:?}", step.what, self.timeout)),
-                Ok(Err(e)) => Some(format!("{}: {e}", step.what)),
-                Ok(Ok((stream, response))) => {
-                    let error = if response.status != step.status {
-                        Some(format!(
-                            "{}: status {}, expected {}",
-                            step.what, response.status, step.status
-                        ))
-                    } else if step.status == 200
-                        && !names_tenant(&buf[response.body.clone()], marker.as_bytes())
-                    {
-                        Some(format!(
-                            "{}: the body does not name the phone's tenant",
-                            step.what
-                        ))
-                    } else {
-                        None
-                    };
-                    if self.keepalive && !response.close {
-                        conn = Some(stream);
-                    }
-                    error
-                }
-            };
-            if let Some(e) = error {
+            let fetched = self
+                .fetch(
+                    &step, &ua, &marker, credential, &tls, &mut conn, &mut nonce, stats, buf,
+                    request,
+                )
+                .await;
+            if let Err(e) = fetched {
                 failed = true;
-                if let Ok(mut log) = self.errors.lock() {
-                    log.record(e);
-                }
+                stats.unanswerable += u64::from(e.unanswerable);
+                self.record(&e);
             }
         }
         stats.boots.push(micros(started.elapsed()));
         stats.vendors[device.vendor.index()] += 1;
         if failed {
             stats.failed_phones += 1;
+        }
+    }
+
+    /// The enrolment pass for one phone: its per-device file, once. A Yealink or Snom phone
+    /// is bound by it and keeps the credentials the config carries; a Gigaset phone answers
+    /// the challenge with its MAC-ID.
+    async fn enrol(
+        &self,
+        phone: usize,
+        stats: &mut Stats,
+        buf: &mut Vec<u8>,
+        request: &mut Vec<u8>,
+    ) -> Option<Credential> {
+        let device = self.fleet.phone(phone, self.phones);
+        let ua = device.user_agent();
+        let marker = format!("tenant: t{}", device.tenant);
+        let credential = self.credentials.get(phone).and_then(OnceLock::get);
+        let tls = self.phone_tls();
+        let started = Instant::now();
+        let step = device.requests(Sequence::Device).remove(0);
+        let fetched = self
+            .fetch(
+                &step, &ua, &marker, credential, &tls, &mut None, &mut None, stats, buf, request,
+            )
+            .await;
+        stats.boots.push(micros(started.elapsed()));
+        stats.vendors[device.vendor.index()] += 1;
+        let issued = match fetched {
+            Ok(Some(body)) if device.vendor != Vendor::Gigaset => {
+                match credentials_in(device.vendor, &buf[body]) {
+                    Some(c) => Ok(Some(c)),
+                    None => Err(FetchError::new(format!(
+                        "{}: the enrolment config carries no provisioning credentials",
+                        step.what
+                    ))),
+                }
+            }
+            Ok(_) => Ok(None),
+            Err(e) => Err(e),
+        };
+        match issued {
+            Ok(c) => c,
+            Err(e) => {
+                stats.failed_phones += 1;
+                stats.unanswerable += u64::from(e.unanswerable);
+                self.record(&e);
+                None
+            }
         }
     }
 }
@@ -1240,23 +1784,41 @@ fn micros(d: Duration) -> u32 {
 /// What one worker saw.
 #[derive(Default)]
 struct Stats {
+    /// HTTP exchanges, 401s included.
     requests: u64,
+    /// Files of boot sequences, each once however many exchanges it took.
+    fetches: u64,
+    /// 401 challenges received.
+    challenges: u64,
+    /// Challenges whose answer needed a new connection (the server closed).
+    reconnects: u64,
+    /// 429s (the server's miss throttle).
+    throttled: u64,
+    /// 401s the phone could not answer: no credentials for a bound device.
+    unanswerable: u64,
     connections: u64,
     failed_phones: u64,
     vendors: [u64; 3],
     latencies: Vec<u32>,
+    fetch_latencies: Vec<u32>,
     boots: Vec<u32>,
 }
 
 impl Stats {
     fn merge(&mut self, other: Stats) {
         self.requests += other.requests;
+        self.fetches += other.fetches;
+        self.challenges += other.challenges;
+        self.reconnects += other.reconnects;
+        self.throttled += other.throttled;
+        self.unanswerable += other.unanswerable;
         self.connections += other.connections;
         self.failed_phones += other.failed_phones;
         for (a, b) in self.vendors.iter_mut().zip(other.vendors) {
             *a += b;
         }
         self.latencies.extend(other.latencies);
+        self.fetch_latencies.extend(other.fetch_latencies);
         self.boots.extend(other.boots);
     }
 }
@@ -1280,6 +1842,9 @@ struct RunResult {
     p99_ms: f64,
     max_ms: f64,
     peak_rss_mib: Option<f64>,
+    auth: PhoneAuth,
+    fetches: u64,
+    challenges: u64,
 }
 
 impl RunResult {
@@ -1322,6 +1887,48 @@ async fn storm(client: Arc<Client>, concurrency: usize) -> (Stats, Duration) {
     (total, started.elapsed())
 }
 
+/// The enrolment pass: `phones` (storm indices) each fetch their per-device file once, C at a
+/// time. Returns what it saw and the credentials handed out, by phone.
+async fn enrolment_pass(
+    client: Arc<Client>,
+    concurrency: usize,
+    phones: Arc<Vec<usize>>,
+) -> (Stats, Duration, Vec<(usize, Credential)>) {
+    let next = Arc::new(AtomicUsize::new(0));
+    let started = Instant::now();
+    let workers: Vec<_> = (0..concurrency.min(phones.len()))
+        .map(|_| {
+            let client = client.clone();
+            let next = next.clone();
+            let phones = phones.clone();
+            tokio::spawn(async move {
+                let mut stats = Stats::default();
+                let mut issued = Vec::new();
+                let mut buf = Vec::with_capacity(16 * 1024);
+                let mut request = Vec::with_capacity(512);
+                while let Some(&phone) = phones.get(next.fetch_add(1, Ordering::Relaxed)) {
+                    if let Some(c) = client
+                        .enrol(phone, &mut stats, &mut buf, &mut request)
+                        .await
+                    {
+                        issued.push((phone, c));
+                    }
+                }
+                (stats, issued)
+            })
+        })
+        .collect();
+    let mut total = Stats::default();
+    let mut issued = Vec::new();
+    for w in workers {
+        if let Ok((stats, i)) = w.await {
+            total.merge(stats);
+            issued.extend(i);
+        }
+    }
+    (total, started.elapsed(), issued)
+}
+
 // ---------------------------------------------------------------------------------------------
 // Putting it together
 
@@ -1329,7 +1936,7 @@ fn run(options: Options) -> anyhow::Result<bool> {
     let fleet = Fleet {
         devices: options.devices,
         tenants: options.tenants,
-        tenant_extra: options.tenant_extra.clone(),
+        tenant_extra: Some(tenant_members(&options)),
     };
     if let Some(dir) = &options.prepare {
         prepare(&fleet, dir)?;
@@ -1358,6 +1965,10 @@ fn run(options: Options) -> anyhow::Result<bool> {
     // The server: spawned on a prepared data dir, or given.
     let mut _tmp = None;
     let mut server = None;
+    // Where enrolment credentials are kept (a kept data directory), and whether its fleet
+    // was there before this run.
+    let mut credentials_file = None;
+    let reused;
     let (addr, host, metrics, server_pid, cert) = match &options.target {
         Some(url) => {
             let hostport = url
@@ -1369,6 +1980,9 @@ fn run(options: Options) -> anyhow::Result<bool> {
                 .with_context(|| format!("--target {url}"))?
                 .next()
                 .with_context(|| format!("--target {url}: no address"))?;
+            // The devices of a running server may have been enrolled by an earlier run.
+            reused = true;
+            credentials_file = options.data_dir.as_ref().map(|d| d.join(CREDENTIALS_FILE));
             let metrics = match &options.metrics {
                 Some(m) => Some(
                     m.to_socket_addrs()?
@@ -1395,7 +2009,10 @@ fn run(options: Options) -> anyhow::Result<bool> {
                     p
                 }
             };
-            prepare(&fleet, &dir)?;
+            reused = prepare(&fleet, &dir)?;
+            if options.data_dir.is_some() {
+                credentials_file = Some(dir.join(CREDENTIALS_FILE));
+            }
             let mut s = Server::spawn(&options, &dir)?;
             let ready = s.wait_ready(options.ready_timeout)?;
             let rss =
@@ -1440,6 +2057,10 @@ fn run(options: Options) -> anyhow::Result<bool> {
         phones: options.phones,
         sequence: options.sequence,
         errors: Mutex::new(ErrorLog::default()),
+        auth: options.phone_auth,
+        preemptive: options.preemptive,
+        credentials: (0..options.phones).map(|_| OnceLock::new()).collect(),
+        cnonces: AtomicU64::new(0),
     });
     // Default: one thread per CPU this client may use (after --client-cpus). One thread gets
     // a current-thread runtime: no work stealing, no cross-thread wake-ups.
@@ -1457,11 +2078,26 @@ fn run(options: Options) -> anyhow::Result<bool> {
             .build()?
     };
 
+    if options.phone_auth == PhoneAuth::Enrolment
+        && !enrol_fleet(
+            &options,
+            &client,
+            &runtime,
+            credentials_file.as_deref(),
+            reused,
+            metrics,
+        )?
+    {
+        return Ok(false);
+    }
+
     println!(
-        "storm: {} phones, {} at a time, keep-alive {}, TLS {} X25519{}, sequence {:?}, client threads {}{}",
+        "storm: {} phones, {} at a time, keep-alive {}, phone auth {}{}, TLS {} X25519{}, sequence {:?}, client threads {}{}",
         options.phones,
         options.concurrency,
         if options.keepalive { "on" } else { "off" },
+        options.phone_auth.name(),
+        if options.preemptive { " (preemptive Digest)" } else { "" },
         if options.tls13 { "1.3" } else { "1.2" },
         if options.resume { " with resumption" } else { ", no resumption" },
         options.sequence,
@@ -1502,6 +2138,7 @@ fn run(options: Options) -> anyhow::Result<bool> {
             .map(|(a, b)| (a - b) / secs * 100.0);
         let rss = server_pid.and_then(rss_mib);
         stats.latencies.sort_unstable();
+        stats.fetch_latencies.sort_unstable();
         stats.boots.sort_unstable();
         let errors = client.errors.lock().map(|l| l.count).unwrap_or(0);
         let result = RunResult {
@@ -1513,19 +2150,35 @@ fn run(options: Options) -> anyhow::Result<bool> {
             p99_ms: percentile_ms(&stats.latencies, 0.99),
             max_ms: percentile_ms(&stats.latencies, 1.0),
             peak_rss_mib: rss.map(|r| r.1),
+            auth: options.phone_auth,
+            fetches: stats.fetches,
+            challenges: stats.challenges,
         };
 
         println!(
-            "\nrun {run}/{}: {} phones ({} yealink, {} snom, {} gigaset), {} requests over {} TLS connections in {:.2} s",
+            "\nrun {run}/{}: {} phones ({} yealink, {} snom, {} gigaset), {} requests for {} files over {} TLS connections in {:.2} s",
             options.repeat,
             options.phones,
             stats.vendors[0],
             stats.vendors[1],
             stats.vendors[2],
             stats.requests,
+            stats.fetches,
             stats.connections,
             secs
         );
+        if options.phone_auth == PhoneAuth::Enrolment {
+            println!(
+                "  phone auth   {} × 401 answered with Digest MD5 ({} on a new connection: the server closed){}",
+                stats.challenges,
+                stats.reconnects,
+                if options.preemptive {
+                    ", preemptive after the first"
+                } else {
+                    ""
+                }
+            );
+        }
         println!(
             "  throughput   {:.1} phones/s, {:.1} requests/s",
             result.phones_per_s(),
@@ -1538,6 +2191,15 @@ fn run(options: Options) -> anyhow::Result<bool> {
             result.p99_ms,
             result.max_ms
         );
+        if options.phone_auth == PhoneAuth::Enrolment {
+            println!(
+                "  per file     p50 {:.2} ms  p90 {:.2} ms  p99 {:.2} ms  max {:.2} ms (challenge included)",
+                percentile_ms(&stats.fetch_latencies, 0.50),
+                percentile_ms(&stats.fetch_latencies, 0.90),
+                percentile_ms(&stats.fetch_latencies, 0.99),
+                percentile_ms(&stats.fetch_latencies, 1.0)
+            );
+        }
         println!(
             "  per boot     p50 {:.2} ms  p90 {:.2} ms  p99 {:.2} ms  max {:.2} ms",
             percentile_ms(&stats.boots, 0.50),
@@ -1549,6 +2211,12 @@ fn run(options: Options) -> anyhow::Result<bool> {
             "  errors       {} in {} of {} phones",
             errors, stats.failed_phones, options.phones
         );
+        if stats.throttled > 0 {
+            println!(
+                "    of which {} × 429 from the server's miss throttle: phones that authenticate correctly were throttled",
+                stats.throttled
+            );
+        }
         if let Ok(log) = client.errors.lock() {
             for (message, count) in log.distinct.iter().take(5) {
                 println!("    {count} × {message}");
@@ -1588,6 +2256,152 @@ fn run(options: Options) -> anyhow::Result<bool> {
     let summary = summarise(results);
     println!("{}", machine_line(&summary, None));
     Ok(summary.errors == 0 && !interrupted)
+}
+
+/// The `phone_auth` and `--tenant-extra` members of every tenant row. Spelled as earlier
+/// versions' `--tenant-extra '"phone_auth": "mac"'` was, so fleets they prepared are reused.
+fn tenant_members(options: &Options) -> String {
+    match &options.tenant_extra {
+        Some(extra) if phone_auth_in(extra).ok().flatten().is_some() => extra.clone(),
+        Some(extra) => format!("\"phone_auth\": \"{}\", {extra}", options.phone_auth.name()),
+        None => format!("\"phone_auth\": \"{}\"", options.phone_auth.name()),
+    }
+}
+
+/// Gives every phone its credentials before the storm: Gigaset phones their MAC-ID, Yealink
+/// and Snom phones those kept in `file` by an earlier run, or else those of their enrolment,
+/// fetched in an enrolment pass (not measured) that also checks that Gigaset phones get in
+/// with their MAC-ID. False (after saying why) if any phone could not get in.
+fn enrol_fleet(
+    options: &Options,
+    client: &Arc<Client>,
+    runtime: &tokio::runtime::Runtime,
+    file: Option<&Path>,
+    reused: bool,
+    metrics: Option<SocketAddr>,
+) -> anyhow::Result<bool> {
+    let fleet = &client.fleet;
+    let mut stored = match file {
+        Some(f) => read_credentials(fleet, f)?,
+        None => HashMap::new(),
+    };
+    let (mut held, mut binding, mut gigaset) = (0, 0, 0);
+    let mut todo = Vec::new();
+    for (phone, slot) in client.credentials.iter().enumerate() {
+        let device = fleet.phone(phone, options.phones);
+        if device.vendor == Vendor::Gigaset {
+            let _ = slot.set(device.mac_id_credential());
+            gigaset += 1;
+            todo.push(phone);
+        } else if let Some(c) = stored.get(&fleet.phone_index(phone, options.phones)) {
+            let _ = slot.set(c.clone());
+            held += 1;
+        } else {
+            binding += 1;
+            todo.push(phone);
+        }
+    }
+    let where_kept = file.map_or_else(
+        || "none kept: no --data-dir".to_owned(),
+        |f| format!("kept in {}", f.display()),
+    );
+    println!(
+        "enrolment pass: {binding} Yealink/Snom phones to enrol, {gigaset} Gigaset phones to check (MAC-ID), {held} phones hold stored credentials ({where_kept})"
+    );
+    if reused && binding > 0 {
+        println!(
+            "  note: the fleet is reused and {binding} phones have no stored credentials: enrolling them works only if no earlier run bound them"
+        );
+    }
+    if file.is_none() && options.target.is_some() {
+        println!(
+            "  note: no --data-dir: the credentials are kept in memory only; a later run against this server cannot authenticate these phones"
+        );
+    }
+    let before = metrics.and_then(scrape);
+    let outcome = runtime.block_on(async {
+        tokio::select! {
+            r = enrolment_pass(client.clone(), options.concurrency, Arc::new(todo)) => Some(r),
+            _ = tokio::signal::ctrl_c() => None,
+        }
+    });
+    let Some((stats, wall, issued)) = outcome else {
+        eprintln!("interrupted");
+        return Ok(false);
+    };
+    let after = metrics.and_then(scrape);
+    // Keep what was handed out before anything else: the store has bound these devices.
+    for (phone, c) in &issued {
+        stored.insert(fleet.phone_index(*phone, options.phones), c.clone());
+        let _ = client.credentials[*phone].set(c.clone());
+    }
+    if let (Some(f), false) = (file, issued.is_empty()) {
+        write_credentials(fleet, f, &stored)?;
+    }
+    let errors = client.errors.lock().map(|l| l.count).unwrap_or(0);
+    let phones = stats.vendors.iter().sum::<u64>();
+    let secs = wall.as_secs_f64();
+    let mut boots = stats.boots;
+    boots.sort_unstable();
+    println!(
+        "  {phones} phones in {secs:.2} s ({:.1} phones/s, not measured as the storm), {} requests ({} answered 401s) over {} TLS connections; {} credentials issued{}",
+        phones as f64 / secs.max(1e-9),
+        stats.requests,
+        stats.challenges,
+        stats.connections,
+        issued.len(),
+        match (file, issued.is_empty()) {
+            (Some(f), false) => format!(", kept in {}", f.display()),
+            _ => String::new(),
+        }
+    );
+    println!(
+        "  per phone    p50 {:.2} ms  p99 {:.2} ms  max {:.2} ms",
+        percentile_ms(&boots, 0.50),
+        percentile_ms(&boots, 0.99),
+        percentile_ms(&boots, 1.0)
+    );
+    println!(
+        "  errors       {errors} in {} of {phones} phones{}",
+        stats.failed_phones,
+        if stats.throttled > 0 {
+            format!(
+                " ({} × 429 from the server's miss throttle)",
+                stats.throttled
+            )
+        } else {
+            String::new()
+        }
+    );
+    if let Ok(log) = client.errors.lock() {
+        for (message, count) in log.distinct.iter().take(5) {
+            println!("    {count} × {message}");
+        }
+    }
+    if let (Some(before), Some(after)) = (before, after) {
+        print_server_counters(&before, &after);
+    }
+    println!(
+        "boot_storm_enrolment phones={phones} requests={} errors={errors} phones_per_s={:.1} issued={}",
+        stats.requests,
+        phones as f64 / secs.max(1e-9),
+        issued.len()
+    );
+    if errors == 0 {
+        return Ok(true);
+    }
+    if stats.unanswerable > 0 {
+        eprintln!(
+            "boot_storm: {} phones are bound already and no credentials are stored for them ({where_kept}): an earlier run enrolled this fleet without keeping its credentials.tsv. Use a fresh --data-dir (or reopen the devices' enrolment windows).",
+            stats.unanswerable
+        );
+    } else {
+        eprintln!(
+            "boot_storm: the enrolment pass failed for {} phones (a reused fleet's enrolment windows close 168 h after its import); no storm",
+            stats.failed_phones
+        );
+    }
+    Ok(false)
 }
 
 /// Server-side counters for the run: what the server saw, to compare with what the client saw.
@@ -1653,7 +2467,7 @@ fn summarise(mut results: Vec<RunResult>) -> RunResult {
 
 fn machine_line(r: &RunResult, run: Option<usize>) -> String {
     format!(
-        "boot_storm{} phones={} requests={} errors={} phones_per_s={:.1} requests_per_s={:.1} p50_ms={:.2} p99_ms={:.2} max_ms={:.2} peak_rss_mib={}",
+        "boot_storm{} phones={} requests={} errors={} phones_per_s={:.1} requests_per_s={:.1} p50_ms={:.2} p99_ms={:.2} max_ms={:.2} peak_rss_mib={} auth={} fetches={} challenges={}",
         run.map_or_else(String::new, |n| format!("_run run={n}")),
         r.phones,
         r.requests,
@@ -1664,6 +2478,9 @@ fn machine_line(r: &RunResult, run: Option<usize>) -> String {
         r.p99_ms,
         r.max_ms,
         r.peak_rss_mib
-            .map_or_else(|| "na".to_owned(), |m| format!("{m:.1}"))
+            .map_or_else(|| "na".to_owned(), |m| format!("{m:.1}")),
+        r.auth.name(),
+        r.fetches,
+        r.challenges
     )
 }

@@ -381,10 +381,13 @@ impl BenchDatabase {
     async fn create(server: &str, what: &str) -> anyhow::Result<Self> {
         let name = format!("zt_bench_{what}_{}", std::process::id());
         let client = admin(server).await?;
+        // One statement per call: several in one batch would run in a transaction, which
+        // DROP DATABASE refuses.
         client
-            .batch_execute(&format!(
-                "DROP DATABASE IF EXISTS {name} WITH (FORCE); CREATE DATABASE {name}"
-            ))
+            .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+            .await?;
+        client
+            .batch_execute(&format!("CREATE DATABASE {name}"))
             .await?;
         Ok(Self {
             server: server.to_owned(),
@@ -459,9 +462,9 @@ async fn postgres_load(url: &str, o: &Options) -> anyhow::Result<()> {
     }
     writer.finish().await?;
     // What autovacuum would have done by the time a node starts.
-    client
-        .batch_execute("VACUUM ANALYZE devices; ANALYZE tenants")
-        .await?;
+    client.batch_execute("VACUUM ANALYZE devices").await?;
+    // Separately: several statements in one batch run in a transaction, which VACUUM refuses.
+    client.batch_execute("ANALYZE tenants").await?;
     Ok(())
 }
 

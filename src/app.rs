@@ -22,8 +22,9 @@ use crate::partner_api;
 use crate::provisioning::{self, routes::PhoneService, sightings, Provisioner, Renderer};
 use crate::registry::{self, Registry};
 use crate::server::{self, tls, ConnectionEvents, Limits};
+use crate::store::postgres::{PostgresOptions, PostgresStore};
 use crate::store::sqlite::SqliteStore;
-use crate::store::Store;
+use crate::store::{MigrateReport, Store};
 
 /// The bound listeners, before anything is served.
 pub struct Listeners {
@@ -148,13 +149,139 @@ async fn nonce_key(store: &dyn Store) -> anyhow::Result<Vec<u8>> {
         .context("cannot read the Digest nonce key")
 }
 
-/// Opens the store, creating the data directory.
-pub async fn open_store(config: &Config) -> anyhow::Result<SqliteStore> {
-    let path = config.database_path();
-    tokio::task::spawn_blocking(move || SqliteStore::open(&path))
-        .await
-        .context("store task failed")?
-        .context("cannot open the store")
+/// The opened store: the contract every component uses and, with PostgreSQL, the handle for
+/// what only it has (notifications, connection health).
+pub struct OpenedStore {
+    /// The store.
+    pub store: Arc<dyn Store>,
+    /// The same store when it is PostgreSQL.
+    pub postgres: Option<PostgresStore>,
+    /// What opening it migrated.
+    pub migrated: MigrateReport,
+    /// Where it is, for logs: a file, or `postgres host:port/db` (never a password).
+    pub target: String,
+}
+
+/// Opens the configured store and applies pending migrations: PostgreSQL when
+/// `database_url` is set (under an advisory lock, so nodes starting together migrate once),
+/// else SQLite in the data directory (created if needed). A database migrated by a newer
+/// build is refused, saying which version was found and which this build supports.
+pub async fn open(config: &Config, metrics: Option<&Arc<Metrics>>) -> anyhow::Result<OpenedStore> {
+    match &config.database_url {
+        None => {
+            let path = config.database_path();
+            let target = path.display().to_string();
+            let (store, migrated) =
+                tokio::task::spawn_blocking(move || SqliteStore::open_migrated(&path))
+                    .await
+                    .context("store task failed")?
+                    .with_context(|| format!("cannot open the store at {target}"))?;
+            Ok(OpenedStore {
+                store: Arc::new(store),
+                postgres: None,
+                migrated,
+                target,
+            })
+        }
+        Some(url) => {
+            let mut store = PostgresStore::connect(
+                url.expose(),
+                PostgresOptions {
+                    max_connections: config.database_pool_size,
+                    ..PostgresOptions::default()
+                },
+            )
+            .await
+            .with_context(|| format!("cannot connect to PostgreSQL at {url}"))?;
+            let target = format!("postgres {}", store.target());
+            if let Some(metrics) = metrics {
+                let latency = metrics.store_duration.clone();
+                store.set_observer(Arc::new(move |op, took| {
+                    latency.with_label_values(&[op]).observe(took.as_secs_f64());
+                }));
+                let lag = metrics.notification_lag.clone();
+                store.set_lag_observer(Arc::new(move |took| lag.observe(took.as_secs_f64())));
+            }
+            let migrated = store
+                .migrate()
+                .await
+                .with_context(|| format!("cannot migrate the schema of {target}"))?;
+            Ok(OpenedStore {
+                store: Arc::new(store.clone()),
+                postgres: Some(store),
+                migrated,
+                target,
+            })
+        }
+    }
+}
+
+/// Opens the configured store (see [`open`]), for commands that only use the contract.
+pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
+    Ok(open(config, None).await?.store)
+}
+
+/// `zerotouch migrate`: applies pending migrations and says what was done.
+pub async fn migrate(config: &Config) -> anyhow::Result<String> {
+    let opened = open(config, None).await?;
+    let m = &opened.migrated;
+    Ok(if m.applied.is_empty() {
+        format!(
+            "{}: schema is at version {}, nothing to apply\n",
+            opened.target, m.version
+        )
+    } else {
+        let applied: Vec<String> = m.applied.iter().map(i64::to_string).collect();
+        format!(
+            "{}: schema was at version {}, applied {} migration(s) ({}), now at version {}\n",
+            opened.target,
+            m.found,
+            m.applied.len(),
+            applied.join(", "),
+            m.version
+        )
+    })
+}
+
+/// How often the database's health is copied into `/readyz` and the metrics.
+const HEALTH_EVERY: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// Copies the PostgreSQL store's health into readiness and metrics until `stop`.
+async fn watch_database(
+    store: PostgresStore,
+    readiness: Arc<Readiness>,
+    metrics: Arc<Metrics>,
+    stop: CancellationToken,
+) {
+    let mut was_up = true;
+    let (mut reconnects, mut notifications) = (0, 0);
+    loop {
+        let up = store.is_up();
+        readiness.set_database_up(up);
+        metrics.database_up.set(i64::from(up));
+        if up != was_up {
+            if up {
+                tracing::info!(database = %store.target(), "database reachable again");
+            } else {
+                tracing::warn!(database = %store.target(), "database unreachable: phones are served from memory, partner API answers 503");
+            }
+            was_up = up;
+        }
+        let r = store.reconnects();
+        metrics
+            .database_reconnects
+            .inc_by(r.saturating_sub(reconnects));
+        reconnects = r;
+        let n = store.notifications();
+        metrics
+            .notifications
+            .inc_by(n.saturating_sub(notifications));
+        notifications = n;
+        tokio::select! {
+            () = stop.cancelled() => return,
+            () = tokio::time::sleep(HEALTH_EVERY) => {}
+        }
+    }
 }
 
 /// TLS identities from the configuration, or the self-signed default.
@@ -246,7 +373,16 @@ async fn serve(
     limits: &Limits,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    let store: Arc<dyn Store> = Arc::new(open_store(config).await?);
+    let opened = open(config, Some(metrics)).await?;
+    if opened.migrated.applied.is_empty() {
+        tracing::info!(store = %opened.target, schema = opened.migrated.version, "store opened");
+    } else {
+        tracing::info!(store = %opened.target, from = opened.migrated.found, to = opened.migrated.version, "store opened and migrated");
+    }
+    let store = opened.store;
+    let postgres = opened.postgres;
+    readiness.set_database_up(true);
+    metrics.database_up.set(1);
     let registry = Arc::new(Registry::new());
     let started = std::time::Instant::now();
     registry
@@ -330,6 +466,21 @@ async fn serve(
         metrics.clone(),
         background.clone(),
     ));
+    // With PostgreSQL, other nodes' commits wake the follower through LISTEN/NOTIFY; the poll
+    // by change sequence stays as the safety net for notifications lost while reconnecting.
+    let wake = Arc::new(Notify::new());
+    let (listener, health) = match &postgres {
+        Some(pg) => (
+            Some(pg.listen(wake.clone(), background.clone())),
+            Some(tokio::spawn(watch_database(
+                pg.clone(),
+                readiness.clone(),
+                metrics.clone(),
+                background.clone(),
+            ))),
+        ),
+        None => (None, None),
+    };
     let follower = {
         let metrics = metrics.clone();
         let gauges = registry.clone();
@@ -337,9 +488,13 @@ async fn serve(
             registry.clone(),
             store.clone(),
             config.change_poll,
-            Arc::new(Notify::new()),
+            wake,
             background.clone(),
-            move |n| {
+            move |n, trigger| {
+                metrics
+                    .catch_ups
+                    .with_label_values(&[trigger.as_str()])
+                    .inc();
                 metrics.changes_applied.inc_by(n as u64);
                 metrics.devices.set(gauges.device_count() as i64);
                 metrics.tenants.set(gauges.tenant_count() as i64);
@@ -419,6 +574,9 @@ async fn serve(
     }
     background.cancel();
     let _ = follower.await;
+    for task in [listener, health].into_iter().flatten() {
+        let _ = task.await;
+    }
     let _ = sweeper.await;
     drop(provisioner);
     let _ = retirer.await;
@@ -426,6 +584,7 @@ async fn serve(
     status_stop.cancel();
     let _ = status_writer.await;
     drop(store);
+    drop(postgres);
     tracing::info!("stopped");
     Ok(())
 }

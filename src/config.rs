@@ -122,7 +122,93 @@ macro_rules! string_deserialize {
         }
     )*};
 }
-string_deserialize!(Listen, Human, ExtraOui);
+string_deserialize!(Listen, Human, ExtraOui, DatabaseUrl);
+
+/// A PostgreSQL connection URL. `Display`, `Debug` and `Serialize` mask its password, so the
+/// URL can appear in logs, errors and `check-config` without leaking the secret.
+#[derive(Clone, PartialEq, Eq)]
+pub struct DatabaseUrl(String);
+
+impl DatabaseUrl {
+    /// The URL with its password, for the driver only.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// The URL with the password replaced by `***`.
+    pub fn masked(&self) -> String {
+        mask_password(&self.0)
+    }
+}
+
+/// `url` with the password of its `user:password@` part replaced by `***`; a `password=`
+/// query parameter is masked too.
+pub fn mask_password(url: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (url, None),
+    };
+    let mut out = match base.split_once("://") {
+        Some((scheme, rest)) => {
+            // The userinfo ends at the last '@' before the path (a password may contain '@').
+            let authority_end = rest.find('/').unwrap_or(rest.len());
+            let (authority, path) = rest.split_at(authority_end);
+            match authority.rsplit_once('@') {
+                Some((userinfo, host)) => match userinfo.split_once(':') {
+                    Some((user, _password)) => format!("{scheme}://{user}:***@{host}{path}"),
+                    None => format!("{scheme}://{userinfo}@{host}{path}"),
+                },
+                None => format!("{scheme}://{authority}{path}"),
+            }
+        }
+        None => base.to_owned(),
+    };
+    if let Some(q) = query {
+        let masked: Vec<String> = q
+            .split('&')
+            .map(|kv| match kv.split_once('=') {
+                Some((k, _)) if k.eq_ignore_ascii_case("password") => format!("{k}=***"),
+                _ => kv.to_owned(),
+            })
+            .collect();
+        out.push('?');
+        out.push_str(&masked.join("&"));
+    }
+    out
+}
+
+impl FromStr for DatabaseUrl {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let s = s.trim();
+        if s.starts_with("postgres://") || s.starts_with("postgresql://") {
+            Ok(DatabaseUrl(s.to_owned()))
+        } else {
+            Err(format!(
+                "{:?} is not a URL like postgres://USER:PASS@HOST:PORT/DB",
+                mask_password(s)
+            ))
+        }
+    }
+}
+
+impl fmt::Display for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.masked())
+    }
+}
+
+impl fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "DatabaseUrl({})", self.masked())
+    }
+}
+
+impl Serialize for DatabaseUrl {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.masked())
+    }
+}
 
 /// Every knob, each optional: one layer of configuration. The same struct is read from the
 /// TOML file and from flags/environment; layers are merged field by field.
@@ -137,6 +223,15 @@ pub struct Knobs {
     /// Directory for the database and the generated certificate [default: ./data]
     #[arg(long, env = "ZEROTOUCH_DATA_DIR", value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
+
+    /// PostgreSQL shared by several nodes, postgres://USER:PASS@HOST:PORT/DB; its password is
+    /// never printed or logged [default: none: SQLite in DATA_DIR]
+    #[arg(long, env = "ZEROTOUCH_DATABASE_URL", value_name = "URL")]
+    pub database_url: Option<DatabaseUrl>,
+
+    /// Pooled connections to PostgreSQL per node (with --database-url) [default: 16]
+    #[arg(long, env = "ZEROTOUCH_DATABASE_POOL_SIZE", value_name = "N")]
+    pub database_pool_size: Option<usize>,
 
     /// HTTPS listener for phones, or `off` [default: 0.0.0.0:8443]
     #[arg(long, env = "ZEROTOUCH_PHONES_ADDR", value_name = "ADDR")]
@@ -299,7 +394,7 @@ impl Knobs {
     /// `over`'s values where set, else `self`'s.
     pub fn merged_with(self, over: Knobs) -> Knobs {
         let base = self;
-        merge_fields!(base, over; data_dir, phones_addr, http_addr, api_addr, admin_token_file, metrics_addr, tls_cert, tls_key,
+        merge_fields!(base, over; data_dir, database_url, database_pool_size, phones_addr, http_addr, api_addr, admin_token_file, metrics_addr, tls_cert, tls_key,
             tls_rsa_cert, tls_rsa_key, tls_tickets, templates, public_url, render_cache_bytes,
             max_connections, handshake_timeout, header_read_timeout, max_header_bytes,
             shutdown_grace, change_poll, status_flush, log_format, log_level, throttle_budget,
@@ -348,6 +443,11 @@ impl Serialize for Redacted {
 pub struct Config {
     /// Database and generated certificate live here.
     pub data_dir: PathBuf,
+    /// Shared PostgreSQL (None: SQLite in `data_dir`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub database_url: Option<DatabaseUrl>,
+    /// PostgreSQL pool size.
+    pub database_pool_size: usize,
     /// Phones' HTTPS listener.
     pub phones_addr: Option<SocketAddr>,
     /// Phones' plain-HTTP listener.
@@ -500,8 +600,14 @@ impl Config {
         if max_connections == 0 {
             return Err(invalid("max_connections", "must be at least 1"));
         }
+        let database_pool_size = k.database_pool_size.unwrap_or(16);
+        if database_pool_size == 0 {
+            return Err(invalid("database_pool_size", "must be at least 1"));
+        }
         let config = Config {
             data_dir: k.data_dir.unwrap_or_else(|| PathBuf::from("./data")),
+            database_url: k.database_url,
+            database_pool_size,
             phones_addr: k
                 .phones_addr
                 .unwrap_or(Listen(Some(SocketAddr::from(([0, 0, 0, 0], 8443)))))
@@ -665,6 +771,41 @@ mod tests {
         assert!(text.contains("api_addr = \"0.0.0.0:9443\""), "{text}");
         assert!(!text.contains("a-very-secret"), "{text}");
         assert!(!format!("{c:?}").contains("a-very-secret"));
+    }
+
+    #[test]
+    fn database_url_is_never_printed_with_its_password() {
+        let file: Knobs = toml::from_str(
+            r#"database_url = "postgres://zt:s3cret@db.example:5432/zerotouch?sslmode=disable""#,
+        )
+        .unwrap();
+        let c = Config::resolve(file).unwrap();
+        let url = c.database_url.as_ref().unwrap();
+        assert_eq!(
+            url.expose(),
+            "postgres://zt:s3cret@db.example:5432/zerotouch?sslmode=disable"
+        );
+        assert_eq!(
+            url.to_string(),
+            "postgres://zt:***@db.example:5432/zerotouch?sslmode=disable"
+        );
+        assert!(!c.to_toml().contains("s3cret"), "{}", c.to_toml());
+        assert!(!format!("{c:?}").contains("s3cret"));
+        assert_eq!(
+            mask_password("postgres://u:p@ss@h/db?password=x&user=u"),
+            "postgres://u:***@h/db?password=***&user=u"
+        );
+        assert_eq!(mask_password("postgres://u@h/db"), "postgres://u@h/db");
+        let err = "mysql://a:b@c/d".parse::<DatabaseUrl>().unwrap_err();
+        assert!(!err.contains(":b@"), "{err}");
+    }
+
+    #[test]
+    fn without_a_database_url_the_store_is_sqlite_in_the_data_dir() {
+        let c = Config::resolve(Knobs::default()).unwrap();
+        assert!(c.database_url.is_none());
+        assert_eq!(c.database_path(), PathBuf::from("./data/zerotouch.db"));
+        assert!(!c.to_toml().contains("database_url"));
     }
 
     #[test]

@@ -236,6 +236,13 @@ pub async fn import_json(
     document: &[u8],
     actor: &Actor,
 ) -> Result<Report, Error> {
+    let (tenants, devices) = json_rows(document)?;
+    apply(store, ouis, tenants, devices, actor).await
+}
+
+/// Reads a JSON import document into its tenant rows and device rows, not yet checked. A
+/// document that is not an object `{"tenants": [...], "devices": [...]}` is refused whole.
+pub fn json_rows(document: &[u8]) -> Result<(Vec<Value>, Vec<Value>), Error> {
     // serde would also read a struct from an array; the document must be an object.
     if document.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
         return Err(Error::Malformed(
@@ -244,7 +251,7 @@ pub async fn import_json(
     }
     let doc: Document =
         serde_json::from_slice(document).map_err(|e| Error::Malformed(e.to_string()))?;
-    apply(store, ouis, doc.tenants, doc.devices, actor).await
+    Ok((doc.tenants, doc.devices))
 }
 
 /// Applies device rows (objects shaped like `POST /devices` bodies) as `actor`.
@@ -330,14 +337,26 @@ pub fn csv_rows(document: &[u8]) -> Result<Vec<Value>, Error> {
     Ok(rows)
 }
 
-async fn apply(
-    store: &dyn Store,
+/// Rows checked one by one, before anything reaches the store.
+#[derive(Debug)]
+pub struct Prepared {
+    /// The rows that passed, for the store to apply in one transaction.
+    pub batch: ImportBatch,
+    /// One result per tenant row, in row order: refused rows are final, the others (status
+    /// `""`) wait for the store's outcome.
+    pub tenants: Vec<RowResult>,
+    /// One result per device row, in row order, likewise.
+    pub devices: Vec<RowResult>,
+}
+
+/// Checks every row on its own (shape, names, MACs and vendors, claim codes, settings)
+/// without touching the store: what an import does before its one transaction.
+pub fn prepare(
     ouis: &OuiTable,
     tenants: Vec<Value>,
     devices: Vec<Value>,
     actor: &Actor,
-) -> Result<Report, Error> {
-    let mut report = Report::default();
+) -> Prepared {
     let mut batch = ImportBatch {
         actor: actor.clone(),
         tenants: Vec::new(),
@@ -371,11 +390,33 @@ async fn apply(
             Checked::Refused(r) => device_results.push(r),
         }
     }
+    Prepared {
+        batch,
+        tenants: tenant_results,
+        devices: device_results,
+    }
+}
+
+async fn apply(
+    store: &dyn Store,
+    ouis: &OuiTable,
+    tenants: Vec<Value>,
+    devices: Vec<Value>,
+    actor: &Actor,
+) -> Result<Report, Error> {
+    let Prepared {
+        batch,
+        tenants: mut tenant_results,
+        devices: mut device_results,
+    } = prepare(ouis, tenants, devices, actor);
     let committed = store.import(batch).await?;
     settle(&mut tenant_results, &committed.tenants);
     settle(&mut device_results, &committed.devices);
-    report.tenants = tenant_results;
-    report.devices = device_results;
+    let mut report = Report {
+        tenants: tenant_results,
+        devices: device_results,
+        ..Report::default()
+    };
     for r in report.tenants.iter().chain(&report.devices) {
         if r.status == "refused" {
             report.refused += 1;

@@ -10,7 +10,7 @@ use tokio_util::sync::CancellationToken;
 
 use zerotouch::config::{Config, Knobs};
 use zerotouch::domain::Mac;
-use zerotouch::store::{Actor, Store};
+use zerotouch::store::Actor;
 use zerotouch::{app, import, shutdown, telemetry};
 
 #[derive(Parser)]
@@ -76,6 +76,14 @@ enum Command {
         #[command(flatten)]
         knobs: Knobs,
     },
+    /// Apply pending schema migrations to the configured store (PostgreSQL with
+    /// --database-url, else SQLite in the data directory) and print what was done. `serve`
+    /// does the same at start; this runs it explicitly, e.g. before rolling out new nodes.
+    /// Refuses a database migrated by a newer zerotouch.
+    Migrate {
+        #[command(flatten)]
+        knobs: Knobs,
+    },
     /// Check the configuration and templates, and print the effective configuration.
     CheckConfig {
         #[command(flatten)]
@@ -92,6 +100,7 @@ fn main() -> ExitCode {
         | Command::Token {
             action: TokenAction::Create { knobs, .. },
         }
+        | Command::Migrate { knobs }
         | Command::CheckConfig { knobs } => knobs.clone(),
     };
     let config = match Config::load(knobs) {
@@ -209,6 +218,10 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
                 .await?
                 .context("the partner disappeared")?;
             println!("{}", issued.token);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Migrate { .. } => {
+            print!("{}", app::migrate(&config).await?);
             Ok(ExitCode::SUCCESS)
         }
         Command::CheckConfig { .. } => {

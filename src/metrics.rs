@@ -117,6 +117,19 @@ pub struct Metrics {
     pub throttled_sources: IntGauge,
     /// Provisioning credentials handed to phones, by `kind` (`enrol`, `rotate`, `reissue`).
     pub enrolments: IntCounterVec,
+    /// 1 while the store answers (always 1 for embedded SQLite), 0 during an outage.
+    pub database_up: IntGauge,
+    /// Store operation latency by `operation` (a closed set named by the store), seconds.
+    pub store_duration: HistogramVec,
+    /// Time from a commit on any node to its change notification reaching this node, seconds.
+    pub notification_lag: Histogram,
+    /// Change notifications received from the database.
+    pub notifications: IntCounter,
+    /// Catch-up passes that applied changes, by `trigger` (`notification`: woken by a
+    /// notification or a reconnect; `poll`: found by the periodic safety-net read).
+    pub catch_ups: IntCounterVec,
+    /// Times the database notification connection was re-established after being lost.
+    pub database_reconnects: IntCounter,
 }
 
 /// Number of slots for a (vendor, file, outcome) combination space.
@@ -301,7 +314,62 @@ impl Metrics {
         ));
         reg(Box::new(enrolments.clone()));
 
+        let database_up = must(IntGauge::new(
+            "zerotouch_database_up",
+            "1 while the store answers (always 1 for embedded SQLite), 0 while the database is unreachable.",
+        ));
+        reg(Box::new(database_up.clone()));
+        let store_duration = must(HistogramVec::new(
+            HistogramOpts::new(
+                "zerotouch_store_operation_duration_seconds",
+                "Time of one store operation, failures included, by operation (PostgreSQL).",
+            )
+            .buckets(vec![
+                0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
+                2.5, 10.0,
+            ]),
+            &["operation"],
+        ));
+        reg(Box::new(store_duration.clone()));
+        let notification_lag = must(Histogram::with_opts(
+            HistogramOpts::new(
+                "zerotouch_store_notification_lag_seconds",
+                "Time from a commit (any node) to its change notification reaching this node.",
+            )
+            .buckets(vec![
+                0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0,
+            ]),
+        ));
+        reg(Box::new(notification_lag.clone()));
+        let notifications = must(IntCounter::new(
+            "zerotouch_store_notifications_total",
+            "Change notifications received from the database (PostgreSQL LISTEN).",
+        ));
+        reg(Box::new(notifications.clone()));
+        let catch_ups = must(IntCounterVec::new(
+            Opts::new(
+                "zerotouch_store_catch_ups_total",
+                "Change-feed passes that applied changes, by what triggered them (notification or poll).",
+            ),
+            &["trigger"],
+        ));
+        reg(Box::new(catch_ups.clone()));
+        for trigger in ["notification", "poll"] {
+            catch_ups.with_label_values(&[trigger]);
+        }
+        let database_reconnects = must(IntCounter::new(
+            "zerotouch_database_reconnects_total",
+            "Times the database notification connection was re-established after being lost.",
+        ));
+        reg(Box::new(database_reconnects.clone()));
+
         Self {
+            database_up,
+            store_duration,
+            notification_lag,
+            notifications,
+            catch_ups,
+            database_reconnects,
             registry,
             throttle_blocks,
             throttled_sources,

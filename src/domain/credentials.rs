@@ -53,34 +53,118 @@ pub fn hex(bytes: &[u8]) -> String {
     s
 }
 
-/// HA1 for one username under both algorithms, hex-encoded.
+/// HA1 for one username under both algorithms. Every enrolled or Gigaset device of a registry
+/// holds some, so the digests are kept as raw bytes (48 bytes inline, against 96 bytes of hex in
+/// two more heap blocks); stores and the wire see them as lower-case hex.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Ha1 {
     /// The username the hashes were computed with.
     pub username: String,
-    /// MD5(username:realm:password), hex.
-    pub md5: String,
-    /// SHA-256(username:realm:password), hex.
-    pub sha256: String,
+    /// MD5(username:realm:password).
+    #[serde(with = "hex_digest")]
+    md5: [u8; 16],
+    /// SHA-256(username:realm:password).
+    #[serde(with = "hex_digest")]
+    sha256: [u8; 32],
 }
 
 impl Ha1 {
     /// Hashes `username:realm:password`.
     pub fn new(username: &str, password: &str) -> Self {
         let material = format!("{username}:{REALM}:{password}");
+        let mut sha256 = [0u8; 32];
+        sha256.copy_from_slice(
+            ring::digest::digest(&ring::digest::SHA256, material.as_bytes()).as_ref(),
+        );
         Self {
             username: username.to_owned(),
-            md5: Algorithm::Md5.hex(material.as_bytes()),
-            sha256: Algorithm::Sha256.hex(material.as_bytes()),
+            md5: Md5::digest(material.as_bytes()).into(),
+            sha256,
         }
     }
 
-    /// The HA1 for `algorithm`.
-    pub fn for_algorithm(&self, algorithm: Algorithm) -> &str {
+    /// The HA1 for `algorithm`, as the hex text Digest hashes it as.
+    pub fn for_algorithm(&self, algorithm: Algorithm) -> HexDigest {
         match algorithm {
-            Algorithm::Md5 => &self.md5,
-            Algorithm::Sha256 => &self.sha256,
+            Algorithm::Md5 => HexDigest::of(&self.md5),
+            Algorithm::Sha256 => HexDigest::of(&self.sha256),
         }
+    }
+
+    /// Whether `password` is the one these hashes were made from (same username), compared in
+    /// constant time: how Basic authentication is checked.
+    pub fn matches_password(&self, password: &str) -> bool {
+        constant_time_eq(&Ha1::new(&self.username, password).sha256, &self.sha256)
+    }
+}
+
+/// Lower-case hex of a digest of at most 32 bytes, on the stack.
+#[derive(Clone, Copy)]
+pub struct HexDigest {
+    text: [u8; 64],
+    len: usize,
+}
+
+impl HexDigest {
+    fn of(bytes: &[u8]) -> Self {
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
+        let mut text = [0u8; 64];
+        let mut len = 0;
+        for b in bytes.iter().take(32) {
+            text[len] = DIGITS[usize::from(b >> 4)];
+            text[len + 1] = DIGITS[usize::from(b & 0xf)];
+            len += 2;
+        }
+        Self { text, len }
+    }
+
+    /// The hex text.
+    pub fn as_str(&self) -> &str {
+        // Only ASCII hex digits are ever written.
+        std::str::from_utf8(&self.text[..self.len]).unwrap_or_default()
+    }
+}
+
+impl fmt::Display for HexDigest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Serde for digests as lower-case hex strings (the stored and historical form).
+mod hex_digest {
+    use serde::{de::Error as _, Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer, const N: usize>(
+        bytes: &[u8; N],
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&super::hex(bytes))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>, const N: usize>(
+        deserializer: D,
+    ) -> Result<[u8; N], D::Error> {
+        let text = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+        let digits = text.as_bytes();
+        if digits.len() != 2 * N {
+            return Err(D::Error::custom(format!(
+                "expected {} hex digits, found {}",
+                2 * N,
+                digits.len()
+            )));
+        }
+        let nibble = |c: u8| -> Result<u8, D::Error> {
+            char::from(c)
+                .to_digit(16)
+                .and_then(|d| u8::try_from(d).ok())
+                .ok_or_else(|| D::Error::custom("not a hex digit"))
+        };
+        let mut out = [0u8; N];
+        for (i, pair) in digits.chunks_exact(2).enumerate() {
+            out[i] = nibble(pair[0])? << 4 | nibble(pair[1])?;
+        }
+        Ok(out)
     }
 }
 
@@ -114,7 +198,7 @@ impl ClaimSecret {
     /// Whether `code` is the code this secret was made from.
     pub fn matches(&self, mac: Mac, code: &ClaimCode) -> bool {
         let other = Self::new(mac, code);
-        constant_time_eq(other.upper.sha256.as_bytes(), self.upper.sha256.as_bytes())
+        constant_time_eq(&other.upper.sha256, &self.upper.sha256)
     }
 
     /// The HA1 entries, for verification.
@@ -215,6 +299,27 @@ mod tests {
         assert!(!s.matches(mac, &ClaimCode::parse("AB13").unwrap()));
         assert_eq!(s.upper.username, "7C2F80E0D605");
         assert_eq!(s.upper, Ha1::new("7C2F80E0D605", "7C2F80E0D605-AB12"));
+    }
+
+    #[test]
+    fn ha1_is_the_rfc_7616_value_and_is_stored_as_hex() {
+        // RFC 7616 section 3.9.1's user and password (under zerotouch's realm).
+        let ha1 = Ha1::new("Mufasa", "Circle of Life");
+        let json = serde_json::to_value(&ha1).unwrap();
+        assert_eq!(json["username"], "Mufasa");
+        let md5 = Algorithm::Md5.hex(format!("Mufasa:{REALM}:Circle of Life").as_bytes());
+        assert_eq!(json["md5"], md5.as_str());
+        assert_eq!(ha1.for_algorithm(Algorithm::Md5).as_str(), md5);
+        assert_eq!(
+            Algorithm::Md5.hex(b"Mufasa:http-auth@example.org:Circle of Life"),
+            "3d78807defe7de2157e2b0b6573a855f"
+        );
+        let back: Ha1 = serde_json::from_value(json).unwrap();
+        assert_eq!(back, ha1);
+        assert!(ha1.matches_password("Circle of Life"));
+        assert!(!ha1.matches_password("Circle of life"));
+        let bad = serde_json::json!({"username": "u", "md5": "zz", "sha256": ""});
+        assert!(serde_json::from_value::<Ha1>(bad).is_err());
     }
 
     #[test]

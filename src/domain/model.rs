@@ -110,7 +110,13 @@ impl GigasetFamily {
         let model = model.trim_start_matches([' ', '-']);
         let legacy = ["N510", "N720", "N300"]
             .iter()
-            .any(|m| model.len() >= 4 && model[..4].eq_ignore_ascii_case(m));
+            // `get`, not `[..4]`: the model comes from a stranger's User-Agent, and its fourth
+            // byte may fall inside a multi-byte character.
+            .any(|m| {
+                model
+                    .get(..4)
+                    .is_some_and(|head| head.eq_ignore_ascii_case(m))
+            });
         if legacy {
             GigasetFamily::ProviderFrame
         } else {
@@ -149,6 +155,22 @@ mod tests {
         names.sort();
         names.dedup();
         assert_eq!(names.len(), YEALINK_MODEL_CODES.len());
+    }
+
+    #[test]
+    fn gigaset_family_of_a_model_with_multibyte_characters() {
+        // Found by the `handle` fuzz target: a User-Agent `Gigaset]g ˘:/…` made the model
+        // `]g ˘:`, whose fourth byte is inside `˘`; slicing it panicked.
+        assert_eq!(GigasetFamily::of_model(Some("]g ˘:")), GigasetFamily::Nvm);
+        assert_eq!(
+            GigasetFamily::of_model(Some("Gigaset N5˘")),
+            GigasetFamily::Nvm
+        );
+        assert_eq!(GigasetFamily::of_model(Some("é")), GigasetFamily::Nvm);
+        assert_eq!(
+            GigasetFamily::of_model(Some("N510é IP PRO")),
+            GigasetFamily::ProviderFrame
+        );
     }
 
     #[test]

@@ -60,8 +60,9 @@ pub enum ApiError {
     /// The tenant still claims devices.
     #[error("tenant {0:?} still has devices; move or release them first")]
     TenantHasDevices(String),
-    /// The store cannot be reached; retry later.
-    #[error("the database is unavailable; retry later")]
+    /// The store cannot be reached; retry later. Reads answer this too: the partner API
+    /// never serves partner data from a node's cache, which could be stale during an outage.
+    #[error("the database is unreachable, so this request could not be completed; phones are still served; retry after the number of seconds in Retry-After")]
     Unavailable,
     /// A bug or corrupt data; details are in the server's log.
     #[error("internal error")]

@@ -281,13 +281,7 @@ pub fn verify(nonces: &Nonces, request: &Presented<'_>, candidates: &[&Ha1]) -> 
         Some(Authorization::Digest(p)) => verify_digest(nonces, request, &p, candidates),
         Some(Authorization::Basic { username, password }) if request.tls => candidates
             .iter()
-            .position(|c| {
-                c.username == username
-                    && constant_time_eq(
-                        Ha1::new(&username, &password).md5.as_bytes(),
-                        c.md5.as_bytes(),
-                    )
-            })
+            .position(|c| c.username == username && c.matches_password(&password))
             .map_or(Verdict::Failed, Verdict::Authenticated),
         _ => Verdict::Failed,
     }

@@ -40,23 +40,44 @@ pub async fn catch_up(
     }
 }
 
+/// What started a catch-up pass.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Trigger {
+    /// `wake` was notified: a database notification, or the notification connection was
+    /// (re-)established.
+    Notification,
+    /// The periodic read: the safety net for notifications that never arrived.
+    Poll,
+}
+
+impl Trigger {
+    /// The metric label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Trigger::Notification => "notification",
+            Trigger::Poll => "poll",
+        }
+    }
+}
+
 /// Follows the change feed until `shutdown`: polls every `interval`, or at once when `wake`
-/// is notified (a local commit, or a database notification).
+/// is notified (a local commit, or a database notification). The poll stays even when
+/// notifications arrive: it is what makes a notification lost during a reconnect harmless.
 pub async fn follow(
     registry: Arc<Registry>,
     store: Arc<dyn Store>,
     interval: Duration,
     wake: Arc<Notify>,
     shutdown: CancellationToken,
-    on_applied: impl Fn(usize) + Send + 'static,
+    on_applied: impl Fn(usize, Trigger) + Send + 'static,
 ) {
     let mut failing = false;
     loop {
-        tokio::select! {
+        let trigger = tokio::select! {
             () = shutdown.cancelled() => return,
-            () = tokio::time::sleep(interval) => {}
-            () = wake.notified() => {}
-        }
+            () = tokio::time::sleep(interval) => Trigger::Poll,
+            () = wake.notified() => Trigger::Notification,
+        };
         match catch_up(&registry, store.as_ref()).await {
             Ok(n) => {
                 if failing {
@@ -64,8 +85,12 @@ pub async fn follow(
                     failing = false;
                 }
                 if n > 0 {
-                    tracing::debug!(changes = n, "applied store changes to the registry");
-                    on_applied(n);
+                    tracing::debug!(
+                        changes = n,
+                        trigger = trigger.as_str(),
+                        "applied store changes to the registry"
+                    );
+                    on_applied(n, trigger);
                 }
             }
             Err(e) => {

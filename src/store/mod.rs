@@ -1,6 +1,7 @@
 //! The store: the source of truth for tenants, devices, claims, audit and last-seen status.
 //!
-//! One async contract, [`Store`], with an embedded SQLite implementation. The claim rules that
+//! One async contract, [`Store`], with two implementations: embedded SQLite (the default)
+//! and PostgreSQL (several nodes sharing one database). The claim rules that
 //! need atomicity (a MAC belongs to at most one tenant) are decided inside the implementation's
 //! transactions, never by callers. This is the only module that speaks SQL; it knows nothing of
 //! HTTP, templates or the in-memory registry.
@@ -427,6 +428,17 @@ pub struct ImportResult {
     pub applied_devices: Vec<DeviceRecord>,
 }
 
+/// What applying migrations did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MigrateReport {
+    /// The schema version found before migrating (0 for an empty database).
+    pub found: i64,
+    /// Versions applied by this call, in order (empty when another node had already done it).
+    pub applied: Vec<i64>,
+    /// The version now.
+    pub version: i64,
+}
+
 /// Why the store could not do what was asked. Callers branch on these.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -438,7 +450,7 @@ pub enum Error {
     #[error("stored data could not be read: {0}")]
     Corrupt(String),
     /// The database was migrated by a newer zerotouch.
-    #[error("the database schema is version {found}, newer than this build supports ({supported}); run a newer zerotouch")]
+    #[error("the database schema is version {found}, newer than this build supports ({supported}): refusing to start; run a zerotouch that supports schema {found} (every node of a cluster must run a version that knows the database's schema)")]
     SchemaTooNew {
         /// Version found.
         found: i64,
@@ -654,4 +666,238 @@ pub trait Store: Send + Sync + 'static {
     /// The server-wide secret named `name` (shared by every node), storing `fresh` first if
     /// there is none yet.
     async fn secret(&self, name: &str, fresh: &[u8]) -> Result<Vec<u8>, Error>;
+}
+
+/// A shared store is a store: lets `Arc<dyn Store>` go wherever `&dyn Store` is wanted.
+#[async_trait]
+impl<S: Store + ?Sized> Store for std::sync::Arc<S> {
+    async fn tenants(&self) -> Result<Vec<TenantRecord>, Error> {
+        (**self).tenants().await
+    }
+
+    async fn tenant(&self, id: TenantId) -> Result<Option<TenantRecord>, Error> {
+        (**self).tenant(id).await
+    }
+
+    async fn devices_page(
+        &self,
+        after: Option<Mac>,
+        limit: usize,
+    ) -> Result<Vec<DeviceRecord>, Error> {
+        (**self).devices_page(after, limit).await
+    }
+
+    async fn device(&self, mac: Mac) -> Result<Option<DeviceRecord>, Error> {
+        (**self).device(mac).await
+    }
+
+    async fn latest_change(&self) -> Result<i64, Error> {
+        (**self).latest_change().await
+    }
+
+    async fn changes_since(&self, seq: i64, limit: usize) -> Result<Vec<ChangeEntry>, Error> {
+        (**self).changes_since(seq, limit).await
+    }
+
+    async fn import(&self, batch: ImportBatch) -> Result<ImportResult, Error> {
+        (**self).import(batch).await
+    }
+
+    async fn record_sightings(&self, batch: Vec<Sighting>) -> Result<(), Error> {
+        (**self).record_sightings(batch).await
+    }
+
+    async fn create_partner(
+        &self,
+        name: &str,
+        actor: &Actor,
+    ) -> Result<Option<PartnerRecord>, Error> {
+        (**self).create_partner(name, actor).await
+    }
+
+    async fn partners(&self) -> Result<Vec<PartnerRecord>, Error> {
+        (**self).partners().await
+    }
+
+    async fn partner(&self, id: PartnerId) -> Result<Option<PartnerRecord>, Error> {
+        (**self).partner(id).await
+    }
+
+    async fn partner_by_name(&self, name: &str) -> Result<Option<PartnerRecord>, Error> {
+        (**self).partner_by_name(name).await
+    }
+
+    async fn create_token(
+        &self,
+        partner: PartnerId,
+        key_id: &str,
+        secret_hash: &[u8],
+        actor: &Actor,
+    ) -> Result<Option<TokenRecord>, Error> {
+        (**self)
+            .create_token(partner, key_id, secret_hash, actor)
+            .await
+    }
+
+    async fn tokens(&self, partner: PartnerId) -> Result<Vec<TokenRecord>, Error> {
+        (**self).tokens(partner).await
+    }
+
+    async fn token_by_key(&self, key_id: &str) -> Result<Option<TokenRecord>, Error> {
+        (**self).token_by_key(key_id).await
+    }
+
+    async fn revoke_token(
+        &self,
+        partner: PartnerId,
+        token: i64,
+        actor: &Actor,
+    ) -> Result<bool, Error> {
+        (**self).revoke_token(partner, token, actor).await
+    }
+
+    async fn create_customer(
+        &self,
+        partner: PartnerId,
+        fields: CustomerFields,
+        actor: &Actor,
+    ) -> Result<CustomerRecord, Error> {
+        (**self).create_customer(partner, fields, actor).await
+    }
+
+    async fn customers(&self, partner: PartnerId) -> Result<Vec<CustomerRecord>, Error> {
+        (**self).customers(partner).await
+    }
+
+    async fn customer(
+        &self,
+        partner: PartnerId,
+        id: CustomerId,
+    ) -> Result<Option<CustomerRecord>, Error> {
+        (**self).customer(partner, id).await
+    }
+
+    async fn update_customer(
+        &self,
+        partner: PartnerId,
+        id: CustomerId,
+        fields: CustomerFields,
+        actor: &Actor,
+    ) -> Result<Option<CustomerRecord>, Error> {
+        (**self).update_customer(partner, id, fields, actor).await
+    }
+
+    async fn create_tenant(
+        &self,
+        name: TenantName,
+        customer: Option<CustomerId>,
+        settings: TenantSettings,
+        actor: &Actor,
+    ) -> Result<TenantCreated, Error> {
+        (**self)
+            .create_tenant(name, customer, settings, actor)
+            .await
+    }
+
+    async fn tenants_of(&self, partner: Option<PartnerId>) -> Result<Vec<TenantRecord>, Error> {
+        (**self).tenants_of(partner).await
+    }
+
+    async fn tenant_by_name(
+        &self,
+        partner: Option<PartnerId>,
+        name: &TenantName,
+    ) -> Result<Option<TenantRecord>, Error> {
+        (**self).tenant_by_name(partner, name).await
+    }
+
+    async fn update_tenant(
+        &self,
+        name: &TenantName,
+        customer: Option<CustomerId>,
+        settings: TenantSettings,
+        actor: &Actor,
+    ) -> Result<TenantChanged, Error> {
+        (**self)
+            .update_tenant(name, customer, settings, actor)
+            .await
+    }
+
+    async fn delete_tenant(
+        &self,
+        name: &TenantName,
+        actor: &Actor,
+    ) -> Result<TenantChanged, Error> {
+        (**self).delete_tenant(name, actor).await
+    }
+
+    async fn claim(&self, request: ClaimRequest, actor: &Actor) -> Result<ClaimOutcome, Error> {
+        (**self).claim(request, actor).await
+    }
+
+    async fn update_device(
+        &self,
+        mac: Mac,
+        update: DeviceUpdate,
+        actor: &Actor,
+    ) -> Result<UpdateOutcome, Error> {
+        (**self).update_device(mac, update, actor).await
+    }
+
+    async fn release(&self, mac: Mac, actor: &Actor) -> Result<bool, Error> {
+        (**self).release(mac, actor).await
+    }
+
+    async fn device_view(
+        &self,
+        partner: Option<PartnerId>,
+        mac: Mac,
+    ) -> Result<Option<DeviceView>, Error> {
+        (**self).device_view(partner, mac).await
+    }
+
+    async fn search_devices(
+        &self,
+        partner: Option<PartnerId>,
+        query: DeviceQuery,
+    ) -> Result<Vec<DeviceView>, Error> {
+        (**self).search_devices(partner, query).await
+    }
+
+    async fn audit_log(&self, query: AuditQuery) -> Result<Vec<AuditEntry>, Error> {
+        (**self).audit_log(query).await
+    }
+
+    async fn change_credentials(
+        &self,
+        mac: Mac,
+        change: CredentialChange,
+        source: Option<IpAddr>,
+    ) -> Result<Option<DeviceRecord>, Error> {
+        (**self).change_credentials(mac, change, source).await
+    }
+
+    async fn change_credentials_many(
+        &self,
+        changes: Vec<(Mac, CredentialChange, Option<IpAddr>)>,
+    ) -> Result<Vec<Option<DeviceRecord>>, Error> {
+        (**self).change_credentials_many(changes).await
+    }
+
+    async fn open_enrolment(
+        &self,
+        mac: Mac,
+        until: Millis,
+        actor: &Actor,
+    ) -> Result<Option<DeviceRecord>, Error> {
+        (**self).open_enrolment(mac, until, actor).await
+    }
+
+    async fn request_rotation(&self, mac: Mac, actor: &Actor) -> Result<RotationOutcome, Error> {
+        (**self).request_rotation(mac, actor).await
+    }
+
+    async fn secret(&self, name: &str, fresh: &[u8]) -> Result<Vec<u8>, Error> {
+        (**self).secret(name, fresh).await
+    }
 }

@@ -43,8 +43,8 @@ use tokio_util::sync::CancellationToken;
 use super::{
     now_millis, Actor, AuditEntry, AuditQuery, Change, ChangeEntry, ClaimOutcome, ClaimRequest,
     CredentialChange, CustomerRecord, DeviceQuery, DeviceRecord, DeviceStatus, DeviceUpdate,
-    DeviceView, Error, ImportBatch, ImportResult, PartnerRecord, RotationOutcome, RowOutcome,
-    Sighting, Store, TenantChanged, TenantCreated, TenantId, TenantRecord, TokenRecord,
+    DeviceView, Error, ImportBatch, ImportResult, Millis, PartnerRecord, RotationOutcome,
+    RowOutcome, Sighting, Store, TenantChanged, TenantCreated, TenantId, TenantRecord, TokenRecord,
     UpdateOutcome,
 };
 use crate::domain::{
@@ -213,7 +213,8 @@ const LOCK_MIGRATE: i64 = 0x7a74_6d69;
 /// Advisory lock key held from appending to `audit`/`changes` until commit: "ztlo".
 const LOCK_LOG: i64 = 0x7a74_6c6f;
 
-/// The notification channel every change-producing commit notifies (payload: its last seq).
+/// The notification channel every change-producing commit notifies (payload: its last seq,
+/// a space and the commit time in milliseconds since the epoch).
 pub const CHANNEL: &str = "zerotouch_changes";
 
 /// How many times a transaction that lost a deadlock or a serialization race is run again.
@@ -226,6 +227,10 @@ const BACKOFF_MAX: Duration = Duration::from_secs(5);
 /// A per-operation latency hook: operation name (`claim`, `import`, `devices_page`, …) and how
 /// long it took, failures included.
 pub type Observer = Arc<dyn Fn(&'static str, Duration) + Send + Sync>;
+
+/// A notification-lag hook: how long after its commit began (by the committing node's clock)
+/// a change notification reached this node.
+pub type LagObserver = Arc<dyn Fn(Duration) + Send + Sync>;
 
 /// How to reach and use the database.
 #[derive(Clone, Debug)]
@@ -252,22 +257,14 @@ impl Default for PostgresOptions {
     }
 }
 
-/// What [`PostgresStore::migrate`] did.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct MigrateReport {
-    /// The schema version found before migrating (0 for an empty database).
-    pub found: i64,
-    /// Versions applied by this call, in order (empty when another node had already done it).
-    pub applied: Vec<i64>,
-    /// The version now.
-    pub version: i64,
-}
+pub use super::MigrateReport;
 
 /// The PostgreSQL store. Cloning is cheap and shares the pool.
 #[derive(Clone)]
 pub struct PostgresStore {
     inner: Arc<Inner>,
     observer: Option<Observer>,
+    lag_observer: Option<LagObserver>,
 }
 
 struct Inner {
@@ -366,6 +363,7 @@ impl PostgresStore {
                 listened: AtomicBool::new(false),
             }),
             observer: None,
+            lag_observer: None,
         };
         store
             .observe("connect", async {
@@ -380,6 +378,17 @@ impl PostgresStore {
     /// Calls `f` with the name and duration of every store operation (for a latency histogram).
     pub fn set_observer(&mut self, f: Observer) {
         self.observer = Some(f);
+    }
+
+    /// Calls `f` with the lag of every change notification the `LISTEN` connection receives
+    /// (set before [`PostgresStore::listen`]).
+    pub fn set_lag_observer(&mut self, f: LagObserver) {
+        self.lag_observer = Some(f);
+    }
+
+    /// The target as `host:port/dbname`, without user or password: for logs.
+    pub fn target(&self) -> String {
+        describe_target(&self.inner.config)
     }
 
     /// True while the database answers: false after an operation failed for want of the
@@ -479,13 +488,14 @@ impl PostgresStore {
     /// when `shutdown` is cancelled.
     pub fn listen(&self, wake: Arc<Notify>, shutdown: CancellationToken) -> JoinHandle<()> {
         let inner = Arc::clone(&self.inner);
+        let lag = self.lag_observer.clone();
         tokio::spawn(async move {
             let mut backoff = BACKOFF_MIN;
             loop {
                 let mut listening = false;
                 let ended = tokio::select! {
                     () = shutdown.cancelled() => return,
-                    r = listen_session(&inner, &wake, &mut listening) => r,
+                    r = listen_session(&inner, &wake, lag.as_ref(), &mut listening) => r,
                 };
                 if listening {
                     backoff = BACKOFF_MIN;
@@ -581,6 +591,7 @@ impl PostgresStore {
 async fn listen_session(
     inner: &Inner,
     wake: &Notify,
+    lag: Option<&LagObserver>,
     listening: &mut bool,
 ) -> Result<(), tokio_postgres::Error> {
     let (client, mut connection) = inner.config.connect(NoTls).await?;
@@ -601,8 +612,13 @@ async fn listen_session(
                 wake.notify_one();
             }
             message = std::future::poll_fn(|cx| connection.poll_message(cx)) => match message {
-                Some(Ok(AsyncMessage::Notification(_))) => {
+                Some(Ok(AsyncMessage::Notification(n))) => {
                     inner.notifications.fetch_add(1, Ordering::Relaxed);
+                    if let (Some(observe), Some(at)) = (lag, committed_at(n.payload())) {
+                        // Clocks of two nodes may disagree slightly: a negative lag is zero.
+                        let millis = u64::try_from(now_millis() - at).unwrap_or(0);
+                        observe(Duration::from_millis(millis));
+                    }
                     wake.notify_one();
                 }
                 Some(Ok(_)) => {}
@@ -610,6 +626,25 @@ async fn listen_session(
                 None => return Ok(()),
             },
         }
+    }
+}
+
+/// The commit time in a notification's payload (`<seq> <millis>`); `None` for a payload
+/// without one (written by an older build).
+fn committed_at(payload: &str) -> Option<Millis> {
+    payload.split_once(' ')?.1.trim().parse().ok()
+}
+
+#[cfg(test)]
+mod payload_tests {
+    #[test]
+    fn a_notification_carries_its_commit_time() {
+        assert_eq!(
+            super::committed_at("42 1700000000123"),
+            Some(1_700_000_000_123)
+        );
+        assert_eq!(super::committed_at("42"), None, "an older build's payload");
+        assert_eq!(super::committed_at("42 soon"), None);
     }
 }
 
@@ -928,8 +963,9 @@ impl<'a> Tx<'a> {
                 "WITH appended AS (\
                      INSERT INTO changes (entity, key, at) \
                      SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[]) RETURNING seq) \
-                 SELECT pg_notify('zerotouch_changes', max(seq)::text) FROM appended",
-                &[&entity, &key, &ats],
+                 SELECT pg_notify('zerotouch_changes', max(seq)::text || ' ' || $4::bigint::text) \
+                 FROM appended",
+                &[&entity, &key, &ats, &at],
             )
             .await?;
         }

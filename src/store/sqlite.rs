@@ -13,8 +13,8 @@ use rusqlite::{params, Connection, OptionalExtension, Transaction};
 use super::{
     now_millis, Actor, AuditEntry, AuditQuery, Change, ChangeEntry, ClaimOutcome, ClaimRequest,
     CredentialChange, CustomerRecord, DeviceQuery, DeviceRecord, DeviceStatus, DeviceUpdate,
-    DeviceView, Error, ImportBatch, ImportResult, PartnerRecord, RotationOutcome, RowOutcome,
-    Sighting, Store, TenantChanged, TenantCreated, TenantId, TenantRecord, TokenRecord,
+    DeviceView, Error, ImportBatch, ImportResult, MigrateReport, PartnerRecord, RotationOutcome,
+    RowOutcome, Sighting, Store, TenantChanged, TenantCreated, TenantId, TenantRecord, TokenRecord,
     UpdateOutcome,
 };
 use crate::domain::{
@@ -176,6 +176,11 @@ impl SqliteStore {
     /// Opens (creating if needed) the database file and applies pending migrations. Refuses a
     /// database migrated by a newer build.
     pub fn open(path: &Path) -> Result<Self, Error> {
+        Self::open_migrated(path).map(|(store, _)| store)
+    }
+
+    /// [`SqliteStore::open`], also saying which migrations it applied (`zerotouch migrate`).
+    pub fn open_migrated(path: &Path) -> Result<(Self, MigrateReport), Error> {
         let open_err = |e: &dyn std::fmt::Display| Error::Open {
             path: path.display().to_string(),
             reason: e.to_string(),
@@ -185,16 +190,17 @@ impl SqliteStore {
         }
         let mut writer = Connection::open(path).map_err(|e| open_err(&e))?;
         configure(&writer).map_err(|e| open_err(&e))?;
-        migrate(&mut writer)?;
+        let report = migrate(&mut writer)?;
         let reader = Connection::open(path).map_err(|e| open_err(&e))?;
         configure(&reader).map_err(|e| open_err(&e))?;
-        Ok(Self {
+        let store = Self {
             inner: Arc::new(Inner {
                 path: path.to_owned(),
                 writer: Mutex::new(writer),
                 reader: Mutex::new(reader),
             }),
-        })
+        };
+        Ok((store, report))
     }
 
     /// The database file.
@@ -264,7 +270,7 @@ fn configure(conn: &Connection) -> rusqlite::Result<()> {
     Ok(())
 }
 
-fn migrate(conn: &mut Connection) -> Result<(), Error> {
+fn migrate(conn: &mut Connection) -> Result<MigrateReport, Error> {
     let found: i64 = conn
         .pragma_query_value(None, "user_version", |r| r.get(0))
         .map_err(unavailable)?;
@@ -274,6 +280,7 @@ fn migrate(conn: &mut Connection) -> Result<(), Error> {
             supported: SqliteStore::SCHEMA_VERSION,
         });
     }
+    let mut applied = Vec::new();
     for (i, migration) in MIGRATIONS.iter().enumerate().skip(found as usize) {
         let tx = conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Exclusive)
@@ -289,8 +296,13 @@ fn migrate(conn: &mut Connection) -> Result<(), Error> {
             .map_err(unavailable)?;
         tx.commit().map_err(unavailable)?;
         tracing::info!(version = i + 1, "applied store migration");
+        applied.push((i + 1) as i64);
     }
-    Ok(())
+    Ok(MigrateReport {
+        found,
+        version: applied.last().copied().unwrap_or(found),
+        applied,
+    })
 }
 
 /// `?` for rusqlite results: every SQL failure is the database's, not the caller's.

@@ -1,0 +1,218 @@
+//! A whole phone request through `Provisioner::handle`: recognition, registry lookup, the
+//! miss throttle, phone authentication and rendering, as the server calls it (built as
+//! `benches/hot_path.rs` builds it, no server, no store).
+//!
+//! Input, one field per line (a missing or empty line is an absent header): method, path and
+//! query, User-Agent, Authorization, Host, then the client address and `tls` if over TLS.
+//! The registry holds a `mac`-mode tenant with one phone of each vendor and an `enrolment`
+//! tenant with a bound Yealink phone, a Gigaset phone claimed with its label code, and an
+//! unbound Yealink phone inside its enrolment window.
+//!
+//! Asserts: never panics; refusals carry only their status's fixed body (nothing tells whether
+//! a MAC exists); a 401 carries a challenge and nothing else does; a 429 says when to retry;
+//! a config is served only for GET or HEAD of a registered phone's file, and for an
+//! `enrolment` tenant's phone only with that phone's own credentials (Basic over TLS: a
+//! fuzzer cannot answer a Digest challenge); credentials are issued only to the phone inside
+//! its window, for its per-device file.
+#![no_main]
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use libfuzzer_sys::fuzz_target;
+use zerotouch::domain::credentials::{Ha1, PhoneCredentials};
+use zerotouch::domain::{
+    ClaimCode, ClaimSecret, DeviceSettings, Mac, OuiTable, PhoneAuth, TenantName, TenantSettings,
+    Vendor,
+};
+use zerotouch::metrics::Metrics;
+use zerotouch::provisioning::auth::{parse_authorization, Authorization, Nonces};
+use zerotouch::provisioning::throttle::{self, Throttle};
+use zerotouch::provisioning::{
+    self, recognise, render, Fetch, FileKind, Guard, Handled, Outcome, Provisioner, Renderer,
+    Settings,
+};
+use zerotouch::registry::Registry;
+use zerotouch::store::{DeviceRecord, TenantId, TenantRecord};
+
+const ENROLLED: &str = "805ec0170001";
+const ENROLLED_USER: &str = "zt-805ec0170001-ab12";
+const ENROLLED_PASSWORD: &str = "Fuzz0nlyPassw0rdFuzz0nly";
+const GIGASET_CLAIMED: &str = "7C2F80E0D606";
+const GIGASET_CODE: &str = "AB12";
+const IN_WINDOW: &str = "805ec0170002";
+
+fn mac(s: &str) -> Mac {
+    Mac::parse(s).unwrap_or_else(|e| panic!("MAC {s}: {e}"))
+}
+
+fn tenant(id: TenantId, name: &str, settings: TenantSettings) -> TenantRecord {
+    TenantRecord {
+        id,
+        name: TenantName::parse(name).unwrap_or_else(|e| panic!("tenant {name}: {e}")),
+        partner: None,
+        customer: None,
+        settings,
+    }
+}
+
+fn device(m: &str, vendor: Vendor, tenant: TenantId, settings: &DeviceSettings) -> DeviceRecord {
+    DeviceRecord {
+        mac: mac(m),
+        vendor,
+        tenant,
+        claim_secret: None,
+        credentials: None,
+        enrol_until: None,
+        settings: settings.clone(),
+    }
+}
+
+fn provisioner() -> Provisioner {
+    let registry = Arc::new(Registry::new());
+    let (name, mut settings, device_settings) = render::sample();
+    settings.phone_auth = PhoneAuth::Mac;
+    registry.put_tenant(tenant(1, name.as_str(), settings.clone()));
+    for (m, vendor) in [
+        ("805ec017de13", Vendor::Yealink),
+        ("000413922D24", Vendor::Snom),
+        ("7C2F80E0D605", Vendor::Gigaset),
+    ] {
+        registry.put_device(device(m, vendor, 1, &device_settings));
+    }
+    settings.phone_auth = PhoneAuth::Enrolment;
+    registry.put_tenant(tenant(2, "secure", settings));
+    let mut enrolled = device(ENROLLED, Vendor::Yealink, 2, &device_settings);
+    enrolled.credentials = Some(PhoneCredentials {
+        current: Ha1::new(ENROLLED_USER, ENROLLED_PASSWORD),
+        previous: None,
+        rotate: false,
+    });
+    registry.put_device(enrolled);
+    let mut gigaset = device(GIGASET_CLAIMED, Vendor::Gigaset, 2, &device_settings);
+    let code = ClaimCode::parse(GIGASET_CODE).unwrap_or_else(|e| panic!("code: {e}"));
+    gigaset.claim_secret = Some(ClaimSecret::new(mac(GIGASET_CLAIMED), &code));
+    registry.put_device(gigaset);
+    let mut waiting = device(IN_WINDOW, Vendor::Yealink, 2, &device_settings);
+    waiting.enrol_until = Some(i64::MAX / 2);
+    registry.put_device(waiting);
+    Provisioner::new(
+        registry,
+        Renderer::load(None).unwrap_or_else(|e| panic!("templates: {e}")),
+        Arc::new(OuiTable::default()),
+        Settings {
+            public_url: None,
+            render_cache_bytes: 16 << 20,
+            dry_run: false,
+        },
+        Arc::new(Metrics::new(
+            provisioning::METRIC_SLOTS,
+            provisioning::VENDOR_METRIC_SLOTS,
+        )),
+        None,
+        Guard {
+            throttle: Throttle::new(throttle::Settings::default()),
+            nonces: Nonces::new(b"fuzz", Duration::from_secs(300), 1 << 16),
+        },
+        None,
+    )
+}
+
+/// The MAC-ID credentials a claimed Gigaset phone authenticates with (either case of MAC).
+fn gigaset_basic(username: &str, password: &str) -> bool {
+    let m = mac(GIGASET_CLAIMED);
+    let id = format!("{}-{GIGASET_CODE}", m.to_upper_hex());
+    (username == m.to_upper_hex() || username == m.to_lower_hex()) && password == id
+}
+
+fuzz_target!(|input: &str| {
+    static PROVISIONER: OnceLock<Provisioner> = OnceLock::new();
+    let provisioner = PROVISIONER.get_or_init(provisioner);
+    let ouis = OuiTable::default();
+
+    let mut lines = input.split('\n');
+    let mut field = || lines.next().filter(|l| !l.is_empty());
+    let method = field().unwrap_or("GET");
+    let path = field().unwrap_or("/");
+    let (user_agent, authorization, host) = (field(), field(), field());
+    let mut flags = field().unwrap_or("").split(' ');
+    let source = flags
+        .next()
+        .and_then(|s| s.parse::<IpAddr>().ok())
+        .unwrap_or(IpAddr::from([192, 0, 2, 10]));
+    let tls = flags.any(|f| f == "tls");
+    let fetch = Fetch {
+        method,
+        path_and_query: path,
+        user_agent,
+        host,
+        authorization,
+        source,
+        local: SocketAddr::from(([127, 0, 0, 1], 8443)),
+        tls,
+    };
+
+    let request = recognise(path, user_agent, &ouis);
+    let named = request.and_then(|r| r.path_mac.or(r.agent.and_then(|a| a.mac)));
+    let answer = match provisioner.handle(&fetch) {
+        Handled::Done(answer) => answer,
+        Handled::Issue(_) => {
+            let r = request.expect("credentials issued for an unrecognised request");
+            assert_eq!(named, Some(mac(IN_WINDOW)), "issued to {path:?}");
+            assert!(matches!(
+                r.file,
+                FileKind::YealinkDevice | FileKind::SnomDevice | FileKind::GigasetProfile
+            ));
+            assert!(method == "GET" || method == "HEAD");
+            return;
+        }
+    };
+    let outcome = answer.outcome;
+    assert_eq!(answer.challenge.is_some(), outcome == Outcome::Challenged);
+    if outcome == Outcome::Throttled {
+        assert!(answer.retry_after.is_some_and(|s| s > 0));
+    }
+    match outcome {
+        Outcome::Served => {
+            assert!(method == "GET" || method == "HEAD", "served {method:?}");
+            assert!(!answer.body.is_empty());
+            let served = named.expect("served a config to a request naming no phone");
+            let basic = authorization.and_then(parse_authorization);
+            let own = |check: &dyn Fn(&str, &str) -> bool| {
+                tls && matches!(&basic, Some(Authorization::Basic { username, password })
+                    if check(username, password))
+            };
+            if served == mac(ENROLLED) {
+                assert!(
+                    own(&|u, p| u == ENROLLED_USER && p == ENROLLED_PASSWORD),
+                    "enrolled phone's config without its credentials: {input:?}"
+                );
+            } else if served == mac(GIGASET_CLAIMED) {
+                assert!(
+                    own(&gigaset_basic),
+                    "Gigaset config without its MAC-ID: {input:?}"
+                );
+            } else if served == mac(IN_WINDOW) {
+                // Only its model or common file, which holds no secret.
+                let file = request.map(|r| r.file);
+                assert!(
+                    matches!(file, Some(FileKind::YealinkCommon | FileKind::SnomModel)),
+                    "{file:?} served to a phone not yet bound"
+                );
+            } else {
+                assert!(
+                    ["805ec017de13", "000413922D24", "7C2F80E0D605"]
+                        .iter()
+                        .any(|m| mac(m) == served),
+                    "served {served}"
+                );
+            }
+        }
+        Outcome::Enrolled => panic!("enrolment finished without issuing credentials"),
+        _ => {
+            assert_ne!(outcome.status(), 200);
+            assert_eq!(&answer.body[..], outcome.refusal_body().as_bytes());
+        }
+    }
+});
