@@ -48,8 +48,8 @@ use super::{
     UpdateOutcome,
 };
 use crate::domain::{
-    ClaimCode, ClaimSecret, CustomerFields, CustomerId, Mac, PartnerId, PhoneCredentials,
-    TenantName, TenantSettings, Vendor,
+    ClaimCode, ClaimSecret, CustomerFields, CustomerId, Mac, PartnerId, TenantName, TenantSettings,
+    Vendor,
 };
 
 /// Schema migrations, in order; `zerotouch_schema.version` records how many have been applied.
@@ -2209,43 +2209,10 @@ impl Store for PostgresStore {
                     partner: None,
                     source,
                 };
-                let (credentials, action) = match (change, device.credentials.take()) {
-                    (CredentialChange::Enrol(ha1), None)
-                        if device.enrol_until.is_some_and(|u| u > now) =>
-                    {
-                        (
-                            PhoneCredentials {
-                                current: ha1,
-                                previous: None,
-                                rotate: false,
-                            },
-                            Some("device.enrol"),
-                        )
-                    }
-                    (CredentialChange::Rotate(ha1), Some(old)) if old.rotate => (
-                        PhoneCredentials {
-                            current: ha1,
-                            previous: Some(old.current),
-                            rotate: false,
-                        },
-                        Some("device.credentials.rotated"),
-                    ),
-                    (CredentialChange::Reissue(ha1), Some(old)) if old.previous.is_some() => (
-                        PhoneCredentials {
-                            current: ha1,
-                            previous: old.previous,
-                            rotate: false,
-                        },
-                        Some("device.credentials.reissued"),
-                    ),
-                    (CredentialChange::RetirePrevious, Some(old)) if old.previous.is_some() => (
-                        PhoneCredentials {
-                            previous: None,
-                            ..old
-                        },
-                        None,
-                    ),
-                    _ => return Ok(None),
+                let open = device.enrol_until.is_some_and(|u| u > now);
+                let Some((credentials, action)) = change.apply(device.credentials.take(), open)
+                else {
+                    return Ok(None);
                 };
                 let text = json("credentials", &credentials)?;
                 c.execute(

@@ -18,8 +18,8 @@ use super::{
     UpdateOutcome,
 };
 use crate::domain::{
-    ClaimCode, ClaimSecret, CustomerFields, CustomerId, Mac, PartnerId, PhoneCredentials,
-    TenantName, TenantSettings, Vendor,
+    ClaimCode, ClaimSecret, CustomerFields, CustomerId, Mac, PartnerId, TenantName, TenantSettings,
+    Vendor,
 };
 
 /// One schema migration: SQL, or SQL followed by a data conversion written in Rust.
@@ -718,39 +718,9 @@ fn change_credentials_in(
         partner: None,
         source,
     };
-    let (credentials, action) = match (change, device.credentials.take()) {
-        (CredentialChange::Enrol(ha1), None) if device.enrol_until.is_some_and(|u| u > now) => (
-            PhoneCredentials {
-                current: ha1,
-                previous: None,
-                rotate: false,
-            },
-            Some("device.enrol"),
-        ),
-        (CredentialChange::Rotate(ha1), Some(old)) if old.rotate => (
-            PhoneCredentials {
-                current: ha1,
-                previous: Some(old.current),
-                rotate: false,
-            },
-            Some("device.credentials.rotated"),
-        ),
-        (CredentialChange::Reissue(ha1), Some(old)) if old.previous.is_some() => (
-            PhoneCredentials {
-                current: ha1,
-                previous: old.previous,
-                rotate: false,
-            },
-            Some("device.credentials.reissued"),
-        ),
-        (CredentialChange::RetirePrevious, Some(old)) if old.previous.is_some() => (
-            PhoneCredentials {
-                previous: None,
-                ..old
-            },
-            None,
-        ),
-        _ => return Ok(None),
+    let open = device.enrol_until.is_some_and(|u| u > now);
+    let Some((credentials, action)) = change.apply(device.credentials.take(), open) else {
+        return Ok(None);
     };
     let text = json("credentials", &credentials)?;
     tx.prepare_cached(
