@@ -34,12 +34,12 @@ use zerotouch::domain::{
 use zerotouch::metrics::Metrics;
 use zerotouch::provisioning::auth::Nonces;
 use zerotouch::provisioning::throttle::{self, Throttle};
-use zerotouch::provisioning::user_agent::UserAgent;
 use zerotouch::provisioning::{
-    self, recognise, render, Fetch, Guard, Handled, Provisioner, Renderer, Settings, Template,
+    self, render, Fetch, Guard, Handled, Provisioner, Renderer, Settings,
 };
 use zerotouch::registry::Registry;
 use zerotouch::store::{DeviceRecord, TenantId, TenantRecord};
+use zerotouch::vendors::{self, parse_user_agent, recognise};
 
 const YEALINK_UA: &str = "Yealink SIP-T46S 66.86.0.15 80:5e:c0:17:de:13";
 const SNOM_UA: &str =
@@ -115,7 +115,7 @@ fn user_agent(c: &mut Criterion) {
         ),
     ] {
         g.bench_with_input(BenchmarkId::from_parameter(name), input, |b, s| {
-            b.iter(|| UserAgent::parse(black_box(s)))
+            b.iter(|| parse_user_agent(black_box(s)))
         });
     }
     g.finish();
@@ -219,30 +219,37 @@ fn registry_lookup(c: &mut Criterion) {
 
 fn render_cold(c: &mut Criterion) {
     let renderer = Renderer::load(None).unwrap_or_else(|e| panic!("templates: {e}"));
-    let (tenant, settings, device) = render::sample();
+    let (tenant, mut settings, device) = render::sample();
     let mut g = c.benchmark_group("render_cold");
-    for template in Template::ALL {
-        let model = render::sample_model(template.vendor());
-        let input = render::Input {
-            phone: render::Phone {
-                mac: mac("80:5E:C0:17:DE:13"),
-                model: Some(model),
-                firmware: Some("66.86.0.15"),
-            },
-            tenant: &tenant,
-            settings: &settings,
-            device: Some(&device),
-            provisioning_url: "https://prov.example/",
-            credentials: None,
-        };
-        let size = renderer
-            .render(template, &input)
-            .unwrap_or_else(|e| panic!("render {template:?}: {e}"))
-            .len();
-        g.throughput(Throughput::Bytes(size as u64));
-        g.bench_function(format!("{template:?}"), |b| {
-            b.iter(|| renderer.render(template, black_box(&input)).is_ok())
-        });
+    for profile in vendors::ALL {
+        for variant in profile.variants() {
+            let template = profile
+                .template(variant.file, variant.phone)
+                .unwrap_or_else(|e| panic!("{}: {e:?}", variant.name));
+            settings.transport = variant.transport;
+            let settings = settings.clone();
+            let input = render::Input {
+                phone: render::Phone {
+                    mac: mac("80:5E:C0:17:DE:13"),
+                    model: variant.phone.model,
+                    firmware: variant.phone.firmware,
+                },
+                tenant: &tenant,
+                settings: &settings,
+                device: Some(&device),
+                provisioning_url: "https://prov.example/",
+                credentials: None,
+            };
+            let vendor = profile.vendor();
+            let size = renderer
+                .render(vendor, template, &input)
+                .unwrap_or_else(|e| panic!("render {template:?}: {e}"))
+                .len();
+            g.throughput(Throughput::Bytes(size as u64));
+            g.bench_function(format!("{vendor}/{}", variant.name), |b| {
+                b.iter(|| renderer.render(vendor, template, black_box(&input)).is_ok())
+            });
+        }
     }
     g.finish();
 }

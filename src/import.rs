@@ -163,7 +163,7 @@ fn check_tenant(
             return Checked::Refused(refused(row, name.to_string(), "invalid_row", e.to_string()))
         }
     };
-    if let Err(e) = settings.validate() {
+    if let Err(e) = crate::vendors::validate_tenant(&settings) {
         return Checked::Refused(refused(
             row,
             name.to_string(),
@@ -210,7 +210,7 @@ fn check_device(row: usize, value: Value, ouis: &OuiTable) -> Checked<ImportDevi
         display_name: d.display_name,
         lines: d.lines,
     };
-    if let Err(e) = settings.validate() {
+    if let Err(e) = crate::vendors::validate_device(device.vendor, &settings) {
         return Checked::Refused(refused(
             row,
             device.mac.to_string(),

@@ -30,9 +30,9 @@ use zerotouch::metrics::Metrics;
 use zerotouch::provisioning::auth::{parse_authorization, Authorization, Nonces};
 use zerotouch::provisioning::throttle::{self, Throttle};
 use zerotouch::provisioning::{
-    self, recognise, render, Fetch, FileKind, Guard, Handled, Outcome, Provisioner, Renderer,
-    Settings,
+    self, render, Fetch, Guard, Handled, Outcome, Provisioner, Renderer, Settings,
 };
+use zerotouch::vendors::{recognise, FileKind};
 use zerotouch::registry::Registry;
 use zerotouch::store::{DeviceRecord, TenantId, TenantRecord};
 
@@ -160,10 +160,7 @@ fuzz_target!(|input: &str| {
         Handled::Issue(_) => {
             let r = request.expect("credentials issued for an unrecognised request");
             assert_eq!(named, Some(mac(IN_WINDOW)), "issued to {path:?}");
-            assert!(matches!(
-                r.file,
-                FileKind::YealinkDevice | FileKind::SnomDevice | FileKind::GigasetProfile
-            ));
+            assert_eq!(r.file, FileKind::Device);
             assert!(method == "GET" || method == "HEAD");
             return;
         }
@@ -197,7 +194,7 @@ fuzz_target!(|input: &str| {
                 // Only its model or common file, which holds no secret.
                 let file = request.map(|r| r.file);
                 assert!(
-                    matches!(file, Some(FileKind::YealinkCommon | FileKind::SnomModel)),
+                    matches!(file, Some(FileKind::Common | FileKind::Model | FileKind::Firmware)),
                     "{file:?} served to a phone not yet bound"
                 );
             } else {

@@ -3,12 +3,12 @@
 //! Input: the path and query up to the first newline, the User-Agent after it (none without a
 //! newline). Asserts: never panics; only the last path segment matters (a directory prefix
 //! changes nothing); a MAC the request names is written in it; each file kind carries what it
-//! must (a Yealink device file its MAC, a common file its model code, …).
+//! must (a device file its MAC, a common file its model code, …).
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use zerotouch::domain::{OuiTable, Vendor};
-use zerotouch::provisioning::{recognise, FileKind};
+use zerotouch::domain::OuiTable;
+use zerotouch::vendors::{recognise, FileKind};
 
 fuzz_target!(|input: &str| {
     let ouis = OuiTable::default();
@@ -38,24 +38,23 @@ fuzz_target!(|input: &str| {
         );
     }
     match req.file {
-        FileKind::YealinkDevice | FileKind::SnomDevice | FileKind::GigasetProfile => {
+        FileKind::Device => {
             assert!(
                 req.path_mac.is_some(),
                 "{path:?}: device file without a MAC"
             )
         }
-        FileKind::YealinkCommon => {
-            assert!(req.yealink_code.is_some() && req.path_mac.is_none())
+        FileKind::Common => {
+            assert!(req.model_code.is_some() && req.path_mac.is_none())
         }
-        FileKind::SnomModel => assert!(req.path_model.is_some() && req.path_mac.is_none()),
-        FileKind::YealinkBoot | FileKind::GigasetIndex => {}
+        FileKind::Model => assert!(req.path_model.is_some() && req.path_mac.is_none()),
+        FileKind::Boot | FileKind::Index | FileKind::Firmware => {}
     }
-    assert!(req.file.is_served() || !matches!(req.file.vendor(), Vendor::Snom));
-    if let Some(model) = req.path_model {
+    if let (Some(model), None) = (req.path_model, req.model_code) {
         assert!(path.contains(model));
     }
     // What the request reports comes from the request.
     if let (Some(model), Some(ua)) = (req.model(), ua) {
-        assert!(ua.contains(model) || path.contains(model) || req.yealink_code.is_some());
+        assert!(ua.contains(model) || path.contains(model) || req.model_code.is_some());
     }
 });

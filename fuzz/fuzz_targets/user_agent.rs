@@ -1,4 +1,4 @@
-//! `UserAgent::parse` on arbitrary strings.
+//! `vendors::parse_user_agent` on arbitrary strings.
 //!
 //! Asserts: the parse ignores surrounding white space; what it returns is borrowed from the
 //! header (model and firmware are substrings of it, the model at most 32 bytes); a MAC it
@@ -6,7 +6,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use zerotouch::provisioning::user_agent::UserAgent;
+use zerotouch::vendors::parse_user_agent;
 
 fn within(part: &str, whole: &str) -> bool {
     let (p, w) = (part.as_ptr() as usize, whole.as_ptr() as usize);
@@ -14,10 +14,10 @@ fn within(part: &str, whole: &str) -> bool {
 }
 
 fuzz_target!(|ua: &str| {
-    let parsed = UserAgent::parse(ua);
+    let parsed = parse_user_agent(ua);
     let padded = format!(" \t{ua}  ");
     assert_eq!(
-        UserAgent::parse(&padded),
+        parse_user_agent(&padded),
         parsed,
         "white space changed {ua:?}"
     );

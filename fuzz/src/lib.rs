@@ -36,7 +36,7 @@ pub fn check_prepared(
             names.insert(name.clone()),
             "tenant {name} twice in one batch"
         );
-        assert!(settings.validate().is_ok());
+        assert!(zerotouch::vendors::validate_tenant(settings).is_ok());
     }
 
     let device_batch: Vec<usize> = batch.devices.iter().map(|d| d.row).collect();
@@ -48,7 +48,7 @@ pub fn check_prepared(
         assert!(d.mac.check_assignable().is_ok(), "{key}");
         assert_eq!(ouis.vendor_of(d.mac), Some(d.vendor), "{key}");
         assert!(TenantName::parse(d.tenant.as_str()).is_ok());
-        assert!(d.settings.validate().is_ok());
+        assert!(zerotouch::vendors::validate_device(d.vendor, &d.settings).is_ok());
         assert!(d.enrol_until.is_some());
     }
 }

@@ -125,6 +125,16 @@ pub enum InvalidDeviceSetting {
         /// The field.
         field: &'static str,
     },
+    /// A value the device's vendor cannot carry unchanged (checked by the vendor's rules).
+    #[error("{field}: {models} {reason}")]
+    NotRepresentable {
+        /// The setting, as the API names it (`lines[0].password`).
+        field: String,
+        /// The vendor and models concerned.
+        models: &'static str,
+        /// What they cannot carry.
+        reason: String,
+    },
 }
 
 impl DeviceSettings {

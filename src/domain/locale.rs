@@ -1,8 +1,8 @@
-//! Languages and time zones, and how each vendor spells them.
+//! Languages and time zones as tenants name them: ISO 639-1 codes and IANA (Olson) names.
 //!
-//! A tenant names a language by its ISO 639-1 code and a time zone by its IANA (Olson) name;
-//! each vendor wants its own words for both. These tables are the one place that knows them.
-//! Knows nothing of templates or requests.
+//! The lists here are the languages and zones zerotouch accepts; how each vendor spells them
+//! (and whether it can) is each vendor's business (`crate::vendors`), checked when a tenant is
+//! saved. Knows nothing of templates or requests.
 
 use std::fmt;
 
@@ -10,109 +10,75 @@ use std::fmt;
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub struct Language(&'static LanguageRow);
 
-/// How each vendor names one language.
-#[derive(PartialEq, Eq, Debug, serde::Serialize)]
+/// One accepted language.
+#[derive(PartialEq, Eq, Debug)]
 pub struct LanguageRow {
     /// ISO 639-1 code, as tenants write it.
     pub code: &'static str,
-    /// Yealink `lang.gui` / `lang.wui` value.
-    pub yealink: &'static str,
-    /// Snom `language` / `web_language` value.
-    pub snom: &'static str,
-    /// Gigaset N510/N720 `ucI_HTTPLANGUAGE` code (hex), where the vendor documents one.
-    pub gigaset_provider_frame: Option<&'static str>,
+    /// Its English name, for people.
+    pub name: &'static str,
 }
 
 const LANGUAGES: &[LanguageRow] = &[
     LanguageRow {
         code: "en",
-        yealink: "English",
-        snom: "English",
-        gigaset_provider_frame: Some("0x1"),
+        name: "English",
     },
     LanguageRow {
         code: "de",
-        yealink: "German",
-        snom: "Deutsch",
-        gigaset_provider_frame: Some("0x2"),
+        name: "German",
     },
     LanguageRow {
         code: "es",
-        yealink: "Spanish",
-        snom: "Español",
-        gigaset_provider_frame: Some("0x4"),
+        name: "Spanish",
     },
     LanguageRow {
         code: "it",
-        yealink: "Italian",
-        snom: "Italiano",
-        gigaset_provider_frame: Some("0x7"),
+        name: "Italian",
     },
     LanguageRow {
         code: "fr",
-        yealink: "French",
-        snom: "Français",
-        gigaset_provider_frame: Some("0x9"),
+        name: "French",
     },
     LanguageRow {
         code: "nl",
-        yealink: "Dutch",
-        snom: "Nederlands",
-        gigaset_provider_frame: Some("0xa"),
+        name: "Dutch",
     },
     LanguageRow {
         code: "tr",
-        yealink: "Turkish",
-        snom: "Türkçe",
-        gigaset_provider_frame: Some("0x10"),
+        name: "Turkish",
     },
     LanguageRow {
         code: "pl",
-        yealink: "Polish",
-        snom: "Polski",
-        gigaset_provider_frame: Some("0x11"),
+        name: "Polish",
     },
     LanguageRow {
         code: "pt",
-        yealink: "Portuguese",
-        snom: "Português",
-        gigaset_provider_frame: None,
+        name: "Portuguese",
     },
     LanguageRow {
         code: "ru",
-        yealink: "Russian",
-        snom: "Russian",
-        gigaset_provider_frame: None,
+        name: "Russian",
     },
     LanguageRow {
         code: "cs",
-        yealink: "Czech",
-        snom: "Cestina",
-        gigaset_provider_frame: None,
+        name: "Czech",
     },
     LanguageRow {
         code: "sv",
-        yealink: "Swedish",
-        snom: "Svenska",
-        gigaset_provider_frame: None,
+        name: "Swedish",
     },
     LanguageRow {
         code: "da",
-        yealink: "Danish",
-        snom: "Dansk",
-        gigaset_provider_frame: None,
+        name: "Danish",
     },
     LanguageRow {
         code: "no",
-        yealink: "Norwegian",
-        snom: "Norsk",
-        gigaset_provider_frame: None,
+        name: "Norwegian",
     },
     LanguageRow {
         code: "fi",
-        yealink: "Finnish",
-        snom: "Suomi",
-        gigaset_provider_frame: None,
+        name: "Finnish",
     },
 ];
 
@@ -132,6 +98,11 @@ impl Language {
         Language(&LANGUAGES[0])
     }
 
+    /// Every accepted language.
+    pub fn all() -> impl Iterator<Item = Language> {
+        LANGUAGES.iter().map(Language)
+    }
+
     /// Looks up an ISO 639-1 code (case-insensitive; a region suffix like `fr-CA` or `fr_FR` is ignored).
     pub fn parse(code: &str) -> Result<Self, UnknownLanguage> {
         let base = code.trim().split(['-', '_']).next().unwrap_or("");
@@ -149,14 +120,14 @@ impl Language {
             })
     }
 
-    /// The vendor spellings.
-    pub fn row(&self) -> &'static LanguageRow {
-        self.0
-    }
-
     /// The ISO code.
     pub fn code(&self) -> &'static str {
         self.0.code
+    }
+
+    /// The English name.
+    pub fn name(&self) -> &'static str {
+        self.0.name
     }
 }
 
@@ -170,345 +141,271 @@ impl fmt::Display for Language {
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub struct TimeZone(&'static ZoneRow);
 
-/// How each vendor names one time zone, and the country whose call-progress tones go with it.
+/// One accepted time zone.
 #[derive(PartialEq, Eq, Debug)]
 pub struct ZoneRow {
-    /// IANA name, as tenants write it (also Gigaset Nx70's `DmGlobal.0.TimeZone` value).
+    /// IANA name, as tenants write it.
     pub iana: &'static str,
-    /// Standard offset from UTC, in minutes.
+    /// Standard (winter) offset from UTC, in minutes.
     pub offset_minutes: i16,
-    /// Yealink `local_time.time_zone_name`.
-    pub yealink_name: &'static str,
-    /// Snom `timezone` code.
-    pub snom: &'static str,
-    /// Yealink `voice.tone.country`.
-    pub yealink_tones: &'static str,
-    /// Snom `tone_scheme`.
-    pub snom_tones: &'static str,
+    /// Its daylight-saving rule today.
+    pub dst: DaylightSaving,
 }
 
-macro_rules! zone {
-    ($iana:literal, $off:expr, $yl:literal, $snom:literal, $ylt:literal, $st:literal) => {
-        ZoneRow {
-            iana: $iana,
-            offset_minutes: $off,
-            yealink_name: $yl,
-            snom: $snom,
-            yealink_tones: $ylt,
-            snom_tones: $st,
-        }
-    };
+/// The daylight-saving rules of the accepted zones, as they stand since the last change of
+/// law in each (Brazil 2019, Mexico 2022, Turkey 2016, Russia 2014 have none).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum DaylightSaving {
+    /// No daylight saving.
+    None,
+    /// European Union: last Sunday of March to last Sunday of October, at 01:00 UTC.
+    Europe,
+    /// United States and Canada: second Sunday of March to first Sunday of November, at 02:00
+    /// local time.
+    NorthAmerica,
+    /// New South Wales, Victoria, ACT: first Sunday of October to first Sunday of April, at
+    /// 02:00 standard time.
+    AustraliaSouthEast,
+    /// New Zealand: last Sunday of September to first Sunday of April, at 02:00 standard time.
+    NewZealand,
+}
+
+/// When a daylight-saving period starts or ends: a weekday of a week of a month, at a wall-clock
+/// hour (the clock as it reads just before the change).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct Transition {
+    /// Month, 1–12.
+    pub month: u8,
+    /// Week of the month, 1–4, or 5 for the last.
+    pub week: u8,
+    /// Day of the week, 1 = Monday … 7 = Sunday.
+    pub weekday: u8,
+    /// Wall-clock hour, 0–23.
+    pub hour: u8,
+}
+
+/// A daylight-saving period: its start and end and how far clocks move.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct DstPeriod {
+    /// Clocks go forward.
+    pub start: Transition,
+    /// Clocks go back.
+    pub end: Transition,
+    /// By how much, in minutes.
+    pub save_minutes: u16,
 }
 
 const ZONES: &[ZoneRow] = &[
-    zone!("Etc/UTC", 0, "UTC", "GMT-0", "Custom", "GBR"),
-    zone!(
-        "Europe/London",
-        0,
-        "United Kingdom(London)",
-        "GBR-0",
-        "Great Britain",
-        "GBR"
-    ),
-    zone!(
-        "Europe/Dublin",
-        0,
-        "Ireland(Dublin)",
-        "IRL-0",
-        "Great Britain",
-        "GBR"
-    ),
-    zone!(
-        "Europe/Lisbon",
-        0,
-        "Portugal(Lisboa)",
-        "POR-0",
-        "Portugal",
-        "POR"
-    ),
-    zone!(
-        "Europe/Paris",
-        60,
-        "France(Paris)",
-        "FRA+1",
-        "France",
-        "FRA"
-    ),
-    zone!(
-        "Europe/Berlin",
-        60,
-        "Germany(Berlin)",
-        "GER+1",
-        "Germany",
-        "GER"
-    ),
-    zone!(
-        "Europe/Madrid",
-        60,
-        "Spain(Madrid)",
-        "ESP+1",
-        "Spain",
-        "ESP"
-    ),
-    zone!("Europe/Rome", 60, "Italy(Rome)", "ITA+1", "Italy", "ITA"),
-    zone!(
-        "Europe/Amsterdam",
-        60,
-        "Netherlands(Amsterdam)",
-        "NLD+1",
-        "Netherlands",
-        "NLD"
-    ),
-    zone!(
-        "Europe/Brussels",
-        60,
-        "Belgium(Brussels)",
-        "BEL+1",
-        "Belgium",
-        "BEL"
-    ),
-    zone!(
-        "Europe/Luxembourg",
-        60,
-        "Luxembourg(Luxembourg)",
-        "LUX+1",
-        "Belgium",
-        "BEL"
-    ),
-    zone!(
-        "Europe/Vienna",
-        60,
-        "Austria(Vienna)",
-        "AUT+1",
-        "Austria",
-        "AUT"
-    ),
-    zone!(
-        "Europe/Zurich",
-        60,
-        "Switzerland(Bern)",
-        "SUI+1",
-        "Switzerland",
-        "SWI"
-    ),
-    zone!(
-        "Europe/Stockholm",
-        60,
-        "Sweden(Stockholm)",
-        "SWE+1",
-        "Sweden",
-        "SWE"
-    ),
-    zone!("Europe/Oslo", 60, "Norway(Oslo)", "NOR+1", "Norway", "NOR"),
-    zone!(
-        "Europe/Copenhagen",
-        60,
-        "Denmark(Kopenhagen)",
-        "DEN+1",
-        "Denmark",
-        "DNK"
-    ),
-    zone!(
-        "Europe/Warsaw",
-        60,
-        "Poland(Warsaw)",
-        "POL+1",
-        "Poland",
-        "POL"
-    ),
-    zone!(
-        "Europe/Prague",
-        60,
-        "Czech Republic(Prague)",
-        "CZE+1",
-        "Czech",
-        "CZE"
-    ),
-    zone!(
-        "Europe/Budapest",
-        60,
-        "Hungary(Budapest)",
-        "HUN+1",
-        "Hungary",
-        "HUN"
-    ),
-    zone!(
-        "Europe/Helsinki",
-        120,
-        "Finland(Helsinki)",
-        "FIN+2",
-        "Finland",
-        "FIN"
-    ),
-    zone!(
-        "Europe/Athens",
-        120,
-        "Greece(Athens)",
-        "GRE+2",
-        "Greece",
-        "GRE"
-    ),
-    zone!(
-        "Europe/Bucharest",
-        120,
-        "Romania(Bucharest)",
-        "ROU+2",
-        "Custom",
-        "GBR"
-    ),
-    zone!(
-        "Europe/Istanbul",
-        180,
-        "Turkey(Ankara)",
-        "TUR+3",
-        "Turkey",
-        "TUR"
-    ),
-    zone!(
-        "Europe/Moscow",
-        180,
-        "Russia(Moscow)",
-        "RUS+3",
-        "Russia",
-        "RUS"
-    ),
-    zone!(
-        "America/New_York",
-        -300,
-        "United States-Eastern Time",
-        "USA-5",
-        "United States",
-        "USA"
-    ),
-    zone!(
-        "America/Chicago",
-        -360,
-        "United States-Central Time",
-        "USA-6",
-        "United States",
-        "USA"
-    ),
-    zone!(
-        "America/Denver",
-        -420,
-        "United States-Mountain Time",
-        "USA-7",
-        "United States",
-        "USA"
-    ),
-    zone!(
-        "America/Los_Angeles",
-        -480,
-        "United States-Pacific Time",
-        "USA-8",
-        "United States",
-        "USA"
-    ),
-    zone!(
-        "America/Toronto",
-        -300,
-        "Canada(Eastern Time)",
-        "CAN-5",
-        "United States",
-        "USA"
-    ),
-    zone!(
-        "America/Vancouver",
-        -480,
-        "Canada(Pacific Time)",
-        "CAN-8",
-        "United States",
-        "USA"
-    ),
-    zone!(
-        "America/Sao_Paulo",
-        -180,
-        "Brazil(Sao Paulo)",
-        "BRA-3",
-        "Brazil",
-        "BRA"
-    ),
-    zone!(
-        "America/Mexico_City",
-        -360,
-        "Mexico(Mexico City)",
-        "MEX-6",
-        "Mexico",
-        "MEX"
-    ),
-    zone!(
-        "Africa/Johannesburg",
-        120,
-        "South Africa(Pretoria)",
-        "RSA+2",
-        "South Africa",
-        "ZAF"
-    ),
-    zone!(
-        "Asia/Dubai",
-        240,
-        "United Arab Emirates(Abu Dhabi)",
-        "UAE+4",
-        "United Arab Emirates",
-        "GBR"
-    ),
-    zone!(
-        "Asia/Kolkata",
-        330,
-        "India(Calcutta)",
-        "IND+5.5",
-        "India",
-        "IND"
-    ),
-    zone!(
-        "Asia/Singapore",
-        480,
-        "Singapore(Singapore)",
-        "SIN+8",
-        "Singapore",
-        "GBR"
-    ),
-    zone!(
-        "Asia/Shanghai",
-        480,
-        "China(Beijing)",
-        "CHN+8",
-        "China",
-        "CHN"
-    ),
-    zone!(
-        "Asia/Hong_Kong",
-        480,
-        "Hong Kong",
-        "HKG+8",
-        "Hong Kong",
-        "GBR"
-    ),
-    zone!("Asia/Tokyo", 540, "Japan(Tokyo)", "JAP+9", "Japan", "JPN"),
-    zone!(
-        "Australia/Perth",
-        480,
-        "Australia(Perth)",
-        "AUS+8",
-        "Australia",
-        "AUS"
-    ),
-    zone!(
-        "Australia/Sydney",
-        600,
-        "Australia(Sydney,Melbourne,Canberra)",
-        "AUS+10",
-        "Australia",
-        "AUS"
-    ),
-    zone!(
-        "Pacific/Auckland",
-        720,
-        "New Zealand(Wellington,Auckland)",
-        "NZL+12",
-        "New Zealand",
-        "NZL"
-    ),
+    ZoneRow {
+        iana: "Etc/UTC",
+        offset_minutes: 0,
+        dst: DaylightSaving::None,
+    },
+    ZoneRow {
+        iana: "Europe/London",
+        offset_minutes: 0,
+        dst: DaylightSaving::Europe,
+    },
+    ZoneRow {
+        iana: "Europe/Dublin",
+        offset_minutes: 0,
+        dst: DaylightSaving::Europe,
+    },
+    ZoneRow {
+        iana: "Europe/Lisbon",
+        offset_minutes: 0,
+        dst: DaylightSaving::Europe,
+    },
+    ZoneRow {
+        iana: "Europe/Paris",
+        offset_minutes: 60,
+        dst: DaylightSaving::Europe,
+    },
+    ZoneRow {
+        iana: "Europe/Berlin",
+        offset_minutes: 60,
+        dst: DaylightSaving::Europe,
+    },
+    ZoneRow {
+        iana: "Europe/Madrid",
+        offset_minutes: 60,
+        dst: DaylightSaving::Europe,
+    },
+    ZoneRow {
+        iana: "Europe/Rome",
+        offset_minutes: 60,
+        dst: DaylightSaving::Europe,
+    },
+    ZoneRow {
+        iana: "Europe/Amsterdam",
+        offset_minutes: 60,
+        dst: DaylightSaving::Europe,
+    },
+    ZoneRow {
+        iana: "Europe/Brussels",
+        offset_minutes: 60,
+        dst: DaylightSaving::Europe,
+    },
+    ZoneRow {
+        iana: "Europe/Luxembourg",
+        offset_minutes: 60,
+        dst: DaylightSaving::Europe,
+    },
+    ZoneRow {
+        iana: "Europe/Vienna",
+        offset_minutes: 60,
+        dst: DaylightSaving::Europe,
+    },
+    ZoneRow {
+        iana: "Europe/Zurich",
+        offset_minutes: 60,
+        dst: DaylightSaving::Europe,
+    },
+    ZoneRow {
+        iana: "Europe/Stockholm",
+        offset_minutes: 60,
+        dst: DaylightSaving::Europe,
+    },
+    ZoneRow {
+        iana: "Europe/Oslo",
+        offset_minutes: 60,
+        dst: DaylightSaving::Europe,
+    },
+    ZoneRow {
+        iana: "Europe/Copenhagen",
+        offset_minutes: 60,
+        dst: DaylightSaving::Europe,
+    },
+    ZoneRow {
+        iana: "Europe/Warsaw",
+        offset_minutes: 60,
+        dst: DaylightSaving::Europe,
+    },
+    ZoneRow {
+        iana: "Europe/Prague",
+        offset_minutes: 60,
+        dst: DaylightSaving::Europe,
+    },
+    ZoneRow {
+        iana: "Europe/Budapest",
+        offset_minutes: 60,
+        dst: DaylightSaving::Europe,
+    },
+    ZoneRow {
+        iana: "Europe/Helsinki",
+        offset_minutes: 120,
+        dst: DaylightSaving::Europe,
+    },
+    ZoneRow {
+        iana: "Europe/Athens",
+        offset_minutes: 120,
+        dst: DaylightSaving::Europe,
+    },
+    ZoneRow {
+        iana: "Europe/Bucharest",
+        offset_minutes: 120,
+        dst: DaylightSaving::Europe,
+    },
+    ZoneRow {
+        iana: "Europe/Istanbul",
+        offset_minutes: 180,
+        dst: DaylightSaving::None,
+    },
+    ZoneRow {
+        iana: "Europe/Moscow",
+        offset_minutes: 180,
+        dst: DaylightSaving::None,
+    },
+    ZoneRow {
+        iana: "America/New_York",
+        offset_minutes: -300,
+        dst: DaylightSaving::NorthAmerica,
+    },
+    ZoneRow {
+        iana: "America/Chicago",
+        offset_minutes: -360,
+        dst: DaylightSaving::NorthAmerica,
+    },
+    ZoneRow {
+        iana: "America/Denver",
+        offset_minutes: -420,
+        dst: DaylightSaving::NorthAmerica,
+    },
+    ZoneRow {
+        iana: "America/Los_Angeles",
+        offset_minutes: -480,
+        dst: DaylightSaving::NorthAmerica,
+    },
+    ZoneRow {
+        iana: "America/Toronto",
+        offset_minutes: -300,
+        dst: DaylightSaving::NorthAmerica,
+    },
+    ZoneRow {
+        iana: "America/Vancouver",
+        offset_minutes: -480,
+        dst: DaylightSaving::NorthAmerica,
+    },
+    ZoneRow {
+        iana: "America/Sao_Paulo",
+        offset_minutes: -180,
+        dst: DaylightSaving::None,
+    },
+    ZoneRow {
+        iana: "America/Mexico_City",
+        offset_minutes: -360,
+        dst: DaylightSaving::None,
+    },
+    ZoneRow {
+        iana: "Africa/Johannesburg",
+        offset_minutes: 120,
+        dst: DaylightSaving::None,
+    },
+    ZoneRow {
+        iana: "Asia/Dubai",
+        offset_minutes: 240,
+        dst: DaylightSaving::None,
+    },
+    ZoneRow {
+        iana: "Asia/Kolkata",
+        offset_minutes: 330,
+        dst: DaylightSaving::None,
+    },
+    ZoneRow {
+        iana: "Asia/Singapore",
+        offset_minutes: 480,
+        dst: DaylightSaving::None,
+    },
+    ZoneRow {
+        iana: "Asia/Shanghai",
+        offset_minutes: 480,
+        dst: DaylightSaving::None,
+    },
+    ZoneRow {
+        iana: "Asia/Hong_Kong",
+        offset_minutes: 480,
+        dst: DaylightSaving::None,
+    },
+    ZoneRow {
+        iana: "Asia/Tokyo",
+        offset_minutes: 540,
+        dst: DaylightSaving::None,
+    },
+    ZoneRow {
+        iana: "Australia/Perth",
+        offset_minutes: 480,
+        dst: DaylightSaving::None,
+    },
+    ZoneRow {
+        iana: "Australia/Sydney",
+        offset_minutes: 600,
+        dst: DaylightSaving::AustraliaSouthEast,
+    },
+    ZoneRow {
+        iana: "Pacific/Auckland",
+        offset_minutes: 720,
+        dst: DaylightSaving::NewZealand,
+    },
 ];
 
 /// A time zone name that is not in the table.
@@ -545,54 +442,51 @@ impl TimeZone {
             })
     }
 
-    /// The vendor spellings.
-    pub fn row(&self) -> &'static ZoneRow {
-        self.0
+    /// Every accepted time zone.
+    pub fn all() -> impl Iterator<Item = TimeZone> {
+        ZONES.iter().map(TimeZone)
     }
 
-    /// Yealink's `local_time.time_zone` form of the standard offset: `+1`, `-5`, `+5:30`.
-    pub fn yealink_offset(&self) -> String {
-        let m = self.0.offset_minutes;
-        let sign = if m < 0 { '-' } else { '+' };
-        let (h, rest) = (m.abs() / 60, m.abs() % 60);
-        if rest == 0 {
-            format!("{sign}{h}")
-        } else {
-            format!("{sign}{h}:{rest:02}")
-        }
+    /// The IANA name.
+    pub fn name(&self) -> &'static str {
+        self.0.iana
     }
 
-    /// Gigaset N510/N720's `uiI_TIME_TIMEZONE` code for the standard offset, where documented.
-    pub fn gigaset_provider_frame_code(&self) -> Option<&'static str> {
-        const CODES: &[(i16, &str)] = &[
-            (-720, "0x00"),
-            (-660, "0x01"),
-            (-600, "0x02"),
-            (-540, "0x03"),
-            (-480, "0x04"),
-            (-420, "0x07"),
-            (-360, "0x09"),
-            (-300, "0x0d"),
-            (-240, "0x0f"),
-            (-180, "0x15"),
-            (-120, "0x16"),
-            (-60, "0x18"),
-            (0, "0x1a"),
-            (60, "0x1b"),
-            (120, "0x20"),
-            (180, "0x28"),
-            (240, "0x2b"),
-            (300, "0x2e"),
-            (360, "0x33"),
-            (420, "0x37"),
-            (480, "0x3a"),
-            (540, "0x3d"),
-            (600, "0x43"),
-        ];
-        CODES
-            .iter()
-            .find(|(m, _)| *m == self.0.offset_minutes)
-            .map(|(_, c)| *c)
+    /// Standard (winter) offset from UTC, in minutes.
+    pub fn offset_minutes(&self) -> i16 {
+        self.0.offset_minutes
+    }
+
+    /// Its daylight-saving rule.
+    pub fn dst(&self) -> DaylightSaving {
+        self.0.dst
+    }
+
+    /// Its daylight-saving period, in local wall-clock terms; `None` where clocks do not change.
+    pub fn dst_period(&self) -> Option<DstPeriod> {
+        let at = |month, week, hour| Transition {
+            month,
+            week,
+            weekday: 7,
+            hour,
+        };
+        let hour = |minutes: i16| u8::try_from(minutes.div_euclid(60).rem_euclid(24)).unwrap_or(0);
+        let (start, end) = match self.0.dst {
+            DaylightSaving::None => return None,
+            // 01:00 UTC, read on the local standard clock (start) and summer clock (end).
+            DaylightSaving::Europe => (
+                at(3, 5, hour(60 + self.0.offset_minutes)),
+                at(10, 5, hour(120 + self.0.offset_minutes)),
+            ),
+            DaylightSaving::NorthAmerica => (at(3, 2, 2), at(11, 1, 2)),
+            DaylightSaving::AustraliaSouthEast => (at(10, 1, 2), at(4, 1, 3)),
+            DaylightSaving::NewZealand => (at(9, 5, 2), at(4, 1, 3)),
+        };
+        Some(DstPeriod {
+            start,
+            end,
+            save_minutes: 60,
+        })
     }
 }
 
@@ -627,8 +521,8 @@ mod tests {
 
     #[test]
     fn languages_by_code() {
-        assert_eq!(Language::parse("fr").unwrap().row().yealink, "French");
-        assert_eq!(Language::parse("FR-ca").unwrap().row().snom, "Français");
+        assert_eq!(Language::parse("fr").unwrap().name(), "French");
+        assert_eq!(Language::parse("FR-ca").unwrap().code(), "fr");
         assert_eq!(Language::parse("de_DE").unwrap().code(), "de");
         assert!(Language::parse("xx")
             .unwrap_err()
@@ -637,20 +531,54 @@ mod tests {
     }
 
     #[test]
-    fn zones_by_name() {
-        let paris = TimeZone::parse("Europe/Paris").unwrap();
-        assert_eq!(paris.yealink_offset(), "+1");
-        assert_eq!(paris.row().snom, "FRA+1");
-        assert_eq!(paris.gigaset_provider_frame_code(), Some("0x1b"));
+    fn daylight_saving_periods_in_local_time() {
+        let paris = TimeZone::parse("Europe/Paris")
+            .unwrap()
+            .dst_period()
+            .unwrap();
         assert_eq!(
-            TimeZone::parse("Asia/Kolkata").unwrap().yealink_offset(),
-            "+5:30"
+            (paris.start.month, paris.start.week, paris.start.hour),
+            (3, 5, 2)
         );
         assert_eq!(
-            TimeZone::parse("America/New_York")
-                .unwrap()
-                .yealink_offset(),
-            "-5"
+            (paris.end.month, paris.end.week, paris.end.hour),
+            (10, 5, 3)
+        );
+        let london = TimeZone::parse("Europe/London")
+            .unwrap()
+            .dst_period()
+            .unwrap();
+        assert_eq!((london.start.hour, london.end.hour), (1, 2));
+        let athens = TimeZone::parse("Europe/Athens")
+            .unwrap()
+            .dst_period()
+            .unwrap();
+        assert_eq!((athens.start.hour, athens.end.hour), (3, 4));
+        let ny = TimeZone::parse("America/New_York")
+            .unwrap()
+            .dst_period()
+            .unwrap();
+        assert_eq!(
+            (ny.start.month, ny.start.week, ny.end.month, ny.end.week),
+            (3, 2, 11, 1)
+        );
+        assert!(TimeZone::parse("Asia/Tokyo")
+            .unwrap()
+            .dst_period()
+            .is_none());
+        assert!(TimeZone::parse("Europe/Istanbul")
+            .unwrap()
+            .dst_period()
+            .is_none());
+    }
+
+    #[test]
+    fn zones_by_name() {
+        let paris = TimeZone::parse("Europe/Paris").unwrap();
+        assert_eq!(paris.offset_minutes(), 60);
+        assert_eq!(
+            TimeZone::parse("Asia/Kolkata").unwrap().offset_minutes(),
+            330
         );
         assert_eq!(TimeZone::parse("utc").unwrap(), TimeZone::utc());
         assert!(TimeZone::parse("Mars/Olympus").is_err());

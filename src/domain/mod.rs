@@ -1,4 +1,4 @@
-//! The domain: MACs, vendors and models, tenants and their settings, devices and claims.
+//! The domain: MACs, vendors, tenants and their settings, devices and claims.
 //!
 //! Pure types and parsing. Nothing here knows HTTP, Tera, SQL, metrics or async; all of it is
 //! unit-testable without a runtime.
@@ -7,18 +7,19 @@ pub mod credentials;
 pub mod device;
 pub mod locale;
 pub mod mac;
-pub mod model;
 pub mod partner;
 pub mod tenant;
 pub mod vendor;
 
 pub use credentials::{ClaimSecret, Ha1, PhoneCredentials};
 pub use device::{
-    check_claimable, ClaimCode, ClaimRefusal, ClaimableDevice, DeviceSettings, LineAccount, Secret,
+    check_claimable, ClaimCode, ClaimRefusal, ClaimableDevice, DeviceSettings,
+    InvalidDeviceSetting, LineAccount, Secret,
 };
 pub use locale::{Language, TimeZone};
 pub use mac::{Mac, MacError, Oui};
-pub use model::GigasetFamily;
 pub use partner::{CustomerFields, CustomerId, PartnerId};
-pub use tenant::{FirmwareRule, Host, PhoneAuth, TenantName, TenantSettings, Transport};
+pub use tenant::{
+    FirmwareRule, Host, InvalidSetting, PhoneAuth, TenantName, TenantSettings, Transport,
+};
 pub use vendor::{OuiTable, Vendor};

@@ -1,7 +1,8 @@
 //! Tenant instances (one hosted PBX each) and the settings their phones receive.
 //!
 //! Owns the validation of every tenant setting, so a tenant that exists is one phones can be
-//! given. Knows nothing of vendors' file formats, storage or HTTP.
+//! given as far as no vendor is concerned; each vendor's own limits are checked by
+//! `crate::vendors`. Knows nothing of vendors' file formats, storage or HTTP.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -307,21 +308,33 @@ pub enum InvalidSetting {
         /// Model of the rules.
         model: String,
     },
-    /// A raw vendor key that could break the file format.
-    #[error("vendor key {key:?} for {vendor}: keys are 1-128 of letters, digits and . _ - [ ] (for snom: a letter first, no brackets)")]
+    /// A raw vendor key that could break any file format.
+    #[error("vendor key {key:?} for {vendor}: keys are 1-128 of letters, digits and . _ - [ ]")]
     VendorKey {
         /// Vendor of the key.
         vendor: Vendor,
         /// The key.
         key: String,
     },
-    /// A raw vendor value too long to be a setting.
-    #[error("vendor key {key:?} for {vendor}: value longer than 1024 characters")]
+    /// A raw vendor value too long to be a setting, or holding a line break.
+    #[error(
+        "vendor key {key:?} for {vendor}: the value must be one line of at most 1024 characters"
+    )]
     VendorValue {
         /// Vendor of the key.
         vendor: Vendor,
         /// The key.
         key: String,
+    },
+    /// A value some vendor's phones cannot be given (checked by each vendor's rules).
+    #[error("{field}: {models} {reason}")]
+    NotRepresentable {
+        /// The setting, as the API names it.
+        field: String,
+        /// The vendor and models concerned (`gigaset N510`).
+        models: &'static str,
+        /// What they cannot do.
+        reason: String,
     },
 }
 
@@ -384,7 +397,7 @@ impl TenantSettings {
                         key: key.clone(),
                     });
                 }
-                if value.chars().count() > 1024 {
+                if value.chars().count() > 1024 || value.chars().any(char::is_control) {
                     return Err(InvalidSetting::VendorValue {
                         vendor,
                         key: key.clone(),

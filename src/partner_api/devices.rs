@@ -11,8 +11,8 @@ use utoipa::IntoParams;
 use super::auth::Authenticated;
 use super::error::{ApiError, ErrorBody};
 use super::wire::{
-    device_settings, parse_time, DeviceIn, DeviceList, DeviceOut, DevicePatch, EnrolmentIn,
-    ImportIn, ImportOut, ImportRowOut,
+    checked_device_settings, device_settings, parse_time, DeviceIn, DeviceList, DeviceOut,
+    DevicePatch, EnrolmentIn, ImportIn, ImportOut, ImportRowOut,
 };
 use super::{parse_json, read_body, ApiState, JsonBody, OptionalJsonBody, IMPORT_LIMIT};
 use crate::domain::{check_claimable, ClaimRefusal, DeviceSettings, Mac, TenantName, Vendor};
@@ -79,7 +79,7 @@ pub async fn claim_device(
     let device = check_claimable(&body.mac, body.claim_code.as_deref(), &state.ouis)
         .map_err(|e| refuse(&state, &body.mac, e))?;
     let tenant = TenantName::parse(&body.tenant).map_err(|_| ApiError::NotFound("tenant"))?;
-    let settings = device_settings(body.display_name, body.lines)?;
+    let settings = device_settings(device.vendor, body.display_name, body.lines)?;
     let request = ClaimRequest {
         mac: device.mac,
         vendor: device.vendor,
@@ -268,21 +268,15 @@ pub async fn update_device(
             .device_view(Some(partner), mac)
             .await?
             .ok_or(ApiError::NotFound("device"))?
-            .record
-            .settings;
-        let lines = match patch.lines {
-            Some(lines) => device_settings(None, lines)?.lines,
-            None => current.lines,
-        };
+            .record;
         let settings = DeviceSettings {
-            display_name: patch.display_name.or(current.display_name),
-            lines,
+            display_name: patch.display_name.or(current.settings.display_name),
+            lines: match patch.lines {
+                Some(lines) => lines.into_iter().map(Into::into).collect(),
+                None => current.settings.lines,
+            },
         };
-        settings.validate().map_err(|e| ApiError::Invalid {
-            code: "invalid_setting",
-            message: e.to_string(),
-        })?;
-        Some(settings)
+        Some(checked_device_settings(current.vendor, settings)?)
     } else {
         None
     };

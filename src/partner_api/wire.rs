@@ -315,7 +315,7 @@ impl TenantIn {
                 })
                 .collect::<Result<_, ApiError>>()?;
         }
-        s.validate().map_err(invalid)?;
+        crate::vendors::validate_tenant(&s).map_err(invalid)?;
         Ok(s)
     }
 }
@@ -460,8 +460,10 @@ pub struct DeviceIn {
     pub enrolment_hours: Option<u32>,
 }
 
-/// Checks per-device settings.
+/// Checks per-device settings for a device of `vendor`: the domain's rules, then what the
+/// vendor's formats can carry.
 pub fn device_settings(
+    vendor: Vendor,
     display_name: Option<String>,
     lines: Vec<LineIn>,
 ) -> Result<DeviceSettings, ApiError> {
@@ -469,7 +471,15 @@ pub fn device_settings(
         display_name,
         lines: lines.into_iter().map(Into::into).collect(),
     };
-    settings.validate().map_err(|e| ApiError::Invalid {
+    checked_device_settings(vendor, settings)
+}
+
+/// Checks assembled per-device settings for a device of `vendor`.
+pub fn checked_device_settings(
+    vendor: Vendor,
+    settings: DeviceSettings,
+) -> Result<DeviceSettings, ApiError> {
+    crate::vendors::validate_device(vendor, &settings).map_err(|e| ApiError::Invalid {
         code: "invalid_setting",
         message: e.to_string(),
     })?;

@@ -16,21 +16,20 @@ use http::HeaderValue;
 use tokio::sync::mpsc;
 
 use crate::domain::credentials::issue_credentials;
-use crate::domain::{GigasetFamily, Mac, OuiTable, PhoneAuth, Vendor};
+use crate::domain::{Mac, OuiTable, PhoneAuth, Vendor};
 use crate::metrics::Metrics;
 use crate::registry::{Device, Registry, Tenant};
 use crate::store::{now_millis, CredentialChange, Sighting, Store};
 
 pub mod auth;
-pub mod recognise;
 pub mod render;
 pub mod routes;
 pub mod sightings;
 pub mod throttle;
-pub mod user_agent;
 
-pub use recognise::{recognise, FileKind, PhoneRequest};
-pub use render::{Renderer, Template};
+pub use render::Renderer;
+
+use crate::vendors::{self, recognise, FileKind, PhoneRequest, Template};
 
 /// How a phone request ended. A closed set: also a metric label.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -62,6 +61,10 @@ pub enum Outcome {
     Throttled,
     /// 405: not GET or HEAD.
     MethodNotAllowed,
+    /// 404: the phone cannot be given what its tenant or device asks (a model zerotouch has no
+    /// verified format for, a transport or number of lines the model lacks); logged with the
+    /// reason and shown in the device's status. A phone's normal request: never a miss.
+    Unsupported,
     /// 500: the template failed for this device.
     RenderFailed,
     /// 503: new credentials could not be stored; the phone retries later.
@@ -70,7 +73,7 @@ pub enum Outcome {
 
 impl Outcome {
     /// Every outcome, in label-slot order.
-    pub const ALL: [Outcome; 14] = [
+    pub const ALL: [Outcome; 15] = [
         Outcome::Served,
         Outcome::Enrolled,
         Outcome::OptionalAbsent,
@@ -83,6 +86,7 @@ impl Outcome {
         Outcome::AuthFailed,
         Outcome::Throttled,
         Outcome::MethodNotAllowed,
+        Outcome::Unsupported,
         Outcome::RenderFailed,
         Outcome::Unavailable,
     ];
@@ -102,6 +106,7 @@ impl Outcome {
             Outcome::AuthFailed => "auth_failed",
             Outcome::Throttled => "throttled",
             Outcome::MethodNotAllowed => "method_not_allowed",
+            Outcome::Unsupported => "unsupported",
             Outcome::RenderFailed => "render_failed",
             Outcome::Unavailable => "unavailable",
         }
@@ -116,7 +121,8 @@ impl Outcome {
             | Outcome::NotEnrolled
             | Outcome::Unrecognised
             | Outcome::VendorMismatch
-            | Outcome::AuthFailed => 404,
+            | Outcome::AuthFailed
+            | Outcome::Unsupported => 404,
             Outcome::MacMismatch => 403,
             Outcome::Challenged => 401,
             Outcome::Throttled => 429,
@@ -454,10 +460,10 @@ impl Provisioner {
         let request = recognise(fetch.path_and_query, fetch.user_agent, &self.ouis);
         let (handled, mac) = self.resolve(fetch, request.as_ref(), started);
         if let Handled::Done(answer) = &handled {
-            let vendor = request.as_ref().map(|r| r.vendor()).or_else(|| {
+            let vendor = request.as_ref().map(|r| r.vendor).or_else(|| {
                 fetch
                     .user_agent
-                    .and_then(user_agent::UserAgent::parse)
+                    .and_then(vendors::parse_user_agent)
                     .and_then(|a| a.vendor)
             });
             self.record(
@@ -550,7 +556,7 @@ impl Provisioner {
         let Some((device, tenant)) = self.registry.lookup(mac) else {
             return refuse(Outcome::UnknownDevice, Some(mac));
         };
-        let vendor = request.vendor();
+        let vendor = request.vendor;
         let agent_vendor = request.agent.and_then(|a| {
             a.vendor
                 .or_else(|| a.mac.and_then(|m| self.ouis.vendor_of(m)))
@@ -561,6 +567,10 @@ impl Provisioner {
             self.access(fetch, request, &device, &tenant)
         };
         let template = template_for(request);
+        let unsupported = |refusal: &vendors::Refusal| {
+            tracing::warn!(target: "zerotouch::phone", %mac, tenant = %tenant.name, models = refusal.models, reason = %refusal.reason, "phone not served: its model cannot take this config");
+            Handled::Done(Answer::refusal(Outcome::Unsupported))
+        };
         let handled = match access {
             Access::Refuse(outcome) => Handled::Done(Answer::refusal(outcome)),
             Access::Challenge { stale } => {
@@ -573,41 +583,73 @@ impl Provisioner {
                 Handled::Done(answer)
             }
             Access::Issue(issuance) => {
-                return (
-                    Handled::Issue(Box::new(Ticket {
-                        issuance,
-                        mac,
-                        device,
-                        tenant,
-                        template,
-                        file: request.file,
-                        model: request.model().map(str::to_owned),
-                        firmware: request.firmware().map(str::to_owned),
-                        user_agent: truncate(fetch.user_agent.unwrap_or(""), 256).to_owned(),
-                        provisioning_url: Origin::of(fetch, self.settings.public_url.as_deref())
-                            .url(directory_of(fetch.path_and_query)),
-                        source: fetch.source,
-                        started,
-                    })),
-                    Some(mac),
-                )
-            }
-            Access::Allow => match self.rendered(fetch, request, template, mac, &device, &tenant) {
-                Ok(body) => Handled::Done(Answer {
-                    outcome: Outcome::Served,
-                    content_type: template.content_type(),
-                    body,
-                    challenge: None,
-                    retry_after: None,
-                }),
-                Err(e) => {
-                    self.metrics
-                        .render_errors
-                        .inc(vendor.index(), &[vendor.as_str()]);
-                    tracing::error!(%mac, tenant = %tenant.name, error = %e, "cannot render config");
-                    Handled::Done(Answer::refusal(Outcome::RenderFailed))
+                // Credentials are committed before the config is rendered: a phone that could
+                // not be given its config must not use up its enrolment.
+                let checked = template.and_then(|t| {
+                    vendors::profile(vendor)
+                        .values(
+                            t,
+                            vendors::Phone {
+                                model: request.model(),
+                                firmware: request.firmware(),
+                            },
+                            &tenant.settings,
+                            device.settings.as_deref(),
+                        )
+                        .map(|_| t)
+                });
+                match checked {
+                    Err(refusal) => unsupported(&refusal),
+                    Ok(template) => {
+                        return (
+                            Handled::Issue(Box::new(Ticket {
+                                issuance,
+                                mac,
+                                device,
+                                tenant,
+                                template,
+                                file: request.file,
+                                model: request.model().map(str::to_owned),
+                                firmware: request.firmware().map(str::to_owned),
+                                user_agent: truncate(fetch.user_agent.unwrap_or(""), 256)
+                                    .to_owned(),
+                                provisioning_url: Origin::of(
+                                    fetch,
+                                    self.settings.public_url.as_deref(),
+                                )
+                                .url(directory_of(fetch.path_and_query)),
+                                source: fetch.source,
+                                started,
+                            })),
+                            Some(mac),
+                        )
+                    }
                 }
-            },
+            }
+            Access::Allow => {
+                match template
+                    .map_err(render::RenderError::Unsupported)
+                    .and_then(|template| {
+                        self.rendered(fetch, request, template, mac, &device, &tenant)
+                            .map(|body| (template, body))
+                    }) {
+                    Ok((template, body)) => Handled::Done(Answer {
+                        outcome: Outcome::Served,
+                        content_type: template.content_type(),
+                        body,
+                        challenge: None,
+                        retry_after: None,
+                    }),
+                    Err(render::RenderError::Unsupported(refusal)) => unsupported(&refusal),
+                    Err(e) => {
+                        self.metrics
+                            .render_errors
+                            .inc(vendor.index(), &[vendor.as_str()]);
+                        tracing::error!(%mac, tenant = %tenant.name, error = %e, "cannot render config");
+                        Handled::Done(Answer::refusal(Outcome::RenderFailed))
+                    }
+                }
+            }
         };
         if let Handled::Done(answer) = &handled {
             self.record_sighting(
@@ -648,10 +690,7 @@ impl Provisioner {
             auth::Verdict::Stale => Access::Challenge { stale: true },
             _ => Access::Refuse(Outcome::AuthFailed),
         };
-        let per_device_file = matches!(
-            request.file,
-            FileKind::YealinkDevice | FileKind::SnomDevice | FileKind::GigasetProfile
-        );
+        let per_device_file = request.file == FileKind::Device;
         if self.settings.dry_run && (device.claim_secret.is_some() || device.credentials.is_some())
         {
             return Access::Allow;
@@ -734,6 +773,7 @@ impl Provisioner {
     async fn issue_inner(&self, t: &Ticket) -> Answer {
         let render = |credentials: render::Credentials<'_>| {
             self.renderer.render(
+                t.device.vendor,
                 t.template,
                 &render::Input {
                     phone: render::Phone {
@@ -857,6 +897,7 @@ impl Provisioner {
         self.metrics.render_cache.inc(1, &["miss"]);
         let provisioning_url = origin.url(dir);
         let body = self.renderer.render(
+            request.vendor,
             template,
             &render::Input {
                 phone: render::Phone {
@@ -953,19 +994,14 @@ pub async fn sweep_guard(
     }
 }
 
-fn template_for(request: &PhoneRequest<'_>) -> Template {
-    match request.file {
-        FileKind::YealinkCommon | FileKind::YealinkBoot => Template::YealinkCommon,
-        FileKind::YealinkDevice => Template::YealinkDevice,
-        FileKind::SnomModel => Template::SnomModel,
-        FileKind::SnomDevice => Template::SnomDevice,
-        FileKind::GigasetProfile | FileKind::GigasetIndex => {
-            match GigasetFamily::of_model(request.model()) {
-                GigasetFamily::Nvm => Template::GigasetNvm,
-                GigasetFamily::ProviderFrame => Template::GigasetProviderFrame,
-            }
-        }
-    }
+fn template_for(request: &PhoneRequest<'_>) -> Result<Template, vendors::Refusal> {
+    vendors::profile(request.vendor).template(
+        request.file,
+        vendors::Phone {
+            model: request.model(),
+            firmware: request.firmware(),
+        },
+    )
 }
 
 fn truncate(s: &str, max: usize) -> &str {

@@ -1,7 +1,8 @@
 //! Rendering configs from the vendor templates with Tera.
 //!
-//! Owns Tera. Shipped templates (`vendor-templates/<vendor>/<file>.tera`) are embedded in the
-//! binary; an operator's directory may override any of them. Every value a template prints is
+//! Owns Tera. Each vendor's shipped templates (`vendor-templates/<vendor>/<file>.tera`, listed
+//! by `crate::vendors`) are embedded in the binary; an operator's directory may override any
+//! of them. Every value a template prints is
 //! escaped for its file format by default — line breaks and control characters removed in
 //! key=value files, XML-escaped in XML files — so a tenant or device value can never inject a
 //! setting. Templates are compiled and test-rendered at start, so a broken one is reported
@@ -18,100 +19,7 @@ use crate::domain::{
     DeviceSettings, FirmwareRule, Host, Language, Mac, TenantName, TenantSettings, TimeZone,
     Transport, Vendor,
 };
-
-/// The templates zerotouch renders.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
-pub enum Template {
-    /// Yealink per-model common file.
-    YealinkCommon,
-    /// Yealink per-device file.
-    YealinkDevice,
-    /// Snom per-model file.
-    SnomModel,
-    /// Snom per-device settings.
-    SnomDevice,
-    /// Gigaset N670/N870 family profile.
-    GigasetNvm,
-    /// Gigaset N510/N720 profile.
-    GigasetProviderFrame,
-}
-
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Format {
-    KeyValue,
-    Xml,
-}
-
-impl Template {
-    /// Every template.
-    pub const ALL: [Template; 6] = [
-        Template::YealinkCommon,
-        Template::YealinkDevice,
-        Template::SnomModel,
-        Template::SnomDevice,
-        Template::GigasetNvm,
-        Template::GigasetProviderFrame,
-    ];
-
-    /// Path under the templates directory.
-    pub const fn path(self) -> &'static str {
-        match self {
-            Template::YealinkCommon => "yealink/common.cfg.tera",
-            Template::YealinkDevice => "yealink/device.cfg.tera",
-            Template::SnomModel => "snom/model.htm.tera",
-            Template::SnomDevice => "snom/device.xml.tera",
-            Template::GigasetNvm => "gigaset/nvm.xml.tera",
-            Template::GigasetProviderFrame => "gigaset/provider-frame.xml.tera",
-        }
-    }
-
-    const fn embedded(self) -> &'static str {
-        match self {
-            Template::YealinkCommon => {
-                include_str!("../../vendor-templates/yealink/common.cfg.tera")
-            }
-            Template::YealinkDevice => {
-                include_str!("../../vendor-templates/yealink/device.cfg.tera")
-            }
-            Template::SnomModel => include_str!("../../vendor-templates/snom/model.htm.tera"),
-            Template::SnomDevice => include_str!("../../vendor-templates/snom/device.xml.tera"),
-            Template::GigasetNvm => include_str!("../../vendor-templates/gigaset/nvm.xml.tera"),
-            Template::GigasetProviderFrame => {
-                include_str!("../../vendor-templates/gigaset/provider-frame.xml.tera")
-            }
-        }
-    }
-
-    const fn format(self) -> Format {
-        match self {
-            Template::YealinkCommon | Template::YealinkDevice => Format::KeyValue,
-            _ => Format::Xml,
-        }
-    }
-
-    /// The vendor whose format this is.
-    pub const fn vendor(self) -> Vendor {
-        match self {
-            Template::YealinkCommon | Template::YealinkDevice => Vendor::Yealink,
-            Template::SnomModel | Template::SnomDevice => Vendor::Snom,
-            Template::GigasetNvm | Template::GigasetProviderFrame => Vendor::Gigaset,
-        }
-    }
-
-    /// The Content-Type sent with the rendered file.
-    pub const fn content_type(self) -> &'static str {
-        match self {
-            Template::YealinkCommon | Template::YealinkDevice => "text/plain; charset=utf-8",
-            Template::GigasetProviderFrame => "text/xml; charset=iso-8859-1",
-            _ => "text/xml; charset=utf-8",
-        }
-    }
-
-    /// N510/N720 profiles declare ISO-8859-1 and are sent in it.
-    const fn latin1(self) -> bool {
-        matches!(self, Template::GigasetProviderFrame)
-    }
-}
+use crate::vendors::{self, Charset, Format, Template};
 
 /// A template that cannot be used. Names the file and, for syntax errors, the line.
 #[derive(Debug, thiserror::Error)]
@@ -123,14 +31,22 @@ pub struct TemplateError {
     pub message: String,
 }
 
-/// A config that failed to render (a template referring to something the context lacks).
+/// A config that could not be rendered.
 #[derive(Debug, thiserror::Error)]
-#[error("rendering {template} failed: {message}")]
-pub struct RenderError {
-    /// Which template.
-    pub template: &'static str,
-    /// Tera's explanation.
-    pub message: String,
+pub enum RenderError {
+    /// The phone cannot be given what its tenant or device asks (its model lacks a transport,
+    /// has fewer accounts): nothing is sent rather than a config it would misapply.
+    #[error("{} {}", .0.models, .0.reason)]
+    Unsupported(vendors::Refusal),
+    /// The template refers to something the context lacks, or a value cannot be written in
+    /// its format unchanged.
+    #[error("rendering {template} failed: {message}")]
+    Failed {
+        /// Which template.
+        template: &'static str,
+        /// What went wrong.
+        message: String,
+    },
 }
 
 fn chain(e: &dyn std::error::Error) -> String {
@@ -153,6 +69,15 @@ pub struct Phone<'a> {
     pub model: Option<&'a str>,
     /// Firmware it reports.
     pub firmware: Option<&'a str>,
+}
+
+impl<'a> Phone<'a> {
+    fn reported(&self) -> vendors::Phone<'a> {
+        vendors::Phone {
+            model: self.model,
+            firmware: self.firmware,
+        }
+    }
 }
 
 /// Everything one render needs.
@@ -181,22 +106,22 @@ pub struct Credentials<'a> {
     pub password: &'a str,
 }
 
-/// The compiled templates.
+/// The compiled templates of every vendor.
 pub struct Renderer {
     key_value: Tera,
     xml: Tera,
-    sources: HashMap<Template, String>,
+    sources: HashMap<&'static str, String>,
 }
 
 impl Renderer {
-    /// Compiles the shipped templates, each replaced by `<dir>/<vendor>/<file>.tera` when an
-    /// override directory is given and holds that file. Then test-renders each one.
+    /// Compiles every vendor's shipped templates, each replaced by `<dir>/<vendor>/<file>.tera`
+    /// when an override directory is given and holds that file. Then test-renders each one.
     pub fn load(overrides: Option<&Path>) -> Result<Self, TemplateError> {
         let mut key_value = engine(escape_key_value);
         let mut xml = engine(escape_xml);
         let mut sources = HashMap::new();
-        for template in Template::ALL {
-            let (source, text) = match overrides.map(|d| d.join(template.path())) {
+        for spec in vendors::ALL.iter().flat_map(|v| v.templates()) {
+            let (source, text) = match overrides.map(|d| d.join(spec.path)) {
                 Some(path) if path.exists() => {
                     let text = std::fs::read_to_string(&path).map_err(|e| TemplateError {
                         file: path.display().to_string(),
@@ -204,22 +129,19 @@ impl Renderer {
                     })?;
                     (path.display().to_string(), text)
                 }
-                _ => (
-                    format!("embedded:{}", template.path()),
-                    template.embedded().to_owned(),
-                ),
+                _ => (format!("embedded:{}", spec.path), spec.embedded.to_owned()),
             };
-            let engine = match template.format() {
+            let engine = match spec.format {
                 Format::KeyValue => &mut key_value,
                 Format::Xml => &mut xml,
             };
             engine
-                .add_raw_template(template.path(), &text)
+                .add_raw_template(spec.path, &text)
                 .map_err(|e| TemplateError {
                     file: source.clone(),
                     message: chain(&e),
                 })?;
-            sources.insert(template, source);
+            sources.insert(spec.path, source);
         }
         let renderer = Self {
             key_value,
@@ -230,62 +152,79 @@ impl Renderer {
         Ok(renderer)
     }
 
-    /// Where each template came from.
+    /// Where a template came from.
     pub fn source(&self, template: Template) -> &str {
-        self.sources.get(&template).map_or("", String::as_str)
+        self.sources.get(template.path()).map_or("", String::as_str)
     }
 
-    /// Renders every template against sample phones (with and without lines, firmware and
-    /// model), so a template that refers to a missing value fails at start, not on a phone.
+    /// Renders each vendor's variants against the sample tenant (with and without lines and
+    /// credentials), so a template that refers to a missing value fails at start, not on a
+    /// phone.
     fn self_check(&self) -> Result<(), TemplateError> {
-        let (tenant, settings, device) = sample();
-        for template in Template::ALL {
-            let model = sample_model(template.vendor());
-            for (device, model) in [(Some(&device), Some(model)), (None, None)] {
-                let input = Input {
-                    phone: Phone {
-                        mac: Mac::from_bytes([0x80, 0x5e, 0xc0, 0x17, 0xde, 0x13]),
-                        model,
-                        firmware: model.map(|_| "1.0.0.1"),
-                    },
-                    tenant: &tenant,
-                    settings: &settings,
-                    device,
-                    provisioning_url: "https://prov.example/",
-                    credentials: device.map(|_| Credentials {
-                        username: "zt-805ec017de13-0000",
-                        password: "sample-password",
-                    }),
+        let (tenant, mut settings, device) = sample();
+        for profile in vendors::ALL {
+            for variant in profile.variants() {
+                let failed = |message: String, template: Option<Template>| TemplateError {
+                    file: template.map_or_else(String::new, |t| self.source(t).to_owned()),
+                    message,
                 };
-                self.render(template, &input).map_err(|e| TemplateError {
-                    file: self.source(template).to_owned(),
-                    message: e.message,
+                let template = profile.template(variant.file, variant.phone).map_err(|r| {
+                    failed(format!("{}: {} {}", variant.name, r.models, r.reason), None)
                 })?;
+                settings.transport = variant.transport;
+                for device in [Some(&device), None] {
+                    let phone = variant.phone;
+                    let input = Input {
+                        phone: Phone {
+                            mac: Mac::from_bytes([0x80, 0x5e, 0xc0, 0x17, 0xde, 0x13]),
+                            model: phone.model,
+                            firmware: phone.firmware,
+                        },
+                        tenant: &tenant,
+                        settings: &settings,
+                        device,
+                        provisioning_url: "https://prov.example/",
+                        credentials: device.map(|_| Credentials {
+                            username: "zt-805ec017de13-0000",
+                            password: "sample-password",
+                        }),
+                    };
+                    self.render(profile.vendor(), template, &input)
+                        .map_err(|e| failed(e.to_string(), Some(template)))?;
+                }
             }
         }
         Ok(())
     }
 
-    /// Renders one template.
-    pub fn render(&self, template: Template, input: &Input<'_>) -> Result<Bytes, RenderError> {
-        let err = |message: String| RenderError {
+    /// Renders one of `vendor`'s templates.
+    pub fn render(
+        &self,
+        vendor: Vendor,
+        template: Template,
+        input: &Input<'_>,
+    ) -> Result<Bytes, RenderError> {
+        let err = |message: String| RenderError::Failed {
             template: template.path(),
             message,
         };
-        let context = Context::from_serialize(View::new(template.vendor(), input))
-            .map_err(|e| err(chain(&e)))?;
-        let engine = match template.format() {
+        let view = View::new(vendor, template, input).map_err(RenderError::Unsupported)?;
+        let context = Context::from_serialize(view).map_err(|e| err(chain(&e)))?;
+        let engine = match template.spec().format {
             Format::KeyValue => &self.key_value,
             Format::Xml => &self.xml,
         };
         let text = engine
             .render(template.path(), &context)
             .map_err(|e| err(chain(&e)))?;
-        Ok(if template.latin1() {
-            Bytes::from(to_latin1(&text))
-        } else {
-            Bytes::from(text)
-        })
+        match template.spec().charset {
+            Charset::Utf8 => Ok(Bytes::from(text)),
+            Charset::Latin1 => to_latin1(&text).map(Bytes::from).map_err(|c| {
+                err(format!(
+                    "{c:?} is not an ISO-8859-1 character; the value must be refused when saved"
+                ))
+            }),
+        }
     }
 }
 
@@ -338,12 +277,19 @@ fn hex_filter(value: &Value, _: &HashMap<String, Value>) -> tera::Result<Value> 
         .ok_or_else(|| tera::Error::msg("hex: expected a non-negative integer"))
 }
 
-/// N510/N720 strings sit inside `'"…"'`: a double quote would end them early.
+/// N510/N720 strings sit inside `'"…"'` and the base has no escape for a double quote inside:
+/// such a value is refused when saved, and if one reaches a template anyway, the render fails
+/// rather than send something else than what was saved.
 fn gigaset_string_filter(value: &Value, _: &HashMap<String, Value>) -> tera::Result<Value> {
     let s = value
         .as_str()
         .ok_or_else(|| tera::Error::msg("gigaset_string: expected a string"))?;
-    Ok(Value::String(s.replace('"', "")))
+    if s.contains('"') {
+        return Err(tera::Error::msg(
+            "gigaset_string: a double quote cannot be written into an N510/N720 string",
+        ));
+    }
+    Ok(Value::String(s.to_owned()))
 }
 
 /// `--` may not appear inside an XML comment.
@@ -359,9 +305,10 @@ fn xml_comment_filter(value: &Value, _: &HashMap<String, Value>) -> tera::Result
     Ok(Value::String(out))
 }
 
-fn to_latin1(s: &str) -> Vec<u8> {
+/// ISO-8859-1 bytes of `s`, or the first character it cannot hold.
+fn to_latin1(s: &str) -> Result<Vec<u8>, char> {
     s.chars()
-        .map(|c| u8::try_from(u32::from(c)).unwrap_or(b'?'))
+        .map(|c| u8::try_from(u32::from(c)).map_err(|_| c))
         .collect()
 }
 
@@ -375,8 +322,9 @@ struct View<'a> {
     phone_firmware: Option<&'a str>,
     provisioning_url: &'a str,
     tenant: TenantView<'a>,
-    language: &'static crate::domain::locale::LanguageRow,
-    timezone: ZoneView,
+    language: &'static str,
+    timezone: &'static str,
+    values: vendors::Values,
     firmware: Option<&'a FirmwareRule>,
     lines: Vec<LineView<'a>>,
     vendor_keys: Option<&'a BTreeMap<String, String>>,
@@ -397,17 +345,6 @@ struct TenantView<'a> {
 }
 
 #[derive(Serialize)]
-struct ZoneView {
-    iana: &'static str,
-    yealink_offset: String,
-    yealink_name: &'static str,
-    snom: &'static str,
-    yealink_tones: &'static str,
-    snom_tones: &'static str,
-    gigaset_provider_frame: Option<&'static str>,
-}
-
-#[derive(Serialize)]
 struct LineView<'a> {
     /// 1-based line number.
     index: usize,
@@ -420,7 +357,11 @@ struct LineView<'a> {
 }
 
 impl<'a> View<'a> {
-    fn new(vendor: Vendor, input: &Input<'a>) -> Self {
+    fn new(
+        vendor: Vendor,
+        template: Template,
+        input: &Input<'a>,
+    ) -> Result<Self, vendors::Refusal> {
         let s = input.settings;
         let zone: TimeZone = s.timezone;
         let language: Language = s.language;
@@ -444,7 +385,9 @@ impl<'a> View<'a> {
                     .unwrap_or(&l.user),
             })
             .collect();
-        Self {
+        let values =
+            vendors::profile(vendor).values(template, input.phone.reported(), s, input.device)?;
+        Ok(Self {
             vendor,
             mac: input.phone.mac.to_lower_hex(),
             mac_upper: input.phone.mac.to_upper_hex(),
@@ -462,107 +405,21 @@ impl<'a> View<'a> {
                 recheck_minutes: s.recheck_minutes,
                 recheck_seconds: s.recheck_minutes.saturating_mul(60),
             },
-            language: language.row(),
-            timezone: ZoneView {
-                iana: zone.row().iana,
-                yealink_offset: zone.yealink_offset(),
-                yealink_name: zone.row().yealink_name,
-                snom: zone.row().snom,
-                yealink_tones: zone.row().yealink_tones,
-                snom_tones: zone.row().snom_tones,
-                gigaset_provider_frame: zone.gigaset_provider_frame_code(),
-            },
-            firmware: input.phone.model.and_then(|m| {
-                s.firmware
-                    .iter()
-                    .find(|r| r.vendor == vendor && super::user_agent::same_model(&r.model, m))
-            }),
+            language: language.code(),
+            timezone: zone.name(),
+            values,
+            firmware: input
+                .phone
+                .model
+                .and_then(|m| vendors::firmware_rule(s, vendor, m)),
             lines,
             vendor_keys: s.vendor_keys.get(&vendor),
             provisioning_credentials: input.credentials,
-        }
+        })
     }
 }
 
-/// A tenant and device with every optional value set, for self-checks and golden tests.
-pub fn sample() -> (TenantName, TenantSettings, DeviceSettings) {
-    use crate::domain::{LineAccount, Secret};
-    let tenant = TenantName::parse("sales").unwrap_or_else(|_| unreachable!("valid literal"));
-    let host = |h: &str| Host::parse(h).unwrap_or_else(|_| unreachable!("valid literal"));
-    let settings = TenantSettings {
-        sip_server: Some(host("sales.cloud.example")),
-        sip_port: None,
-        transport: Transport::Tls,
-        expiry_seconds: 600,
-        keepalive_seconds: 30,
-        ntp_server: host("pool.ntp.org"),
-        timezone: TimeZone::parse("Europe/Paris").unwrap_or_else(|_| unreachable!("in table")),
-        language: Language::parse("fr").unwrap_or_else(|_| unreachable!("in table")),
-        recheck_minutes: 1440,
-        firmware: vec![
-            FirmwareRule {
-                vendor: Vendor::Yealink,
-                model: "T46S".into(),
-                version: "66.86.0.15".into(),
-                url: "https://fw.example/T46S-66.86.0.15.rom".into(),
-            },
-            FirmwareRule {
-                vendor: Vendor::Snom,
-                model: "D785".into(),
-                version: "10.1.33.33".into(),
-                url: "https://fw.example/snom.bin".into(),
-            },
-            FirmwareRule {
-                vendor: Vendor::Gigaset,
-                model: "N870 IP PRO".into(),
-                version: "83.V2.64.0".into(),
-                url: "https://fw.example/gigaset.bin".into(),
-            },
-        ],
-        vendor_keys: BTreeMap::from([
-            (
-                Vendor::Yealink,
-                BTreeMap::from([("features.dnd.enable".to_owned(), "1".to_owned())]),
-            ),
-            (
-                Vendor::Snom,
-                BTreeMap::from([("dnd_mode".to_owned(), "off".to_owned())]),
-            ),
-            (
-                Vendor::Gigaset,
-                BTreeMap::from([("Telephony.0.CT_ByOnHook".to_owned(), "1".to_owned())]),
-            ),
-        ]),
-        phone_auth: crate::domain::PhoneAuth::Enrolment,
-    };
-    let device = DeviceSettings {
-        display_name: Some("Reception".into()),
-        lines: vec![
-            LineAccount {
-                user: "1001".into(),
-                auth_user: Some("sales-1001".into()),
-                password: Secret::new("s3cret-1001"),
-                display_name: Some("Reception".into()),
-            },
-            LineAccount {
-                user: "1002".into(),
-                auth_user: None,
-                password: Secret::new("s3cret-1002"),
-                display_name: None,
-            },
-        ],
-    };
-    (tenant, settings, device)
-}
-
-/// A model of each vendor that [`sample`]'s firmware policy names.
-pub fn sample_model(vendor: Vendor) -> &'static str {
-    match vendor {
-        Vendor::Yealink => "T46S",
-        Vendor::Snom => "D785",
-        Vendor::Gigaset => "N870 IP PRO",
-    }
-}
+pub use crate::vendors::sample;
 
 /// Templates directory given on the command line or in config, checked to exist.
 pub fn check_override_dir(dir: &Path) -> Result<PathBuf, TemplateError> {
@@ -591,53 +448,72 @@ mod tests {
     }
 
     #[test]
-    fn latin1_transcoding() {
-        assert_eq!(to_latin1("Réception €"), b"R\xe9ception ?".to_vec());
+    fn latin1_transcoding_refuses_what_it_cannot_hold() {
+        assert_eq!(to_latin1("Réception"), Ok(b"R\xe9ception".to_vec()));
+        assert_eq!(to_latin1("Réception €"), Err('€'));
     }
 
-    /// Renders every shipped template with the sample tenant and device and compares the
-    /// bytes with `fixtures/golden/`. A template change shows up as a diff there; run with
-    /// `ZEROTOUCH_UPDATE_GOLDEN=1` to accept it.
+    /// The sample phone of one variant.
+    fn sample_input<'a>(
+        tenant: &'a TenantName,
+        settings: &'a TenantSettings,
+        device: Option<&'a DeviceSettings>,
+        phone: vendors::Phone<'a>,
+    ) -> Input<'a> {
+        Input {
+            phone: Phone {
+                mac: Mac::from_bytes([0x80, 0x5e, 0xc0, 0x17, 0xde, 0x13]),
+                model: phone.model,
+                firmware: phone.firmware,
+            },
+            tenant,
+            settings,
+            device,
+            provisioning_url: "https://prov.example/",
+            credentials: Some(Credentials {
+                username: "zt-805ec017de13-0000",
+                password: "sample-password",
+            }),
+        }
+    }
+
+    /// Renders every vendor's variants (model family × firmware) with the sample tenant and
+    /// device and compares the bytes with `fixtures/golden/<vendor>/<variant>.<ext>`. A
+    /// template change shows up as a diff there; run with `ZEROTOUCH_UPDATE_GOLDEN=1` to accept
+    /// it.
     #[test]
     fn golden_files() {
         let renderer = Renderer::load(None).unwrap();
-        let (tenant, settings, device) = sample();
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/golden");
+        let (tenant, mut settings, device) = sample();
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/golden");
         let update = std::env::var_os("ZEROTOUCH_UPDATE_GOLDEN").is_some();
         let mut mismatches = Vec::new();
-        for template in Template::ALL {
-            let model = match template {
-                Template::GigasetProviderFrame => "N510 IP PRO",
-                t => sample_model(t.vendor()),
-            };
-            let input = Input {
-                phone: Phone {
-                    mac: Mac::from_bytes([0x80, 0x5e, 0xc0, 0x17, 0xde, 0x13]),
-                    model: Some(model),
-                    firmware: Some("1.0.0.1"),
-                },
-                tenant: &tenant,
-                settings: &settings,
-                device: Some(&device),
-                provisioning_url: "https://prov.example/",
-                credentials: Some(Credentials {
-                    username: "zt-805ec017de13-0000",
-                    password: "sample-password",
-                }),
-            };
-            let got = renderer.render(template, &input).unwrap();
-            let file = dir.join(template.path().replace('/', "-").trim_end_matches(".tera"));
-            if update {
-                std::fs::create_dir_all(&dir).unwrap();
-                std::fs::write(&file, &got).unwrap();
-            } else {
-                let want = std::fs::read(&file).unwrap_or_default();
-                if want != got {
-                    mismatches.push(format!(
-                        "{}:\n{}",
-                        file.display(),
-                        String::from_utf8_lossy(&got)
-                    ));
+        for profile in vendors::ALL {
+            for variant in profile.variants() {
+                let template = profile.template(variant.file, variant.phone).unwrap();
+                settings.transport = variant.transport;
+                let input = sample_input(&tenant, &settings, Some(&device), variant.phone);
+                let got = renderer.render(profile.vendor(), template, &input).unwrap();
+                let ext = template
+                    .path()
+                    .trim_end_matches(".tera")
+                    .rsplit('.')
+                    .next()
+                    .unwrap();
+                let dir = root.join(profile.vendor().as_str());
+                let file = dir.join(format!("{}.{ext}", variant.name));
+                if update {
+                    std::fs::create_dir_all(&dir).unwrap();
+                    std::fs::write(&file, &got).unwrap();
+                } else {
+                    let want = std::fs::read(&file).unwrap_or_default();
+                    if want != got {
+                        mismatches.push(format!(
+                            "{}:\n{}",
+                            file.display(),
+                            String::from_utf8_lossy(&got)
+                        ));
+                    }
                 }
             }
         }
@@ -675,7 +551,10 @@ mod tests {
             provisioning_url: "https://prov.example/",
             credentials: None,
         };
-        let out = renderer.render(Template::YealinkDevice, &input).unwrap();
+        let template = vendors::profile(Vendor::Yealink)
+            .template(vendors::FileKind::Device, vendors::Phone::default())
+            .unwrap();
+        let out = renderer.render(Vendor::Yealink, template, &input).unwrap();
         let text = String::from_utf8(out.to_vec()).unwrap();
         assert!(
             !text.lines().any(|l| l.starts_with("static.firmware.url")),

