@@ -22,6 +22,8 @@ mod sample;
 pub mod snom;
 pub mod spelling;
 pub mod template;
+#[cfg(test)]
+mod tests;
 pub mod yealink;
 
 pub use request::{FileKind, FileMatch, FileName, PhoneRequest, UserAgent};

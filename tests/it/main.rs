@@ -9,3 +9,4 @@ mod partner_api;
 mod phones;
 mod security;
 mod support;
+mod vendors;
