@@ -16,6 +16,7 @@ use crate::domain::{
     Vendor,
 };
 
+pub mod facts;
 pub mod gigaset;
 pub mod request;
 mod sample;
@@ -97,6 +98,9 @@ pub trait VendorProfile: Sync {
 
     /// The renderings to check at start and keep golden files of.
     fn variants(&self) -> &'static [Variant];
+
+    /// What its configs set, per model family (README's table).
+    fn facts(&self) -> &'static [facts::FamilyFacts];
 
     /// The tenant's settings in this vendor's spelling, for `template` and `phone`; a refusal
     /// when this phone cannot do what the tenant or device asks (a transport its model lacks,

@@ -21,8 +21,8 @@ pub fn sample() -> (TenantName, TenantSettings, DeviceSettings) {
         expiry_seconds: 600,
         keepalive_seconds: 30,
         ntp_server: host("pool.ntp.org"),
-        timezone: TimeZone::parse("Europe/Paris").unwrap_or_else(|_| unreachable!("in table")),
-        language: Language::parse("fr").unwrap_or_else(|_| unreachable!("in table")),
+        timezone: TimeZone::parse("Europe/Berlin").unwrap_or_else(|_| unreachable!("in table")),
+        language: Language::parse("de").unwrap_or_else(|_| unreachable!("in table")),
         recheck_minutes: 1440,
         firmware: vec![
             FirmwareRule {

@@ -414,3 +414,54 @@ mod user_agent_tests {
         }
     }
 }
+
+mod readme_table {
+    use crate::vendors::{facts, ALL};
+    use std::path::Path;
+
+    const BEGIN: &str = "<!-- vendor-table";
+    const END: &str = "<!-- /vendor-table -->";
+
+    /// A cell names only keys the vendor's templates write (in some variant's golden file).
+    #[test]
+    fn every_key_a_cell_names_is_written() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/golden");
+        for profile in ALL {
+            let dir = root.join(profile.vendor().as_str());
+            let written: String = std::fs::read_dir(&dir)
+                .unwrap()
+                .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
+                .collect();
+            for family in profile.facts() {
+                assert!(dir.parent().unwrap().join(family.golden).exists(), "{}", family.golden);
+                for (setting, cell) in family.cells {
+                    for key in facts::keys(cell) {
+                        assert!(
+                            written.contains(key),
+                            "{} {setting:?}: {key:?} is in no golden file of {}",
+                            family.name,
+                            dir.display()
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    /// README's table is the one generated from the facts; `ZEROTOUCH_UPDATE_GOLDEN=1` rewrites it.
+    #[test]
+    fn readme_shows_the_generated_table() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md");
+        let readme = std::fs::read_to_string(&path).unwrap();
+        let start = readme.find(BEGIN).expect("README has the vendor-table marker");
+        let body = start + readme[start..].find('\n').unwrap() + 1;
+        let end = readme.find(END).expect("README has the end marker");
+        let want = facts::table();
+        if std::env::var_os("ZEROTOUCH_UPDATE_GOLDEN").is_some() {
+            let updated = format!("{}{}{}", &readme[..body], want, &readme[end..]);
+            std::fs::write(&path, updated).unwrap();
+        } else {
+            assert_eq!(&readme[body..end], want, "README's vendor table is stale (ZEROTOUCH_UPDATE_GOLDEN=1 regenerates it)");
+        }
+    }
+}

@@ -13,6 +13,7 @@ use crate::domain::{DeviceSettings, TenantSettings, Transport, Vendor};
 
 use super::spelling::{strip_prefix_ci, version_numbers};
 use super::template::{XML_LATIN1, XML_UTF8};
+use super::facts::{FamilyFacts, Setting};
 use super::{
     Charset, FileKind, FileMatch, FileName, Format, Phone, Refusal, Template, TemplateSpec,
     UserAgent, Values as AnyValues, Variant, VendorProfile,
@@ -121,6 +122,58 @@ pub struct Values {
     pub firmware_version: Option<String>,
 }
 
+/// What Gigaset profiles set, per family (Maxwell desk phones are not served).
+static FACTS: [FamilyFacts; 3] = [
+    FamilyFacts {
+        name: "Gigaset Nx70",
+        golden: "gigaset/nx70.xml",
+        cells: &[
+            (Setting::Registrar, "`SipProvider.0.Domain`, `SipProvider.0.ProxyServerAddress`/`Port`, `SipProvider.0.RegServerAddress`/`Port`"),
+            (Setting::Transport, "`SipProvider.0.TransportProtocol` 1/2/3"),
+            (Setting::Expiry, "`SipProvider.0.RegServerRefreshTimer`"),
+            (Setting::KeepAlive, "`SipProvider.0.UDPKeepAliveTimerValue` (firmware 2.42 and later)"),
+            (Setting::Accounts, "`add_hs` handset slot, then `SipAccount.00001.AuthName`, `SipAccount.00001.AuthPassword`, `SipAccount.00001.UserName`, `SipAccount.00001.DisplayName`"),
+            (Setting::Time, "`DmGlobal.0.NtpServer`, `DmGlobal.0.TimeZone` (Gigaset's names)"),
+            (Setting::LanguageAndTones, "no language key is known; `Telephony.0.ToneScheme` for Germany"),
+            (Setting::Recheck, "`Provisioning.global.ProvisioningServer`, `Provisioning.global.Period` (30 min or more)"),
+            (Setting::Firmware, "a `<firmware>` file element with the short version 2.x.y"),
+            (Setting::Credentials, "none: the base authenticates with its MAC-ID"),
+        ],
+    },
+    FamilyFacts {
+        name: "Gigaset N510",
+        golden: "gigaset/n510.xml",
+        cells: &[
+            (Setting::Registrar, "`BS_IP_Data1.aucS_SIP_SERVER`, `BS_IP_Data1.aucS_SIP_REGISTRAR`, `BS_IP_Data1.aucS_SIP_DOMAIN`, ports (line 1 unsuffixed, lines 2-6 `_N`)"),
+            (Setting::Transport, "UDP only: a TCP or TLS tenant's N510 is not served"),
+            (Setting::Expiry, "`BS_IP_Data1.uiI_RE_REGISTRATION_TIMER`"),
+            (Setting::KeepAlive, "`BS_IP_Data1.uiI_NAT_REFRESH_TIME`"),
+            (Setting::Accounts, "`BS_IP_Data1.aucS_SIP_USER_ID`, `BS_IP_Data3.aucS_SIP_LOGIN_ID`, `BS_IP_Data1.aucS_SIP_PASSWORD`, `BS_IP_Data1.aucS_SIP_DISPLAYNAME`, `BS_IP_Data1.aucS_SIP_ACCOUNT_NAME_1`, `BS_IP_Data1.ucB_SIP_ACCOUNT_IS_ACTIVE_1` (6 accounts)"),
+            (Setting::Time, "`BS_IP_Data1.aucS_TIME_NTP_SERVER`, `BS_IP_Data1.uiI_TIME_TIMEZONE`, `BS_IP_Data1.ucB_TIME_USE_AUTOMATIC_DST`"),
+            (Setting::LanguageAndTones, "`BS_IP_Data1.ucI_HTTPLANGUAGE` (web interface), `BS_AE_SwConfig.ucCountryCodeTone`"),
+            (Setting::Recheck, "`BS_IP_Data.ucB_AUTO_UPDATE_PROFILE`; the data server is left to Gigaset"),
+            (Setting::Firmware, "not written (Gigaset's data server)"),
+            (Setting::Credentials, "none: the base authenticates with its MAC-ID"),
+        ],
+    },
+    FamilyFacts {
+        name: "Gigaset N720",
+        golden: "gigaset/n720.xml",
+        cells: &[
+            (Setting::Registrar, "`BS_VOIP_Data.astVoipProviders[0].aucSIP_SERVER[%]`, `BS_VOIP_Data.astVoipProviders[0].aucSIP_REGISTRAR[%]`, `BS_VOIP_Data.astVoipProviders[0].aucSIP_DOMAIN[%]`, ports"),
+            (Setting::Transport, "UDP only: a TCP or TLS tenant's N720 is not served"),
+            (Setting::Expiry, "`BS_VOIP_Data.astVoipProviders[0].uiRE_REGISTRATION_TIMER`"),
+            (Setting::KeepAlive, "`BS_VOIP_Data.astVoipProviders[0].uiNAT_REFRESH_TIME`"),
+            (Setting::Accounts, "`BS_VOIP_Data.astVoipAccounts[0].aucS_SIP_USER_ID[0]`, `…LOGIN_ID[0]`, `…PASSWORD[0]`, `…DISPLAYNAME[0]` (one per handset slot)"),
+            (Setting::Time, "`BS_IP_Data.aucS_TIME_NTP_SERVER[%]`, `BS_IP_Data.uiI_TIME_TIMEZONE`, `BS_IP_Data.ucB_TIME_USE_AUTOMATIC_DST`"),
+            (Setting::LanguageAndTones, "`BS_AE_SwConfig.ucCountryCodeTone`; language not written"),
+            (Setting::Recheck, "`BS_IP_Data.ucB_DO_CHECK_FOR_PROFILE_UPDATES`"),
+            (Setting::Firmware, "not written (Gigaset's data server)"),
+            (Setting::Credentials, "none: the base authenticates with its MAC-ID"),
+        ],
+    },
+];
+
 impl VendorProfile for Gigaset {
     fn vendor(&self) -> Vendor {
         Vendor::Gigaset
@@ -154,6 +207,10 @@ impl VendorProfile for Gigaset {
 
     fn variants(&self) -> &'static [Variant] {
         &VARIANTS
+    }
+
+    fn facts(&self) -> &'static [FamilyFacts] {
+        &FACTS
     }
 
     fn values(

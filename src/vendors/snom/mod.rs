@@ -11,6 +11,7 @@ use crate::domain::{DeviceSettings, TenantSettings, Transport, Vendor};
 
 use super::spelling::strip_prefix_ci;
 use super::template::XML_UTF8;
+use super::facts::{FamilyFacts, Setting};
 use super::{
     Charset, FileKind, FileMatch, FileName, Format, Phone, Refusal, Template, TemplateSpec,
     UserAgent, Values as AnyValues, Variant, VendorProfile,
@@ -85,6 +86,24 @@ pub struct Values {
     pub tone_scheme: Option<&'static str>,
 }
 
+/// What Snom desk-phone configs set (M-series DECT bases are not served).
+static FACTS: [FamilyFacts; 1] = [FamilyFacts {
+    name: "Snom",
+    golden: "snom/device.xml",
+    cells: &[
+        (Setting::Registrar, "`user_host`, `user_outbound` (per line)"),
+        (Setting::Transport, "`user_outbound` as `host:port;transport=tls` (or udp, tcp)"),
+        (Setting::Expiry, "`user_expiry` (per line)"),
+        (Setting::KeepAlive, "`keepalive_interval` (per line)"),
+        (Setting::Accounts, "`user_active`, `user_name`, `user_pname`, `user_pass`, `user_realname`"),
+        (Setting::Time, "`ntp_server`, `timezone` (Snom code; its daylight-saving rule)"),
+        (Setting::LanguageAndTones, "`language`, `web_language`, `tone_scheme` where Snom lists them"),
+        (Setting::Recheck, "`setting_server`, `settings_refresh_timer` (seconds)"),
+        (Setting::Firmware, "`firmware_status` naming a `<firmware-settings>` file, `update_policy`"),
+        (Setting::Credentials, "`http_client_user`, `http_client_pass`"),
+    ],
+}];
+
 impl VendorProfile for Snom {
     fn vendor(&self) -> Vendor {
         Vendor::Snom
@@ -122,6 +141,10 @@ impl VendorProfile for Snom {
 
     fn variants(&self) -> &'static [Variant] {
         &VARIANTS
+    }
+
+    fn facts(&self) -> &'static [FamilyFacts] {
+        &FACTS
     }
 
     fn values(

@@ -11,6 +11,7 @@ use crate::domain::{DeviceSettings, TenantSettings, TimeZone, Transport, Vendor}
 
 use super::spelling::{strip_prefix_ci, version_numbers};
 use super::template::TEXT_PLAIN;
+use super::facts::{FamilyFacts, Setting};
 use super::{
     Charset, FileKind, FileMatch, FileName, Format, Phone, Refusal, Template, TemplateSpec,
     UserAgent, Values as AnyValues, Variant, VendorProfile,
@@ -121,6 +122,24 @@ pub struct Values {
     pub server_template: bool,
 }
 
+/// What Yealink configs set (desk phones from V81; V80 and older, W80/W90: see SOURCES.md).
+static FACTS: [FamilyFacts; 1] = [FamilyFacts {
+    name: "Yealink",
+    golden: "yealink/device.cfg",
+    cells: &[
+        (Setting::Registrar, "`account.1.sip_server.1.address` / `.port` (W80/W90: `template.1.sip_server.1.*`)"),
+        (Setting::Transport, "`account.1.sip_server.1.transport_type` 0/1/2 (V73 and older: per account)"),
+        (Setting::Expiry, "`account.1.sip_server.1.expires`"),
+        (Setting::KeepAlive, "`account.1.nat.udp_update_enable`, `account.1.nat.udp_update_time` (15 s or more)"),
+        (Setting::Accounts, "`account.1.user_name`, `account.1.auth_name`, `account.1.password`, `account.1.display_name`, `account.1.label`"),
+        (Setting::Time, "`local_time.ntp_server1`, `local_time.time_zone`, `local_time.summer_time` with explicit `local_time.start_time`/`local_time.end_time`; `local_time.time_zone_name` where Yealink has a verified name"),
+        (Setting::LanguageAndTones, "`lang.gui`, `lang.wui` (en, de, es, fr); `voice.tone.country` where listed"),
+        (Setting::Recheck, "`static.auto_provision.server.url`, `static.auto_provision.repeat.minutes` (before V81 without `static.`)"),
+        (Setting::Firmware, "`static.firmware.url`"),
+        (Setting::Credentials, "`static.auto_provision.server.username` / `.password`"),
+    ],
+}];
+
 impl VendorProfile for Yealink {
     fn vendor(&self) -> Vendor {
         Vendor::Yealink
@@ -147,6 +166,10 @@ impl VendorProfile for Yealink {
 
     fn variants(&self) -> &'static [Variant] {
         &VARIANTS
+    }
+
+    fn facts(&self) -> &'static [FamilyFacts] {
+        &FACTS
     }
 
     fn values(
