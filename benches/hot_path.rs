@@ -21,22 +21,15 @@
 //! memory are printed to stderr.
 
 use std::hint::black_box;
-use std::net::{IpAddr, SocketAddr};
-use std::sync::{Arc, OnceLock};
-use std::time::{Duration, Instant};
+use std::sync::OnceLock;
+use std::time::Instant;
 
 use base64::Engine as _;
 use criterion::{BatchSize, BenchmarkId, Criterion, Throughput};
-use zerotouch::domain::credentials::{Algorithm, Ha1, PhoneCredentials};
-use zerotouch::domain::{
-    DeviceSettings, Host, Mac, OuiTable, PhoneAuth, TenantName, TenantSettings, Vendor,
-};
-use zerotouch::metrics::Metrics;
-use zerotouch::provisioning::auth::Nonces;
-use zerotouch::provisioning::throttle::{self, Throttle};
-use zerotouch::provisioning::{
-    self, render, Fetch, Guard, Handled, Provisioner, Renderer, Settings,
-};
+use zerotouch::domain::credentials::Algorithm;
+use zerotouch::domain::{DeviceSettings, Host, Mac, OuiTable, TenantName, TenantSettings, Vendor};
+use zerotouch::provisioning::throttle;
+use zerotouch::provisioning::{self, fixture, render, Fetch, Handled, Provisioner, Renderer};
 use zerotouch::registry::Registry;
 use zerotouch::store::{DeviceRecord, TenantId, TenantRecord};
 use zerotouch::vendors::{self, parse_user_agent, recognise};
@@ -254,74 +247,24 @@ fn render_cold(c: &mut Criterion) {
     g.finish();
 }
 
-/// The enrolled phone's provisioning credentials in the `handle_cached` digest and basic cases.
-const ENROLLED_USER: &str = "zt-805ec0170001-ab12";
-const ENROLLED_PASSWORD: &str = "Bench0nlyPassw0rdBench0n";
-const ENROLLED_PATH: &str = "/805ec0170001.cfg";
-const ENROLLED_UA: &str = "Yealink SIP-T46S 66.86.0.15 80:5e:c0:17:00:01";
+/// The enrolled phone of the shared fixture, for the `handle_cached` digest and basic cases.
+const ENROLLED_USER: &str = fixture::ENROLLED_CREDENTIALS.0;
+const ENROLLED_PASSWORD: &str = fixture::ENROLLED_CREDENTIALS.1;
+const ENROLLED_PATH: &str = fixture::ENROLLED.device_path;
+const ENROLLED_UA: &str = fixture::ENROLLED.user_agent;
 
-/// A provisioner built the way `app.rs` builds it (no sightings queue, no credential sink),
-/// holding the sample tenant in `mac` mode with one device of each vendor, and a tenant in
-/// `enrolment` mode with one bound Yealink phone.
+/// The shared fixture's provisioner (built the way `app.rs` builds one, no sightings queue,
+/// no credential sink), with a miss budget no bench run exhausts: the miss cases measure a
+/// counted 404, not the 429 every request from a blocked source would get after 100 misses.
 fn provisioner() -> Provisioner {
-    let registry = Arc::new(Registry::new());
-    let (tenant, mut settings, device) = render::sample();
-    settings.phone_auth = PhoneAuth::Mac;
-    registry.put_tenant(tenant_record(1, tenant.as_str(), settings.clone()));
-    for (m, vendor) in [
-        ("805ec017de13", Vendor::Yealink),
-        ("000413922D24", Vendor::Snom),
-        ("7C2F80E0D605", Vendor::Gigaset),
-    ] {
-        registry.put_device(device_record(mac(m), vendor, 1, device.clone()));
-    }
-    settings.phone_auth = PhoneAuth::Enrolment;
-    registry.put_tenant(tenant_record(2, "secure", settings));
-    let mut enrolled = device_record(mac("805ec0170001"), Vendor::Yealink, 2, device);
-    enrolled.credentials = Some(PhoneCredentials {
-        current: Ha1::new(ENROLLED_USER, ENROLLED_PASSWORD),
-        previous: None,
-        rotate: false,
-    });
-    registry.put_device(enrolled);
-    Provisioner::new(
-        registry,
-        Renderer::load(None).unwrap_or_else(|e| panic!("templates: {e}")),
-        Arc::new(OuiTable::default()),
-        Settings {
-            public_url: None,
-            render_cache_bytes: 64 << 20,
-            dry_run: false,
-        },
-        Arc::new(Metrics::new(
-            provisioning::METRIC_SLOTS,
-            provisioning::VENDOR_METRIC_SLOTS,
-        )),
-        None,
-        Guard {
-            // A budget no bench run exhausts: the miss cases measure a counted 404, not the
-            // 429 every request from a blocked source would get after 100 misses.
-            throttle: Throttle::new(throttle::Settings {
-                budget: u32::MAX,
-                ..throttle::Settings::default()
-            }),
-            nonces: Nonces::new(b"hot path bench", Duration::from_secs(3600), 1 << 20),
-        },
-        None,
-    )
+    fixture::provisioner(throttle::Settings {
+        budget: u32::MAX,
+        ..throttle::Settings::default()
+    })
 }
 
 fn fetch<'a>(path: &'a str, user_agent: &'a str, authorization: Option<&'a str>) -> Fetch<'a> {
-    Fetch {
-        method: "GET",
-        path_and_query: path,
-        user_agent: Some(user_agent),
-        host: Some("prov.example:8443"),
-        authorization,
-        source: IpAddr::from([192, 0, 2, 10]),
-        local: SocketAddr::from(([127, 0, 0, 1], 8443)),
-        tls: true,
-    }
+    fixture::fetch(path, Some(user_agent), authorization)
 }
 
 fn answer(handled: Handled) -> provisioning::Answer {

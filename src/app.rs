@@ -447,7 +447,7 @@ async fn serve(
         },
         metrics.clone(),
         Some(queue),
-        provisioning::Guard {
+        provisioning::Admission {
             throttle: provisioning::throttle::Throttle::new(throttle_settings(config)),
             nonces: provisioning::auth::Nonces::new(
                 &key,
@@ -460,7 +460,7 @@ async fn serve(
             retire: retire_tx,
         }),
     ));
-    let sweeper = tokio::spawn(provisioning::sweep_guard(
+    let sweeper = tokio::spawn(provisioning::sweep_admission(
         provisioner.clone(),
         std::time::Duration::from_secs(10),
         metrics.clone(),
@@ -639,7 +639,7 @@ pub async fn render_once(
             provisioning::VENDOR_METRIC_SLOTS,
         )),
         None,
-        provisioning::Guard {
+        provisioning::Admission {
             throttle: provisioning::throttle::Throttle::new(throttle_settings(config)),
             nonces: provisioning::auth::Nonces::new(b"dry run", config.nonce_lifetime, 16),
         },

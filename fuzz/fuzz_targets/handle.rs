@@ -4,9 +4,9 @@
 //!
 //! Input, one field per line (a missing or empty line is an absent header): method, path and
 //! query, User-Agent, Authorization, Host, then the client address and `tls` if over TLS.
-//! The registry holds a `mac`-mode tenant with one phone of each vendor and an `enrolment`
-//! tenant with a bound Yealink phone, a Gigaset phone claimed with its label code, and an
-//! unbound Yealink phone inside its enrolment window.
+//! The registry is `provisioning::fixture`'s: a `mac`-mode tenant with one phone of each
+//! vendor and an `enrolment` tenant with a bound Yealink phone, a Gigaset phone claimed with
+//! its label code, and unbound Yealink phones inside and past their enrolment window.
 //!
 //! Asserts: never panics; refusals carry only their status's fixed body (nothing tells whether
 //! a MAC exists); a 401 carries a challenge and nothing else does; a 429 says when to retry;
@@ -17,118 +17,36 @@
 #![no_main]
 
 use std::net::{IpAddr, SocketAddr};
-use std::sync::{Arc, OnceLock};
-use std::time::Duration;
+use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
-use zerotouch::domain::credentials::{Ha1, PhoneCredentials};
-use zerotouch::domain::{
-    ClaimCode, ClaimSecret, DeviceSettings, Mac, OuiTable, PhoneAuth, TenantName, TenantSettings,
-    Vendor,
-};
-use zerotouch::metrics::Metrics;
-use zerotouch::provisioning::auth::{parse_authorization, Authorization, Nonces};
-use zerotouch::provisioning::throttle::{self, Throttle};
-use zerotouch::provisioning::{
-    self, render, Fetch, Guard, Handled, Outcome, Provisioner, Renderer, Settings,
-};
+use zerotouch::domain::{Mac, OuiTable};
+use zerotouch::provisioning::auth::{parse_authorization, Authorization};
+use zerotouch::provisioning::throttle;
+use zerotouch::provisioning::{fixture, Fetch, Handled, Outcome, Provisioner};
 use zerotouch::vendors::{recognise, FileKind};
-use zerotouch::registry::Registry;
-use zerotouch::store::{DeviceRecord, TenantId, TenantRecord};
 
-const ENROLLED: &str = "805ec0170001";
-const ENROLLED_USER: &str = "zt-805ec0170001-ab12";
-const ENROLLED_PASSWORD: &str = "Fuzz0nlyPassw0rdFuzz0nly";
-const GIGASET_CLAIMED: &str = "7C2F80E0D606";
-const GIGASET_CODE: &str = "AB12";
-const IN_WINDOW: &str = "805ec0170002";
+const ENROLLED: &str = fixture::ENROLLED.mac;
+const ENROLLED_USER: &str = fixture::ENROLLED_CREDENTIALS.0;
+const ENROLLED_PASSWORD: &str = fixture::ENROLLED_CREDENTIALS.1;
+const GIGASET_CLAIMED: &str = fixture::GIGASET_CLAIMED.mac;
+const GIGASET_MAC_ID: &str = fixture::GIGASET_MAC_ID.1;
+const IN_WINDOW: &str = fixture::IN_WINDOW.mac;
 
 fn mac(s: &str) -> Mac {
     Mac::parse(s).unwrap_or_else(|e| panic!("MAC {s}: {e}"))
 }
 
-fn tenant(id: TenantId, name: &str, settings: TenantSettings) -> TenantRecord {
-    TenantRecord {
-        id,
-        name: TenantName::parse(name).unwrap_or_else(|e| panic!("tenant {name}: {e}")),
-        partner: None,
-        customer: None,
-        settings,
-    }
-}
-
-fn device(m: &str, vendor: Vendor, tenant: TenantId, settings: &DeviceSettings) -> DeviceRecord {
-    DeviceRecord {
-        mac: mac(m),
-        vendor,
-        tenant,
-        claim_secret: None,
-        credentials: None,
-        enrol_until: None,
-        settings: settings.clone(),
-    }
-}
-
-fn provisioner() -> Provisioner {
-    let registry = Arc::new(Registry::new());
-    let (name, mut settings, device_settings) = render::sample();
-    settings.phone_auth = PhoneAuth::Mac;
-    registry.put_tenant(tenant(1, name.as_str(), settings.clone()));
-    for (m, vendor) in [
-        ("805ec017de13", Vendor::Yealink),
-        ("000413922D24", Vendor::Snom),
-        ("7C2F80E0D605", Vendor::Gigaset),
-    ] {
-        registry.put_device(device(m, vendor, 1, &device_settings));
-    }
-    settings.phone_auth = PhoneAuth::Enrolment;
-    registry.put_tenant(tenant(2, "secure", settings));
-    let mut enrolled = device(ENROLLED, Vendor::Yealink, 2, &device_settings);
-    enrolled.credentials = Some(PhoneCredentials {
-        current: Ha1::new(ENROLLED_USER, ENROLLED_PASSWORD),
-        previous: None,
-        rotate: false,
-    });
-    registry.put_device(enrolled);
-    let mut gigaset = device(GIGASET_CLAIMED, Vendor::Gigaset, 2, &device_settings);
-    let code = ClaimCode::parse(GIGASET_CODE).unwrap_or_else(|e| panic!("code: {e}"));
-    gigaset.claim_secret = Some(ClaimSecret::new(mac(GIGASET_CLAIMED), &code));
-    registry.put_device(gigaset);
-    let mut waiting = device(IN_WINDOW, Vendor::Yealink, 2, &device_settings);
-    waiting.enrol_until = Some(i64::MAX / 2);
-    registry.put_device(waiting);
-    Provisioner::new(
-        registry,
-        Renderer::load(None).unwrap_or_else(|e| panic!("templates: {e}")),
-        Arc::new(OuiTable::default()),
-        Settings {
-            public_url: None,
-            render_cache_bytes: 16 << 20,
-            dry_run: false,
-        },
-        Arc::new(Metrics::new(
-            provisioning::METRIC_SLOTS,
-            provisioning::VENDOR_METRIC_SLOTS,
-        )),
-        None,
-        Guard {
-            throttle: Throttle::new(throttle::Settings::default()),
-            nonces: Nonces::new(b"fuzz", Duration::from_secs(300), 1 << 16),
-        },
-        None,
-    )
-}
-
 /// The MAC-ID credentials a claimed Gigaset phone authenticates with (either case of MAC).
 fn gigaset_basic(username: &str, password: &str) -> bool {
     let m = mac(GIGASET_CLAIMED);
-    let id = format!("{}-{GIGASET_CODE}", m.to_upper_hex());
-    (username == m.to_upper_hex() || username == m.to_lower_hex()) && password == id
+    (username == m.to_upper_hex() || username == m.to_lower_hex()) && password == GIGASET_MAC_ID
 }
 
 fuzz_target!(|input: &str| {
     static PROVISIONER: OnceLock<Provisioner> = OnceLock::new();
-    let provisioner = PROVISIONER.get_or_init(provisioner);
+    let provisioner =
+        PROVISIONER.get_or_init(|| fixture::provisioner(throttle::Settings::default()));
     let ouis = OuiTable::default();
 
     let mut lines = input.split('\n');

@@ -116,3 +116,25 @@ async fn flush(store: &dyn Store, metrics: &Metrics, pending: &mut HashMap<Mac, 
         }
     }
 }
+
+/// `s` cut to at most `max` bytes at a character boundary: what is kept of a stranger's
+/// User-Agent, model or firmware.
+pub fn truncate(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+#[cfg(test)]
+mod truncate_tests {
+    #[test]
+    fn cuts_at_a_character_boundary() {
+        assert_eq!(super::truncate("héllo", 2), "h");
+        assert_eq!(super::truncate("abc", 5), "abc");
+    }
+}

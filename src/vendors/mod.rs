@@ -152,7 +152,15 @@ pub fn recognise<'a>(
     user_agent: Option<&'a str>,
     ouis: &OuiTable,
 ) -> Option<PhoneRequest<'a>> {
-    let agent = user_agent.and_then(parse_user_agent);
+    recognise_parsed(path_and_query, user_agent.and_then(parse_user_agent), ouis)
+}
+
+/// [`recognise`] with the User-Agent already parsed (the hot path parses it once).
+pub fn recognise_parsed<'a>(
+    path_and_query: &'a str,
+    agent: Option<UserAgent<'a>>,
+    ouis: &OuiTable,
+) -> Option<PhoneRequest<'a>> {
     let name = FileName::of(path_and_query)?;
     let mut candidates: [Option<(Vendor, FileMatch<'a>)>; ALL.len()] = [None; ALL.len()];
     for (slot, profile) in candidates.iter_mut().zip(ALL) {
@@ -260,4 +268,26 @@ pub fn firmware_rule<'s>(
         .firmware
         .iter()
         .find(|r| r.vendor == vendor && spelling::same_model(&r.model, model))
+}
+
+/// The values of the list block `name` in a vendor's `SOURCES.md`: the lines of the ```text
+/// block that follows `<!-- list: name -->`. What the table tests hold each table against.
+#[cfg(test)]
+pub(crate) fn source_list(sources: &str, name: &str) -> Vec<String> {
+    let marker = format!("<!-- list: {name} -->");
+    let start = sources
+        .find(&marker)
+        .unwrap_or_else(|| panic!("SOURCES.md has no list {name:?}"));
+    let block = &sources[start + marker.len()..];
+    let open = block
+        .find("```text\n")
+        .expect("a ```text block after the marker")
+        + 8;
+    let close = block[open..].find("```").expect("the block closes") + open;
+    block[open..close]
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(str::to_owned)
+        .collect()
 }

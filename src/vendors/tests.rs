@@ -151,8 +151,8 @@ mod recognition_tests {
 
 mod user_agent_tests {
     use crate::domain::{Mac, Vendor};
-    use crate::vendors::*;
     use crate::vendors::spelling::same_model;
+    use crate::vendors::*;
     use proptest::prelude::*;
 
     fn mac(s: &str) -> Option<Mac> {
@@ -433,7 +433,11 @@ mod readme_table {
                 .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
                 .collect();
             for family in profile.facts() {
-                assert!(dir.parent().unwrap().join(family.golden).exists(), "{}", family.golden);
+                assert!(
+                    dir.parent().unwrap().join(family.golden).exists(),
+                    "{}",
+                    family.golden
+                );
                 for (setting, cell) in family.cells {
                     for key in facts::keys(cell) {
                         assert!(
@@ -453,7 +457,9 @@ mod readme_table {
     fn readme_shows_the_generated_table() {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md");
         let readme = std::fs::read_to_string(&path).unwrap();
-        let start = readme.find(BEGIN).expect("README has the vendor-table marker");
+        let start = readme
+            .find(BEGIN)
+            .expect("README has the vendor-table marker");
         let body = start + readme[start..].find('\n').unwrap() + 1;
         let end = readme.find(END).expect("README has the end marker");
         let want = facts::table();
@@ -461,7 +467,11 @@ mod readme_table {
             let updated = format!("{}{}{}", &readme[..body], want, &readme[end..]);
             std::fs::write(&path, updated).unwrap();
         } else {
-            assert_eq!(&readme[body..end], want, "README's vendor table is stale (ZEROTOUCH_UPDATE_GOLDEN=1 regenerates it)");
+            assert_eq!(
+                &readme[body..end],
+                want,
+                "README's vendor table is stale (ZEROTOUCH_UPDATE_GOLDEN=1 regenerates it)"
+            );
         }
     }
 }

@@ -126,3 +126,61 @@ pub const NX70_ZONES: &[(&str, &str)] = &[
 
 /// IANA name → Nx70 `Telephony.0.ToneScheme`.
 pub const NX70_TONES: &[(&str, &str)] = &[("Europe/Berlin", "Germany")];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::vendors::source_list;
+
+    const SOURCES: &str = include_str!("../../../vendor-templates/gigaset/SOURCES.md");
+
+    /// A list of numbers written in hex (`0x1b`) or decimal.
+    fn numbers(name: &str) -> Vec<u8> {
+        source_list(SOURCES, name)
+            .iter()
+            .map(|v| match v.strip_prefix("0x") {
+                Some(hex) => u8::from_str_radix(hex, 16),
+                None => v.parse(),
+            })
+            .collect::<Result<_, _>>()
+            .unwrap_or_else(|e| panic!("{name}: {e}"))
+    }
+
+    #[test]
+    fn every_value_is_gigasets_own() {
+        let languages = numbers("BS_IP_Data1.ucI_HTTPLANGUAGE");
+        for (code, value) in N510_LANGUAGES {
+            assert!(languages.contains(value), "{code}: {value:#x}");
+        }
+        let zones = numbers("uiI_TIME_TIMEZONE");
+        for (zone, value, _) in ZONE_CODES {
+            assert!(zones.contains(value), "{zone}: {value:#x}");
+        }
+        let tones = numbers("BS_AE_SwConfig.ucCountryCodeTone");
+        for (zone, value) in TONE_CODES {
+            assert!(tones.contains(value), "{zone}: {value}");
+        }
+        let names = source_list(SOURCES, "DmGlobal.0.TimeZone");
+        for (zone, name) in NX70_ZONES {
+            assert!(names.iter().any(|l| l == name), "{zone}: {name}");
+        }
+        let schemes = source_list(SOURCES, "Telephony.0.ToneScheme");
+        for (zone, scheme) in NX70_TONES {
+            assert!(schemes.iter().any(|l| l == scheme), "{zone}: {scheme}");
+        }
+    }
+
+    #[test]
+    fn every_key_is_an_accepted_language_or_zone() {
+        use crate::domain::{Language, TimeZone};
+        for (code, _) in N510_LANGUAGES {
+            assert!(Language::parse(code).is_ok(), "{code}");
+        }
+        let zones = ZONE_CODES.iter().map(|r| r.0);
+        let zones = zones.chain(TONE_CODES.iter().map(|r| r.0));
+        let zones = zones.chain(NX70_ZONES.iter().chain(NX70_TONES).map(|r| r.0));
+        for zone in zones {
+            assert!(TimeZone::parse(zone).is_ok(), "{zone}");
+        }
+    }
+}

@@ -11,9 +11,9 @@ use serde::Serialize;
 
 use crate::domain::{DeviceSettings, TenantSettings, Transport, Vendor};
 
+use super::facts::{FamilyFacts, Setting};
 use super::spelling::{strip_prefix_ci, version_numbers};
 use super::template::{XML_LATIN1, XML_UTF8};
-use super::facts::{FamilyFacts, Setting};
 use super::{
     Charset, FileKind, FileMatch, FileName, Format, Phone, Refusal, Template, TemplateSpec,
     UserAgent, Values as AnyValues, Variant, VendorProfile,
@@ -108,7 +108,7 @@ pub struct Values {
     pub automatic_dst: bool,
     /// N510 `ucI_HTTPLANGUAGE` (the web interface's language).
     pub language_code: Option<u8>,
-    /// N510/N720 `BS_AE_SwConfig.ucCountryCodeTone`.
+    /// N510 `BS_AE_SwConfig.ucCountryCodeTone`.
     pub tone_code: Option<u8>,
     /// Nx70 `Telephony.0.ToneScheme`.
     pub tone_scheme: Option<&'static str>,
@@ -137,7 +137,7 @@ static FACTS: [FamilyFacts; 3] = [
             (Setting::LanguageAndTones, "no language key is known; `Telephony.0.ToneScheme` for Germany"),
             (Setting::Recheck, "`Provisioning.global.ProvisioningServer`, `Provisioning.global.Period` (30 min or more)"),
             (Setting::Firmware, "a `<firmware>` file element with the short version 2.x.y"),
-            (Setting::Credentials, "none: the base authenticates with its MAC-ID"),
+            (Setting::Credentials, "none: the MAC-ID Digest the base answers with"),
         ],
     },
     FamilyFacts {
@@ -153,7 +153,7 @@ static FACTS: [FamilyFacts; 3] = [
             (Setting::LanguageAndTones, "`BS_IP_Data1.ucI_HTTPLANGUAGE` (web interface), `BS_AE_SwConfig.ucCountryCodeTone`"),
             (Setting::Recheck, "`BS_IP_Data.ucB_AUTO_UPDATE_PROFILE`; the data server is left to Gigaset"),
             (Setting::Firmware, "not written (Gigaset's data server)"),
-            (Setting::Credentials, "none: the base authenticates with its MAC-ID"),
+            (Setting::Credentials, "none: the MAC-ID Digest the base answers with"),
         ],
     },
     FamilyFacts {
@@ -166,10 +166,10 @@ static FACTS: [FamilyFacts; 3] = [
             (Setting::KeepAlive, "`BS_VOIP_Data.astVoipProviders[0].uiNAT_REFRESH_TIME`"),
             (Setting::Accounts, "`BS_VOIP_Data.astVoipAccounts[0].aucS_SIP_USER_ID[0]`, `…LOGIN_ID[0]`, `…PASSWORD[0]`, `…DISPLAYNAME[0]` (one per handset slot)"),
             (Setting::Time, "`BS_IP_Data.aucS_TIME_NTP_SERVER[%]`, `BS_IP_Data.uiI_TIME_TIMEZONE`, `BS_IP_Data.ucB_TIME_USE_AUTOMATIC_DST`"),
-            (Setting::LanguageAndTones, "`BS_AE_SwConfig.ucCountryCodeTone`; language not written"),
+            (Setting::LanguageAndTones, "not written (no source for the N720's keys)"),
             (Setting::Recheck, "`BS_IP_Data.ucB_DO_CHECK_FOR_PROFILE_UPDATES`"),
             (Setting::Firmware, "not written (Gigaset's data server)"),
-            (Setting::Credentials, "none: the base authenticates with its MAC-ID"),
+            (Setting::Credentials, "none: the MAC-ID Digest the base answers with"),
         ],
     },
 ];
@@ -248,8 +248,8 @@ impl VendorProfile for Gigaset {
                     v.time_zone_code = Some(code);
                     v.automatic_dst = dst;
                 }
-                v.tone_code = super::row(locale::TONE_CODES, |r| r.0, zone).map(|r| r.1);
                 if family == Family::N510 {
+                    v.tone_code = super::row(locale::TONE_CODES, |r| r.0, zone).map(|r| r.1);
                     v.language_code =
                         super::row(locale::N510_LANGUAGES, |r| r.0, s.language.code()).map(|r| r.1);
                 }

@@ -24,7 +24,8 @@ pub const LANGUAGES: &[(&str, &str, Option<&str>)] = &[
 
 /// IANA name → `timezone`. A code carries its zone's daylight-saving rule; a zone whose own
 /// code has stale rules uses a code of the same offset without daylight saving (Moscow,
-/// Istanbul → `EAT+3`; Shanghai, Hong Kong → `SGP+8`).
+/// Istanbul → `EAT+3`; Shanghai, Hong Kong → `SGP+8`), and one with no such code is left out
+/// (UTC; Mexico City, which dropped daylight saving in 2022 after Snom's `MEX-6`).
 pub const TIME_ZONES: &[(&str, &str)] = &[
     ("Europe/London", "GBR-0"),
     ("Europe/Dublin", "IRL-0"),
@@ -56,7 +57,6 @@ pub const TIME_ZONES: &[(&str, &str)] = &[
     ("America/Toronto", "CAN-5"),
     ("America/Vancouver", "CAN-8"),
     ("America/Sao_Paulo", "BRA2-3"),
-    ("America/Mexico_City", "MEX-6"),
     ("Africa/Johannesburg", "CAT+2"),
     ("Asia/Dubai", "UAE+4"),
     ("Asia/Kolkata", "IND+5.5"),
@@ -94,3 +94,42 @@ pub const TONE_SCHEMES: &[(&str, &str)] = &[
     ("Australia/Sydney", "AUS"),
     ("Pacific/Auckland", "NZL"),
 ];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::vendors::source_list;
+
+    const SOURCES: &str = include_str!("../../../vendor-templates/snom/SOURCES.md");
+
+    #[test]
+    fn every_value_is_snoms_own() {
+        let language = source_list(SOURCES, "language");
+        let web = source_list(SOURCES, "web_language");
+        for (code, gui, web_value) in LANGUAGES {
+            assert!(language.iter().any(|l| l == gui), "{code}: {gui}");
+            if let Some(w) = web_value {
+                assert!(web.iter().any(|l| l == w), "{code}: web {w}");
+            }
+        }
+        let codes = source_list(SOURCES, "timezone");
+        for (zone, code) in TIME_ZONES {
+            assert!(codes.iter().any(|l| l == code), "{zone}: {code}");
+        }
+        let schemes = source_list(SOURCES, "tone_scheme");
+        for (zone, scheme) in TONE_SCHEMES {
+            assert!(schemes.iter().any(|l| l == scheme), "{zone}: {scheme}");
+        }
+    }
+
+    #[test]
+    fn every_key_is_an_accepted_language_or_zone() {
+        use crate::domain::{Language, TimeZone};
+        for (code, _, _) in LANGUAGES {
+            assert!(Language::parse(code).is_ok(), "{code}");
+        }
+        for (zone, _) in TIME_ZONES.iter().chain(TONE_SCHEMES) {
+            assert!(TimeZone::parse(zone).is_ok(), "{zone}");
+        }
+    }
+}

@@ -9,9 +9,9 @@ use serde::Serialize;
 
 use crate::domain::{DeviceSettings, TenantSettings, Transport, Vendor};
 
+use super::facts::{FamilyFacts, Setting};
 use super::spelling::strip_prefix_ci;
 use super::template::XML_UTF8;
-use super::facts::{FamilyFacts, Setting};
 use super::{
     Charset, FileKind, FileMatch, FileName, Format, Phone, Refusal, Template, TemplateSpec,
     UserAgent, Values as AnyValues, Variant, VendorProfile,
@@ -91,16 +91,40 @@ static FACTS: [FamilyFacts; 1] = [FamilyFacts {
     name: "Snom",
     golden: "snom/device.xml",
     cells: &[
-        (Setting::Registrar, "`user_host`, `user_outbound` (per line)"),
-        (Setting::Transport, "`user_outbound` as `host:port;transport=tls` (or udp, tcp)"),
+        (
+            Setting::Registrar,
+            "`user_host`, `user_outbound` (per line)",
+        ),
+        (
+            Setting::Transport,
+            "`user_outbound` as `host:port;transport=tls` (or udp, tcp)",
+        ),
         (Setting::Expiry, "`user_expiry` (per line)"),
         (Setting::KeepAlive, "`keepalive_interval` (per line)"),
-        (Setting::Accounts, "`user_active`, `user_name`, `user_pname`, `user_pass`, `user_realname`"),
-        (Setting::Time, "`ntp_server`, `timezone` (Snom code; its daylight-saving rule)"),
-        (Setting::LanguageAndTones, "`language`, `web_language`, `tone_scheme` where Snom lists them"),
-        (Setting::Recheck, "`setting_server`, `settings_refresh_timer` (seconds)"),
-        (Setting::Firmware, "`firmware_status` naming a `<firmware-settings>` file, `update_policy`"),
-        (Setting::Credentials, "`http_client_user`, `http_client_pass`"),
+        (
+            Setting::Accounts,
+            "`user_active`, `user_name`, `user_pname`, `user_pass`, `user_realname`",
+        ),
+        (
+            Setting::Time,
+            "`ntp_server`, `timezone` (Snom code; its daylight-saving rule)",
+        ),
+        (
+            Setting::LanguageAndTones,
+            "`language`, `web_language`, `tone_scheme` where Snom lists them",
+        ),
+        (
+            Setting::Recheck,
+            "`setting_server`, `settings_refresh_timer` (seconds)",
+        ),
+        (
+            Setting::Firmware,
+            "`firmware_status` naming a `<firmware-settings>` file, `update_policy`",
+        ),
+        (
+            Setting::Credentials,
+            "`http_client_user`, `http_client_pass`",
+        ),
     ],
 }];
 

@@ -85,3 +85,38 @@ pub const TONES: &[(&str, &str)] = &[
     ("Australia/Sydney", "Australia"),
     ("Pacific/Auckland", "New Zealand"),
 ];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::vendors::source_list;
+
+    const SOURCES: &str = include_str!("../../../vendor-templates/yealink/SOURCES.md");
+
+    #[test]
+    fn every_value_is_yealinks_own() {
+        let languages = source_list(SOURCES, "lang.gui");
+        for (code, value) in LANGUAGES {
+            assert!(languages.iter().any(|l| l == value), "{code}: {value}");
+        }
+        let names = source_list(SOURCES, "local_time.time_zone_name");
+        for (zone, value) in TIME_ZONE_NAMES {
+            assert!(names.iter().any(|l| l == value), "{zone}: {value}");
+        }
+        let tones = source_list(SOURCES, "voice.tone.country");
+        for (zone, value) in TONES {
+            assert!(tones.iter().any(|l| l == value), "{zone}: {value}");
+        }
+    }
+
+    #[test]
+    fn every_key_is_an_accepted_language_or_zone() {
+        use crate::domain::{Language, TimeZone};
+        for (code, _) in LANGUAGES {
+            assert!(Language::parse(code).is_ok(), "{code}");
+        }
+        for (zone, _) in TIME_ZONE_NAMES.iter().chain(TONES) {
+            assert!(TimeZone::parse(zone).is_ok(), "{zone}");
+        }
+    }
+}

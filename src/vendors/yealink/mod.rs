@@ -9,9 +9,9 @@ use serde::Serialize;
 
 use crate::domain::{DeviceSettings, TenantSettings, TimeZone, Transport, Vendor};
 
+use super::facts::{FamilyFacts, Setting};
 use super::spelling::{strip_prefix_ci, version_numbers};
 use super::template::TEXT_PLAIN;
-use super::facts::{FamilyFacts, Setting};
 use super::{
     Charset, FileKind, FileMatch, FileName, Format, Phone, Refusal, Template, TemplateSpec,
     UserAgent, Values as AnyValues, Variant, VendorProfile,

@@ -114,6 +114,18 @@ mod tests {
     }
 
     #[test]
+    fn every_code_is_in_sources() {
+        let listed = crate::vendors::source_list(
+            include_str!("../../../vendor-templates/yealink/SOURCES.md"),
+            "model codes",
+        );
+        for (model, code) in MODEL_CODES {
+            let line = format!("{model} {code:03}");
+            assert!(listed.contains(&line), "{line}");
+        }
+    }
+
+    #[test]
     fn codes_are_unique_per_model_name() {
         let mut names: Vec<_> = MODEL_CODES.iter().map(|(n, _)| *n).collect();
         names.sort();

@@ -1,0 +1,265 @@
+//! Issuing provisioning credentials: the rare answer that hands a phone new credentials (its
+//! enrolment, a rotation, a re-issue). Their HA1 is committed before the phone gets them — in
+//! groups, one transaction for a burst of phones enrolling at once — so a crash or another node
+//! can never leave a phone with credentials nobody knows.
+//!
+//! Knows what to commit and when to answer; where it is committed is the writer's business.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use tokio::sync::mpsc;
+
+use crate::domain::credentials::issue_credentials;
+use crate::domain::Mac;
+use crate::registry::{Device, Registry, Tenant};
+use crate::store::{CredentialChange, Store};
+use crate::vendors::{FileKind, Template};
+
+use super::render;
+use super::{Answer, Outcome, Provisioner};
+
+/// Why credentials are issued.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Issuance {
+    /// First fetch inside the enrolment window.
+    Enrol,
+    /// A rotation was requested; the phone authenticated with its current credentials.
+    Rotate,
+    /// The phone authenticated with its previous credentials: it never got (or lost) the
+    /// current ones; hand it new ones, keeping the previous valid.
+    Reissue,
+}
+
+impl Issuance {
+    /// Metric label and log field.
+    pub fn label(self) -> &'static str {
+        match self {
+            Issuance::Enrol => "enrol",
+            Issuance::Rotate => "rotate",
+            Issuance::Reissue => "reissue",
+        }
+    }
+}
+
+/// Everything needed to finish a request whose answer hands out credentials.
+pub struct Ticket {
+    pub(super) issuance: Issuance,
+    pub(super) mac: Mac,
+    pub(super) device: Arc<Device>,
+    pub(super) tenant: Arc<Tenant>,
+    pub(super) template: Template,
+    pub(super) file: FileKind,
+    pub(super) model: Option<String>,
+    pub(super) firmware: Option<String>,
+    pub(super) user_agent: String,
+    pub(super) provisioning_url: String,
+    pub(super) source: IpAddr,
+    pub(super) started: Instant,
+}
+
+/// Where credential changes made by phones' fetches go.
+pub struct CredentialSink {
+    /// Issued credentials, committed (in groups) before a phone gets them.
+    pub issue: mpsc::Sender<IssueJob>,
+    /// Retirements of previous credentials, applied off the hot path.
+    pub retire: mpsc::Sender<Mac>,
+}
+
+/// One credential change waiting for its commit.
+pub struct IssueJob {
+    mac: Mac,
+    change: CredentialChange,
+    source: IpAddr,
+    reply: tokio::sync::oneshot::Sender<
+        Result<Option<crate::store::DeviceRecord>, crate::store::Error>,
+    >,
+}
+
+/// Commits issued credentials in groups — one transaction for a burst of phones enrolling at
+/// once — updates the registry, then lets each waiting request answer. Runs until every
+/// sender is gone.
+pub async fn commit_credentials(
+    store: Arc<dyn Store>,
+    registry: Arc<Registry>,
+    mut jobs: mpsc::Receiver<IssueJob>,
+) {
+    const GROUP: usize = 256;
+    while let Some(first) = jobs.recv().await {
+        let mut group = vec![first];
+        while group.len() < GROUP {
+            match jobs.try_recv() {
+                Ok(job) => group.push(job),
+                Err(_) => break,
+            }
+        }
+        let changes = group
+            .iter()
+            .map(|j| (j.mac, j.change.clone(), Some(j.source)))
+            .collect();
+        match store.change_credentials_many(changes).await {
+            Ok(records) => {
+                {
+                    let _order = registry.write_lock().await;
+                    for record in records.iter().flatten() {
+                        registry.put_device(record.clone());
+                    }
+                }
+                for (job, record) in group.into_iter().zip(records) {
+                    let _ = job.reply.send(Ok(record));
+                }
+            }
+            Err(e) => {
+                let reason = e.to_string();
+                for job in group {
+                    let _ = job
+                        .reply
+                        .send(Err(crate::store::Error::Unavailable(reason.clone())));
+                }
+            }
+        }
+    }
+}
+
+/// Applies retirements of previous credentials queued by phones' fetches, until the queue
+/// closes. Each is idempotent: a lost one is asked for again by the next fetch.
+pub async fn retire_previous_credentials(
+    store: Arc<dyn Store>,
+    registry: Arc<Registry>,
+    mut queue: mpsc::Receiver<Mac>,
+) {
+    while let Some(mac) = queue.recv().await {
+        match store
+            .change_credentials(mac, CredentialChange::RetirePrevious, None)
+            .await
+        {
+            Ok(Some(record)) => {
+                let _order = registry.write_lock().await;
+                registry.put_device(record);
+            }
+            Ok(None) => {}
+            Err(e) => tracing::warn!(%mac, error = %e, "cannot retire previous phone credentials"),
+        }
+    }
+}
+
+impl Provisioner {
+    /// Finishes a request that hands out credentials: generates them, commits their HA1 to
+    /// the store, updates the registry, then renders the config that carries them.
+    pub async fn issue(&self, ticket: Ticket) -> Answer {
+        let answer = self.issue_inner(&ticket).await;
+        self.record(
+            ticket.source,
+            Some(ticket.device.vendor),
+            Some(ticket.file),
+            Some(ticket.mac),
+            answer.outcome,
+            ticket.started,
+        );
+        self.record_sighting(
+            ticket.source,
+            &ticket.user_agent,
+            ticket.model.as_deref(),
+            ticket.firmware.as_deref(),
+            ticket.file,
+            ticket.mac,
+            answer.outcome,
+        );
+        answer
+    }
+
+    /// Asks the credential writer to retire a phone's previous credentials; best effort: if
+    /// the queue is full, the next authenticated fetch asks again.
+    pub(super) fn retire_previous(&self, mac: Mac) {
+        if let Some(sink) = &self.credentials {
+            let _ = sink.retire.try_send(mac);
+        }
+    }
+
+    async fn issue_inner(&self, t: &Ticket) -> Answer {
+        let render = |credentials: render::Credentials<'_>| {
+            self.renderer.render(
+                t.device.vendor,
+                t.template,
+                &render::Input {
+                    phone: render::Phone {
+                        mac: t.mac,
+                        model: t.model.as_deref(),
+                        firmware: t.firmware.as_deref(),
+                    },
+                    tenant: &t.tenant.name,
+                    settings: &t.tenant.settings,
+                    device: t.device.settings.as_deref(),
+                    provisioning_url: &t.provisioning_url,
+                    credentials: Some(credentials),
+                },
+            )
+        };
+        let content_type = t.template.content_type();
+        let Some(sink) = &self.credentials else {
+            // A dry run (`zerotouch render`): show where the credentials go, bind nothing.
+            let placeholder = render::Credentials {
+                username: "<issued-at-first-fetch>",
+                password: "<issued-at-first-fetch>",
+            };
+            return match render(placeholder) {
+                Ok(body) => Answer::config(Outcome::Served, content_type, body),
+                Err(_) => Answer::refusal(Outcome::RenderFailed),
+            };
+        };
+        let issued = match issue_credentials(t.mac) {
+            Ok(i) => i,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot generate phone credentials");
+                return Answer::refusal(Outcome::Unavailable);
+            }
+        };
+        let change = match t.issuance {
+            Issuance::Enrol => CredentialChange::Enrol(issued.ha1.clone()),
+            Issuance::Rotate => CredentialChange::Rotate(issued.ha1.clone()),
+            Issuance::Reissue => CredentialChange::Reissue(issued.ha1.clone()),
+        };
+        let (reply, committed) = tokio::sync::oneshot::channel();
+        let job = IssueJob {
+            mac: t.mac,
+            change,
+            source: t.source,
+            reply,
+        };
+        let stopped = || crate::store::Error::Unavailable("credential writer stopped".into());
+        let result = match sink.issue.send(job).await {
+            Ok(()) => committed.await.unwrap_or_else(|_| Err(stopped())),
+            Err(_) => Err(stopped()),
+        };
+        match result {
+            Ok(Some(_)) => {}
+            Ok(None) => {
+                // Another fetch (on this or another node) bound or rotated it first, or the
+                // window closed meanwhile: this client gets what an unbound device gets.
+                return Answer::refusal(Outcome::NotEnrolled);
+            }
+            Err(e) => {
+                tracing::warn!(mac = %t.mac, error = %e, "cannot store phone credentials");
+                let mut a = Answer::refusal(Outcome::Unavailable);
+                a.retry_after = Some(30);
+                return a;
+            }
+        }
+        self.metrics
+            .enrolments
+            .with_label_values(&[t.issuance.label()])
+            .inc();
+        tracing::info!(target: "zerotouch::phone", mac = %t.mac, kind = t.issuance.label(), "phone credentials issued");
+        match render(render::Credentials {
+            username: &issued.username,
+            password: &issued.password,
+        }) {
+            Ok(body) => Answer::config(Outcome::Enrolled, content_type, body),
+            Err(e) => {
+                tracing::error!(mac = %t.mac, error = %e, "cannot render config");
+                Answer::refusal(Outcome::RenderFailed)
+            }
+        }
+    }
+}
