@@ -71,15 +71,15 @@ impl fmt::Display for Listen {
     }
 }
 
-/// A duration written like `30s`, `500ms`, `2m`.
+/// A duration as people write it in the configuration: `30s`, `500ms`, `2m`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Human(pub Duration);
+pub struct WrittenDuration(pub Duration);
 
-impl FromStr for Human {
+impl FromStr for WrittenDuration {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         humantime::parse_duration(s.trim())
-            .map(Human)
+            .map(WrittenDuration)
             .map_err(|e| format!("{s:?} is not a duration like 30s or 500ms: {e}"))
     }
 }
@@ -122,7 +122,7 @@ macro_rules! string_deserialize {
         }
     )*};
 }
-string_deserialize!(Listen, Human, ExtraOui, DatabaseUrl);
+string_deserialize!(Listen, WrittenDuration, ExtraOui, DatabaseUrl);
 
 /// A PostgreSQL connection URL. `Display`, `Debug` and `Serialize` mask its password, so the
 /// URL can appear in logs, errors and `check-config` without leaking the secret.
@@ -318,11 +318,11 @@ pub struct Knobs {
 
     /// Time allowed for a TLS handshake [default: 10s]
     #[arg(long, env = "ZEROTOUCH_HANDSHAKE_TIMEOUT", value_name = "DURATION")]
-    pub handshake_timeout: Option<Human>,
+    pub handshake_timeout: Option<WrittenDuration>,
 
     /// Time allowed for a request header, and for an idle keep-alive connection [default: 15s]
     #[arg(long, env = "ZEROTOUCH_HEADER_READ_TIMEOUT", value_name = "DURATION")]
-    pub header_read_timeout: Option<Human>,
+    pub header_read_timeout: Option<WrittenDuration>,
 
     /// Bytes of request line plus headers at most [default: 16384]
     #[arg(long, env = "ZEROTOUCH_MAX_HEADER_BYTES", value_name = "BYTES")]
@@ -330,15 +330,15 @@ pub struct Knobs {
 
     /// Time in-flight requests get to finish on shutdown [default: 10s]
     #[arg(long, env = "ZEROTOUCH_SHUTDOWN_GRACE", value_name = "DURATION")]
-    pub shutdown_grace: Option<Human>,
+    pub shutdown_grace: Option<WrittenDuration>,
 
     /// How often the registry reads changes made by other processes or nodes [default: 1s]
     #[arg(long, env = "ZEROTOUCH_CHANGE_POLL", value_name = "DURATION")]
-    pub change_poll: Option<Human>,
+    pub change_poll: Option<WrittenDuration>,
 
     /// How often device last-seen status is written [default: 1s]
     #[arg(long, env = "ZEROTOUCH_STATUS_FLUSH", value_name = "DURATION")]
-    pub status_flush: Option<Human>,
+    pub status_flush: Option<WrittenDuration>,
 
     /// Misses (unknown MACs, failed authentication, unrecognised paths) a source network
     /// (/24, /64) may make before it is blocked [default: 100]
@@ -351,7 +351,7 @@ pub struct Knobs {
 
     /// How long a blocked source network gets 429 [default: 10m]
     #[arg(long, env = "ZEROTOUCH_THROTTLE_COOLDOWN", value_name = "DURATION")]
-    pub throttle_cooldown: Option<Human>,
+    pub throttle_cooldown: Option<WrittenDuration>,
 
     /// Source networks the throttle tracks at most (bounds its memory) [default: 100000]
     #[arg(long, env = "ZEROTOUCH_THROTTLE_MAX_SOURCES", value_name = "N")]
@@ -359,7 +359,7 @@ pub struct Knobs {
 
     /// How long a Digest nonce may be used [default: 5m]
     #[arg(long, env = "ZEROTOUCH_NONCE_LIFETIME", value_name = "DURATION")]
-    pub nonce_lifetime: Option<Human>,
+    pub nonce_lifetime: Option<WrittenDuration>,
 
     /// Open connections from one client address at most [default: 1024]
     #[arg(long, env = "ZEROTOUCH_MAX_CONNECTIONS_PER_ADDRESS", value_name = "N")]

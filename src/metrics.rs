@@ -137,8 +137,9 @@ pub const fn slots(vendors: usize, files: usize, outcomes: usize) -> usize {
     vendors * files * outcomes
 }
 
-fn must<T>(r: prometheus::Result<T>) -> T {
-    // Metric definitions are static; a failure here is a programming error caught by tests.
+/// A metric defined in this file: its definition is static, so a failure is a programming
+/// error, caught by this file's tests before it can reach a running server.
+fn defined<T>(r: prometheus::Result<T>) -> T {
     r.unwrap_or_else(|e| panic!("invalid metric definition: {e}"))
 }
 
@@ -146,9 +147,9 @@ impl Metrics {
     /// Creates and registers every metric. `phone_slots` sizes the phone request counters.
     pub fn new(phone_slots: usize, vendor_slots: usize) -> Self {
         let registry = Registry::new();
-        let reg = |c: Box<dyn prometheus::core::Collector>| must(registry.register(c));
+        let reg = |c: Box<dyn prometheus::core::Collector>| defined(registry.register(c));
 
-        let phone_requests = must(IntCounterVec::new(
+        let phone_requests = defined(IntCounterVec::new(
             Opts::new(
                 "zerotouch_phone_requests_total",
                 "Phone requests by vendor, file kind and outcome.",
@@ -156,7 +157,7 @@ impl Metrics {
             &["vendor", "file", "outcome"],
         ));
         reg(Box::new(phone_requests.clone()));
-        let phone_duration = must(HistogramVec::new(
+        let phone_duration = defined(HistogramVec::new(
             HistogramOpts::new(
                 "zerotouch_phone_request_duration_seconds",
                 "Time to answer a phone request, from parsed header to response.",
@@ -168,7 +169,7 @@ impl Metrics {
             &["vendor"],
         ));
         reg(Box::new(phone_duration.clone()));
-        let render_errors = must(IntCounterVec::new(
+        let render_errors = defined(IntCounterVec::new(
             Opts::new(
                 "zerotouch_render_errors_total",
                 "Configs that failed to render, by vendor.",
@@ -176,7 +177,7 @@ impl Metrics {
             &["vendor"],
         ));
         reg(Box::new(render_errors.clone()));
-        let render_cache = must(IntCounterVec::new(
+        let render_cache = defined(IntCounterVec::new(
             Opts::new(
                 "zerotouch_render_cache_lookups_total",
                 "Rendered-config cache lookups by result.",
@@ -184,17 +185,17 @@ impl Metrics {
             &["result"],
         ));
         reg(Box::new(render_cache.clone()));
-        let devices = must(IntGauge::new(
+        let devices = defined(IntGauge::new(
             "zerotouch_devices",
             "Claimed devices known to this node.",
         ));
         reg(Box::new(devices.clone()));
-        let tenants = must(IntGauge::new(
+        let tenants = defined(IntGauge::new(
             "zerotouch_tenants",
             "Tenant instances known to this node.",
         ));
         reg(Box::new(tenants.clone()));
-        let tls_handshake_failures = must(IntCounterVec::new(
+        let tls_handshake_failures = defined(IntCounterVec::new(
             Opts::new(
                 "zerotouch_tls_handshake_failures_total",
                 "TLS handshakes that failed or timed out, by listener.",
@@ -202,7 +203,7 @@ impl Metrics {
             &["listener"],
         ));
         reg(Box::new(tls_handshake_failures.clone()));
-        let connections_open = must(IntGaugeVec::new(
+        let connections_open = defined(IntGaugeVec::new(
             Opts::new(
                 "zerotouch_connections_open",
                 "Open client connections, by listener.",
@@ -210,7 +211,7 @@ impl Metrics {
             &["listener"],
         ));
         reg(Box::new(connections_open.clone()));
-        let connections_refused = must(IntCounterVec::new(
+        let connections_refused = defined(IntCounterVec::new(
             Opts::new(
                 "zerotouch_connections_refused_total",
                 "Connections closed at once because their client address had too many open, by listener.",
@@ -218,27 +219,27 @@ impl Metrics {
             &["listener"],
         ));
         reg(Box::new(connections_refused.clone()));
-        let sightings_written = must(IntCounter::new(
+        let sightings_written = defined(IntCounter::new(
             "zerotouch_status_updates_written_total",
             "Device last-seen updates written to the store.",
         ));
         reg(Box::new(sightings_written.clone()));
-        let sightings_dropped = must(IntCounter::new(
+        let sightings_dropped = defined(IntCounter::new(
             "zerotouch_status_updates_dropped_total",
             "Device last-seen updates dropped (queue full or store failure).",
         ));
         reg(Box::new(sightings_dropped.clone()));
-        let changes_applied = must(IntCounter::new(
+        let changes_applied = defined(IntCounter::new(
             "zerotouch_store_changes_applied_total",
             "Store changes applied to the in-memory registry by the change feed.",
         ));
         reg(Box::new(changes_applied.clone()));
-        let ready = must(IntGauge::new(
+        let ready = defined(IntGauge::new(
             "zerotouch_ready",
             "1 when this node serves phones, 0 while starting or draining.",
         ));
         reg(Box::new(ready.clone()));
-        let build = must(IntGaugeVec::new(
+        let build = defined(IntGaugeVec::new(
             Opts::new("zerotouch_build_info", "Build information; always 1."),
             &["version"],
         ));
@@ -249,7 +250,7 @@ impl Metrics {
             prometheus::process_collector::ProcessCollector::for_self(),
         ));
 
-        let api_requests = must(IntCounterVec::new(
+        let api_requests = defined(IntCounterVec::new(
             Opts::new(
                 "zerotouch_api_requests_total",
                 "Partner API requests by route template, method and status code.",
@@ -257,7 +258,7 @@ impl Metrics {
             &["route", "method", "status"],
         ));
         reg(Box::new(api_requests.clone()));
-        let api_duration = must(HistogramVec::new(
+        let api_duration = defined(HistogramVec::new(
             HistogramOpts::new(
                 "zerotouch_api_request_duration_seconds",
                 "Partner API latency by route template.",
@@ -268,7 +269,7 @@ impl Metrics {
             &["route"],
         ));
         reg(Box::new(api_duration.clone()));
-        let claims = must(IntCounterVec::new(
+        let claims = defined(IntCounterVec::new(
             Opts::new(
                 "zerotouch_claims_total",
                 "Accepted device claims by result.",
@@ -276,7 +277,7 @@ impl Metrics {
             &["result"],
         ));
         reg(Box::new(claims.clone()));
-        let claim_refusals = must(IntCounterVec::new(
+        let claim_refusals = defined(IntCounterVec::new(
             Opts::new(
                 "zerotouch_claim_refusals_total",
                 "Refused device claims by reason.",
@@ -284,28 +285,28 @@ impl Metrics {
             &["reason"],
         ));
         reg(Box::new(claim_refusals.clone()));
-        let releases = must(IntCounter::new(
+        let releases = defined(IntCounter::new(
             "zerotouch_releases_total",
             "Devices released.",
         ));
         reg(Box::new(releases.clone()));
-        let moves = must(IntCounter::new(
+        let moves = defined(IntCounter::new(
             "zerotouch_moves_total",
             "Devices moved to another tenant.",
         ));
         reg(Box::new(moves.clone()));
 
-        let throttle_blocks = must(IntCounter::new(
+        let throttle_blocks = defined(IntCounter::new(
             "zerotouch_throttle_blocks_total",
             "Source networks (/24, /64) blocked after too many misses.",
         ));
         reg(Box::new(throttle_blocks.clone()));
-        let throttled_sources = must(IntGauge::new(
+        let throttled_sources = defined(IntGauge::new(
             "zerotouch_throttled_sources",
             "Source networks currently blocked by the miss throttle.",
         ));
         reg(Box::new(throttled_sources.clone()));
-        let enrolments = must(IntCounterVec::new(
+        let enrolments = defined(IntCounterVec::new(
             Opts::new(
                 "zerotouch_phone_credentials_issued_total",
                 "Provisioning credentials handed to phones, by kind (enrol, rotate, reissue).",
@@ -314,12 +315,12 @@ impl Metrics {
         ));
         reg(Box::new(enrolments.clone()));
 
-        let database_up = must(IntGauge::new(
+        let database_up = defined(IntGauge::new(
             "zerotouch_database_up",
             "1 while the store answers (always 1 for embedded SQLite), 0 while the database is unreachable.",
         ));
         reg(Box::new(database_up.clone()));
-        let store_duration = must(HistogramVec::new(
+        let store_duration = defined(HistogramVec::new(
             HistogramOpts::new(
                 "zerotouch_store_operation_duration_seconds",
                 "Time of one store operation, failures included, by operation (PostgreSQL).",
@@ -331,7 +332,7 @@ impl Metrics {
             &["operation"],
         ));
         reg(Box::new(store_duration.clone()));
-        let notification_lag = must(Histogram::with_opts(
+        let notification_lag = defined(Histogram::with_opts(
             HistogramOpts::new(
                 "zerotouch_store_notification_lag_seconds",
                 "Time from a commit (any node) to its change notification reaching this node.",
@@ -341,12 +342,12 @@ impl Metrics {
             ]),
         ));
         reg(Box::new(notification_lag.clone()));
-        let notifications = must(IntCounter::new(
+        let notifications = defined(IntCounter::new(
             "zerotouch_store_notifications_total",
             "Change notifications received from the database (PostgreSQL LISTEN).",
         ));
         reg(Box::new(notifications.clone()));
-        let catch_ups = must(IntCounterVec::new(
+        let catch_ups = defined(IntCounterVec::new(
             Opts::new(
                 "zerotouch_store_catch_ups_total",
                 "Change-feed passes that applied changes, by what triggered them (notification or poll).",
@@ -357,7 +358,7 @@ impl Metrics {
         for trigger in ["notification", "poll"] {
             catch_ups.with_label_values(&[trigger]);
         }
-        let database_reconnects = must(IntCounter::new(
+        let database_reconnects = defined(IntCounter::new(
             "zerotouch_database_reconnects_total",
             "Times the database notification connection was re-established after being lost.",
         ));
@@ -419,10 +420,23 @@ mod tests {
     fn metrics_register_and_encode() {
         let m = Metrics::new(8, 4);
         m.phone_requests.inc(3, &["yealink", "device", "served"]);
-        m.phone_requests.inc(99, &["snom", "device", "served"]);
         m.phone_duration.observe(0, &["yealink"], 0.0001);
         let text = String::from_utf8(m.encode()).unwrap();
         assert!(text.contains(r#"zerotouch_phone_requests_total{file="device",outcome="served",vendor="yealink"} 1"#), "{text}");
         assert!(text.contains("zerotouch_build_info"));
+    }
+
+    #[test]
+    fn an_increment_out_of_the_slot_range_still_counts() {
+        let m = Metrics::new(8, 4);
+        m.phone_requests.inc(99, &["snom", "device", "served"]);
+        m.phone_requests.inc(99, &["snom", "device", "served"]);
+        let text = String::from_utf8(m.encode()).unwrap();
+        assert!(
+            text.contains(
+                r#"zerotouch_phone_requests_total{file="device",outcome="served",vendor="snom"} 2"#
+            ),
+            "{text}"
+        );
     }
 }

@@ -271,18 +271,44 @@ async fn a_silent_client_is_disconnected_after_the_header_timeout() {
 
 #[tokio::test]
 async fn shutdown_lets_open_connections_finish_and_stops_accepting() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let server = TestServer::demo().await;
-    let phone = server.phone(Some(YEALINK_UA));
-    assert_eq!(phone.get(&format!("/{YEALINK_MAC}.cfg")).await.status, 200);
-    let addr = server.addrs.phones.unwrap();
+    let http = server.addrs.http.unwrap();
+    // A request in flight when the shutdown begins: its head is sent but for the last line.
+    let mut open = tokio::net::TcpStream::connect(http).await.unwrap();
+    open.write_all(
+        format!(
+            "GET /{YEALINK_MAC}.cfg HTTP/1.1\r\nHost: prov.example\r\nUser-Agent: {YEALINK_UA}\r\n"
+        )
+        .as_bytes(),
+    )
+    .await
+    .unwrap();
     let started = Instant::now();
     server.begin_shutdown();
+    let ready = format!("http://{}/readyz", server.addrs.metrics.unwrap());
+    eventually(|| async {
+        let status = reqwest::get(&ready).await.ok()?.status();
+        (status == 503).then_some(())
+    })
+    .await;
+    // Draining: no new connection is taken, the open request is answered in full.
+    let addr = server.addrs.phones.unwrap();
+    eventually(|| async { TcpStream::connect(addr).is_err().then_some(()) }).await;
+    open.write_all(b"Connection: close\r\n\r\n").await.unwrap();
+    let mut response = Vec::new();
+    open.read_to_end(&mut response).await.unwrap();
+    let response = String::from_utf8_lossy(&response);
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    assert!(
+        response.contains("account.1.user_name = 1001"),
+        "{response}"
+    );
     server.join().await.unwrap();
     assert!(
         started.elapsed() < Duration::from_secs(5),
         "drained within the grace period"
     );
-    assert!(TcpStream::connect(addr).is_err(), "no longer accepting");
 }
 
 fn zerotouch() -> Command {

@@ -4,6 +4,7 @@
 use std::net::IpAddr;
 use std::time::Duration;
 
+use base64::Engine as _;
 use serde_json::json;
 
 use crate::support::*;
@@ -69,7 +70,10 @@ async fn the_first_fetch_inside_the_window_enrols_and_later_fetches_must_authent
     assert_eq!(failed.status, 404);
 
     // Basic over TLS works for phones that can do nothing else; never in clear.
-    let basic = format!("Basic {}", base64_encode(&format!("{user}:{password}")));
+    let basic = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
+    );
     assert_eq!(phone.get_once(&path, Some(&basic)).await.0.status, 200);
     let http = server.phone_http(Some(YEALINK_UA));
     assert_eq!(http.get_once(&path, Some(&basic)).await.0.status, 404);
@@ -96,26 +100,6 @@ async fn the_first_fetch_inside_the_window_enrols_and_later_fetches_must_authent
     );
 }
 
-fn base64_encode(s: &str) -> String {
-    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let b = s.as_bytes();
-    let mut out = String::new();
-    for chunk in b.chunks(3) {
-        let n = chunk
-            .iter()
-            .enumerate()
-            .fold(0u32, |acc, (i, &x)| acc | (u32::from(x) << (16 - 8 * i)));
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(T[((n >> (18 - 6 * i)) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
-
 #[tokio::test]
 async fn a_replayed_authorization_header_is_refused() {
     let server = TestServer::demo_enrolment().await;
@@ -127,9 +111,34 @@ async fn a_replayed_authorization_header_is_refused() {
     assert_eq!(phone.get_once(&path, Some(&answer)).await.0.status, 200);
     let (replayed, _) = phone.get_once(&path, Some(&answer)).await;
     assert_eq!(replayed.status, 404, "the same nonce and count again");
-    // A stale nonce gets a fresh challenge marked stale, as RFC 7616 says.
-    let stale = answer.replace("nc=", "nc=f");
-    assert_ne!(phone.get_once(&path, Some(&stale)).await.0.status, 200);
+    let garbled = answer.replace("nc=", "nc=f");
+    assert_eq!(phone.get_once(&path, Some(&garbled)).await.0.status, 404);
+}
+
+#[tokio::test]
+async fn an_expired_nonce_is_challenged_again_as_stale() {
+    let tmp = tempfile::tempdir().unwrap();
+    import(tmp.path(), DEMO).await;
+    // Nonces that expire a millisecond after they are issued.
+    let server = TestServer::start_in(tmp.path(), |k| {
+        k.nonce_lifetime = Some("1ms".parse().unwrap());
+    })
+    .await;
+    let path = format!("/{YEALINK_MAC}.cfg");
+    let phone = server.phone(Some(YEALINK_UA));
+    assert_eq!(phone.get(&path).await.status, 200, "enrol");
+    let (_, challenges) = phone.get_once(&path, None).await;
+    let md5 = challenges.iter().find(|c| c.contains("MD5")).unwrap();
+    // The right answer to an expired nonce: 401 with a fresh challenge marked stale (RFC 7616),
+    // not a refusal, and not counted as a miss.
+    let stale = eventually(|| async {
+        let answer = phone.digest_answer(md5, &path).unwrap();
+        let (fetched, challenges) = phone.get_once(&path, Some(&answer)).await;
+        (fetched.status == 401).then_some(challenges)
+    })
+    .await;
+    assert!(stale.iter().any(|c| c.ends_with("stale=true")), "{stale:?}");
+    assert_eq!(server.metric("zerotouch_throttle_blocks_total").await, 0.0);
 }
 
 #[tokio::test]
