@@ -10,8 +10,7 @@ use tokio_util::sync::CancellationToken;
 
 use zerotouch::config::{Config, Knobs};
 use zerotouch::domain::Mac;
-use zerotouch::store::Actor;
-use zerotouch::{app, import, shutdown, telemetry};
+use zerotouch::{app, shutdown, telemetry};
 
 #[derive(Parser)]
 #[command(
@@ -149,22 +148,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Import { file, partner, .. } => {
-            let document = tokio::fs::read(&file)
-                .await
-                .with_context(|| format!("cannot read {}", file.display()))?;
-            let store = app::open_store(&config).await?;
-            let mut actor = Actor::cli();
-            if let Some(name) = partner {
-                let p = store.partner_by_name(&name).await?.with_context(|| {
-                    format!(
-                        "no partner named {name:?} (zerotouch token create --partner creates one)"
-                    )
-                })?;
-                actor.partner = Some(p.id);
-                actor.name = format!("cli:partner:{}:{}", p.id, p.name);
-            }
-            let report =
-                import::import_json(&store, &config.oui_table(), &document, &actor).await?;
+            let report = app::import_file(&config, &file, partner.as_deref()).await?;
             println!("{}", serde_json::to_string_pretty(&report)?);
             Ok(if report.refused == 0 {
                 ExitCode::SUCCESS
@@ -198,26 +182,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
         Command::Token {
             action: TokenAction::Create { partner, .. },
         } => {
-            zerotouch::domain::partner::check_partner_name(&partner)?;
-            let store = app::open_store(&config).await?;
-            let actor = Actor::cli();
-            let record = match store.partner_by_name(&partner).await? {
-                Some(p) => p,
-                None => {
-                    let p = store
-                        .create_partner(&partner, &actor)
-                        .await?
-                        .context("the partner was created concurrently; run again")?;
-                    eprintln!("created partner {:?} (id {})", p.name, p.id);
-                    p
-                }
-            };
-            let issued = zerotouch::partner_api::auth::issue()?;
-            store
-                .create_token(record.id, &issued.key_id, &issued.secret_hash, &actor)
-                .await?
-                .context("the partner disappeared")?;
-            println!("{}", issued.token);
+            println!("{}", app::create_token(&config, &partner).await?);
             Ok(ExitCode::SUCCESS)
         }
         Command::Migrate { .. } => {

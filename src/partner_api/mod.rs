@@ -228,6 +228,27 @@ pub fn router(state: ApiState) -> axum::Router {
         .with_state(state)
 }
 
+/// The per-connection service the API listener runs: the router, with the connection's facts
+/// (the client address, for the audit log and the throttle of bad tokens) reachable by
+/// handlers as an extension.
+pub fn service(
+    router: axum::Router,
+) -> impl Fn(
+    crate::server::ConnInfo,
+) -> hyper_util::service::TowerToHyperService<
+    tower_http::add_extension::AddExtension<axum::Router, crate::server::ConnInfo>,
+> + Send
+       + Sync
+       + 'static {
+    move |conn| {
+        hyper_util::service::TowerToHyperService::new(
+            tower::ServiceBuilder::new()
+                .layer(tower_http::add_extension::AddExtensionLayer::new(conn))
+                .service(router.clone()),
+        )
+    }
+}
+
 /// Counts and times every request by route template and status, and logs it.
 async fn observe(State(state): State<ApiState>, req: Request, next: Next) -> Response {
     let started = Instant::now();

@@ -1,0 +1,145 @@
+//! The one-shot commands besides `serve`: importing a document, issuing a partner's token, and
+//! rendering what one phone would receive. Each opens the configured store, does its work and
+//! returns what `main` prints.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::Context;
+
+use crate::config::Config;
+use crate::domain::{partner::check_partner_name, Mac, Vendor};
+use crate::import;
+use crate::metrics::Metrics;
+use crate::partner_api;
+use crate::provisioning::{self, Provisioner, Renderer};
+use crate::registry::Registry;
+use crate::store::Actor;
+
+use super::components::throttle_settings;
+use super::store::open_store;
+
+/// `zerotouch import FILE [--partner NAME]`: applies an import document, as the operator or
+/// on behalf of a partner (whose own tenants only it may change or fill).
+pub async fn import_file(
+    config: &Config,
+    file: &Path,
+    partner: Option<&str>,
+) -> anyhow::Result<import::Report> {
+    let document = tokio::fs::read(file)
+        .await
+        .with_context(|| format!("cannot read {}", file.display()))?;
+    let store = open_store(config).await?;
+    let mut actor = Actor::cli();
+    if let Some(name) = partner {
+        let p = store.partner_by_name(name).await?.with_context(|| {
+            format!("no partner named {name:?} (zerotouch token create --partner creates one)")
+        })?;
+        actor.partner = Some(p.id);
+        actor.name = format!("cli:partner:{}:{}", p.id, p.name);
+    }
+    Ok(import::import_json(store.as_ref(), &config.oui_table(), &document, &actor).await?)
+}
+
+/// `zerotouch token create --partner NAME`: issues a token for the partner, creating the
+/// partner if it does not exist. Returns the token, shown once (only its hash is stored).
+pub async fn create_token(config: &Config, partner: &str) -> anyhow::Result<String> {
+    check_partner_name(partner)?;
+    let store = open_store(config).await?;
+    let actor = Actor::cli();
+    let record = match store.partner_by_name(partner).await? {
+        Some(p) => p,
+        None => {
+            let p = store
+                .create_partner(partner, &actor)
+                .await?
+                .context("the partner was created concurrently; run again")?;
+            tracing::info!(partner = %p.name, id = p.id, "partner created");
+            eprintln!("created partner {:?} (id {})", p.name, p.id);
+            p
+        }
+    };
+    let issued = partner_api::auth::issue()?;
+    store
+        .create_token(record.id, &issued.key_id, &issued.secret_hash, &actor)
+        .await?
+        .context("the partner disappeared")?;
+    Ok(issued.token)
+}
+
+/// What a phone would receive, for `zerotouch render`: the same pipeline as a real fetch,
+/// against the store's current data for that one device, answered as to a phone that
+/// authenticated (placeholder credentials, nothing bound).
+pub async fn render_once(
+    config: &Config,
+    mac: Mac,
+    path: Option<&str>,
+    user_agent: Option<&str>,
+) -> anyhow::Result<provisioning::Answer> {
+    let store = open_store(config).await?;
+    let registry = Arc::new(Registry::new());
+    let device = store.device(mac).await?;
+    if let Some(d) = &device {
+        if let Some(t) = store.tenant(d.tenant).await? {
+            registry.put_tenant(t);
+        }
+    }
+    let vendor = device
+        .as_ref()
+        .map(|d| d.vendor)
+        .or_else(|| config.oui_table().vendor_of(mac));
+    if let Some(d) = device {
+        registry.put_device(d);
+    }
+    let default_path = match vendor {
+        Some(Vendor::Yealink) => format!("/{}.cfg", mac.to_lower_hex()),
+        _ => format!("/{}.xml", mac.to_upper_hex()),
+    };
+    let path = path.map_or(default_path, |p| {
+        if p.starts_with('/') {
+            p.to_owned()
+        } else {
+            format!("/{p}")
+        }
+    });
+    let renderer = Renderer::load(config.templates.as_deref()).context("cannot load templates")?;
+    let provisioner = Provisioner::new(
+        registry,
+        renderer,
+        Arc::new(config.oui_table()),
+        provisioning::Settings {
+            public_url: config.public_url.clone(),
+            render_cache_bytes: 1 << 20,
+            // The operator sees what the phone gets once authenticated; nothing is bound.
+            dry_run: true,
+        },
+        Arc::new(Metrics::new(
+            provisioning::METRIC_SLOTS,
+            provisioning::VENDOR_METRIC_SLOTS,
+        )),
+        None,
+        provisioning::Admission {
+            throttle: provisioning::throttle::Throttle::new(throttle_settings(config)),
+            nonces: provisioning::auth::Nonces::new(b"dry run", config.nonce_lifetime, 16),
+        },
+        None,
+    );
+    let local = config
+        .phones_addr
+        .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8443)));
+    let fetch = provisioning::Fetch {
+        method: "GET",
+        path_and_query: &path,
+        user_agent,
+        host: None,
+        authorization: None,
+        source: std::net::IpAddr::from([127, 0, 0, 1]),
+        local,
+        tls: config.phones_addr.is_some(),
+    };
+    Ok(match provisioner.handle(&fetch) {
+        provisioning::Handled::Done(answer) => answer,
+        provisioning::Handled::Issue(ticket) => provisioner.issue(*ticket).await,
+    })
+}

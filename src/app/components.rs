@@ -1,0 +1,252 @@
+//! The running server's parts, built in start-up order — store (and migrations) → registry
+//! hydration → templates → TLS → the writers a phone's fetch feeds → the provisioner — and
+//! stopped in the reverse order, flushing what the writers hold.
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use tokio::sync::{mpsc, Notify};
+use tokio::task::JoinHandle;
+use tokio_rustls::TlsAcceptor;
+use tokio_util::sync::CancellationToken;
+
+use crate::admin::Readiness;
+use crate::config::Config;
+use crate::domain::OuiTable;
+use crate::metrics::Metrics;
+use crate::partner_api;
+use crate::provisioning::{self, sightings, Provisioner, Renderer};
+use crate::registry::{self, Registry};
+use crate::store::postgres::PostgresStore;
+use crate::store::Store;
+
+use super::store::{nonce_key, open, watch_database};
+
+/// Remembered Digest nonce-counts at most (bounds the replay memory).
+const MAX_REMEMBERED_NONCES: usize = 1_000_000;
+
+/// How often the throttle and the nonce memory are swept.
+const SWEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// The writers a phone's fetch feeds, stopped after the listeners.
+struct Writers {
+    status_stop: CancellationToken,
+    status: JoinHandle<()>,
+    retirer: JoinHandle<()>,
+    committer: JoinHandle<()>,
+}
+
+/// Everything the listeners and background tasks share.
+pub(super) struct Components {
+    pub(super) store: Arc<dyn Store>,
+    postgres: Option<PostgresStore>,
+    pub(super) registry: Arc<Registry>,
+    pub(super) provisioner: Arc<Provisioner>,
+    pub(super) ouis: Arc<OuiTable>,
+    pub(super) tls: Option<TlsAcceptor>,
+    writers: Writers,
+}
+
+/// The miss throttle's settings from the configuration.
+pub(super) fn throttle_settings(config: &Config) -> provisioning::throttle::Settings {
+    provisioning::throttle::Settings {
+        budget: config.throttle_budget,
+        refill_per_minute: config.throttle_refill_per_minute,
+        cooldown: config.throttle_cooldown,
+        max_sources: config.throttle_max_sources,
+    }
+}
+
+impl Components {
+    /// Builds the parts in start-up order; templates and TLS fail fast, before any phone asks.
+    pub(super) async fn build(
+        config: &Config,
+        metrics: &Arc<Metrics>,
+        readiness: &Readiness,
+        with_tls: bool,
+    ) -> anyhow::Result<Self> {
+        let opened = open(config, Some(metrics)).await?;
+        if opened.migrated.applied.is_empty() {
+            tracing::info!(store = %opened.target, schema = opened.migrated.version, "store opened");
+        } else {
+            tracing::info!(store = %opened.target, from = opened.migrated.found, to = opened.migrated.version, "store opened and migrated");
+        }
+        let store = opened.store;
+        readiness.set_database_up(true);
+        metrics.database_up.set(1);
+
+        let registry = Arc::new(Registry::new());
+        let started = std::time::Instant::now();
+        registry
+            .hydrate(store.as_ref())
+            .await
+            .context("cannot load tenants and devices from the store")?;
+        metrics.devices.set(registry.device_count() as i64);
+        metrics.tenants.set(registry.tenant_count() as i64);
+        tracing::info!(
+            devices = registry.device_count(),
+            tenants = registry.tenant_count(),
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "registry loaded"
+        );
+
+        let renderer =
+            Renderer::load(config.templates.as_deref()).context("cannot load templates")?;
+        let tls = if with_tls {
+            Some(super::listeners::acceptor(config)?)
+        } else {
+            None
+        };
+        let ouis = Arc::new(config.oui_table());
+
+        let status_stop = CancellationToken::new();
+        let (queue, status) = sightings::spawn(
+            store.clone(),
+            metrics.clone(),
+            sightings::Batching {
+                flush_every: config.status_flush,
+                ..sightings::Batching::default()
+            },
+            status_stop.clone(),
+        );
+        let key = nonce_key(store.as_ref()).await?;
+        let (retire_tx, retire_rx) = mpsc::channel(4096);
+        let retirer = tokio::spawn(provisioning::retire_previous_credentials(
+            store.clone(),
+            registry.clone(),
+            retire_rx,
+        ));
+        let (issue_tx, issue_rx) = mpsc::channel(4096);
+        let committer = tokio::spawn(provisioning::commit_credentials(
+            store.clone(),
+            registry.clone(),
+            issue_rx,
+        ));
+        let provisioner = Arc::new(Provisioner::new(
+            registry.clone(),
+            renderer,
+            ouis.clone(),
+            provisioning::Settings {
+                public_url: config.public_url.clone(),
+                render_cache_bytes: config.render_cache_bytes,
+                dry_run: false,
+            },
+            metrics.clone(),
+            Some(queue),
+            provisioning::Admission {
+                throttle: provisioning::throttle::Throttle::new(throttle_settings(config)),
+                nonces: provisioning::auth::Nonces::new(
+                    &key,
+                    config.nonce_lifetime,
+                    MAX_REMEMBERED_NONCES,
+                ),
+            },
+            Some(provisioning::CredentialSink {
+                issue: issue_tx,
+                retire: retire_tx,
+            }),
+        ));
+        Ok(Self {
+            store,
+            postgres: opened.postgres,
+            registry,
+            provisioner,
+            ouis,
+            tls,
+            writers: Writers {
+                status_stop,
+                status,
+                retirer,
+                committer,
+            },
+        })
+    }
+
+    /// What the partner API's handlers share.
+    pub(super) fn api_state(
+        &self,
+        config: &Config,
+        metrics: &Arc<Metrics>,
+    ) -> partner_api::ApiState {
+        partner_api::ApiState {
+            store: self.store.clone(),
+            registry: self.registry.clone(),
+            ouis: self.ouis.clone(),
+            admin_token: config
+                .admin_token
+                .as_ref()
+                .map(|t| partner_api::auth::AdminToken::new(t.expose())),
+            metrics: metrics.clone(),
+        }
+    }
+
+    /// Starts the background tasks, which run until `stop`: the sweep of the throttle and
+    /// nonces, the change follower, and with PostgreSQL the listener for other nodes' commits
+    /// and the health watch.
+    pub(super) fn spawn_background(
+        &self,
+        config: &Config,
+        metrics: &Arc<Metrics>,
+        readiness: &Arc<Readiness>,
+        stop: &CancellationToken,
+    ) -> Vec<JoinHandle<()>> {
+        let mut tasks = vec![tokio::spawn(provisioning::sweep_admission(
+            self.provisioner.clone(),
+            SWEEP_EVERY,
+            metrics.clone(),
+            stop.clone(),
+        ))];
+        // With PostgreSQL, other nodes' commits wake the follower through LISTEN/NOTIFY; the
+        // poll by change sequence stays as the safety net for notifications lost while
+        // reconnecting.
+        let wake = Arc::new(Notify::new());
+        if let Some(pg) = &self.postgres {
+            tasks.push(pg.listen(wake.clone(), stop.clone()));
+            tasks.push(tokio::spawn(watch_database(
+                pg.clone(),
+                readiness.clone(),
+                metrics.clone(),
+                stop.clone(),
+            )));
+        }
+        let metrics = metrics.clone();
+        let gauges = self.registry.clone();
+        tasks.push(tokio::spawn(registry::sync::follow(
+            self.registry.clone(),
+            self.store.clone(),
+            config.change_poll,
+            wake,
+            stop.clone(),
+            move |n, trigger| {
+                metrics
+                    .catch_ups
+                    .with_label_values(&[trigger.as_str()])
+                    .inc();
+                metrics.changes_applied.inc_by(n as u64);
+                metrics.devices.set(gauges.device_count() as i64);
+                metrics.tenants.set(gauges.tenant_count() as i64);
+            },
+        )));
+        tasks
+    }
+
+    /// Stops the writers once nothing feeds them (the listeners and background tasks are
+    /// stopped), flushing pending status writes, then closes the store.
+    pub(super) async fn stop(self) {
+        let Self {
+            store,
+            postgres,
+            provisioner,
+            writers,
+            ..
+        } = self;
+        // The provisioner holds the writers' senders: dropping it lets them finish.
+        drop(provisioner);
+        let _ = writers.retirer.await;
+        let _ = writers.committer.await;
+        writers.status_stop.cancel();
+        let _ = writers.status.await;
+        drop(store);
+        drop(postgres);
+    }
+}

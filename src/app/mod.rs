@@ -1,0 +1,125 @@
+//! The composition root: builds every component from the configuration, binds the listeners,
+//! runs them, and owns the order of startup and shutdown.
+//!
+//! Start: metrics → admin listener (liveness answers early) → store (+ migrations) → registry
+//! hydration → templates (fail fast) → TLS (fail fast) → phone and API listeners → ready.
+//! Stop: not ready → stop accepting and drain within the grace period → stop background tasks
+//! → flush status writes → close the store → admin listener.
+
+use std::sync::Arc;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::admin::{AdminService, Readiness};
+use crate::config::Config;
+use crate::metrics::Metrics;
+use crate::provisioning;
+use crate::server::{self, Limits};
+
+mod commands;
+mod components;
+mod listeners;
+mod store;
+
+use components::Components;
+use listeners::Serving;
+
+pub use commands::{create_token, import_file, render_once};
+pub use listeners::{Addresses, Listeners};
+pub use store::{migrate, open, open_store, OpenedStore};
+
+/// Runs the server until `shutdown` is cancelled, then drains and stops in order.
+pub async fn run(
+    config: Config,
+    listeners: Listeners,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let metrics = Arc::new(Metrics::new(
+        provisioning::METRIC_SLOTS,
+        provisioning::VENDOR_METRIC_SLOTS,
+    ));
+    for vendor in crate::domain::Vendor::ALL {
+        metrics
+            .render_errors
+            .touch(vendor.index(), &[vendor.as_str()]);
+    }
+    let readiness = Arc::new(Readiness::default());
+    let limits = listeners::limits(&config);
+
+    // The admin listener outlives everything else, so /metrics and /healthz answer while
+    // starting and draining.
+    let admin_stop = CancellationToken::new();
+    let mut listeners = listeners;
+    let admin = listeners.metrics.take().map(|listener| {
+        let service = AdminService::new(metrics.clone(), readiness.clone());
+        tokio::spawn(server::serve(
+            listener,
+            None,
+            move |_| service.clone(),
+            Limits {
+                max_connections: 64,
+                ..limits.clone()
+            },
+            Arc::new(server::NoEvents),
+            admin_stop.clone(),
+            config.shutdown_grace,
+        ))
+    });
+
+    let result = serve(&config, listeners, &metrics, &readiness, &limits, shutdown).await;
+
+    admin_stop.cancel();
+    if let Some(admin) = admin {
+        let _ = admin.await;
+    }
+    result
+}
+
+/// Build → spawn → serve → wait → drain.
+async fn serve(
+    config: &Config,
+    listeners: Listeners,
+    metrics: &Arc<Metrics>,
+    readiness: &Arc<Readiness>,
+    limits: &Limits,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let with_tls = listeners.phones.is_some() || listeners.api.is_some();
+    let components = Components::build(config, metrics, readiness, with_tls).await?;
+
+    let background = CancellationToken::new();
+    let tasks = components.spawn_background(config, metrics, readiness, &background);
+
+    let listener_stop = CancellationToken::new();
+    let serving = Serving {
+        config,
+        metrics,
+        limits,
+        tls: components.tls.clone(),
+        stop: &listener_stop,
+    };
+    let mut servers = serving.phones(listeners.phones, listeners.http, &components.provisioner);
+    if let Some(listener) = listeners.api {
+        servers.push(serving.api(listener, components.api_state(config, metrics)));
+    }
+
+    readiness.set_ready();
+    metrics.ready.set(1);
+    tracing::info!("ready");
+    shutdown.cancelled().await;
+
+    readiness.set_draining();
+    metrics.ready.set(0);
+    tracing::info!(grace = ?config.shutdown_grace, "draining");
+    listener_stop.cancel();
+    for s in servers {
+        let _ = s.await;
+    }
+    background.cancel();
+    for task in tasks {
+        let _ = task.await;
+    }
+    components.stop().await;
+    tracing::info!("stopped");
+    Ok(())
+}
