@@ -164,7 +164,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
                 actor.name = format!("cli:partner:{}:{}", p.id, p.name);
             }
             let report =
-                import::import_json(&store, &config.oui_table(), &document, &actor).await?;
+                import::import_json(store.as_ref(), &config.oui_table(), &document, &actor).await?;
             println!("{}", serde_json::to_string_pretty(&report)?);
             Ok(if report.refused == 0 {
                 ExitCode::SUCCESS
