@@ -21,7 +21,10 @@ use tokio::sync::Barrier;
 use super::postgres::{PostgresOptions, PostgresStore};
 use super::sqlite::SqliteStore;
 use super::*;
-use crate::domain::{Host, LineAccount, Secret};
+use crate::domain::{
+    ClaimCode, DeviceSettings, Ha1, Host, LineAccount, Mac, PartnerId, PhoneCredentials, Secret,
+    TenantName, TenantSettings, Vendor,
+};
 
 /// Two handles on one fresh database, like two nodes.
 pub(crate) struct Nodes {
