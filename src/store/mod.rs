@@ -29,6 +29,8 @@ pub mod postgres;
 mod records;
 pub mod rules;
 pub mod sqlite;
+#[cfg(test)]
+mod test_database;
 
 pub use records::{
     Actor, AuditEntry, AuditQuery, Change, ChangeEntry, ClaimOutcome, ClaimRequest,

@@ -9,3 +9,5 @@ mod partner_api;
 mod phones;
 mod security;
 mod support;
+#[path = "../../src/store/test_database.rs"]
+mod test_database;

@@ -12,7 +12,7 @@ use super::decode::DEVICE_COLUMNS;
 use super::schema::{Migration, MIGRATIONS};
 use super::{PostgresOptions, PostgresStore};
 use crate::domain::{ClaimCode, Mac, TenantName, TenantSettings, Vendor};
-use crate::store::contract::TestDatabase;
+use crate::store::contract::{store_on, test_database};
 use crate::store::{now_millis, Actor, ClaimRequest, Error, ImportBatch, Store, TenantCreated};
 
 async fn until(what: &str, mut check: impl FnMut() -> bool) {
@@ -53,7 +53,7 @@ async fn with_tenant(store: &PostgresStore) {
     assert!(matches!(created, TenantCreated::Created(_)));
 }
 
-async fn connect(db: &TestDatabase) -> PostgresStore {
+async fn connect(db: &crate::store::test_database::TestDatabase) -> PostgresStore {
     PostgresStore::connect(&db.url, PostgresOptions::default())
         .await
         .unwrap()
@@ -61,7 +61,7 @@ async fn connect(db: &TestDatabase) -> PostgresStore {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn nodes_starting_together_migrate_once() {
-    let db = TestDatabase::create().await;
+    let db = test_database().await;
     let mut stores = Vec::new();
     for _ in 0..4 {
         stores.push(connect(&db).await);
@@ -95,13 +95,13 @@ async fn nodes_starting_together_migrate_once() {
     assert_eq!(again.found, PostgresStore::SCHEMA_VERSION);
     assert!(again.applied.is_empty());
     drop(stores);
-    db.drop().await;
+    db.drop().await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_newer_schema_is_refused() {
-    let db = TestDatabase::create().await;
-    let store = db.store().await;
+    let db = test_database().await;
+    let store = store_on(&db).await;
     let client = store.client().await.unwrap();
     client
         .execute("UPDATE zerotouch_schema SET version = 99", &[])
@@ -117,12 +117,12 @@ async fn a_newer_schema_is_refused() {
     }
     assert_eq!(store.schema_version().await.unwrap(), 99);
     drop(store);
-    db.drop().await;
+    db.drop().await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn migration_3_hashes_stored_claim_codes() {
-    let db = TestDatabase::create().await;
+    let db = test_database().await;
     let store = connect(&db).await;
     // A database left at version 2 with a plain label code.
     {
@@ -160,13 +160,13 @@ async fn migration_3_hashes_stored_claim_codes() {
         .matches(mac, &ClaimCode::parse("ab12").unwrap()));
     assert!(device.enrol_until.is_some_and(|u| u > now_millis()));
     drop(store);
-    db.drop().await;
+    db.drop().await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn commits_on_one_node_wake_the_others() {
-    let db = TestDatabase::create().await;
-    let (one, two) = (db.store().await, db.store().await);
+    let db = test_database().await;
+    let (one, two) = (store_on(&db).await, store_on(&db).await);
     with_tenant(&one).await;
     let wake = Arc::new(Notify::new());
     let stop = CancellationToken::new();
@@ -196,19 +196,19 @@ async fn commits_on_one_node_wake_the_others() {
     stop.cancel();
     task.await.unwrap();
     drop((one, two));
-    db.drop().await;
+    db.drop().await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_lost_listen_connection_reconnects_and_wakes() {
-    let db = TestDatabase::create().await;
-    let store = db.store().await;
+    let db = test_database().await;
+    let store = store_on(&db).await;
     with_tenant(&store).await;
     let wake = Arc::new(Notify::new());
     let stop = CancellationToken::new();
     let task = store.listen(wake.clone(), stop.clone());
     woken(&wake, "LISTEN established").await;
-    let admin = db.admin().await;
+    let admin = db.admin().await.unwrap();
     for round in 1..=2u64 {
         let killed = admin
             .execute(
@@ -233,16 +233,16 @@ async fn a_lost_listen_connection_reconnects_and_wakes() {
     stop.cancel();
     task.await.unwrap();
     drop(store);
-    db.drop().await;
+    db.drop().await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_outage_fails_fast_as_unavailable_and_recovers() {
-    let db = TestDatabase::create().await;
-    let store = db.store().await;
+    let db = test_database().await;
+    let store = store_on(&db).await;
     with_tenant(&store).await;
     assert!(store.is_up());
-    let admin = db.admin().await;
+    let admin = db.admin().await.unwrap();
     let block = format!("ALTER DATABASE {} ALLOW_CONNECTIONS false", db.name);
     admin.batch_execute(&block).await.unwrap();
     admin
@@ -282,7 +282,7 @@ async fn an_outage_fails_fast_as_unavailable_and_recovers() {
     assert_eq!(store.tenants().await.unwrap().len(), 1);
     assert!(store.is_up());
     drop(store);
-    db.drop().await;
+    db.drop().await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -306,8 +306,8 @@ async fn nothing_listening_is_unavailable_quickly() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hydration_pages_scan_the_primary_key() {
-    let db = TestDatabase::create().await;
-    let store = db.store().await;
+    let db = test_database().await;
+    let store = store_on(&db).await;
     let client = store.client().await.unwrap();
     client
         .batch_execute(
@@ -351,13 +351,13 @@ async fn hydration_pages_scan_the_primary_key() {
         .unwrap();
     assert_eq!(next[0].mac.to_string(), format!("{:012x}", 20_001));
     drop(store);
-    db.drop().await;
+    db.drop().await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_observer_sees_every_operation() {
-    let db = TestDatabase::create().await;
-    let mut store = db.store().await;
+    let db = test_database().await;
+    let mut store = store_on(&db).await;
     let seen = Arc::new(Mutex::new(Vec::new()));
     let calls = Arc::new(AtomicUsize::new(0));
     let (s, c) = (seen.clone(), calls.clone());
@@ -386,5 +386,5 @@ async fn the_observer_sees_every_operation() {
     );
     assert_eq!(calls.load(Ordering::Relaxed), 4);
     drop(store);
-    db.drop().await;
+    db.drop().await.unwrap();
 }
