@@ -224,3 +224,87 @@ pub(crate) fn migrated_claim_secret(mac: &str, code: &str) -> Result<String, Err
 pub(crate) fn migrated_enrolment_until(now: Millis) -> Millis {
     now + enrolment_ms(None)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{DeviceSettings, TenantName, Vendor};
+
+    #[test]
+    fn the_enrolment_window_defaults_to_7_days_and_is_capped_at_90() {
+        assert_eq!(enrolment_ms(None), 7 * 24 * 3_600_000);
+        assert_eq!(enrolment_ms(Some(1)), 3_600_000);
+        assert_eq!(enrolment_ms(Some(u32::MAX)), 90 * 24 * 3_600_000);
+        assert_eq!(migrated_enrolment_until(1_000), 1_000 + enrolment_ms(None));
+    }
+
+    #[test]
+    fn the_operator_sees_everything_a_partner_only_its_own() {
+        assert!(visible(Some(1), None));
+        assert!(visible(None, None));
+        assert!(visible(Some(1), Some(1)));
+        assert!(!visible(Some(2), Some(1)));
+        assert!(
+            !visible(None, Some(1)),
+            "an operator's tenant is not a partner's"
+        );
+        assert!(customer_usable(Some(1), None));
+        assert!(customer_usable(Some(1), Some(1)));
+        assert!(!customer_usable(Some(2), Some(1)));
+        assert!(!customer_usable(None, None), "no such customer");
+    }
+
+    #[test]
+    fn an_imported_tenant_name_is_taken_only_by_another_partner() {
+        let partner = Actor {
+            partner: Some(1),
+            ..Actor::cli()
+        };
+        assert_eq!(import_tenant(None, &partner), ImportTenant::Create);
+        assert_eq!(
+            import_tenant(Some((7, Some(1))), &partner),
+            ImportTenant::Update(7)
+        );
+        assert_eq!(
+            import_tenant(Some((7, Some(2))), &partner),
+            ImportTenant::NameTaken
+        );
+        assert_eq!(
+            import_tenant(Some((7, None)), &partner),
+            ImportTenant::NameTaken
+        );
+        assert_eq!(
+            import_tenant(Some((7, Some(2))), &Actor::cli()),
+            ImportTenant::Update(7)
+        );
+    }
+
+    #[test]
+    fn claiming_again_needs_the_same_label_code() {
+        let mac = Mac::parse("7c2f80e0d605").unwrap();
+        let request = |code: Option<&str>| ClaimRequest {
+            mac,
+            vendor: Vendor::Gigaset,
+            claim_code: code.map(|c| ClaimCode::parse(c).unwrap()),
+            tenant: TenantName::parse("t1").unwrap(),
+            settings: DeviceSettings::default(),
+            enrol_until: None,
+        };
+        let claimed = new_claim(&request(Some("AB12")), 1);
+        assert!(claimed.credentials.is_none());
+        let again = |code| claim_again(claimed.clone(), request(code).claim_code.as_ref());
+        assert!(matches!(again(Some("ab12")), ClaimOutcome::Unchanged(_)));
+        assert_eq!(again(Some("AB13")), ClaimOutcome::ClaimCodeMismatch);
+        assert_eq!(again(None), ClaimOutcome::ClaimCodeMismatch);
+        let plain = new_claim(&request(None), 1);
+        assert!(matches!(
+            claim_again(plain.clone(), None),
+            ClaimOutcome::Unchanged(_)
+        ));
+        let code = ClaimCode::parse("AB12").unwrap();
+        assert_eq!(
+            claim_again(plain, Some(&code)),
+            ClaimOutcome::ClaimCodeMismatch
+        );
+    }
+}
