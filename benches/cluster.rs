@@ -25,8 +25,8 @@
 //! URL; databases `zt_bench_cluster_*` are created and dropped). `.ci/postgres` provides one.
 //! With `--list` or no arguments (how test runners call bench binaries) it does nothing.
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::io::Read;
+use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{ExitCode, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -35,13 +35,17 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use serde_json::json;
-use tokio_postgres::binary_copy::BinaryCopyInWriter;
-use tokio_postgres::types::Type;
 use tokio_util::sync::CancellationToken;
 use zerotouch::app::{self, Listeners};
 use zerotouch::config::{Config, Knobs};
-use zerotouch::domain::{Host, TenantSettings};
-use zerotouch::store::sqlite::SqliteStore;
+
+#[path = "harness/mod.rs"]
+mod harness;
+
+use harness::cli::{self, Backends, Bench, Flags};
+use harness::database::{migrated_store, on_database};
+use harness::generated::{self, BASE_MAC};
+use harness::process::{self, Readiness};
 
 const USAGE: &str = "\
 usage: cargo bench --bench cluster -- start|claims|propagation [options]
@@ -51,9 +55,14 @@ usage: cargo bench --bench cluster -- start|claims|propagation [options]
   --concurrency K        claims: concurrent API clients (default 16)
   --rate R               propagation: claims per second (default 50)
   --seconds S            propagation: duration (default 10)
-  --only sqlite|postgres one backend only
-  --postgres URL         superuser URL of a PostgreSQL server (default: $ZEROTOUCH_TEST_DATABASE_URL)
 ";
+
+const BENCH: Bench = Bench {
+    name: "cluster",
+    invocation: "start|claims|propagation",
+    usage: &[USAGE, cli::BACKENDS_USAGE],
+    needs_arguments: true,
+};
 
 const ADMIN_TOKEN: &str = "bench-admin-token-0123456789";
 
@@ -66,8 +75,7 @@ struct Options {
     concurrency: usize,
     rate: u32,
     seconds: u64,
-    sqlite: bool,
-    postgres: Option<String>,
+    backends: Backends,
 }
 
 impl Options {
@@ -80,34 +88,24 @@ impl Options {
             concurrency: 16,
             rate: 50,
             seconds: 10,
-            sqlite: true,
-            postgres: std::env::var("ZEROTOUCH_TEST_DATABASE_URL").ok(),
+            backends: Backends::from_env(),
         };
-        let mut only = None;
-        let mut it = args.iter();
-        while let Some(a) = it.next() {
-            let mut value = || it.next().with_context(|| format!("{a} needs a value"));
-            match a.as_str() {
-                "--bench" => {}
+        let mut flags = Flags::new(args);
+        while let Some(flag) = flags.next_flag() {
+            match flag.as_str() {
                 "--help" | "-h" => return Ok(None),
-                "--devices" => o.devices = value()?.parse()?,
-                "--runs" => o.runs = value()?.parse()?,
-                "--claims" => o.claims = value()?.parse()?,
-                "--concurrency" => o.concurrency = value()?.parse()?,
-                "--rate" => o.rate = value()?.parse()?,
-                "--seconds" => o.seconds = value()?.parse()?,
-                "--only" => only = Some(value()?.clone()),
-                "--postgres" => o.postgres = Some(value()?.clone()),
+                "--devices" => o.devices = flags.number(&flag)?,
+                "--runs" => o.runs = flags.number(&flag)?,
+                "--claims" => o.claims = flags.number(&flag)?,
+                "--concurrency" => o.concurrency = flags.number(&flag)?,
+                "--rate" => o.rate = flags.number(&flag)?,
+                "--seconds" => o.seconds = flags.number(&flag)?,
                 w @ ("start" | "claims" | "propagation") => o.what = w.to_owned(),
+                other if o.backends.take(other, &mut flags)? => {}
                 other => bail!("unknown option {other}"),
             }
         }
-        match only.as_deref() {
-            None => {}
-            Some("sqlite") => o.postgres = None,
-            Some("postgres") => o.sqlite = false,
-            Some(other) => bail!("--only {other}: expected sqlite or postgres"),
-        }
+        o.backends.resolve()?;
         if o.what.is_empty() {
             bail!("say what to measure: start, claims or propagation");
         }
@@ -116,38 +114,7 @@ impl Options {
 }
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    // Test runners (cargo test --benches, cargo nextest --all-targets) run bench binaries to
-    // list and run tests: a benchmark is not a test, so list none and do nothing.
-    if args.iter().any(|a| a == "--list") || args.iter().all(|a| a == "--bench") {
-        if args.is_empty() {
-            eprintln!("cluster is a benchmark: run it with `cargo bench --bench cluster -- start|claims|propagation`");
-        }
-        return ExitCode::SUCCESS;
-    }
-    let options = match Options::parse(&args) {
-        Ok(Some(o)) => o,
-        Ok(None) => {
-            print!("{USAGE}");
-            return ExitCode::SUCCESS;
-        }
-        Err(e) => {
-            eprintln!("cluster: {e:#}\n{USAGE}");
-            return ExitCode::from(2);
-        }
-    };
-    let result = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("tokio runtime")
-        .and_then(|rt| rt.block_on(run(options)));
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("cluster: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
+    cli::main(&BENCH, Options::parse, |o| cli::block_on(run(o)))
 }
 
 async fn run(o: Options) -> anyhow::Result<()> {
@@ -184,215 +151,15 @@ fn ms(d: Duration) -> f64 {
 }
 
 // ---------------------------------------------------------------------------------------------
-// PostgreSQL databases.
-
-fn with_database(url: &str, name: &str) -> anyhow::Result<String> {
-    let (base, query) = url.split_once('?').unwrap_or((url, ""));
-    let (scheme, rest) = base
-        .split_once("://")
-        .context("the PostgreSQL URL must be postgres://…")?;
-    let authority = rest.split('/').next().unwrap_or(rest);
-    Ok(if query.is_empty() {
-        format!("{scheme}://{authority}/{name}")
-    } else {
-        format!("{scheme}://{authority}/{name}?{query}")
-    })
-}
-
-async fn connect(url: &str) -> anyhow::Result<tokio_postgres::Client> {
-    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
-        .await
-        .context("connecting to the PostgreSQL server")?;
-    tokio::spawn(connection);
-    Ok(client)
-}
-
-/// A throwaway database; `drop` removes it.
-struct BenchDatabase {
-    server: String,
-    name: String,
-    url: String,
-}
-
-impl BenchDatabase {
-    async fn create(server: &str, what: &str) -> anyhow::Result<Self> {
-        let name = format!("zt_bench_cluster_{what}_{}", std::process::id());
-        // One statement per call: several in one batch would run in a transaction, which
-        // DROP DATABASE refuses.
-        let client = connect(server).await?;
-        client
-            .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-            .await?;
-        client
-            .batch_execute(&format!("CREATE DATABASE {name}"))
-            .await?;
-        Ok(Self {
-            server: server.to_owned(),
-            url: with_database(server, &name)?,
-            name,
-        })
-    }
-
-    async fn drop(self) -> anyhow::Result<()> {
-        connect(&self.server)
-            .await?
-            .batch_execute(&format!(
-                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-                self.name
-            ))
-            .await?;
-        Ok(())
-    }
-}
-
-// ---------------------------------------------------------------------------------------------
 // start: the real binary against a million devices.
 
 const TENANTS: usize = 1_000;
-const BASE_MAC: u64 = 0x805e_c000_0000;
-
-/// The i-th device's MAC: a permutation of 0..n, so rows arrive in scattered order.
-fn mac_of(i: usize, n: usize) -> String {
-    let k = (i as u64).wrapping_mul(999_983) % (n.max(1) as u64);
-    format!("{:012x}", BASE_MAC + k)
-}
-
-fn tenant_settings(j: usize) -> anyhow::Result<String> {
-    let settings = TenantSettings {
-        sip_server: Some(Host::parse(&format!("t{j}.cloud.example"))?),
-        ..TenantSettings::default()
-    };
-    Ok(serde_json::to_string(&settings)?)
-}
-
-fn device_settings(i: usize) -> String {
-    format!(
-        r#"{{"display_name":"Desk {i}","lines":[{{"user":"{}","password":"pw-{i:08}"}}]}}"#,
-        1000 + i % 9000
-    )
-}
-
-fn sqlite_load(path: &Path, devices: usize) -> anyhow::Result<()> {
-    drop(SqliteStore::open(path)?);
-    let mut conn = rusqlite::Connection::open(path)?;
-    conn.pragma_update(None, "synchronous", "OFF")?;
-    let tx = conn.transaction()?;
-    {
-        let mut insert = tx.prepare(
-            "INSERT INTO tenants (id, name, settings, created_at, updated_at) VALUES (?1, ?2, ?3, 1, 1)",
-        )?;
-        for j in 0..TENANTS {
-            insert.execute(rusqlite::params![
-                j as i64 + 1,
-                format!("tenant-{j:05}"),
-                tenant_settings(j)?
-            ])?;
-        }
-        let mut insert = tx.prepare(
-            "INSERT INTO devices (mac, vendor, tenant_id, settings, claimed_at, updated_at) \
-             VALUES (?1, 'yealink', ?2, ?3, 1, 1)",
-        )?;
-        for i in 0..devices {
-            insert.execute(rusqlite::params![
-                mac_of(i, devices),
-                (i % TENANTS) as i64 + 1,
-                device_settings(i)
-            ])?;
-        }
-    }
-    tx.commit()?;
-    Ok(())
-}
-
-async fn postgres_load(url: &str, devices: usize) -> anyhow::Result<()> {
-    let store = zerotouch::store::postgres::PostgresStore::connect(url, Default::default()).await?;
-    store.migrate().await?;
-    let client = connect(url).await?;
-    let mut ids = Vec::new();
-    let mut names = Vec::new();
-    let mut settings = Vec::new();
-    for j in 0..TENANTS {
-        ids.push(j as i64 + 1);
-        names.push(format!("tenant-{j:05}"));
-        settings.push(tenant_settings(j)?);
-    }
-    client
-        .execute(
-            "INSERT INTO tenants (id, name, settings, created_at, updated_at) \
-             SELECT id, name, settings, 1, 1 FROM unnest($1::bigint[], $2::text[], $3::text[]) AS u(id, name, settings)",
-            &[&ids, &names, &settings],
-        )
-        .await?;
-    client
-        .batch_execute("SELECT setval('tenants_id_seq', (SELECT max(id) FROM tenants))")
-        .await?;
-    let sink = client
-        .copy_in(
-            "COPY devices (mac, vendor, tenant_id, settings, claimed_at, updated_at) FROM STDIN BINARY",
-        )
-        .await?;
-    let writer = BinaryCopyInWriter::new(
-        sink,
-        &[
-            Type::TEXT,
-            Type::TEXT,
-            Type::INT8,
-            Type::TEXT,
-            Type::INT8,
-            Type::INT8,
-        ],
-    );
-    let mut writer = std::pin::pin!(writer);
-    for i in 0..devices {
-        let (mac, tenant, settings) = (
-            mac_of(i, devices),
-            (i % TENANTS) as i64 + 1,
-            device_settings(i),
-        );
-        writer
-            .as_mut()
-            .write(&[&mac, &"yealink", &tenant, &settings, &1i64, &1i64])
-            .await?;
-    }
-    writer.finish().await?;
-    client.batch_execute("VACUUM ANALYZE devices").await?;
-    // Separately: several statements in one batch run in a transaction, which VACUUM refuses.
-    client.batch_execute("ANALYZE tenants").await?;
-    Ok(())
-}
-
-fn free_port() -> anyhow::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
-}
-
-/// A blocking GET's status, for polling readiness without a client library.
-fn get_status(addr: SocketAddr, path: &str) -> Option<u16> {
-    let mut s = TcpStream::connect_timeout(&addr, Duration::from_millis(200)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
-    )
-    .ok()?;
-    let mut head = [0u8; 12];
-    s.read_exact(&mut head).ok()?;
-    std::str::from_utf8(&head[9..12]).ok()?.parse().ok()
-}
-
-fn peak_rss_kib(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status.lines().find_map(|l| {
-        l.strip_prefix("VmHWM:")
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-    })
-}
 
 /// Starts the binary, waits for readiness; returns (spawn → ready, logged registry load time,
 /// peak RSS in KiB).
 fn start_node(data_dir: &Path, database_url: Option<&str>) -> anyhow::Result<(Duration, u64, u64)> {
-    let metrics: SocketAddr = format!("127.0.0.1:{}", free_port()?).parse()?;
+    let [port] = process::free_ports::<1>()?;
+    let metrics = SocketAddr::from(([127, 0, 0, 1], port));
     let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_zerotouch"));
     cmd.arg("serve")
         .arg("--data-dir")
@@ -408,20 +175,20 @@ fn start_node(data_dir: &Path, database_url: Option<&str>) -> anyhow::Result<(Du
     }
     let started = Instant::now();
     let mut child = cmd.spawn().context("cannot start zerotouch")?;
-    let ready = loop {
-        if get_status(metrics, "/readyz") == Some(200) {
-            break started.elapsed();
-        }
-        if let Some(status) = child.try_wait()? {
-            bail!("zerotouch exited before it was ready: {status}");
-        }
-        if started.elapsed() > Duration::from_secs(300) {
+    let ready = match process::wait_ready(
+        &mut child,
+        metrics,
+        Duration::from_secs(300),
+        Duration::from_millis(5),
+    )? {
+        Readiness::Ready(_) => started.elapsed(),
+        Readiness::Exited(status) => bail!("zerotouch exited before it was ready: {status}"),
+        Readiness::TimedOut => {
             let _ = child.kill();
             bail!("zerotouch not ready after 300 s");
         }
-        std::thread::sleep(Duration::from_millis(5));
     };
-    let rss = peak_rss_kib(child.id()).unwrap_or(0);
+    let rss = process::memory_kib(child.id(), "VmHWM:").unwrap_or(0);
     child.kill()?;
     let mut log = String::new();
     if let Some(mut err) = child.stderr.take() {
@@ -466,12 +233,12 @@ fn report_starts(backend: &str, runs: &mut [(Duration, u64, u64)]) {
 }
 
 async fn start(o: &Options) -> anyhow::Result<()> {
-    if o.sqlite {
+    if o.backends.sqlite {
         let dir = tempfile::tempdir()?;
         let path = dir.path().join("zerotouch.db");
         let t = Instant::now();
         let (p, n) = (path.clone(), o.devices);
-        tokio::task::spawn_blocking(move || sqlite_load(&p, n)).await??;
+        tokio::task::spawn_blocking(move || generated::sqlite_load(&p, n, TENANTS)).await??;
         println!(
             "sqlite: {} devices generated in {:.1} s",
             o.devices,
@@ -484,11 +251,11 @@ async fn start(o: &Options) -> anyhow::Result<()> {
         }
         report_starts("sqlite", &mut runs);
     }
-    if let Some(server) = &o.postgres {
-        let db = BenchDatabase::create(server, "start").await?;
-        let outcome = async {
+    if let Some(server) = &o.backends.postgres {
+        on_database(server, "cluster_start", |url| async move {
             let t = Instant::now();
-            postgres_load(&db.url, o.devices).await?;
+            drop(migrated_store(&url).await?);
+            generated::postgres_load(&url, o.devices, TENANTS).await?;
             println!(
                 "postgres: {} devices generated in {:.1} s",
                 o.devices,
@@ -497,18 +264,16 @@ async fn start(o: &Options) -> anyhow::Result<()> {
             let mut runs = Vec::new();
             for _ in 0..o.runs {
                 let dir = tempfile::tempdir()?;
-                let url = db.url.clone();
+                let url = url.clone();
                 runs.push(
                     tokio::task::spawn_blocking(move || start_node(dir.path(), Some(&url)))
                         .await??,
                 );
             }
             report_starts("postgres", &mut runs);
-            Ok::<(), anyhow::Error>(())
-        }
-        .await;
-        db.drop().await?;
-        outcome?;
+            Ok(())
+        })
+        .await?;
     }
     Ok(())
 }
@@ -550,7 +315,7 @@ impl Node {
         let task = tokio::spawn(app::run(config, listeners, stop.clone()));
         let metrics = addrs.metrics.context("metrics address")?;
         let t = Instant::now();
-        while tokio::task::spawn_blocking(move || get_status(metrics, "/readyz")).await?
+        while tokio::task::spawn_blocking(move || process::status(metrics, "/readyz")).await?
             != Some(200)
         {
             if t.elapsed() > Duration::from_secs(60) {
@@ -689,39 +454,35 @@ async fn stop_all(nodes: Vec<Arc<Node>>) -> anyhow::Result<()> {
 }
 
 async fn claims(o: &Options) -> anyhow::Result<()> {
-    if o.sqlite {
+    if o.backends.sqlite {
         let nodes = vec![Arc::new(Node::start(None).await?)];
         claim_run("sqlite, 1 node", &nodes, o).await?;
         stop_all(nodes).await?;
     }
-    if let Some(server) = &o.postgres {
+    if let Some(server) = &o.backends.postgres {
         for count in [1, 2] {
-            let db = BenchDatabase::create(server, "claims").await?;
-            let outcome = async {
+            on_database(server, "cluster_claims", |url| async move {
                 let mut nodes = Vec::new();
                 for _ in 0..count {
-                    nodes.push(Arc::new(Node::start(Some(&db.url)).await?));
+                    nodes.push(Arc::new(Node::start(Some(&url)).await?));
                 }
                 claim_run(&format!("postgres, {count} node(s)"), &nodes, o).await?;
                 stop_all(nodes).await
-            }
-            .await;
-            db.drop().await?;
-            outcome?;
+            })
+            .await?;
         }
     }
     Ok(())
 }
 
 async fn propagation(o: &Options) -> anyhow::Result<()> {
-    let server = o
-        .postgres
-        .as_ref()
-        .context("propagation needs PostgreSQL: --postgres URL or ZEROTOUCH_TEST_DATABASE_URL")?;
-    let db = BenchDatabase::create(server, "propagation").await?;
-    let outcome = async {
-        let a = Arc::new(Node::start(Some(&db.url)).await?);
-        let b = Arc::new(Node::start(Some(&db.url)).await?);
+    let server =
+        o.backends.postgres.as_ref().context(
+            "propagation needs PostgreSQL: --postgres URL or ZEROTOUCH_TEST_DATABASE_URL",
+        )?;
+    on_database(server, "cluster_propagation", |url| async move {
+        let a = Arc::new(Node::start(Some(&url)).await?);
+        let b = Arc::new(Node::start(Some(&url)).await?);
         let token = partner(&a).await?;
         let total = (u64::from(o.rate) * o.seconds) as usize;
         let mut tick = tokio::time::interval(Duration::from_secs(1) / o.rate.max(1));
@@ -770,8 +531,6 @@ async fn propagation(o: &Options) -> anyhow::Result<()> {
             ms(lat.last().copied().unwrap_or_default())
         );
         stop_all(vec![a, b]).await
-    }
-    .await;
-    db.drop().await?;
-    outcome
+    })
+    .await
 }

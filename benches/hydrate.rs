@@ -16,19 +16,23 @@
 //! URL; a database `zt_bench_<random>` is created and dropped). `.ci/postgres` provides a
 //! throwaway one (with `fsync=off`; `ZEROTOUCH_PG_DURABLE=1 .ci/postgres …` keeps fsync on).
 
-use std::path::Path;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context};
-use tokio_postgres::binary_copy::BinaryCopyInWriter;
-use tokio_postgres::types::Type;
-use zerotouch::domain::{DeviceSettings, Host, Mac, TenantName, TenantSettings, Vendor};
-use zerotouch::store::postgres::{PostgresOptions, PostgresStore};
+use anyhow::bail;
+use zerotouch::domain::{DeviceSettings, Mac, TenantName, TenantSettings, Vendor};
 use zerotouch::store::sqlite::SqliteStore;
 use zerotouch::store::{Actor, ClaimOutcome, ClaimRequest, Store, TenantCreated};
+
+#[path = "harness/mod.rs"]
+mod harness;
+
+use harness::cli::{self, Backends, Bench, Flags};
+use harness::database::{migrated_store, on_database};
+use harness::generated::{self, BASE_MAC};
+use harness::test_database::connect;
 
 const USAGE: &str = "\
 usage: cargo bench --bench hydrate -- [options]
@@ -37,9 +41,14 @@ usage: cargo bench --bench hydrate -- [options]
   --page P               devices_page size (default 20000)
   --runs R               hydration runs per backend (default 3)
   --claims C             claims per concurrency level (default 2000)
-  --only sqlite|postgres one backend only
-  --postgres URL         superuser URL of a PostgreSQL server (default: $ZEROTOUCH_TEST_DATABASE_URL)
 ";
+
+const BENCH: Bench = Bench {
+    name: "hydrate",
+    invocation: "[options]",
+    usage: &[USAGE, cli::BACKENDS_USAGE],
+    needs_arguments: false,
+};
 
 #[derive(Clone)]
 struct Options {
@@ -48,8 +57,7 @@ struct Options {
     page: usize,
     runs: usize,
     claims: usize,
-    sqlite: bool,
-    postgres: Option<String>,
+    backends: Backends,
 }
 
 impl Options {
@@ -60,37 +68,22 @@ impl Options {
             page: 20_000,
             runs: 3,
             claims: 2_000,
-            sqlite: true,
-            postgres: std::env::var("ZEROTOUCH_TEST_DATABASE_URL").ok(),
+            backends: Backends::from_env(),
         };
-        let mut only = None;
-        let mut it = args.iter();
-        while let Some(a) = it.next() {
-            let mut value = || it.next().with_context(|| format!("{a} needs a value"));
-            match a.as_str() {
-                "--bench" => {}
+        let mut flags = Flags::new(args);
+        while let Some(flag) = flags.next_flag() {
+            match flag.as_str() {
                 "--help" | "-h" => return Ok(None),
-                "--devices" => o.devices = value()?.parse()?,
-                "--tenants" => o.tenants = value()?.parse()?,
-                "--page" => o.page = value()?.parse()?,
-                "--runs" => o.runs = value()?.parse()?,
-                "--claims" => o.claims = value()?.parse()?,
-                "--only" => only = Some(value()?.clone()),
-                "--postgres" => o.postgres = Some(value()?.clone()),
+                "--devices" => o.devices = flags.number(&flag)?,
+                "--tenants" => o.tenants = flags.number(&flag)?,
+                "--page" => o.page = flags.number(&flag)?,
+                "--runs" => o.runs = flags.number(&flag)?,
+                "--claims" => o.claims = flags.number(&flag)?,
+                other if o.backends.take(other, &mut flags)? => {}
                 other => bail!("unknown option {other}"),
             }
         }
-        match only.as_deref() {
-            None => {}
-            Some("sqlite") => o.postgres = None,
-            Some("postgres") => {
-                o.sqlite = false;
-                if o.postgres.is_none() {
-                    bail!("--only postgres needs --postgres URL or ZEROTOUCH_TEST_DATABASE_URL");
-                }
-            }
-            Some(other) => bail!("--only sqlite or postgres, not {other}"),
-        }
+        o.backends.resolve()?;
         if o.tenants == 0 || o.page == 0 {
             bail!("--tenants and --page must be positive");
         }
@@ -99,39 +92,7 @@ impl Options {
 }
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    // Test runners (cargo test --benches, cargo nextest --all-targets) run bench binaries to
-    // list and run tests: a benchmark is not a test, so list none and do nothing.
-    if args.iter().any(|a| a == "--list") {
-        return ExitCode::SUCCESS;
-    }
-    if args.is_empty() {
-        eprintln!("hydrate is a benchmark: run it with `cargo bench --bench hydrate -- [options]`");
-        return ExitCode::SUCCESS;
-    }
-    let options = match Options::parse(&args) {
-        Ok(Some(o)) => o,
-        Ok(None) => {
-            print!("{USAGE}");
-            return ExitCode::SUCCESS;
-        }
-        Err(e) => {
-            eprintln!("hydrate: {e:#}\n{USAGE}");
-            return ExitCode::from(2);
-        }
-    };
-    let result = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("tokio runtime")
-        .and_then(|rt| rt.block_on(run(options)));
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("hydrate: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
+    cli::main(&BENCH, Options::parse, |o| cli::block_on(run(o)))
 }
 
 async fn run(o: Options) -> anyhow::Result<()> {
@@ -142,10 +103,10 @@ async fn run(o: Options) -> anyhow::Result<()> {
         o.page,
         std::thread::available_parallelism().map_or(0, |n| n.get())
     );
-    if o.sqlite {
+    if o.backends.sqlite {
         sqlite(&o).await?;
     }
-    match &o.postgres {
+    match &o.backends.postgres {
         Some(url) => postgres(&o, url).await?,
         None => println!("postgres: skipped (no --postgres URL or ZEROTOUCH_TEST_DATABASE_URL)"),
     }
@@ -153,36 +114,7 @@ async fn run(o: Options) -> anyhow::Result<()> {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Generated data.
-
-const BASE_MAC: u64 = 0x805e_c000_0000;
-
-/// The i-th generated device's MAC: a permutation of 0..n, so rows arrive in scattered order.
-fn mac_of(i: usize, n: usize) -> String {
-    // 999_983 is prime and does not divide n for the sizes used here.
-    let k = (i as u64).wrapping_mul(999_983) % (n.max(1) as u64);
-    format!("{:012x}", BASE_MAC + k)
-}
-
-fn tenant_settings(j: usize) -> anyhow::Result<String> {
-    let settings = TenantSettings {
-        sip_server: Some(Host::parse(&format!("t{j}.cloud.example"))?),
-        ..TenantSettings::default()
-    };
-    Ok(serde_json::to_string(&settings)?)
-}
-
-/// One line account and a display name, about what a real desk phone carries.
-fn device_settings(i: usize) -> String {
-    format!(
-        r#"{{"display_name":"Desk {i}","lines":[{{"user":"{}","password":"pw-{i:08}"}}]}}"#,
-        1000 + i % 9000
-    )
-}
-
-fn tenant_name(j: usize) -> String {
-    format!("tenant-{j:05}")
-}
+// Measurements.
 
 async fn hydrate(store: &dyn Store, page: usize) -> anyhow::Result<(usize, Duration)> {
     let start = Instant::now();
@@ -289,45 +221,13 @@ async fn claims(backend: &str, store: Arc<dyn Store>, o: &Options) -> anyhow::Re
 // ---------------------------------------------------------------------------------------------
 // SQLite.
 
-fn sqlite_load(path: &Path, o: &Options) -> anyhow::Result<()> {
-    // Let the store create its schema, then load with a plain connection.
-    drop(SqliteStore::open(path)?);
-    let mut conn = rusqlite::Connection::open(path)?;
-    conn.pragma_update(None, "synchronous", "OFF")?;
-    let tx = conn.transaction()?;
-    {
-        let mut insert = tx.prepare(
-            "INSERT INTO tenants (id, name, settings, created_at, updated_at) VALUES (?1, ?2, ?3, 1, 1)",
-        )?;
-        for j in 0..o.tenants {
-            insert.execute(rusqlite::params![
-                j as i64 + 1,
-                tenant_name(j),
-                tenant_settings(j)?
-            ])?;
-        }
-        let mut insert = tx.prepare(
-            "INSERT INTO devices (mac, vendor, tenant_id, settings, claimed_at, updated_at) \
-             VALUES (?1, 'yealink', ?2, ?3, 1, 1)",
-        )?;
-        for i in 0..o.devices {
-            insert.execute(rusqlite::params![
-                mac_of(i, o.devices),
-                (i % o.tenants) as i64 + 1,
-                device_settings(i)
-            ])?;
-        }
-    }
-    tx.commit()?;
-    Ok(())
-}
-
 async fn sqlite(o: &Options) -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let path = dir.path().join("zerotouch.db");
     let start = Instant::now();
-    let (load_path, options) = (path.clone(), o.clone());
-    tokio::task::spawn_blocking(move || sqlite_load(&load_path, &options)).await??;
+    let (load_path, devices, tenants) = (path.clone(), o.devices, o.tenants);
+    tokio::task::spawn_blocking(move || generated::sqlite_load(&load_path, devices, tenants))
+        .await??;
     let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
     println!(
         "sqlite: generated in {:.1} s ({} MB file)",
@@ -346,130 +246,8 @@ async fn sqlite(o: &Options) -> anyhow::Result<()> {
 // ---------------------------------------------------------------------------------------------
 // PostgreSQL.
 
-/// `url` with its database replaced by `name`.
-fn with_database(url: &str, name: &str) -> anyhow::Result<String> {
-    let (base, query) = match url.split_once('?') {
-        Some((b, q)) => (b, Some(q)),
-        None => (url, None),
-    };
-    let (scheme, rest) = base
-        .split_once("://")
-        .context("the PostgreSQL URL must be postgres://…")?;
-    let authority = rest.split('/').next().unwrap_or(rest);
-    Ok(match query {
-        Some(q) => format!("{scheme}://{authority}/{name}?{q}"),
-        None => format!("{scheme}://{authority}/{name}"),
-    })
-}
-
-async fn admin(url: &str) -> anyhow::Result<tokio_postgres::Client> {
-    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
-        .await
-        .with_context(|| "connecting to the PostgreSQL server".to_string())?;
-    tokio::spawn(connection);
-    Ok(client)
-}
-
-/// A throwaway database, dropped when the bench ends (also after a failure).
-struct BenchDatabase {
-    server: String,
-    name: String,
-    url: String,
-}
-
-impl BenchDatabase {
-    async fn create(server: &str, what: &str) -> anyhow::Result<Self> {
-        let name = format!("zt_bench_{what}_{}", std::process::id());
-        let client = admin(server).await?;
-        // One statement per call: several in one batch would run in a transaction, which
-        // DROP DATABASE refuses.
-        client
-            .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-            .await?;
-        client
-            .batch_execute(&format!("CREATE DATABASE {name}"))
-            .await?;
-        Ok(Self {
-            server: server.to_owned(),
-            url: with_database(server, &name)?,
-            name,
-        })
-    }
-
-    async fn store(&self) -> anyhow::Result<PostgresStore> {
-        let store = PostgresStore::connect(&self.url, PostgresOptions::default()).await?;
-        store.migrate().await?;
-        Ok(store)
-    }
-
-    async fn drop(self) -> anyhow::Result<()> {
-        admin(&self.server)
-            .await?
-            .batch_execute(&format!(
-                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-                self.name
-            ))
-            .await?;
-        Ok(())
-    }
-}
-
-async fn postgres_load(url: &str, o: &Options) -> anyhow::Result<()> {
-    let client = admin(url).await?;
-    let mut ids = Vec::with_capacity(o.tenants);
-    let mut names = Vec::with_capacity(o.tenants);
-    let mut settings = Vec::with_capacity(o.tenants);
-    for j in 0..o.tenants {
-        ids.push(j as i64 + 1);
-        names.push(tenant_name(j));
-        settings.push(tenant_settings(j)?);
-    }
-    client
-        .execute(
-            "INSERT INTO tenants (id, name, settings, created_at, updated_at) \
-             SELECT id, name, settings, 1, 1 FROM unnest($1::bigint[], $2::text[], $3::text[]) AS u(id, name, settings)",
-            &[&ids, &names, &settings],
-        )
-        .await?;
-    client
-        .batch_execute("SELECT setval('tenants_id_seq', (SELECT max(id) FROM tenants))")
-        .await?;
-    let sink = client
-        .copy_in(
-            "COPY devices (mac, vendor, tenant_id, settings, claimed_at, updated_at) FROM STDIN BINARY",
-        )
-        .await?;
-    let writer = BinaryCopyInWriter::new(
-        sink,
-        &[
-            Type::TEXT,
-            Type::TEXT,
-            Type::INT8,
-            Type::TEXT,
-            Type::INT8,
-            Type::INT8,
-        ],
-    );
-    let mut writer = std::pin::pin!(writer);
-    for i in 0..o.devices {
-        let mac = mac_of(i, o.devices);
-        let tenant = (i % o.tenants) as i64 + 1;
-        let settings = device_settings(i);
-        writer
-            .as_mut()
-            .write(&[&mac, &"yealink", &tenant, &settings, &1i64, &1i64])
-            .await?;
-    }
-    writer.finish().await?;
-    // What autovacuum would have done by the time a node starts.
-    client.batch_execute("VACUUM ANALYZE devices").await?;
-    // Separately: several statements in one batch run in a transaction, which VACUUM refuses.
-    client.batch_execute("ANALYZE tenants").await?;
-    Ok(())
-}
-
 async fn postgres(o: &Options, server: &str) -> anyhow::Result<()> {
-    let version = admin(server)
+    let version = connect(server)
         .await?
         .query_one("SELECT current_setting('server_version'), current_setting('fsync'), current_setting('synchronous_commit')", &[])
         .await?;
@@ -477,27 +255,21 @@ async fn postgres(o: &Options, server: &str) -> anyhow::Result<()> {
         (version.get(0), version.get(1), version.get(2));
     println!("postgres: server {v}, fsync={fsync}, synchronous_commit={sync}");
 
-    let db = BenchDatabase::create(server, "hydrate").await?;
-    let outcome = async {
-        let store = db.store().await?;
+    on_database(server, "hydrate", |url| async move {
+        let store = migrated_store(&url).await?;
         let start = Instant::now();
-        postgres_load(&db.url, o).await?;
+        generated::postgres_load(&url, o.devices, o.tenants).await?;
         println!(
             "postgres: generated in {:.1} s (COPY, then VACUUM ANALYZE)",
             start.elapsed().as_secs_f64()
         );
         hydrations("postgres", &store, o).await
-    }
-    .await;
-    db.drop().await?;
-    outcome?;
+    })
+    .await?;
 
-    let db = BenchDatabase::create(server, "claims").await?;
-    let outcome = async {
-        let store: Arc<dyn Store> = Arc::new(db.store().await?);
+    on_database(server, "claims", |url| async move {
+        let store: Arc<dyn Store> = Arc::new(migrated_store(&url).await?);
         claims(&format!("postgres (fsync={fsync})"), store, o).await
-    }
-    .await;
-    db.drop().await?;
-    outcome
+    })
+    .await
 }

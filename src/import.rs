@@ -86,13 +86,9 @@ struct DeviceRow {
     enrolment_hours: Option<u32>,
 }
 
-/// Default enrolment window of a claim: 7 days.
-pub const DEFAULT_ENROLMENT_HOURS: u32 = 168;
-
-/// The enrolment window in milliseconds, from hours given (capped at 90 days).
-pub fn enrolment_ms(hours: Option<u32>) -> i64 {
-    i64::from(hours.unwrap_or(DEFAULT_ENROLMENT_HOURS).min(90 * 24)) * 3_600_000
-}
+/// The enrolment window in milliseconds, from hours given: the store's one rule, which the
+/// partner API also reaches through here.
+pub use crate::store::rules::enrolment_ms;
 
 fn refused(row: usize, key: String, code: &'static str, reason: String) -> RowResult {
     RowResult {

@@ -8,7 +8,6 @@
 //! when the database goes away, without stopping the cluster other tests share.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::json;
@@ -16,34 +15,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
 use crate::support::*;
-
-/// The superuser URL of the test cluster, or a failure that says how to get one.
-fn server_url() -> String {
-    match std::env::var("ZEROTOUCH_TEST_DATABASE_URL") {
-        Ok(url) if !url.is_empty() => url,
-        _ => panic!(
-            "ZEROTOUCH_TEST_DATABASE_URL is not set: the cluster tests need a PostgreSQL server. \
-             Run them through .ci/postgres, which starts a throwaway cluster, e.g. \
-             `.ci/postgres cargo nextest run --test it -E 'test(/cluster::/)'`"
-        ),
-    }
-}
-
-/// `url` with its database replaced by `name` and `params` appended to its query.
-fn with_database(url: &str, name: &str, params: &str) -> String {
-    let (base, query) = url.split_once('?').unwrap_or((url, ""));
-    let (scheme, rest) = base.split_once("://").unwrap();
-    let authority = rest.split('/').next().unwrap();
-    let query: Vec<&str> = [query, params]
-        .into_iter()
-        .filter(|q| !q.is_empty())
-        .collect();
-    if query.is_empty() {
-        format!("{scheme}://{authority}/{name}")
-    } else {
-        format!("{scheme}://{authority}/{name}?{}", query.join("&"))
-    }
-}
+use crate::test_database::{required_server, unique_name, with_database, TestDatabase};
 
 /// `url` pointing at `via` instead of its own host and port.
 fn through(url: &str, via: SocketAddr) -> String {
@@ -53,76 +25,16 @@ fn through(url: &str, via: SocketAddr) -> String {
     format!("{scheme}://{}{via}{path}", userinfo.unwrap_or_default())
 }
 
-async fn superuser(url: &str) -> tokio_postgres::Client {
-    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
-        .await
-        .unwrap_or_else(|e| panic!("cannot reach the test PostgreSQL server: {e}"));
-    tokio::spawn(connection);
-    client
-}
-
 /// A fresh database, dropped (closing whatever is still connected) when the test ends,
 /// passed or failed.
-struct TestDatabase {
-    server: String,
-    name: String,
-}
-
-impl TestDatabase {
-    async fn create() -> Self {
-        static N: AtomicU64 = AtomicU64::new(0);
-        let server = server_url();
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos();
-        let name = format!(
-            "zt_cluster_{}_{}_{}",
-            std::process::id(),
-            nanos % 1_000_000_000,
-            N.fetch_add(1, Ordering::Relaxed)
-        );
-        superuser(&server)
-            .await
-            .batch_execute(&format!("CREATE DATABASE {name}"))
-            .await
-            .unwrap();
-        Self { server, name }
-    }
-
-    /// A URL of this database; `params` (e.g. `application_name=b`) go into its query.
-    fn url(&self, params: &str) -> String {
-        with_database(&self.server, &self.name, params)
-    }
-
-    /// A superuser connection to the cluster (not to this database).
-    async fn admin(&self) -> tokio_postgres::Client {
-        superuser(&self.server).await
-    }
-}
-
-impl Drop for TestDatabase {
-    fn drop(&mut self) {
-        // Drop runs inside the test's runtime, which cannot be blocked on: use another.
-        let (server, name) = (self.server.clone(), self.name.clone());
-        let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async {
-                if let Ok((client, connection)) =
-                    tokio_postgres::connect(&server, tokio_postgres::NoTls).await
-                {
-                    tokio::spawn(connection);
-                    let _ = client
-                        .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                        .await;
-                }
-            });
-        })
-        .join();
-    }
+async fn test_database() -> TestDatabase {
+    let server = required_server(
+        "the cluster tests need a PostgreSQL server",
+        ".ci/postgres cargo nextest run --test it -E 'test(/cluster::/)'",
+    );
+    TestDatabase::create(&server, unique_name("zt_cluster"))
+        .await
+        .unwrap()
 }
 
 /// A TCP proxy to the database that the test can cut (close every connection, refuse new
@@ -260,7 +172,7 @@ async fn partner(node: &TestServer, name: &str, tenants: &[&str]) -> String {
 /// committed before that reaches the node by the catch-up on listening, not by a notification,
 /// so tests that count notifications or reconnects start after it.
 async fn until_listening(db: &TestDatabase, application_name: &str) {
-    let admin = db.admin().await;
+    let admin = db.admin().await.unwrap();
     eventually(|| async {
         let rows = admin
             .query(
@@ -324,10 +236,13 @@ async fn until_seen(
 
 #[tokio::test]
 async fn nodes_started_together_migrate_once_and_share_one_truth() {
-    let db = TestDatabase::create().await;
+    let db = test_database().await;
     // Both nodes migrate at start, under the advisory lock: neither fails, the schema is
     // applied once.
-    let (a, b) = tokio::join!(Node::start(db.url(""), "1s"), Node::start(db.url(""), "1s"));
+    let (a, b) = tokio::join!(
+        Node::start(db.url.clone(), "1s"),
+        Node::start(db.url.clone(), "1s")
+    );
     let token = partner(&a, "acme", &["sales"]).await;
     let (status, body) = b.api(Some(&token)).claim(&mac(1), "sales").await;
     assert_eq!(
@@ -340,10 +255,10 @@ async fn nodes_started_together_migrate_once_and_share_one_truth() {
 
 #[tokio::test]
 async fn a_change_through_one_node_reaches_the_phones_of_the_other_within_a_second() {
-    let db = TestDatabase::create().await;
-    let a = Node::start(db.url(""), "1s").await;
+    let db = test_database().await;
+    let a = Node::start(db.url.clone(), "1s").await;
     // Node B's safety-net poll is off (an hour): what reaches it, reaches it by NOTIFY.
-    let b = Node::start(db.url("application_name=zt-node-b"), "1h").await;
+    let b = Node::start(db.url_with("application_name=zt-node-b"), "1h").await;
     until_listening(&db, "zt-node-b").await;
     let token = partner(&a, "acme", &["sales", "support"]).await;
     let api = a.api(Some(&token));
@@ -409,9 +324,9 @@ async fn a_change_through_one_node_reaches_the_phones_of_the_other_within_a_seco
 
 #[tokio::test]
 async fn one_mac_claimed_at_once_through_both_nodes_has_exactly_one_winner() {
-    let db = TestDatabase::create().await;
-    let a = Node::start(db.url(""), "1s").await;
-    let b = Node::start(db.url(""), "1s").await;
+    let db = test_database().await;
+    let a = Node::start(db.url.clone(), "1s").await;
+    let b = Node::start(db.url.clone(), "1s").await;
     const CLAIMANTS: usize = 16;
     let tenants: Vec<String> = (0..CLAIMANTS).map(|i| format!("t{i}")).collect();
     let names: Vec<&str> = tenants.iter().map(String::as_str).collect();
@@ -457,14 +372,14 @@ async fn one_mac_claimed_at_once_through_both_nodes_has_exactly_one_winner() {
 
 #[tokio::test]
 async fn changes_made_while_a_node_lost_its_notification_connection_are_caught_up() {
-    let db = TestDatabase::create().await;
-    let a = Node::start(db.url(""), "1s").await;
+    let db = test_database().await;
+    let a = Node::start(db.url.clone(), "1s").await;
     // B's poll is off: only notifications and the catch-up on reconnecting can reach it.
-    let b = Node::start(db.url("application_name=zt-node-b"), "1h").await;
+    let b = Node::start(db.url_with("application_name=zt-node-b"), "1h").await;
     let token = partner(&a, "acme", &["sales"]).await;
     let api = a.api(Some(&token));
 
-    let admin = db.admin().await;
+    let admin = db.admin().await.unwrap();
     let killed = admin
         .query(
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
@@ -505,8 +420,8 @@ async fn changes_made_while_a_node_lost_its_notification_connection_are_caught_u
 
 #[tokio::test]
 async fn through_a_database_outage_phones_are_served_writes_get_503_and_the_node_catches_up() {
-    let db = TestDatabase::create().await;
-    let upstream_url = db.url("");
+    let db = test_database().await;
+    let upstream_url = db.url.clone();
     let upstream: SocketAddr = {
         let (_, rest) = upstream_url.split_once('@').unwrap();
         rest.split('/').next().unwrap().parse().unwrap()
@@ -514,7 +429,7 @@ async fn through_a_database_outage_phones_are_served_writes_get_503_and_the_node
     let proxy = Proxy::start(upstream).await;
     let a = Node::start(upstream_url.clone(), "1s").await;
     let b = Node::start(
-        through(&db.url("application_name=zt-node-b"), proxy.addr),
+        through(&db.url_with("application_name=zt-node-b"), proxy.addr),
         "1s",
     )
     .await;
@@ -632,10 +547,10 @@ async fn through_a_database_outage_phones_are_served_writes_get_503_and_the_node
 
 #[tokio::test]
 async fn migrate_applies_the_schema_once_and_a_newer_schema_is_refused() {
-    let db = TestDatabase::create().await;
+    let db = test_database().await;
     let dir = tempfile::tempdir().unwrap();
     let mut knobs = test_knobs(dir.path());
-    knobs.database_url = Some(db.url("").parse().unwrap());
+    knobs.database_url = Some(db.url.parse().unwrap());
     let config = zerotouch::config::Config::resolve(knobs).unwrap();
     let first = zerotouch::app::migrate(&config).await.unwrap();
     assert!(
@@ -649,7 +564,7 @@ async fn migrate_applies_the_schema_once_and_a_newer_schema_is_refused() {
         "no URL (and so no password) printed: {first}"
     );
 
-    let (client, connection) = tokio_postgres::connect(&db.url(""), tokio_postgres::NoTls)
+    let (client, connection) = tokio_postgres::connect(&db.url, tokio_postgres::NoTls)
         .await
         .unwrap();
     tokio::spawn(connection);
@@ -680,7 +595,8 @@ fn urls_are_rewritten_for_a_database_and_a_proxy() {
             "postgres://postgres@127.0.0.1:5/postgres",
             "x",
             "application_name=b"
-        ),
+        )
+        .unwrap(),
         "postgres://postgres@127.0.0.1:5/x?application_name=b"
     );
     assert_eq!(

@@ -9,4 +9,6 @@ mod partner_api;
 mod phones;
 mod security;
 mod support;
+#[path = "../../src/store/test_database.rs"]
+mod test_database;
 mod vendors;

@@ -57,7 +57,7 @@ pub async fn import(data_dir: &Path, document: &str) -> zerotouch::import::Repor
     let config = Config::resolve(test_knobs(data_dir)).unwrap();
     let store = app::open_store(&config).await.unwrap();
     zerotouch::import::import_json(
-        &store,
+        store.as_ref(),
         &config.oui_table(),
         document.as_bytes(),
         &zerotouch::store::Actor::cli(),

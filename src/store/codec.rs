@@ -1,0 +1,314 @@
+//! How records are written to and read from the store's columns, the same for both backends:
+//! settings, customers, claim secrets and credentials as JSON text; MACs, vendors and tenant
+//! names as text; a change as (entity, key); an audit entry as text columns. A value that cannot
+//! be read back is [`Error::Corrupt`], naming what it was.
+//!
+//! Must not know SQL, a driver or its row type: each backend reads its columns (owned strings
+//! for SQLite, borrowed ones for PostgreSQL) and hands the values here.
+
+use std::fmt::Display;
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use serde_json::{json, Value};
+
+use super::records::{
+    Actor, Change, ChangeEntry, ClaimRequest, CustomerRecord, DeviceRecord, DeviceStatus,
+    DeviceView, Millis, TenantId, TenantRecord,
+};
+use super::Error;
+use crate::domain::{CustomerId, Mac, PartnerId, TenantName, Vendor};
+
+/// A stored value that could not be read back.
+pub(crate) fn corrupt(what: &str, e: impl Display) -> Error {
+    Error::Corrupt(format!("{what}: {e}"))
+}
+
+/// `value` as the JSON text a column holds.
+pub(crate) fn json<T: Serialize>(what: &str, value: &T) -> Result<String, Error> {
+    serde_json::to_string(value).map_err(|e| corrupt(what, e))
+}
+
+fn from_json<T: DeserializeOwned>(what: &str, text: &str) -> Result<T, Error> {
+    serde_json::from_str(text).map_err(|e| corrupt(what, e))
+}
+
+fn from_optional_json<T: DeserializeOwned>(
+    what: &str,
+    text: Option<&str>,
+) -> Result<Option<T>, Error> {
+    text.map(|t| from_json(what, t)).transpose()
+}
+
+/// A stored tenant name.
+pub(crate) fn tenant_name(text: &str) -> Result<TenantName, Error> {
+    TenantName::parse(text).map_err(|e| corrupt("tenant name", e))
+}
+
+/// A page size as SQL wants it.
+pub(crate) fn limit(n: usize) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+/// The key a keyset page starts after: every stored MAC sorts after the empty string.
+pub(crate) fn after(mac: Option<Mac>) -> String {
+    mac.map(|m| m.to_string()).unwrap_or_default()
+}
+
+/// A tenant's columns as read (`id, name, partner_id, customer_id, settings`).
+pub(crate) struct TenantColumns<S> {
+    pub(crate) id: TenantId,
+    pub(crate) name: S,
+    pub(crate) partner: Option<PartnerId>,
+    pub(crate) customer: Option<CustomerId>,
+    pub(crate) settings: S,
+}
+
+impl<S: AsRef<str>> TenantColumns<S> {
+    /// The tenant they hold.
+    pub(crate) fn decode(self) -> Result<TenantRecord, Error> {
+        Ok(TenantRecord {
+            id: self.id,
+            name: tenant_name(self.name.as_ref())?,
+            partner: self.partner,
+            customer: self.customer,
+            settings: from_json("tenant settings", self.settings.as_ref())?,
+        })
+    }
+}
+
+/// A device's columns as read
+/// (`mac, vendor, tenant_id, claim_secret, credentials, enrol_until, settings`).
+pub(crate) struct DeviceColumns<S> {
+    pub(crate) mac: S,
+    pub(crate) vendor: S,
+    pub(crate) tenant: TenantId,
+    pub(crate) claim_secret: Option<S>,
+    pub(crate) credentials: Option<S>,
+    pub(crate) enrol_until: Option<Millis>,
+    pub(crate) settings: S,
+}
+
+impl<S: AsRef<str>> DeviceColumns<S> {
+    /// The device they hold.
+    pub(crate) fn decode(self) -> Result<DeviceRecord, Error> {
+        Ok(DeviceRecord {
+            mac: Mac::parse(self.mac.as_ref()).map_err(|e| corrupt("device mac", e))?,
+            vendor: self
+                .vendor
+                .as_ref()
+                .parse::<Vendor>()
+                .map_err(|e| corrupt("device vendor", e))?,
+            tenant: self.tenant,
+            claim_secret: from_optional_json(
+                "claim secret",
+                self.claim_secret.as_ref().map(S::as_ref),
+            )?,
+            credentials: from_optional_json(
+                "credentials",
+                self.credentials.as_ref().map(S::as_ref),
+            )?,
+            enrol_until: self.enrol_until,
+            settings: from_json("device settings", self.settings.as_ref())?,
+        })
+    }
+}
+
+/// What a partner sees of a device: its columns, its tenant's name, when it was claimed and
+/// last changed, and its last fetch (`None`: it never fetched).
+pub(crate) fn view(
+    device: DeviceColumns<impl AsRef<str>>,
+    tenant: &str,
+    claimed_at: Millis,
+    updated_at: Millis,
+    status: Option<DeviceStatus>,
+) -> Result<DeviceView, Error> {
+    Ok(DeviceView {
+        record: device.decode()?,
+        tenant_name: tenant_name(tenant)?,
+        claimed_at,
+        updated_at,
+        status,
+    })
+}
+
+/// A customer from its columns (`id, partner_id, fields, created_at`).
+pub(crate) fn customer(
+    id: CustomerId,
+    partner: PartnerId,
+    fields: &str,
+    created_at: Millis,
+) -> Result<CustomerRecord, Error> {
+    Ok(CustomerRecord {
+        id,
+        partner,
+        fields: from_json("customer", fields)?,
+        created_at,
+    })
+}
+
+/// A change as the `changes` table holds it: (entity, key).
+pub(crate) fn change_columns(change: &Change) -> (&'static str, String) {
+    match change {
+        Change::Tenant(id) => ("tenant", id.to_string()),
+        Change::Device(mac) => ("device", mac.to_string()),
+    }
+}
+
+/// A change from its sequence number, entity and key.
+pub(crate) fn change(seq: i64, entity: &str, key: &str) -> Result<ChangeEntry, Error> {
+    let change = match entity {
+        "tenant" => Change::Tenant(key.parse().map_err(|e| corrupt("change key", e))?),
+        "device" => Change::Device(Mac::parse(key).map_err(|e| corrupt("change key", e))?),
+        other => return Err(corrupt("change entity", other)),
+    };
+    Ok(ChangeEntry { seq, change })
+}
+
+/// A change as the audit log records it: the audit log's vocabulary (which action, on which
+/// device and tenant, with what detail), the same for both backends. Never secrets.
+pub(crate) enum AuditEvent<'a> {
+    /// `partner.create`.
+    PartnerCreated {
+        /// The new partner.
+        partner: PartnerId,
+        /// Its name.
+        name: &'a str,
+    },
+    /// `token.create`.
+    TokenCreated {
+        /// Whose token.
+        partner: PartnerId,
+        /// The token's row id.
+        token: i64,
+    },
+    /// `token.revoke`.
+    TokenRevoked {
+        /// Whose token.
+        partner: PartnerId,
+        /// The token's row id.
+        token: i64,
+    },
+    /// `customer.create`.
+    CustomerCreated(CustomerId),
+    /// `customer.update`.
+    CustomerUpdated(CustomerId),
+    /// `tenant.create`, of the tenant named so.
+    TenantCreated(&'a str),
+    /// `tenant.update`.
+    TenantUpdated(&'a str),
+    /// `tenant.delete`.
+    TenantDeleted(&'a str),
+    /// `device.claim`, with the enrolment window it opens.
+    DeviceClaimed(&'a ClaimRequest),
+    /// `device.move`, from one tenant to another.
+    DeviceMoved {
+        /// The device.
+        mac: Mac,
+        /// The tenant it leaves.
+        from: &'a str,
+        /// The tenant it joins.
+        to: &'a str,
+    },
+    /// `device.update`: new per-device settings, in this tenant.
+    DeviceUpdated(Mac, &'a str),
+    /// `device.release`, from this tenant.
+    DeviceReleased(Mac, &'a str),
+    /// `device.enrolment.open`, in this tenant, until then.
+    EnrolmentOpened(Mac, &'a str, Millis),
+    /// `device.credentials.rotate`: a partner asked for new credentials.
+    RotationRequested(Mac, &'a str),
+    /// A phone's own credential change, with the action `rules::change_credentials` named.
+    PhoneCredentials(&'static str, Mac, Option<&'a str>),
+}
+
+impl AuditEvent<'_> {
+    /// (action, device, tenant, detail).
+    fn parts(&self) -> (&'static str, Option<Mac>, Option<&str>, Option<Value>) {
+        match *self {
+            AuditEvent::PartnerCreated { partner, name } => (
+                "partner.create",
+                None,
+                None,
+                Some(json!({"partner": partner, "name": name})),
+            ),
+            AuditEvent::TokenCreated { partner, token } => (
+                "token.create",
+                None,
+                None,
+                Some(json!({"partner": partner, "token": token})),
+            ),
+            AuditEvent::TokenRevoked { partner, token } => (
+                "token.revoke",
+                None,
+                None,
+                Some(json!({"partner": partner, "token": token})),
+            ),
+            AuditEvent::CustomerCreated(id) => {
+                ("customer.create", None, None, Some(json!({"customer": id})))
+            }
+            AuditEvent::CustomerUpdated(id) => {
+                ("customer.update", None, None, Some(json!({"customer": id})))
+            }
+            AuditEvent::TenantCreated(name) => ("tenant.create", None, Some(name), None),
+            AuditEvent::TenantUpdated(name) => ("tenant.update", None, Some(name), None),
+            AuditEvent::TenantDeleted(name) => ("tenant.delete", None, Some(name), None),
+            AuditEvent::DeviceClaimed(req) => (
+                "device.claim",
+                Some(req.mac),
+                Some(req.tenant.as_str()),
+                req.enrol_until.map(|u| json!({"enrolment_until": u})),
+            ),
+            AuditEvent::DeviceMoved { mac, from, to } => (
+                "device.move",
+                Some(mac),
+                Some(to),
+                Some(json!({"from": from, "to": to})),
+            ),
+            AuditEvent::DeviceUpdated(mac, tenant) => {
+                ("device.update", Some(mac), Some(tenant), None)
+            }
+            AuditEvent::DeviceReleased(mac, tenant) => {
+                ("device.release", Some(mac), Some(tenant), None)
+            }
+            AuditEvent::EnrolmentOpened(mac, tenant, until) => (
+                "device.enrolment.open",
+                Some(mac),
+                Some(tenant),
+                Some(json!({"until": until})),
+            ),
+            AuditEvent::RotationRequested(mac, tenant) => {
+                ("device.credentials.rotate", Some(mac), Some(tenant), None)
+            }
+            AuditEvent::PhoneCredentials(action, mac, tenant) => (action, Some(mac), tenant, None),
+        }
+    }
+}
+
+/// One audit entry as the `audit` table holds it: who (actor), when, what (action on a device
+/// or tenant), from where, and detail as JSON text.
+pub(crate) struct AuditRow {
+    pub(crate) at: Millis,
+    pub(crate) actor: String,
+    pub(crate) source: Option<String>,
+    pub(crate) action: &'static str,
+    pub(crate) mac: Option<String>,
+    pub(crate) tenant: Option<String>,
+    pub(crate) detail: Option<String>,
+}
+
+impl AuditRow {
+    /// The entry `actor` leaves at `at` for `event`.
+    pub(crate) fn new(at: Millis, actor: &Actor, event: AuditEvent<'_>) -> Self {
+        let (action, mac, tenant, detail) = event.parts();
+        Self {
+            at,
+            actor: actor.name.clone(),
+            source: actor.source.map(|a| a.to_string()),
+            action,
+            mac: mac.map(|m| m.to_string()),
+            tenant: tenant.map(str::to_owned),
+            detail: detail.map(|d| d.to_string()),
+        }
+    }
+}

@@ -1,0 +1,250 @@
+//! The map from every [`Store`](super::Store) operation to the function of a backend that
+//! implements it, written once for both backends.
+//!
+//! Each backend lays out its operations the same way: a module per resource (`tenants`,
+//! `devices`, `partners`, `credentials`, `import`, `sightings`, `changes`, `audit`) holding one
+//! function per operation, which takes the store first. [`impl_store!`] implements the trait for
+//! a backend by calling them, so the two backends cannot drift apart in how operations are
+//! routed, and an operation added to the trait is added here once. Must not know SQL or either
+//! backend's types.
+
+/// Implements [`Store`](crate::store::Store) for `$backend` by calling the functions of its
+/// resource modules, which must be in scope where it is invoked. `$extra` holds the backend's
+/// own implementations of provided methods (SQLite batches credential changes in one
+/// transaction).
+macro_rules! impl_store {
+    ($backend:ty, { $($extra:tt)* }) => {
+        const _: () = {
+            use std::net::IpAddr;
+
+            use $crate::domain::{
+                CustomerFields, CustomerId, Mac, PartnerId, TenantName, TenantSettings,
+            };
+            use $crate::store::{
+                Actor, AuditEntry, AuditQuery, ChangeEntry, ClaimOutcome, ClaimRequest,
+                CredentialChange, CustomerRecord, DeviceQuery, DeviceRecord, DeviceUpdate,
+                DeviceView, Error, ImportBatch, ImportResult, Millis, PartnerRecord,
+                RotationOutcome, Sighting, Store, TenantChanged, TenantCreated, TenantId,
+                TenantRecord, TokenRecord, UpdateOutcome,
+            };
+
+            #[async_trait::async_trait]
+            impl Store for $backend {
+                async fn tenant(&self, id: TenantId) -> Result<Option<TenantRecord>, Error> {
+                    tenants::by_id(self, id).await
+                }
+
+                async fn devices_page(
+                    &self,
+                    after: Option<Mac>,
+                    limit: usize,
+                ) -> Result<Vec<DeviceRecord>, Error> {
+                    devices::page(self, after, limit).await
+                }
+
+                async fn device(&self, mac: Mac) -> Result<Option<DeviceRecord>, Error> {
+                    devices::by_mac(self, mac).await
+                }
+
+                async fn latest_change(&self) -> Result<i64, Error> {
+                    changes::latest(self).await
+                }
+
+                async fn changes_since(&self, seq: i64, limit: usize) -> Result<Vec<ChangeEntry>, Error> {
+                    changes::since(self, seq, limit).await
+                }
+
+                async fn import(&self, batch: ImportBatch) -> Result<ImportResult, Error> {
+                    import::import(self, batch).await
+                }
+
+                async fn record_sightings(&self, batch: Vec<Sighting>) -> Result<(), Error> {
+                    sightings::record(self, batch).await
+                }
+
+                async fn create_partner(
+                    &self,
+                    name: &str,
+                    actor: &Actor,
+                ) -> Result<Option<PartnerRecord>, Error> {
+                    partners::create(self, name, actor).await
+                }
+
+                async fn partners(&self) -> Result<Vec<PartnerRecord>, Error> {
+                    partners::list(self).await
+                }
+
+                async fn partner(&self, id: PartnerId) -> Result<Option<PartnerRecord>, Error> {
+                    partners::by_id(self, id).await
+                }
+
+                async fn partner_by_name(&self, name: &str) -> Result<Option<PartnerRecord>, Error> {
+                    partners::by_name(self, name).await
+                }
+
+                async fn create_token(
+                    &self,
+                    partner: PartnerId,
+                    key_id: &str,
+                    secret_hash: &[u8],
+                    actor: &Actor,
+                ) -> Result<Option<TokenRecord>, Error> {
+                    partners::create_token(self, partner, key_id, secret_hash, actor).await
+                }
+
+                async fn tokens(&self, partner: PartnerId) -> Result<Vec<TokenRecord>, Error> {
+                    partners::tokens(self, partner).await
+                }
+
+                async fn token_by_key(&self, key_id: &str) -> Result<Option<TokenRecord>, Error> {
+                    partners::token_by_key(self, key_id).await
+                }
+
+                async fn revoke_token(
+                    &self,
+                    partner: PartnerId,
+                    token: i64,
+                    actor: &Actor,
+                ) -> Result<bool, Error> {
+                    partners::revoke_token(self, partner, token, actor).await
+                }
+
+                async fn create_customer(
+                    &self,
+                    partner: PartnerId,
+                    fields: CustomerFields,
+                    actor: &Actor,
+                ) -> Result<CustomerRecord, Error> {
+                    partners::create_customer(self, partner, fields, actor).await
+                }
+
+                async fn customers(&self, partner: PartnerId) -> Result<Vec<CustomerRecord>, Error> {
+                    partners::customers(self, partner).await
+                }
+
+                async fn customer(
+                    &self,
+                    partner: PartnerId,
+                    id: CustomerId,
+                ) -> Result<Option<CustomerRecord>, Error> {
+                    partners::customer(self, partner, id).await
+                }
+
+                async fn update_customer(
+                    &self,
+                    partner: PartnerId,
+                    id: CustomerId,
+                    fields: CustomerFields,
+                    actor: &Actor,
+                ) -> Result<Option<CustomerRecord>, Error> {
+                    partners::update_customer(self, partner, id, fields, actor).await
+                }
+
+                async fn create_tenant(
+                    &self,
+                    name: TenantName,
+                    customer: Option<CustomerId>,
+                    settings: TenantSettings,
+                    actor: &Actor,
+                ) -> Result<TenantCreated, Error> {
+                    tenants::create(self, name, customer, settings, actor).await
+                }
+
+                async fn tenants_of(&self, partner: Option<PartnerId>) -> Result<Vec<TenantRecord>, Error> {
+                    tenants::of(self, partner).await
+                }
+
+                async fn tenant_by_name(
+                    &self,
+                    partner: Option<PartnerId>,
+                    name: &TenantName,
+                ) -> Result<Option<TenantRecord>, Error> {
+                    tenants::by_name(self, partner, name).await
+                }
+
+                async fn update_tenant(
+                    &self,
+                    name: &TenantName,
+                    customer: Option<CustomerId>,
+                    settings: TenantSettings,
+                    actor: &Actor,
+                ) -> Result<TenantChanged, Error> {
+                    tenants::update(self, name, customer, settings, actor).await
+                }
+
+                async fn delete_tenant(
+                    &self,
+                    name: &TenantName,
+                    actor: &Actor,
+                ) -> Result<TenantChanged, Error> {
+                    tenants::delete(self, name, actor).await
+                }
+
+                async fn claim(&self, request: ClaimRequest, actor: &Actor) -> Result<ClaimOutcome, Error> {
+                    devices::claim(self, request, actor).await
+                }
+
+                async fn update_device(
+                    &self,
+                    mac: Mac,
+                    update: DeviceUpdate,
+                    actor: &Actor,
+                ) -> Result<UpdateOutcome, Error> {
+                    devices::update(self, mac, update, actor).await
+                }
+
+                async fn release(&self, mac: Mac, actor: &Actor) -> Result<bool, Error> {
+                    devices::release(self, mac, actor).await
+                }
+
+                async fn device_view(
+                    &self,
+                    partner: Option<PartnerId>,
+                    mac: Mac,
+                ) -> Result<Option<DeviceView>, Error> {
+                    devices::view(self, partner, mac).await
+                }
+
+                async fn search_devices(
+                    &self,
+                    partner: Option<PartnerId>,
+                    query: DeviceQuery,
+                ) -> Result<Vec<DeviceView>, Error> {
+                    devices::search(self, partner, query).await
+                }
+
+                async fn audit_log(&self, query: AuditQuery) -> Result<Vec<AuditEntry>, Error> {
+                    audit::log(self, query).await
+                }
+
+                async fn change_credentials(
+                    &self,
+                    mac: Mac,
+                    change: CredentialChange,
+                    source: Option<IpAddr>,
+                ) -> Result<Option<DeviceRecord>, Error> {
+                    credentials::change(self, mac, change, source).await
+                }
+
+                async fn open_enrolment(
+                    &self,
+                    mac: Mac,
+                    until: Millis,
+                    actor: &Actor,
+                ) -> Result<Option<DeviceRecord>, Error> {
+                    credentials::open_enrolment(self, mac, until, actor).await
+                }
+
+                async fn request_rotation(&self, mac: Mac, actor: &Actor) -> Result<RotationOutcome, Error> {
+                    credentials::request_rotation(self, mac, actor).await
+                }
+
+                async fn secret(&self, name: &str, fresh: &[u8]) -> Result<Vec<u8>, Error> {
+                    credentials::secret(self, name, fresh).await
+                }
+
+                $($extra)*
+            }
+        };
+    };
+}

@@ -1,0 +1,24 @@
+//! The audit log in PostgreSQL: reading pages. Entries are appended by each write transaction
+//! at commit (`transaction::Tx::audit`), in commit order.
+//!
+//! Must not know anything else.
+
+use super::decode;
+use super::PostgresStore;
+use crate::store::codec;
+use crate::store::{AuditEntry, AuditQuery, Error};
+
+/// [`Store::audit_log`](crate::store::Store::audit_log).
+pub(super) async fn log(store: &PostgresStore, q: AuditQuery) -> Result<Vec<AuditEntry>, Error> {
+    let mac = q.mac.map(|m| m.to_string());
+    store
+        .read_all(
+            "audit_log",
+            "SELECT id, at, actor, source, action, mac, tenant, detail FROM audit \
+             WHERE id > $1 AND ($2::text IS NULL OR mac = $2) AND ($3::text IS NULL OR tenant = $3) \
+             ORDER BY id LIMIT $4",
+            &[&q.after.unwrap_or(0), &mac, &q.tenant, &codec::limit(q.limit)],
+            decode::audit_entry,
+        )
+        .await
+}

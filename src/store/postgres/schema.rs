@@ -1,0 +1,264 @@
+//! The PostgreSQL schema: its migrations, in order, and applying them once however many nodes
+//! start together (one transaction holding an advisory lock).
+//!
+//! `zerotouch_schema.version` records how many migrations a database has had; a database
+//! migrated by a newer build is refused. Owns the table definitions; the data step of
+//! migration 3 is the store's shared rule (`rules::migrated_*`), only its SQL is here. Must not
+//! know operations.
+
+use deadpool_postgres::Object;
+
+use super::decode::get;
+use super::failure::Failure;
+use super::PostgresStore;
+use crate::store::{now_millis, rules, Error, MigrateReport};
+
+/// Schema migrations, in order; `zerotouch_schema.version` records how many have been applied.
+/// The logical schema is SQLite's (`sqlite/schema.rs`); text keys that are ordered or range-scanned
+/// (MACs, names) use the "C" collation so that order is byte order whatever the database's
+/// locale, exactly as in SQLite and as `Mac` orders.
+pub(super) const MIGRATIONS: &[Migration] = &[
+    // 1: tenants, devices, last-seen status, change feed, audit.
+    Migration::Sql(
+        r#"
+    CREATE TABLE tenants (
+        id          BIGSERIAL PRIMARY KEY,
+        name        TEXT COLLATE "C" NOT NULL UNIQUE,
+        settings    TEXT NOT NULL,
+        created_at  BIGINT NOT NULL,
+        updated_at  BIGINT NOT NULL
+    );
+    CREATE TABLE devices (
+        mac         TEXT COLLATE "C" PRIMARY KEY,
+        vendor      TEXT NOT NULL,
+        tenant_id   BIGINT NOT NULL REFERENCES tenants(id),
+        claim_code  TEXT,
+        settings    TEXT NOT NULL,
+        claimed_at  BIGINT NOT NULL,
+        updated_at  BIGINT NOT NULL
+    );
+    CREATE INDEX devices_by_tenant ON devices(tenant_id);
+    CREATE TABLE device_status (
+        mac          TEXT COLLATE "C" PRIMARY KEY REFERENCES devices(mac) ON DELETE CASCADE,
+        last_seen    BIGINT NOT NULL,
+        source_ip    TEXT NOT NULL,
+        user_agent   TEXT NOT NULL,
+        model        TEXT,
+        firmware     TEXT,
+        last_file    TEXT NOT NULL,
+        last_outcome TEXT NOT NULL
+    );
+    CREATE TABLE changes (
+        seq     BIGSERIAL PRIMARY KEY,
+        entity  TEXT NOT NULL,
+        key     TEXT NOT NULL,
+        at      BIGINT NOT NULL
+    );
+    CREATE TABLE audit (
+        id      BIGSERIAL PRIMARY KEY,
+        at      BIGINT NOT NULL,
+        actor   TEXT NOT NULL,
+        source  TEXT,
+        action  TEXT NOT NULL,
+        mac     TEXT COLLATE "C",
+        tenant  TEXT,
+        detail  TEXT
+    );
+    CREATE INDEX audit_by_time ON audit(at);
+    "#,
+    ),
+    // 2: partners, their API tokens and customers; tenants owned by partners.
+    Migration::Sql(
+        r#"
+    CREATE TABLE partners (
+        id          BIGSERIAL PRIMARY KEY,
+        name        TEXT COLLATE "C" NOT NULL UNIQUE,
+        created_at  BIGINT NOT NULL
+    );
+    CREATE TABLE api_tokens (
+        id          BIGSERIAL PRIMARY KEY,
+        partner_id  BIGINT NOT NULL REFERENCES partners(id),
+        key_id      TEXT COLLATE "C" NOT NULL UNIQUE,
+        secret_hash BYTEA NOT NULL,
+        created_at  BIGINT NOT NULL,
+        revoked_at  BIGINT
+    );
+    CREATE INDEX api_tokens_by_partner ON api_tokens(partner_id);
+    CREATE TABLE customers (
+        id          BIGSERIAL PRIMARY KEY,
+        partner_id  BIGINT NOT NULL REFERENCES partners(id),
+        fields      TEXT NOT NULL,
+        created_at  BIGINT NOT NULL,
+        updated_at  BIGINT NOT NULL
+    );
+    CREATE INDEX customers_by_partner ON customers(partner_id);
+    ALTER TABLE tenants ADD COLUMN partner_id BIGINT REFERENCES partners(id);
+    ALTER TABLE tenants ADD COLUMN customer_id BIGINT REFERENCES customers(id);
+    CREATE INDEX tenants_by_partner ON tenants(partner_id);
+    CREATE INDEX device_status_by_seen ON device_status(last_seen);
+    CREATE INDEX audit_by_mac ON audit(mac);
+    "#,
+    ),
+    // 3: phone authentication. Gigaset label codes are replaced by the HA1s of the MAC-ID;
+    // devices get provisioning credentials (HA1s) and an enrolment window; a table of
+    // server-wide secrets (the Digest nonce key).
+    Migration::SqlThen(
+        r#"
+    ALTER TABLE devices ADD COLUMN claim_secret TEXT;
+    ALTER TABLE devices ADD COLUMN credentials TEXT;
+    ALTER TABLE devices ADD COLUMN enrol_until BIGINT;
+    CREATE TABLE server_secrets (
+        name   TEXT PRIMARY KEY,
+        value  BYTEA NOT NULL
+    );
+    "#,
+        DataStep::HashClaimCodes,
+    ),
+];
+
+/// One schema migration: SQL, or SQL followed by a data conversion written in Rust.
+pub(super) enum Migration {
+    /// Statements only.
+    Sql(&'static str),
+    /// Statements, then a data conversion.
+    SqlThen(&'static str, DataStep),
+}
+
+/// Data conversions that SQL alone cannot do.
+#[derive(Clone, Copy)]
+pub(super) enum DataStep {
+    /// Migration 3: hash stored label codes, drop the plain codes, and give devices claimed
+    /// before phone authentication existed a fresh enrolment window, so they can enrol.
+    HashClaimCodes,
+}
+
+/// The newest schema version this build knows.
+pub(super) const VERSION: i64 = MIGRATIONS.len() as i64;
+
+/// Advisory lock key held while migrating (`pg_advisory_xact_lock`): "ztmi".
+const LOCK_MIGRATE: i64 = 0x7a74_6d69;
+
+async fn run_data_step(
+    tx: &deadpool_postgres::Transaction<'_>,
+    step: DataStep,
+) -> Result<(), Failure> {
+    match step {
+        DataStep::HashClaimCodes => {
+            let rows = tx
+                .query(
+                    "SELECT mac, claim_code FROM devices WHERE claim_code IS NOT NULL",
+                    &[],
+                )
+                .await?;
+            for row in &rows {
+                let mac: &str = get(row, 0)?;
+                let code: &str = get(row, 1)?;
+                let secret = rules::migrated_claim_secret(mac, code)?;
+                tx.execute(
+                    "UPDATE devices SET claim_secret = $2 WHERE mac = $1",
+                    &[&mac, &secret],
+                )
+                .await?;
+            }
+            tx.batch_execute("ALTER TABLE devices DROP COLUMN claim_code")
+                .await?;
+            tx.execute(
+                "UPDATE devices SET enrol_until = $1 WHERE credentials IS NULL",
+                &[&rules::migrated_enrolment_until(now_millis())],
+            )
+            .await?;
+            Ok(())
+        }
+    }
+}
+
+async fn read_schema_version(client: &Object) -> Result<Option<i64>, Failure> {
+    let exists = client
+        .query_one("SELECT to_regclass('zerotouch_schema') IS NOT NULL", &[])
+        .await?;
+    if !get::<bool>(&exists, 0)? {
+        return Ok(None);
+    }
+    match client
+        .query_opt("SELECT version FROM zerotouch_schema WHERE id = 1", &[])
+        .await?
+    {
+        Some(row) => Ok(Some(get(&row, 0)?)),
+        None => Ok(None),
+    }
+}
+
+impl PostgresStore {
+    /// The schema version of the database (0 when it was never migrated).
+    pub async fn schema_version(&self) -> Result<i64, Error> {
+        self.observe("schema_version", async {
+            let client = self.client().await?;
+            Ok(read_schema_version(&client).await?.unwrap_or(0))
+        })
+        .await
+    }
+
+    /// Applies pending migrations in one transaction holding an advisory lock, so that nodes
+    /// starting together migrate exactly once (the others wait, then find nothing to do).
+    /// Refuses a database migrated by a newer build with [`Error::SchemaTooNew`].
+    pub async fn migrate(&self) -> Result<MigrateReport, Error> {
+        self.observe("migrate", async {
+            let mut client = self.client().await?;
+            let tx = client.transaction().await?;
+            tx.execute("SELECT pg_advisory_xact_lock($1)", &[&LOCK_MIGRATE])
+                .await?;
+            tx.batch_execute(
+                "CREATE TABLE IF NOT EXISTS zerotouch_schema (\
+                     id INT PRIMARY KEY CHECK (id = 1), version BIGINT NOT NULL)",
+            )
+            .await?;
+            let found = match tx
+                .query_opt("SELECT version FROM zerotouch_schema WHERE id = 1", &[])
+                .await?
+            {
+                Some(row) => get::<i64>(&row, 0)?,
+                None => {
+                    tx.execute(
+                        "INSERT INTO zerotouch_schema (id, version) VALUES (1, 0)",
+                        &[],
+                    )
+                    .await?;
+                    0
+                }
+            };
+            if found > VERSION {
+                return Err(Failure::Store(Error::SchemaTooNew {
+                    found,
+                    supported: VERSION,
+                }));
+            }
+            let mut applied = Vec::new();
+            for (i, migration) in MIGRATIONS.iter().enumerate().skip(found.max(0) as usize) {
+                let version = i as i64 + 1;
+                match migration {
+                    Migration::Sql(sql) => tx.batch_execute(sql).await?,
+                    Migration::SqlThen(sql, step) => {
+                        tx.batch_execute(sql).await?;
+                        run_data_step(&tx, *step).await?;
+                    }
+                }
+                tx.execute(
+                    "UPDATE zerotouch_schema SET version = $1 WHERE id = 1",
+                    &[&version],
+                )
+                .await?;
+                applied.push(version);
+            }
+            tx.commit().await?;
+            for version in &applied {
+                tracing::info!(version, "applied store migration");
+            }
+            Ok(MigrateReport {
+                found,
+                version: applied.last().copied().unwrap_or(found),
+                applied,
+            })
+        })
+        .await
+    }
+}

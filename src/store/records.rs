@@ -1,0 +1,431 @@
+//! The store's records: what goes in and comes out of [`Store`](super::Store) operations.
+//!
+//! Owns the plain data types of the store contract (tenants, devices, partners, tokens,
+//! customers, claims, imports, audit entries, changes) and the outcomes callers branch on.
+//! Must not know SQL, either backend, or how a record is encoded in a column.
+
+use std::net::IpAddr;
+
+use crate::domain::{
+    ClaimCode, ClaimSecret, CustomerFields, CustomerId, DeviceSettings, Ha1, Mac, PartnerId,
+    PhoneCredentials, TenantName, TenantSettings, Vendor,
+};
+
+/// A tenant's row id.
+pub type TenantId = i64;
+
+/// Milliseconds since the Unix epoch, the store's clock.
+pub type Millis = i64;
+
+/// A tenant instance as stored.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TenantRecord {
+    /// Row id.
+    pub id: TenantId,
+    /// Unique DNS label.
+    pub name: TenantName,
+    /// Owning partner; `None` for tenants imported by the operator without one.
+    pub partner: Option<PartnerId>,
+    /// The customer it belongs to.
+    pub customer: Option<CustomerId>,
+    /// What its phones receive.
+    pub settings: TenantSettings,
+}
+
+/// A partner as stored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PartnerRecord {
+    /// Row id.
+    pub id: PartnerId,
+    /// Unique name.
+    pub name: String,
+    /// Creation time.
+    pub created_at: Millis,
+}
+
+/// An API token as stored: never the token itself, only the SHA-256 of its secret part.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TokenRecord {
+    /// Row id.
+    pub id: i64,
+    /// Owner.
+    pub partner: PartnerId,
+    /// Public identifier inside the token, used to find the row.
+    pub key_id: String,
+    /// SHA-256 of the secret part.
+    pub secret_hash: Vec<u8>,
+    /// Creation time.
+    pub created_at: Millis,
+    /// Revocation time, if revoked.
+    pub revoked_at: Option<Millis>,
+}
+
+/// A customer as stored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CustomerRecord {
+    /// Row id.
+    pub id: CustomerId,
+    /// Owner.
+    pub partner: PartnerId,
+    /// What the partner wrote.
+    pub fields: CustomerFields,
+    /// Creation time.
+    pub created_at: Millis,
+}
+
+/// What a device fetched last.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeviceStatus {
+    /// When.
+    pub last_seen: Millis,
+    /// From where.
+    pub source: String,
+    /// Its User-Agent.
+    pub user_agent: String,
+    /// Model it reported.
+    pub model: Option<String>,
+    /// Firmware it reported.
+    pub firmware: Option<String>,
+    /// Which file.
+    pub last_file: String,
+    /// How it ended.
+    pub last_outcome: String,
+}
+
+/// A device with what a partner sees about it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeviceView {
+    /// The claim.
+    pub record: DeviceRecord,
+    /// Its tenant's name.
+    pub tenant_name: TenantName,
+    /// When it was claimed.
+    pub claimed_at: Millis,
+    /// Last change.
+    pub updated_at: Millis,
+    /// Last fetch, if it ever fetched.
+    pub status: Option<DeviceStatus>,
+}
+
+/// Who changes something, for the audit log.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Actor {
+    /// `admin`, `cli` or `partner:<id>:<name>`.
+    pub name: String,
+    /// The partner acting, which also scopes what the change may touch (`None`: the operator).
+    pub partner: Option<PartnerId>,
+    /// Client address, when the change came over the network.
+    pub source: Option<IpAddr>,
+}
+
+impl Actor {
+    /// The operator on the command line.
+    pub fn cli() -> Self {
+        Self {
+            name: "cli".into(),
+            partner: None,
+            source: None,
+        }
+    }
+
+    /// A phone changing its own provisioning credentials by fetching, from `source`.
+    pub fn phone(source: Option<IpAddr>) -> Self {
+        Self {
+            name: "phone".into(),
+            partner: None,
+            source,
+        }
+    }
+}
+
+/// A claim of one MAC for one tenant.
+#[derive(Clone, Debug)]
+pub struct ClaimRequest {
+    /// The device.
+    pub mac: Mac,
+    /// Its vendor.
+    pub vendor: Vendor,
+    /// Gigaset label code.
+    pub claim_code: Option<ClaimCode>,
+    /// The tenant, by name.
+    pub tenant: TenantName,
+    /// Per-device settings.
+    pub settings: DeviceSettings,
+    /// End of the enrolment window this claim opens.
+    pub enrol_until: Option<Millis>,
+}
+
+/// A change to a device's provisioning credentials, made by a phone's fetch.
+#[derive(Clone, Debug)]
+pub enum CredentialChange {
+    /// The first fetch inside the enrolment window: bind these credentials and close the
+    /// window. Refused (`None`) if the device is bound already or the window has closed.
+    Enrol(Ha1),
+    /// A rotation was requested: these become current, the old ones stay valid as previous.
+    /// Refused if no rotation is pending.
+    Rotate(Ha1),
+    /// The phone authenticated with its previous credentials (it never got the current
+    /// ones): these replace the current ones, the previous stay valid. Refused if there are
+    /// no previous credentials.
+    Reissue(Ha1),
+    /// The phone authenticated with the current credentials: forget the previous ones.
+    RetirePrevious,
+}
+
+/// How a rotation request ended.
+// Returned once per API call, never held in bulk: boxing the record would buy nothing.
+#[allow(clippy::large_enum_variant)]
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RotationOutcome {
+    /// The next authenticated fetch hands out new credentials.
+    Requested(DeviceRecord),
+    /// No such device for this actor.
+    NotFound,
+    /// The device has no credentials yet (not enrolled).
+    NotEnrolled,
+}
+
+/// How a claim ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ClaimOutcome {
+    /// The MAC was free and is now claimed.
+    Created(DeviceRecord),
+    /// The MAC was already claimed by this tenant; nothing changed.
+    Unchanged(DeviceRecord),
+    /// The MAC is claimed by another tenant.
+    AlreadyInUse,
+    /// The tenant does not exist or is not the actor's.
+    UnknownTenant,
+    /// A Gigaset device already claimed with another label code.
+    ClaimCodeMismatch,
+}
+
+/// A change to a claimed device.
+#[derive(Clone, Debug, Default)]
+pub struct DeviceUpdate {
+    /// Move it to this tenant.
+    pub tenant: Option<TenantName>,
+    /// Replace its per-device settings.
+    pub settings: Option<DeviceSettings>,
+}
+
+/// How a device update ended.
+// Returned once per API call, never held in bulk: boxing the record would buy nothing.
+#[allow(clippy::large_enum_variant)]
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum UpdateOutcome {
+    /// Done.
+    Updated(DeviceRecord),
+    /// The device is not claimed, or not by one of the actor's tenants.
+    NotFound,
+    /// The target tenant does not exist or is not the actor's.
+    UnknownTenant,
+}
+
+/// How creating a tenant ended.
+#[derive(Clone, Debug, PartialEq)]
+pub enum TenantCreated {
+    /// Done.
+    Created(TenantRecord),
+    /// The name is taken (by anyone).
+    NameTaken,
+    /// The customer does not exist or is not the actor's.
+    UnknownCustomer,
+}
+
+/// How changing or deleting a tenant ended.
+#[derive(Clone, Debug, PartialEq)]
+pub enum TenantChanged {
+    /// Done (`None` after a delete).
+    Done(Option<TenantRecord>),
+    /// No such tenant for this actor.
+    NotFound,
+    /// The customer does not exist or is not the actor's.
+    UnknownCustomer,
+    /// Devices are still claimed by it.
+    HasDevices,
+}
+
+/// Filters for listing devices.
+#[derive(Clone, Debug, Default)]
+pub struct DeviceQuery {
+    /// Lower-case hex digits the MAC starts with.
+    pub mac_prefix: Option<String>,
+    /// Only this tenant's.
+    pub tenant: Option<TenantName>,
+    /// Only this vendor's.
+    pub vendor: Option<Vendor>,
+    /// Seen at or after.
+    pub seen_since: Option<Millis>,
+    /// Seen before.
+    pub seen_before: Option<Millis>,
+    /// Only devices that never fetched.
+    pub never_seen: bool,
+    /// Page after this MAC.
+    pub after: Option<Mac>,
+    /// Page size.
+    pub limit: usize,
+}
+
+/// One audit log entry.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuditEntry {
+    /// Sequence id.
+    pub id: i64,
+    /// When.
+    pub at: Millis,
+    /// Who.
+    pub actor: String,
+    /// From where.
+    pub source: Option<String>,
+    /// What: `device.claim`, `device.move`, `device.release`, `tenant.create`, …
+    pub action: String,
+    /// Which device.
+    pub mac: Option<String>,
+    /// Which tenant.
+    pub tenant: Option<String>,
+    /// More, as JSON text.
+    pub detail: Option<String>,
+}
+
+/// Filters for reading the audit log.
+#[derive(Clone, Debug, Default)]
+pub struct AuditQuery {
+    /// Entries after this id.
+    pub after: Option<i64>,
+    /// Only this device's.
+    pub mac: Option<Mac>,
+    /// Only this tenant's.
+    pub tenant: Option<String>,
+    /// Page size.
+    pub limit: usize,
+}
+
+/// A claimed device as stored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeviceRecord {
+    /// The device.
+    pub mac: Mac,
+    /// Its vendor (from the OUI at claim time).
+    pub vendor: Vendor,
+    /// The tenant that claims it.
+    pub tenant: TenantId,
+    /// Gigaset: HA1s of its MAC-ID (MAC + label code), never the code itself.
+    pub claim_secret: Option<ClaimSecret>,
+    /// Provisioning credentials handed out at enrolment (HA1s only).
+    pub credentials: Option<PhoneCredentials>,
+    /// End of the enrolment window: until then, the first fetch binds the device.
+    pub enrol_until: Option<Millis>,
+    /// Per-device settings.
+    pub settings: DeviceSettings,
+}
+
+/// One fetch by a known device, recorded off the hot path for troubleshooting.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Sighting {
+    /// The device.
+    pub mac: Mac,
+    /// When.
+    pub at: Millis,
+    /// Source address.
+    pub source: IpAddr,
+    /// User-Agent, truncated.
+    pub user_agent: String,
+    /// Model from the User-Agent.
+    pub model: Option<String>,
+    /// Firmware from the User-Agent.
+    pub firmware: Option<String>,
+    /// Which file.
+    pub file: &'static str,
+    /// The outcome label.
+    pub outcome: &'static str,
+}
+
+/// Something that changed in the store, for caches to reload.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Change {
+    /// A tenant was created, changed or deleted.
+    Tenant(TenantId),
+    /// A device was claimed, changed, moved or released.
+    Device(Mac),
+}
+
+/// A change with its position in the store's monotonically increasing change sequence.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChangeEntry {
+    /// Sequence number; every commit that changes phone-visible data takes new ones.
+    pub seq: i64,
+    /// What changed.
+    pub change: Change,
+}
+
+/// A validated import, applied in one transaction.
+#[derive(Clone, Debug)]
+pub struct ImportBatch {
+    /// Tenants to create or update, with their row numbers in the file.
+    pub tenants: Vec<(usize, TenantName, TenantSettings)>,
+    /// Devices to claim, with their row numbers.
+    pub devices: Vec<ImportDevice>,
+    /// Who imports (for the audit log); a partner actor may only touch its own tenants.
+    pub actor: Actor,
+}
+
+/// One device row of an import.
+#[derive(Clone, Debug)]
+pub struct ImportDevice {
+    /// Row number in the file.
+    pub row: usize,
+    /// The device.
+    pub mac: Mac,
+    /// Its vendor.
+    pub vendor: Vendor,
+    /// Gigaset label code.
+    pub claim_code: Option<ClaimCode>,
+    /// Tenant to claim it for.
+    pub tenant: TenantName,
+    /// Per-device settings.
+    pub settings: DeviceSettings,
+    /// End of the enrolment window a new claim opens.
+    pub enrol_until: Option<Millis>,
+}
+
+/// What the store did with one row.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RowOutcome {
+    /// A new tenant or claim.
+    Created,
+    /// An existing tenant, or a device already claimed by the same tenant, updated.
+    Updated,
+    /// The device is claimed by another tenant.
+    AlreadyInUse,
+    /// The tenant named by a device row does not exist.
+    UnknownTenant,
+    /// A Gigaset device re-claimed with a different label code.
+    ClaimCodeMismatch,
+    /// The tenant name is taken by another partner.
+    NameTaken,
+}
+
+/// Per-row outcomes of an import, in row order, and the records it committed.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ImportResult {
+    /// (row, outcome) for each tenant row in the batch.
+    pub tenants: Vec<(usize, RowOutcome)>,
+    /// (row, outcome) for each device row in the batch.
+    pub devices: Vec<(usize, RowOutcome)>,
+    /// Tenants as committed (for caches).
+    pub applied_tenants: Vec<TenantRecord>,
+    /// Devices as committed (for caches).
+    pub applied_devices: Vec<DeviceRecord>,
+}
+
+/// What applying migrations did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MigrateReport {
+    /// The schema version found before migrating (0 for an empty database).
+    pub found: i64,
+    /// Versions applied by this call, in order (empty when another node had already done it).
+    pub applied: Vec<i64>,
+    /// The version now.
+    pub version: i64,
+}

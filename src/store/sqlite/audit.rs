@@ -1,0 +1,52 @@
+//! The audit log in SQLite: appending an entry inside a write transaction, and reading pages.
+//!
+//! What an entry holds is the store's shared `codec::AuditRow`; which operation writes which
+//! action is the operations' business. Must not know anything else.
+
+use rusqlite::{params, Transaction};
+
+use super::connection::{all, Db};
+use super::decode;
+use super::SqliteStore;
+use crate::store::codec::{self, AuditEvent, AuditRow};
+use crate::store::{Actor, AuditEntry, AuditQuery, Error, Millis};
+
+/// Appends the audit entry `actor` leaves at `at` for `event`.
+pub(super) fn append(
+    tx: &Transaction<'_>,
+    at: Millis,
+    actor: &Actor,
+    event: AuditEvent<'_>,
+) -> Result<(), Error> {
+    let row = AuditRow::new(at, actor, event);
+    tx.prepare_cached(
+        "INSERT INTO audit (at, actor, source, action, mac, tenant, detail) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )
+    .and_then(|mut s| {
+        s.execute(params![
+            row.at, row.actor, row.source, row.action, row.mac, row.tenant, row.detail
+        ])
+    })
+    .db()?;
+    Ok(())
+}
+
+/// [`Store::audit_log`](crate::store::Store::audit_log).
+pub(super) async fn log(store: &SqliteStore, q: AuditQuery) -> Result<Vec<AuditEntry>, Error> {
+    store
+        .read(move |conn| {
+            all(
+                conn,
+                "SELECT id, at, actor, source, action, mac, tenant, detail FROM audit \
+                 WHERE id > ?1 AND (?2 IS NULL OR mac = ?2) AND (?3 IS NULL OR tenant = ?3) ORDER BY id LIMIT ?4",
+                params![
+                    q.after.unwrap_or(0),
+                    q.mac.map(|m| m.to_string()),
+                    q.tenant,
+                    codec::limit(q.limit)
+                ],
+                decode::audit_entry,
+            )
+        })
+        .await
+}

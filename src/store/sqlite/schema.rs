@@ -1,0 +1,179 @@
+//! The SQLite schema: its migrations, in order, and applying them.
+//!
+//! `PRAGMA user_version` records how many migrations a database has had; a database migrated
+//! by a newer build is refused. Owns the table definitions; the data step of migration 3 is the
+//! store's shared rule (`rules::migrated_*`), only its SQL is here. Must not know operations.
+
+use rusqlite::{params, Connection, Transaction};
+
+use super::connection::{unavailable, Db};
+use crate::store::{now_millis, rules, Error, MigrateReport};
+
+/// One schema migration: SQL, or SQL followed by a data conversion written in Rust.
+enum Migration {
+    Sql(&'static str),
+    SqlThen(&'static str, fn(&Transaction<'_>) -> Result<(), Error>),
+}
+
+/// Schema migrations, in order; `PRAGMA user_version` records how many have been applied.
+const MIGRATIONS: &[Migration] = &[
+    // 1: tenants, devices, last-seen status, change feed, audit.
+    Migration::Sql(
+        r#"
+    CREATE TABLE tenants (
+        id          INTEGER PRIMARY KEY,
+        name        TEXT NOT NULL UNIQUE,
+        settings    TEXT NOT NULL,
+        created_at  INTEGER NOT NULL,
+        updated_at  INTEGER NOT NULL
+    );
+    CREATE TABLE devices (
+        mac         TEXT PRIMARY KEY,
+        vendor      TEXT NOT NULL,
+        tenant_id   INTEGER NOT NULL REFERENCES tenants(id),
+        claim_code  TEXT,
+        settings    TEXT NOT NULL,
+        claimed_at  INTEGER NOT NULL,
+        updated_at  INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE INDEX devices_by_tenant ON devices(tenant_id);
+    CREATE TABLE device_status (
+        mac          TEXT PRIMARY KEY REFERENCES devices(mac) ON DELETE CASCADE,
+        last_seen    INTEGER NOT NULL,
+        source_ip    TEXT NOT NULL,
+        user_agent   TEXT NOT NULL,
+        model        TEXT,
+        firmware     TEXT,
+        last_file    TEXT NOT NULL,
+        last_outcome TEXT NOT NULL
+    ) WITHOUT ROWID;
+    CREATE TABLE changes (
+        seq     INTEGER PRIMARY KEY AUTOINCREMENT,
+        entity  TEXT NOT NULL,
+        key     TEXT NOT NULL,
+        at      INTEGER NOT NULL
+    );
+    CREATE TABLE audit (
+        id      INTEGER PRIMARY KEY,
+        at      INTEGER NOT NULL,
+        actor   TEXT NOT NULL,
+        source  TEXT,
+        action  TEXT NOT NULL,
+        mac     TEXT,
+        tenant  TEXT,
+        detail  TEXT
+    );
+    CREATE INDEX audit_by_time ON audit(at);
+    "#,
+    ),
+    // 2: partners, their API tokens and customers; tenants owned by partners.
+    Migration::Sql(
+        r#"
+    CREATE TABLE partners (
+        id          INTEGER PRIMARY KEY,
+        name        TEXT NOT NULL UNIQUE,
+        created_at  INTEGER NOT NULL
+    );
+    CREATE TABLE api_tokens (
+        id          INTEGER PRIMARY KEY,
+        partner_id  INTEGER NOT NULL REFERENCES partners(id),
+        key_id      TEXT NOT NULL UNIQUE,
+        secret_hash BLOB NOT NULL,
+        created_at  INTEGER NOT NULL,
+        revoked_at  INTEGER
+    );
+    CREATE TABLE customers (
+        id          INTEGER PRIMARY KEY,
+        partner_id  INTEGER NOT NULL REFERENCES partners(id),
+        fields      TEXT NOT NULL,
+        created_at  INTEGER NOT NULL,
+        updated_at  INTEGER NOT NULL
+    );
+    CREATE INDEX customers_by_partner ON customers(partner_id);
+    ALTER TABLE tenants ADD COLUMN partner_id INTEGER REFERENCES partners(id);
+    ALTER TABLE tenants ADD COLUMN customer_id INTEGER REFERENCES customers(id);
+    CREATE INDEX tenants_by_partner ON tenants(partner_id);
+    CREATE INDEX device_status_by_seen ON device_status(last_seen);
+    CREATE INDEX audit_by_mac ON audit(mac);
+    "#,
+    ),
+    // 3: phone authentication. Gigaset label codes are replaced by the HA1s of the MAC-ID;
+    // devices get provisioning credentials (HA1s) and an enrolment window; a table of
+    // server-wide secrets (the Digest nonce key).
+    Migration::SqlThen(
+        r#"
+    ALTER TABLE devices ADD COLUMN claim_secret TEXT;
+    ALTER TABLE devices ADD COLUMN credentials TEXT;
+    ALTER TABLE devices ADD COLUMN enrol_until INTEGER;
+    CREATE TABLE server_secrets (
+        name   TEXT PRIMARY KEY,
+        value  BLOB NOT NULL
+    );
+    "#,
+        hash_claim_codes,
+    ),
+];
+
+/// The newest schema version this build knows.
+pub(super) const VERSION: i64 = MIGRATIONS.len() as i64;
+
+/// Migration 3's data step: hash stored label codes, drop the plain codes, and give devices
+/// claimed before phone authentication existed a fresh enrolment window, so they can enrol.
+fn hash_claim_codes(tx: &Transaction<'_>) -> Result<(), Error> {
+    let rows: Vec<(String, String)> = tx
+        .prepare("SELECT mac, claim_code FROM devices WHERE claim_code IS NOT NULL")
+        .and_then(|mut s| s.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect())
+        .db()?;
+    for (mac, code) in rows {
+        let secret = rules::migrated_claim_secret(&mac, &code)?;
+        tx.execute(
+            "UPDATE devices SET claim_secret = ?2 WHERE mac = ?1",
+            params![mac, secret],
+        )
+        .db()?;
+    }
+    tx.execute_batch("ALTER TABLE devices DROP COLUMN claim_code;")
+        .db()?;
+    tx.execute(
+        "UPDATE devices SET enrol_until = ?1 WHERE credentials IS NULL",
+        [rules::migrated_enrolment_until(now_millis())],
+    )
+    .db()?;
+    Ok(())
+}
+
+/// Applies pending migrations, each in its own exclusive transaction.
+pub(super) fn migrate(conn: &mut Connection) -> Result<MigrateReport, Error> {
+    let found: i64 = conn
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .map_err(unavailable)?;
+    if found > VERSION {
+        return Err(Error::SchemaTooNew {
+            found,
+            supported: VERSION,
+        });
+    }
+    let mut applied = Vec::new();
+    for (i, migration) in MIGRATIONS.iter().enumerate().skip(found as usize) {
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Exclusive)
+            .map_err(unavailable)?;
+        match migration {
+            Migration::Sql(sql) => tx.execute_batch(sql).map_err(unavailable)?,
+            Migration::SqlThen(sql, then) => {
+                tx.execute_batch(sql).map_err(unavailable)?;
+                then(&tx)?;
+            }
+        }
+        tx.pragma_update(None, "user_version", (i + 1) as i64)
+            .map_err(unavailable)?;
+        tx.commit().map_err(unavailable)?;
+        tracing::info!(version = i + 1, "applied store migration");
+        applied.push((i + 1) as i64);
+    }
+    Ok(MigrateReport {
+        found,
+        version: applied.last().copied().unwrap_or(found),
+        applied,
+    })
+}
