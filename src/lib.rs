@@ -6,6 +6,7 @@ pub mod admin;
 pub mod app;
 pub mod config;
 pub mod domain;
+pub mod fixture;
 pub mod import;
 pub mod metrics;
 pub mod partner_api;

@@ -4,7 +4,7 @@
 //!
 //! Input, one field per line (a missing or empty line is an absent header): method, path and
 //! query, User-Agent, Authorization, Host, then the client address and `tls` if over TLS.
-//! The registry is `provisioning::fixture`'s: a `mac`-mode tenant with one phone of each
+//! The registry is `zerotouch::fixture`'s: a `mac`-mode tenant with one phone of each
 //! vendor and an `enrolment` tenant with a bound Yealink phone, a Gigaset phone claimed with
 //! its label code, and unbound Yealink phones inside and past their enrolment window.
 //!
@@ -23,7 +23,8 @@ use libfuzzer_sys::fuzz_target;
 use zerotouch::domain::{Mac, OuiTable};
 use zerotouch::provisioning::auth::{parse_authorization, Authorization};
 use zerotouch::provisioning::throttle;
-use zerotouch::provisioning::{fixture, Fetch, Handled, Outcome, Provisioner};
+use zerotouch::fixture;
+use zerotouch::provisioning::{Fetch, Handled, Outcome, Provisioner};
 use zerotouch::vendors::{recognise, FileKind};
 
 const ENROLLED: &str = fixture::ENROLLED.mac;

@@ -99,9 +99,13 @@ impl Components {
         };
         let ouis = Arc::new(config.oui_table());
 
+        let ledger: Arc<dyn provisioning::ledger::Ledger> = Arc::new(super::ledger::StoreLedger {
+            store: store.clone(),
+            registry: registry.clone(),
+        });
         let status_stop = CancellationToken::new();
         let (queue, status) = sightings::spawn(
-            store.clone(),
+            ledger.clone(),
             metrics.clone(),
             sightings::Batching {
                 flush_every: config.status_flush,
@@ -112,16 +116,11 @@ impl Components {
         let key = nonce_key(store.as_ref()).await?;
         let (retire_tx, retire_rx) = mpsc::channel(4096);
         let retirer = tokio::spawn(provisioning::retire_previous_credentials(
-            store.clone(),
-            registry.clone(),
+            ledger.clone(),
             retire_rx,
         ));
         let (issue_tx, issue_rx) = mpsc::channel(4096);
-        let committer = tokio::spawn(provisioning::commit_credentials(
-            store.clone(),
-            registry.clone(),
-            issue_rx,
-        ));
+        let committer = tokio::spawn(provisioning::commit_credentials(ledger, issue_rx));
         let provisioner = Arc::new(Provisioner::new(
             registry.clone(),
             renderer,

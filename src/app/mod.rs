@@ -18,6 +18,7 @@ use crate::server::{self, Limits};
 
 mod commands;
 mod components;
+mod ledger;
 mod listeners;
 mod store;
 

@@ -275,6 +275,61 @@ pub fn issue_credentials(mac: Mac) -> Result<IssuedCredentials, RandomFailed> {
     })
 }
 
+/// A change to a device's provisioning credentials, made by a phone's fetch.
+#[derive(Clone, Debug)]
+pub enum CredentialChange {
+    /// The first fetch inside the enrolment window: bind these credentials and close the
+    /// window. Refused (`None`) if the device is bound already or the window has closed.
+    Enrol(Ha1),
+    /// A rotation was requested: these become current, the old ones stay valid as previous.
+    /// Refused if no rotation is pending.
+    Rotate(Ha1),
+    /// The phone authenticated with its previous credentials (it never got the current
+    /// ones): these replace the current ones, the previous stay valid. Refused if there are
+    /// no previous credentials.
+    Reissue(Ha1),
+    /// The phone authenticated with the current credentials: forget the previous ones.
+    RetirePrevious,
+}
+
+impl CredentialChange {
+    /// The device's credentials after this change and the audit action it records (`None`:
+    /// not audited), or `None` when the change does not apply to the device's state as read
+    /// inside the writing transaction. The one rule both backends apply.
+    pub fn apply(
+        self,
+        current: Option<PhoneCredentials>,
+        enrolment_open: bool,
+    ) -> Option<(PhoneCredentials, Option<&'static str>)> {
+        let fresh = |current, previous| PhoneCredentials {
+            current,
+            previous,
+            rotate: false,
+        };
+        match (self, current) {
+            (CredentialChange::Enrol(ha1), None) if enrolment_open => {
+                Some((fresh(ha1, None), Some("device.enrol")))
+            }
+            (CredentialChange::Rotate(ha1), Some(old)) if old.rotate => Some((
+                fresh(ha1, Some(old.current)),
+                Some("device.credentials.rotated"),
+            )),
+            (CredentialChange::Reissue(ha1), Some(old)) if old.previous.is_some() => Some((
+                fresh(ha1, old.previous),
+                Some("device.credentials.reissued"),
+            )),
+            (CredentialChange::RetirePrevious, Some(old)) if old.previous.is_some() => Some((
+                PhoneCredentials {
+                    previous: None,
+                    ..old
+                },
+                None,
+            )),
+            _ => None,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

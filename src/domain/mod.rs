@@ -3,11 +3,13 @@
 //! Pure types and parsing. Nothing here knows HTTP, Tera, SQL, metrics or async; all of it is
 //! unit-testable without a runtime.
 
+pub mod clock;
 pub mod credentials;
 pub mod device;
 pub mod locale;
 pub mod mac;
 pub mod partner;
+pub mod sighting;
 pub mod tenant;
 pub mod vendor;
 

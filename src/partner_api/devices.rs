@@ -316,15 +316,13 @@ pub async fn release_device(
     if !state.store.release(mac, &caller.actor()).await? {
         return Err(ApiError::NotFound("device"));
     }
-    {
-        let _order = state.registry.write_lock().await;
-        state.registry.remove_device(mac);
-    }
-    state.metrics.releases.inc();
     state
-        .metrics
-        .devices
-        .set(state.registry.device_count() as i64);
+        .publish_committed(crate::registry::Committed {
+            released: vec![mac],
+            ..Default::default()
+        })
+        .await;
+    state.metrics.releases.inc();
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -19,7 +19,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::domain::OuiTable;
-use crate::registry::Registry;
+use crate::registry::{Committed, Registry};
 use crate::store::{DeviceRecord, Store, TenantRecord};
 
 pub mod auth;
@@ -56,13 +56,17 @@ pub struct ApiState {
 impl ApiState {
     /// Applies committed tenants and devices to the registry.
     pub async fn publish(&self, tenants: Vec<TenantRecord>, devices: Vec<DeviceRecord>) {
-        let _order = self.registry.write_lock().await;
-        for t in tenants {
-            self.registry.put_tenant(t);
-        }
-        for d in devices {
-            self.registry.put_device(d);
-        }
+        self.publish_committed(Committed {
+            tenants,
+            devices,
+            ..Committed::default()
+        })
+        .await;
+    }
+
+    /// Applies any committed change to the registry and refreshes the gauges.
+    pub async fn publish_committed(&self, committed: Committed) {
+        self.registry.apply(committed).await;
         self.metrics
             .devices
             .set(self.registry.device_count() as i64);

@@ -169,14 +169,12 @@ pub async fn delete_tenant(
     let name = TenantName::parse(&name).map_err(|_| ApiError::NotFound("tenant"))?;
     match state.store.delete_tenant(&name, &caller.actor()).await? {
         TenantChanged::Done(_) => {
-            if let Some(id) = state.registry.tenant_id(&name) {
-                let _order = state.registry.write_lock().await;
-                state.registry.remove_tenant(id);
-            }
             state
-                .metrics
-                .tenants
-                .set(state.registry.tenant_count() as i64);
+                .publish_committed(crate::registry::Committed {
+                    deleted_tenants: vec![name],
+                    ..Default::default()
+                })
+                .await;
             Ok(StatusCode::NO_CONTENT)
         }
         TenantChanged::HasDevices => Err(ApiError::TenantHasDevices(name.to_string())),

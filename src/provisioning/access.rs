@@ -130,7 +130,7 @@ impl Gate<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::provisioning::fixture::{self, Phone};
+    use crate::fixture::{self, Phone};
     use base64::Engine as _;
     use std::time::Duration;
 

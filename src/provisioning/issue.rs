@@ -11,12 +11,12 @@ use std::time::Instant;
 
 use tokio::sync::mpsc;
 
-use crate::domain::credentials::issue_credentials;
+use crate::domain::credentials::{issue_credentials, CredentialChange};
 use crate::domain::Mac;
-use crate::registry::{Device, Registry, Tenant};
-use crate::store::{CredentialChange, Store};
+use crate::registry::{Device, Tenant};
 use crate::vendors::{FileKind, Template};
 
+use super::ledger::{Ledger, LedgerError};
 use super::render;
 use super::{Answer, Outcome, Provisioner};
 
@@ -72,19 +72,12 @@ pub struct IssueJob {
     mac: Mac,
     change: CredentialChange,
     source: IpAddr,
-    reply: tokio::sync::oneshot::Sender<
-        Result<Option<crate::store::DeviceRecord>, crate::store::Error>,
-    >,
+    reply: tokio::sync::oneshot::Sender<Result<bool, LedgerError>>,
 }
 
 /// Commits issued credentials in groups — one transaction for a burst of phones enrolling at
-/// once — updates the registry, then lets each waiting request answer. Runs until every
-/// sender is gone.
-pub async fn commit_credentials(
-    store: Arc<dyn Store>,
-    registry: Arc<Registry>,
-    mut jobs: mpsc::Receiver<IssueJob>,
-) {
+/// once — then lets each waiting request answer. Runs until every sender is gone.
+pub async fn commit_credentials(ledger: Arc<dyn Ledger>, mut jobs: mpsc::Receiver<IssueJob>) {
     const GROUP: usize = 256;
     while let Some(first) = jobs.recv().await {
         let mut group = vec![first];
@@ -98,24 +91,15 @@ pub async fn commit_credentials(
             .iter()
             .map(|j| (j.mac, j.change.clone(), Some(j.source)))
             .collect();
-        match store.change_credentials_many(changes).await {
-            Ok(records) => {
-                {
-                    let _order = registry.write_lock().await;
-                    for record in records.iter().flatten() {
-                        registry.put_device(record.clone());
-                    }
-                }
-                for (job, record) in group.into_iter().zip(records) {
-                    let _ = job.reply.send(Ok(record));
+        match ledger.change_credentials(changes).await {
+            Ok(applied) => {
+                for (job, applied) in group.into_iter().zip(applied) {
+                    let _ = job.reply.send(Ok(applied));
                 }
             }
             Err(e) => {
-                let reason = e.to_string();
                 for job in group {
-                    let _ = job
-                        .reply
-                        .send(Err(crate::store::Error::Unavailable(reason.clone())));
+                    let _ = job.reply.send(Err(e.clone()));
                 }
             }
         }
@@ -124,22 +108,13 @@ pub async fn commit_credentials(
 
 /// Applies retirements of previous credentials queued by phones' fetches, until the queue
 /// closes. Each is idempotent: a lost one is asked for again by the next fetch.
-pub async fn retire_previous_credentials(
-    store: Arc<dyn Store>,
-    registry: Arc<Registry>,
-    mut queue: mpsc::Receiver<Mac>,
-) {
+pub async fn retire_previous_credentials(ledger: Arc<dyn Ledger>, mut queue: mpsc::Receiver<Mac>) {
     while let Some(mac) = queue.recv().await {
-        match store
-            .change_credentials(mac, CredentialChange::RetirePrevious, None)
+        if let Err(e) = ledger
+            .change_credentials(vec![(mac, CredentialChange::RetirePrevious, None)])
             .await
         {
-            Ok(Some(record)) => {
-                let _order = registry.write_lock().await;
-                registry.put_device(record);
-            }
-            Ok(None) => {}
-            Err(e) => tracing::warn!(%mac, error = %e, "cannot retire previous phone credentials"),
+            tracing::warn!(%mac, error = %e, "cannot retire previous phone credentials");
         }
     }
 }
@@ -227,14 +202,14 @@ impl Provisioner {
             source: t.source,
             reply,
         };
-        let stopped = || crate::store::Error::Unavailable("credential writer stopped".into());
+        let stopped = || LedgerError("credential writer stopped".into());
         let result = match sink.issue.send(job).await {
             Ok(()) => committed.await.unwrap_or_else(|_| Err(stopped())),
             Err(_) => Err(stopped()),
         };
         match result {
-            Ok(Some(_)) => {}
-            Ok(None) => {
+            Ok(true) => {}
+            Ok(false) => {
                 // Another fetch (on this or another node) bound or rotated it first, or the
                 // window closed meanwhile: this client gets what an unbound device gets.
                 return Answer::refusal(Outcome::NotEnrolled);

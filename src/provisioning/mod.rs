@@ -12,17 +12,18 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::domain::clock::now_millis;
+use crate::domain::sighting::Sighting;
 use crate::domain::{Mac, OuiTable, Vendor};
 use crate::metrics::Metrics;
 use crate::registry::{Device, Registry, Tenant};
-use crate::store::{now_millis, Sighting};
 use crate::vendors::{self, FileKind, PhoneRequest, Template};
 
 mod access;
 pub mod auth;
 mod cache;
-pub mod fixture;
 mod issue;
+pub mod ledger;
 mod origin;
 mod outcome;
 pub mod render;

@@ -12,9 +12,11 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use crate::domain::sighting::Sighting;
 use crate::domain::Mac;
 use crate::metrics::Metrics;
-use crate::store::{Sighting, Store};
+
+use super::ledger::Ledger;
 
 /// The hot path's end of the queue.
 #[derive(Clone)]
@@ -56,7 +58,7 @@ impl Default for Batching {
 /// Creates the queue and its writer task. The writer stops on `shutdown` after writing what
 /// is pending; await the returned handle to know the last write is done.
 pub fn spawn(
-    store: Arc<dyn Store>,
+    ledger: Arc<dyn Ledger>,
     metrics: Arc<Metrics>,
     batching: Batching,
     shutdown: CancellationToken,
@@ -66,12 +68,12 @@ pub fn spawn(
         tx,
         metrics: metrics.clone(),
     };
-    let writer = tokio::spawn(write_batches(store, metrics, batching, rx, shutdown));
+    let writer = tokio::spawn(write_batches(ledger, metrics, batching, rx, shutdown));
     (queue, writer)
 }
 
 async fn write_batches(
-    store: Arc<dyn Store>,
+    ledger: Arc<dyn Ledger>,
     metrics: Arc<Metrics>,
     batching: Batching,
     mut rx: mpsc::Receiver<Sighting>,
@@ -83,12 +85,12 @@ async fn write_batches(
     loop {
         tokio::select! {
             () = shutdown.cancelled() => break,
-            _ = tick.tick() => flush(&*store, &metrics, &mut pending).await,
+            _ = tick.tick() => flush(&*ledger, &metrics, &mut pending).await,
             s = rx.recv() => match s {
                 Some(s) => {
                     pending.insert(s.mac, s);
                     if pending.len() >= batching.max_batch {
-                        flush(&*store, &metrics, &mut pending).await;
+                        flush(&*ledger, &metrics, &mut pending).await;
                     }
                 }
                 None => break,
@@ -99,16 +101,16 @@ async fn write_batches(
     while let Ok(s) = rx.try_recv() {
         pending.insert(s.mac, s);
     }
-    flush(&*store, &metrics, &mut pending).await;
+    flush(&*ledger, &metrics, &mut pending).await;
 }
 
-async fn flush(store: &dyn Store, metrics: &Metrics, pending: &mut HashMap<Mac, Sighting>) {
+async fn flush(ledger: &dyn Ledger, metrics: &Metrics, pending: &mut HashMap<Mac, Sighting>) {
     if pending.is_empty() {
         return;
     }
     let batch: Vec<Sighting> = pending.drain().map(|(_, s)| s).collect();
     let n = batch.len() as u64;
-    match store.record_sightings(batch).await {
+    match ledger.record_sightings(batch).await {
         Ok(()) => metrics.sightings_written.inc_by(n),
         Err(e) => {
             metrics.sightings_dropped.inc_by(n);

@@ -66,6 +66,19 @@ pub struct Registry {
     writers: tokio::sync::Mutex<()>,
 }
 
+/// Rows committed to the store, to reflect in the registry in one step.
+#[derive(Default, Debug)]
+pub struct Committed {
+    /// Tenants created or changed.
+    pub tenants: Vec<TenantRecord>,
+    /// Devices claimed, moved or changed.
+    pub devices: Vec<DeviceRecord>,
+    /// Devices released.
+    pub released: Vec<Mac>,
+    /// Tenants deleted.
+    pub deleted_tenants: Vec<TenantName>,
+}
+
 impl Default for Registry {
     fn default() -> Self {
         Self::new()
@@ -86,8 +99,28 @@ impl Registry {
 
     /// Held by whoever writes after a commit: between reading the store and writing here, no
     /// other writer may interleave, or an older row could overwrite a newer one.
-    pub async fn write_lock(&self) -> tokio::sync::MutexGuard<'_, ()> {
+    async fn write_lock(&self) -> tokio::sync::MutexGuard<'_, ()> {
         self.writers.lock().await
+    }
+
+    /// The one way to change a registry phones are reading: applies rows a writer committed
+    /// (the partner API, the credential writer), in order with every other writer.
+    pub async fn apply(&self, committed: Committed) {
+        let _order = self.write_lock().await;
+        for tenant in committed.tenants {
+            self.put_tenant(tenant);
+        }
+        for device in committed.devices {
+            self.put_device(device);
+        }
+        for mac in committed.released {
+            self.remove_device(mac);
+        }
+        for name in committed.deleted_tenants {
+            if let Some(id) = self.tenant_id(&name) {
+                self.remove_tenant(id);
+            }
+        }
     }
 
     /// The id of a tenant by name (a scan: used on deletes only).
@@ -127,7 +160,8 @@ impl Registry {
         self.tenants.len()
     }
 
-    /// Inserts or replaces a tenant.
+    /// Inserts or replaces a tenant, in a registry being loaded (a shared one changes through
+    /// [`Registry::apply`]).
     pub fn put_tenant(&self, record: TenantRecord) {
         let tenant = Tenant {
             id: record.id,
@@ -139,11 +173,12 @@ impl Registry {
     }
 
     /// Forgets a tenant.
-    pub fn remove_tenant(&self, id: TenantId) {
+    fn remove_tenant(&self, id: TenantId) {
         self.tenants.remove(&id);
     }
 
-    /// Inserts or replaces a device.
+    /// Inserts or replaces a device, in a registry being loaded (a shared one changes through
+    /// [`Registry::apply`]).
     pub fn put_device(&self, record: DeviceRecord) {
         // Cloned, not moved: the record was decoded among the store's temporaries (on another
         // thread's heap), where its pieces would pin memory the temporaries leave free; a
@@ -165,7 +200,7 @@ impl Registry {
     }
 
     /// Forgets a device (released).
-    pub fn remove_device(&self, mac: Mac) {
+    fn remove_device(&self, mac: Mac) {
         self.devices.remove(&mac);
     }
 

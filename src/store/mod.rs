@@ -14,7 +14,6 @@
 //! SQL, connections and transactions. `contract` is the one test suite run against both.
 
 use std::net::IpAddr;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 
@@ -40,13 +39,7 @@ pub use records::{
     TokenRecord, UpdateOutcome,
 };
 
-/// The current time in store units.
-pub fn now_millis() -> Millis {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
-}
+pub use crate::domain::clock::now_millis;
 
 /// Why the store could not do what was asked. Callers branch on these.
 #[derive(Debug, thiserror::Error)]

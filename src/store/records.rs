@@ -7,15 +7,16 @@
 use std::net::IpAddr;
 
 use crate::domain::{
-    ClaimCode, ClaimSecret, CustomerFields, CustomerId, DeviceSettings, Ha1, Mac, PartnerId,
+    ClaimCode, ClaimSecret, CustomerFields, CustomerId, DeviceSettings, Mac, PartnerId,
     PhoneCredentials, TenantName, TenantSettings, Vendor,
 };
 
 /// A tenant's row id.
 pub type TenantId = i64;
 
-/// Milliseconds since the Unix epoch, the store's clock.
-pub type Millis = i64;
+pub use crate::domain::clock::Millis;
+pub use crate::domain::credentials::CredentialChange;
+pub use crate::domain::sighting::Sighting;
 
 /// A tenant instance as stored.
 #[derive(Clone, Debug, PartialEq)]
@@ -153,23 +154,6 @@ pub struct ClaimRequest {
     pub settings: DeviceSettings,
     /// End of the enrolment window this claim opens.
     pub enrol_until: Option<Millis>,
-}
-
-/// A change to a device's provisioning credentials, made by a phone's fetch.
-#[derive(Clone, Debug)]
-pub enum CredentialChange {
-    /// The first fetch inside the enrolment window: bind these credentials and close the
-    /// window. Refused (`None`) if the device is bound already or the window has closed.
-    Enrol(Ha1),
-    /// A rotation was requested: these become current, the old ones stay valid as previous.
-    /// Refused if no rotation is pending.
-    Rotate(Ha1),
-    /// The phone authenticated with its previous credentials (it never got the current
-    /// ones): these replace the current ones, the previous stay valid. Refused if there are
-    /// no previous credentials.
-    Reissue(Ha1),
-    /// The phone authenticated with the current credentials: forget the previous ones.
-    RetirePrevious,
 }
 
 /// How a rotation request ended.
@@ -318,27 +302,6 @@ pub struct DeviceRecord {
     pub enrol_until: Option<Millis>,
     /// Per-device settings.
     pub settings: DeviceSettings,
-}
-
-/// One fetch by a known device, recorded off the hot path for troubleshooting.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Sighting {
-    /// The device.
-    pub mac: Mac,
-    /// When.
-    pub at: Millis,
-    /// Source address.
-    pub source: IpAddr,
-    /// User-Agent, truncated.
-    pub user_agent: String,
-    /// Model from the User-Agent.
-    pub model: Option<String>,
-    /// Firmware from the User-Agent.
-    pub firmware: Option<String>,
-    /// Which file.
-    pub file: &'static str,
-    /// The outcome label.
-    pub outcome: &'static str,
 }
 
 /// Something that changed in the store, for caches to reload.

@@ -14,7 +14,7 @@ use super::records::{
     Millis, RowOutcome, TenantId,
 };
 use super::Error;
-use crate::domain::{ClaimCode, ClaimSecret, Mac, PartnerId, PhoneCredentials};
+use crate::domain::{ClaimCode, ClaimSecret, Mac, PartnerId};
 
 /// Hours an enrolment window stays open when a claim does not say: 7 days.
 pub const DEFAULT_ENROLMENT_HOURS: u32 = 168;
@@ -141,44 +141,6 @@ pub(crate) fn import_device(
     };
     result.devices.push((row.row, outcome));
     refresh
-}
-
-impl CredentialChange {
-    /// The device's credentials after this change and the audit action it records (`None`:
-    /// not audited), or `None` when the change does not apply to the device's state as read
-    /// inside the writing transaction. The one rule both backends apply.
-    pub fn apply(
-        self,
-        current: Option<PhoneCredentials>,
-        enrolment_open: bool,
-    ) -> Option<(PhoneCredentials, Option<&'static str>)> {
-        let fresh = |current, previous| PhoneCredentials {
-            current,
-            previous,
-            rotate: false,
-        };
-        match (self, current) {
-            (CredentialChange::Enrol(ha1), None) if enrolment_open => {
-                Some((fresh(ha1, None), Some("device.enrol")))
-            }
-            (CredentialChange::Rotate(ha1), Some(old)) if old.rotate => Some((
-                fresh(ha1, Some(old.current)),
-                Some("device.credentials.rotated"),
-            )),
-            (CredentialChange::Reissue(ha1), Some(old)) if old.previous.is_some() => Some((
-                fresh(ha1, old.previous),
-                Some("device.credentials.reissued"),
-            )),
-            (CredentialChange::RetirePrevious, Some(old)) if old.previous.is_some() => Some((
-                PhoneCredentials {
-                    previous: None,
-                    ..old
-                },
-                None,
-            )),
-            _ => None,
-        }
-    }
 }
 
 /// A phone's credential change applied at `now` to `device` as read inside the writing

@@ -2,7 +2,8 @@
 //! `handle` fuzz target: one registry, built the way the server builds it, with a phone of each
 //! kind of access. Test data, compiled into the library so those separate crates share it.
 //!
-//! Knows nothing of the store: the registry is filled directly.
+//! It fills the registry directly with the rows the store would hand it, which is why it sits
+//! at the top of the crate and not inside the phone path (which never sees the store).
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -16,9 +17,11 @@ use crate::metrics::Metrics;
 use crate::registry::Registry;
 use crate::store::{DeviceRecord, TenantId, TenantRecord};
 
-use super::auth::Nonces;
-use super::throttle::{self, Throttle};
-use super::{Admission, Fetch, Provisioner, Renderer, Settings};
+use crate::provisioning::auth::Nonces;
+use crate::provisioning::throttle::{self, Throttle};
+use crate::provisioning::{
+    Admission, Fetch, Provisioner, Renderer, Settings, METRIC_SLOTS, VENDOR_METRIC_SLOTS,
+};
 
 /// A phone of the fleet: its MAC, its User-Agent and the path of its per-device file.
 #[derive(Clone, Copy, Debug)]
@@ -158,10 +161,7 @@ pub fn provisioner(throttle: throttle::Settings) -> Provisioner {
             render_cache_bytes: 64 << 20,
             dry_run: false,
         },
-        Arc::new(Metrics::new(
-            super::METRIC_SLOTS,
-            super::VENDOR_METRIC_SLOTS,
-        )),
+        Arc::new(Metrics::new(METRIC_SLOTS, VENDOR_METRIC_SLOTS)),
         None,
         Admission {
             throttle: Throttle::new(throttle),
@@ -191,5 +191,5 @@ pub fn fetch<'a>(
 
 /// Now, in the milliseconds the access decision compares with.
 pub fn now_ms() -> u64 {
-    u64::try_from(crate::store::now_millis()).unwrap_or(0)
+    u64::try_from(crate::domain::clock::now_millis()).unwrap_or(0)
 }
