@@ -10,10 +10,8 @@ use std::path::Path;
 
 use anyhow::{bail, Context};
 
-use crate::fleet::{Fleet, Vendor};
-
-/// Where a kept data directory holds the credentials the enrolment pass handed out.
-pub(crate) const CREDENTIALS_FILE: &str = "credentials.tsv";
+pub(crate) use crate::fleet::CREDENTIALS_FILE;
+use crate::fleet::{Device, Fleet, Vendor};
 
 /// Provisioning credentials a phone holds.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -130,4 +128,14 @@ pub(crate) fn write_credentials(
     std::fs::rename(&tmp, path)
         .with_context(|| format!("rename {} to {}", tmp.display(), path.display()))?;
     Ok(())
+}
+
+/// What a Gigaset phone claimed with its label code authenticates with out of the box:
+/// username = MAC, password = MAC-ID (`<MAC>-<code>`).
+pub(crate) fn mac_id_credential(device: &Device) -> Credential {
+    let mac = device.mac_hex_upper();
+    Credential {
+        password: format!("{mac}-{}", device.claim_code()),
+        username: mac,
+    }
 }

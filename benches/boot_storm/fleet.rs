@@ -13,11 +13,10 @@ use std::time::Instant;
 
 use anyhow::{bail, Context};
 
-use crate::credentials::{Credential, CREDENTIALS_FILE};
 use crate::options::Sequence;
 
-/// Devices a fleet may have: a MAC has 24 bits after its vendor prefix.
-pub(crate) const MAX_DEVICES: usize = 1 << 24;
+/// Where a kept data directory holds the credentials the enrolment pass handed out.
+pub(crate) const CREDENTIALS_FILE: &str = "credentials.tsv";
 
 /// The three vendors phones come from.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -152,16 +151,6 @@ impl Device {
         (0..4)
             .map(|k| DIGITS[((self.hash >> (8 + 6 * k)) % 36) as usize] as char)
             .collect()
-    }
-
-    /// What a Gigaset phone claimed with its label code authenticates with out of the box:
-    /// username = MAC, password = MAC-ID (`<MAC>-<code>`).
-    pub(crate) fn mac_id_credential(&self) -> Credential {
-        let mac = self.mac_hex_upper();
-        Credential {
-            password: format!("{mac}-{}", self.claim_code()),
-            username: mac,
-        }
     }
 
     /// The User-Agent the vendor's phone sends (fixtures/requests.json).

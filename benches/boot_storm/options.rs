@@ -9,8 +9,10 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 
-use crate::fleet::MAX_DEVICES;
 use crate::harness::cli::Flags;
+
+/// Devices a fleet may have: a MAC has 24 bits after its vendor prefix.
+pub(crate) const MAX_DEVICES: usize = 1 << 24;
 
 /// What `--help` prints.
 pub(crate) const USAGE: &str = "\

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::client::{Client, ErrorLog};
-use crate::credentials::{read_credentials, write_credentials, Credential};
+use crate::credentials::{mac_id_credential, read_credentials, write_credentials, Credential};
 use crate::fleet::Vendor;
 use crate::options::{Options, PhoneAuth};
 use crate::report::{
@@ -126,7 +126,7 @@ pub(crate) fn enrol_fleet(
     for (phone, slot) in client.credentials.iter().enumerate() {
         let device = fleet.phone(phone, options.phones);
         if device.vendor == Vendor::Gigaset {
-            let _ = slot.set(device.mac_id_credential());
+            let _ = slot.set(mac_id_credential(&device));
             gigaset += 1;
             todo.push(phone);
         } else if let Some(c) = stored.get(&fleet.phone_index(phone, options.phones)) {
