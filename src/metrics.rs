@@ -97,6 +97,8 @@ pub struct Metrics {
     pub sightings_dropped: IntCounter,
     /// Store changes applied to the registry by the change feed.
     pub changes_applied: IntCounter,
+    /// Schema migrations this node applied when it opened the store.
+    pub migrations_applied: IntCounter,
     /// 1 once the server is ready to serve phones.
     pub ready: IntGauge,
     /// Partner API requests by `route` template, `method` and `status` code.
@@ -234,6 +236,11 @@ impl Metrics {
             "Store changes applied to the in-memory registry by the change feed.",
         ));
         reg(Box::new(changes_applied.clone()));
+        let migrations_applied = defined(IntCounter::new(
+            "zerotouch_schema_migrations_applied_total",
+            "Schema migrations this node applied when it opened the store (nodes starting together on one database apply each once, between them).",
+        ));
+        reg(Box::new(migrations_applied.clone()));
         let ready = defined(IntGauge::new(
             "zerotouch_ready",
             "1 when this node serves phones, 0 while starting or draining.",
@@ -393,6 +400,7 @@ impl Metrics {
             sightings_written,
             sightings_dropped,
             changes_applied,
+            migrations_applied,
             ready,
         }
     }

@@ -71,6 +71,9 @@ impl Components {
         } else {
             tracing::info!(store = %opened.target, from = opened.migrated.found, to = opened.migrated.version, "store opened and migrated");
         }
+        metrics
+            .migrations_applied
+            .inc_by(opened.migrated.applied.len() as u64);
         let store = opened.store;
         readiness.set_database_up(true);
         metrics.database_up.set(1);

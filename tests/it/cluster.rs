@@ -243,6 +243,17 @@ async fn nodes_started_together_migrate_once_and_share_one_truth() {
         Node::start(db.url.clone(), "1s"),
         Node::start(db.url.clone(), "1s")
     );
+    let series = "zerotouch_schema_migrations_applied_total";
+    let (on_a, on_b) = (a.metric(series).await, b.metric(series).await);
+    assert_eq!(
+        on_a + on_b,
+        zerotouch::store::postgres::PostgresStore::SCHEMA_VERSION as f64,
+        "every migration applied once between the two nodes ({on_a} + {on_b})"
+    );
+    assert!(
+        on_a == 0.0 || on_b == 0.0,
+        "one node migrated, the other found it done"
+    );
     let token = partner(&a, "acme", &["sales"]).await;
     let (status, body) = b.api(Some(&token)).claim(&mac(1), "sales").await;
     assert_eq!(

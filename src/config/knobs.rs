@@ -1,0 +1,214 @@
+//! The knobs as each layer gives them (defaults, the TOML file, the environment, flags): every
+//! value optional, merged layer over layer before [`super::Config`] decides each.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use super::values::{DatabaseUrl, ExtraOui, Listen, LogFormat, WrittenDuration};
+use super::Error;
+
+/// Every knob, each optional: one layer of configuration. The same struct is read from the
+/// TOML file and from flags/environment; layers are merged field by field.
+#[derive(Clone, Debug, Default, Deserialize, clap::Args)]
+#[serde(deny_unknown_fields)]
+pub struct Knobs {
+    /// TOML configuration file (its keys are these flags' names with `_`).
+    #[arg(long, env = "ZEROTOUCH_CONFIG", value_name = "FILE")]
+    #[serde(skip)]
+    pub config: Option<PathBuf>,
+
+    /// Directory for the database and the generated certificate [default: ./data]
+    #[arg(long, env = "ZEROTOUCH_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+
+    /// PostgreSQL shared by several nodes, postgres://USER:PASS@HOST:PORT/DB; its password is
+    /// never printed or logged [default: none: SQLite in DATA_DIR]
+    #[arg(long, env = "ZEROTOUCH_DATABASE_URL", value_name = "URL")]
+    pub database_url: Option<DatabaseUrl>,
+
+    /// Pooled connections to PostgreSQL per node (with --database-url) [default: 16]
+    #[arg(long, env = "ZEROTOUCH_DATABASE_POOL_SIZE", value_name = "N")]
+    pub database_pool_size: Option<usize>,
+
+    /// HTTPS listener for phones, or `off` [default: 0.0.0.0:8443]
+    #[arg(long, env = "ZEROTOUCH_PHONES_ADDR", value_name = "ADDR")]
+    pub phones_addr: Option<Listen>,
+
+    /// Plain-HTTP listener for phones that cannot do TLS, or `off` [default: off]
+    #[arg(long, env = "ZEROTOUCH_HTTP_ADDR", value_name = "ADDR")]
+    pub http_addr: Option<Listen>,
+
+    /// HTTPS listener for the partner API, or `off` [default: 0.0.0.0:9443]
+    #[arg(long, env = "ZEROTOUCH_API_ADDR", value_name = "ADDR")]
+    pub api_addr: Option<Listen>,
+
+    /// File holding the administrator's API token (ZEROTOUCH_ADMIN_TOKEN also works) [default: none: admin routes refused]
+    #[arg(long, env = "ZEROTOUCH_ADMIN_TOKEN_FILE", value_name = "FILE")]
+    pub admin_token_file: Option<PathBuf>,
+
+    /// The administrator's token itself: only from the environment (ZEROTOUCH_ADMIN_TOKEN),
+    /// never a flag or the config file, so it stays out of `ps` and config repositories.
+    #[arg(skip)]
+    #[serde(skip)]
+    pub admin_token: Option<String>,
+
+    /// Internal HTTP listener for /metrics, /healthz, /readyz, or `off` [default: 127.0.0.1:9898]
+    #[arg(long, env = "ZEROTOUCH_METRICS_ADDR", value_name = "ADDR")]
+    pub metrics_addr: Option<Listen>,
+
+    /// PEM certificate chain for the TLS listeners [default: self-signed ECDSA in DATA_DIR/tls]
+    #[arg(
+        long,
+        env = "ZEROTOUCH_TLS_CERT",
+        value_name = "FILE",
+        requires = "tls_key"
+    )]
+    pub tls_cert: Option<PathBuf>,
+
+    /// PEM private key of --tls-cert
+    #[arg(
+        long,
+        env = "ZEROTOUCH_TLS_KEY",
+        value_name = "FILE",
+        requires = "tls_cert"
+    )]
+    pub tls_key: Option<PathBuf>,
+
+    /// A second certificate (RSA) for phones that cannot verify ECDSA; chosen per ClientHello
+    #[arg(
+        long,
+        env = "ZEROTOUCH_TLS_RSA_CERT",
+        value_name = "FILE",
+        requires = "tls_rsa_key"
+    )]
+    pub tls_rsa_cert: Option<PathBuf>,
+
+    /// PEM private key of --tls-rsa-cert
+    #[arg(
+        long,
+        env = "ZEROTOUCH_TLS_RSA_KEY",
+        value_name = "FILE",
+        requires = "tls_rsa_cert"
+    )]
+    pub tls_rsa_key: Option<PathBuf>,
+
+    /// TLS 1.3 session tickets sent per handshake (0: no ticket resumption) [default: 1]
+    #[arg(long, env = "ZEROTOUCH_TLS_TICKETS", value_name = "N")]
+    pub tls_tickets: Option<usize>,
+
+    /// Directory whose <vendor>/<file>.tera files override the shipped templates [default: none]
+    #[arg(long, env = "ZEROTOUCH_TEMPLATES", value_name = "DIR")]
+    pub templates: Option<PathBuf>,
+
+    /// scheme://host[:port] phones reach this server at, written into configs as the
+    /// provisioning URL [default: taken from each request's Host header]
+    #[arg(long, env = "ZEROTOUCH_PUBLIC_URL", value_name = "URL")]
+    pub public_url: Option<String>,
+
+    /// Memory for rendered configs, bytes [default: 67108864]
+    #[arg(long, env = "ZEROTOUCH_RENDER_CACHE_BYTES", value_name = "BYTES")]
+    pub render_cache_bytes: Option<u64>,
+
+    /// Open connections per listener at most [default: 10000]
+    #[arg(long, env = "ZEROTOUCH_MAX_CONNECTIONS", value_name = "N")]
+    pub max_connections: Option<usize>,
+
+    /// Time allowed for a TLS handshake [default: 10s]
+    #[arg(long, env = "ZEROTOUCH_HANDSHAKE_TIMEOUT", value_name = "DURATION")]
+    pub handshake_timeout: Option<WrittenDuration>,
+
+    /// Time allowed for a request header, and for an idle keep-alive connection [default: 15s]
+    #[arg(long, env = "ZEROTOUCH_HEADER_READ_TIMEOUT", value_name = "DURATION")]
+    pub header_read_timeout: Option<WrittenDuration>,
+
+    /// Bytes of request line plus headers at most [default: 16384]
+    #[arg(long, env = "ZEROTOUCH_MAX_HEADER_BYTES", value_name = "BYTES")]
+    pub max_header_bytes: Option<usize>,
+
+    /// Time in-flight requests get to finish on shutdown [default: 10s]
+    #[arg(long, env = "ZEROTOUCH_SHUTDOWN_GRACE", value_name = "DURATION")]
+    pub shutdown_grace: Option<WrittenDuration>,
+
+    /// How often the registry reads changes made by other processes or nodes [default: 1s]
+    #[arg(long, env = "ZEROTOUCH_CHANGE_POLL", value_name = "DURATION")]
+    pub change_poll: Option<WrittenDuration>,
+
+    /// How often device last-seen status is written [default: 1s]
+    #[arg(long, env = "ZEROTOUCH_STATUS_FLUSH", value_name = "DURATION")]
+    pub status_flush: Option<WrittenDuration>,
+
+    /// Misses (unknown MACs, failed authentication, unrecognised paths) a source network
+    /// (/24, /64) may make before it is blocked [default: 100]
+    #[arg(long, env = "ZEROTOUCH_THROTTLE_BUDGET", value_name = "N")]
+    pub throttle_budget: Option<u32>,
+
+    /// Misses forgiven per minute per source network [default: 30]
+    #[arg(long, env = "ZEROTOUCH_THROTTLE_REFILL_PER_MINUTE", value_name = "N")]
+    pub throttle_refill_per_minute: Option<u32>,
+
+    /// How long a blocked source network gets 429 [default: 10m]
+    #[arg(long, env = "ZEROTOUCH_THROTTLE_COOLDOWN", value_name = "DURATION")]
+    pub throttle_cooldown: Option<WrittenDuration>,
+
+    /// Source networks the throttle tracks at most (bounds its memory) [default: 100000]
+    #[arg(long, env = "ZEROTOUCH_THROTTLE_MAX_SOURCES", value_name = "N")]
+    pub throttle_max_sources: Option<usize>,
+
+    /// How long a Digest nonce may be used [default: 5m]
+    #[arg(long, env = "ZEROTOUCH_NONCE_LIFETIME", value_name = "DURATION")]
+    pub nonce_lifetime: Option<WrittenDuration>,
+
+    /// Open connections from one client address at most [default: 1024]
+    #[arg(long, env = "ZEROTOUCH_MAX_CONNECTIONS_PER_ADDRESS", value_name = "N")]
+    pub max_connections_per_address: Option<usize>,
+
+    /// Log format [default: text]
+    #[arg(long, env = "ZEROTOUCH_LOG_FORMAT", value_name = "FORMAT")]
+    pub log_format: Option<LogFormat>,
+
+    /// Log filter, e.g. `info` or `zerotouch=debug` (RUST_LOG overrides) [default: info]
+    #[arg(long, env = "ZEROTOUCH_LOG_LEVEL", value_name = "FILTER")]
+    pub log_level: Option<String>,
+
+    /// Extra OUI prefix for a vendor, `vendor=AA:BB:CC`; repeat for more
+    #[arg(
+        long = "extra-oui",
+        env = "ZEROTOUCH_EXTRA_OUIS",
+        value_name = "VENDOR=OUI",
+        value_delimiter = ','
+    )]
+    #[serde(default)]
+    pub extra_ouis: Vec<ExtraOui>,
+}
+
+macro_rules! merge_fields {
+    ($base:ident, $over:ident; $($f:ident),*) => {
+        Knobs { config: $over.config.or($base.config), admin_token: $over.admin_token.or($base.admin_token), extra_ouis: if $over.extra_ouis.is_empty() { $base.extra_ouis } else { $over.extra_ouis }, $($f: $over.$f.or($base.$f)),* }
+    };
+}
+
+impl Knobs {
+    /// `over`'s values where set, else `self`'s.
+    pub fn merged_with(self, over: Knobs) -> Knobs {
+        let base = self;
+        merge_fields!(base, over; data_dir, database_url, database_pool_size, phones_addr, http_addr, api_addr, admin_token_file, metrics_addr, tls_cert, tls_key,
+            tls_rsa_cert, tls_rsa_key, tls_tickets, templates, public_url, render_cache_bytes,
+            max_connections, handshake_timeout, header_read_timeout, max_header_bytes,
+            shutdown_grace, change_poll, status_flush, log_format, log_level, throttle_budget,
+            throttle_refill_per_minute, throttle_cooldown, throttle_max_sources, nonce_lifetime,
+            max_connections_per_address)
+    }
+
+    /// Reads a TOML file as a layer.
+    pub fn from_file(path: &Path) -> Result<Knobs, Error> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::Read {
+            path: path.display().to_string(),
+            reason: e.to_string(),
+        })?;
+        toml::from_str(&text).map_err(|e| Error::Parse {
+            path: path.display().to_string(),
+            reason: e.to_string(),
+        })
+    }
+}
