@@ -203,7 +203,7 @@ impl Provisioner {
             ouis: &self.ouis,
             dry_run: self.settings.dry_run,
         };
-        let answer = match gate.decide(fetch, request, &device, &tenant, now_ms()) {
+        let answer = match gate.decide(fetch, request, &device, &tenant, now_ms) {
             Access::Refuse(outcome) => Answer::refusal(outcome),
             Access::Challenge { stale } => {
                 let mut answer = Answer::refusal(Outcome::Challenged);

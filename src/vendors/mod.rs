@@ -141,7 +141,15 @@ pub fn parse_user_agent(header: &str) -> Option<UserAgent<'_>> {
     if header.is_empty() || header.len() > 512 {
         return None;
     }
-    ALL.iter().find_map(|p| p.user_agent(header))
+    // A User-Agent whose first word names a vendor (`Yealink SIP-T46S …`, `Gigaset N870 …`)
+    // goes to that vendor's parser first; the others are tried in order either way.
+    let first = header.split_ascii_whitespace().next().unwrap_or("");
+    let named = ALL
+        .iter()
+        .find(|p| spelling::strip_prefix_ci(first, p.vendor().as_str()).is_some());
+    named
+        .and_then(|p| p.user_agent(header))
+        .or_else(|| ALL.iter().find_map(|p| p.user_agent(header)))
 }
 
 /// Recognises a request target and its User-Agent. `None`: not a file any supported phone
@@ -162,40 +170,40 @@ pub fn recognise_parsed<'a>(
     ouis: &OuiTable,
 ) -> Option<PhoneRequest<'a>> {
     let name = FileName::of(path_and_query)?;
-    let mut candidates: [Option<(Vendor, FileMatch<'a>)>; ALL.len()] = [None; ALL.len()];
-    for (slot, profile) in candidates.iter_mut().zip(ALL) {
-        *slot = profile
-            .file(&name, agent.as_ref())
-            .map(|m| (profile.vendor(), m));
-    }
-    let mut found = candidates.iter().flatten();
-    let (vendor, m) = match (found.next(), found.next()) {
-        (None, _) => return None,
-        (Some(&only), None) => only,
-        (Some(_), Some(_)) => {
-            let by_agent = agent.and_then(|a| a.vendor);
-            let named = |want: Option<Vendor>| {
-                candidates
-                    .iter()
-                    .flatten()
-                    .find(|(v, _)| Some(*v) == want)
-                    .copied()
-            };
-            named(by_agent).or_else(|| {
-                candidates.iter().flatten().find_map(|&(v, m)| {
-                    (m.mac.and_then(|mac| ouis.vendor_of(mac)) == Some(v)).then_some((v, m))
-                })
-            })?
-        }
-    };
-    Some(PhoneRequest {
+    let request = |vendor: Vendor, m: FileMatch<'a>| PhoneRequest {
         vendor,
         file: m.kind,
         path_mac: m.mac,
         path_model: m.model,
         model_code: m.model_code,
         agent,
-    })
+    };
+    // The vendor the User-Agent names wins any file name it shares with others: ask it first.
+    let named = agent.and_then(|a| a.vendor);
+    if let Some(vendor) = named {
+        if let Some(m) = profile(vendor).file(&name, agent.as_ref()) {
+            return Some(request(vendor, m));
+        }
+    }
+    let mut candidates: [Option<(Vendor, FileMatch<'a>)>; ALL.len()] = [None; ALL.len()];
+    for (slot, profile) in candidates.iter_mut().zip(ALL) {
+        if Some(profile.vendor()) != named {
+            *slot = profile
+                .file(&name, agent.as_ref())
+                .map(|m| (profile.vendor(), m));
+        }
+    }
+    let mut found = candidates.iter().flatten();
+    let (vendor, m) = match (found.next(), found.next()) {
+        (None, _) => return None,
+        (Some(&only), None) => only,
+        // Several vendors use this name and the User-Agent names none of them: the maker of
+        // the MAC decides.
+        (Some(_), Some(_)) => candidates.iter().flatten().find_map(|&(v, m)| {
+            (m.mac.and_then(|mac| ouis.vendor_of(mac)) == Some(v)).then_some((v, m))
+        })?,
+    };
+    Some(request(vendor, m))
 }
 
 /// Checks a tenant's settings: the domain's rules, then each vendor's (a value a vendor

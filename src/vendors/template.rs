@@ -39,7 +39,8 @@ pub struct TemplateSpec {
     pub content_type: &'static str,
 }
 
-/// A shipped template, by reference: cheap to copy, compared and hashed by its path.
+/// A shipped template, by reference: cheap to copy, compared and hashed by identity (each
+/// template is one `static`; the render cache hashes this on every fetch).
 #[derive(Clone, Copy)]
 pub struct Template(pub &'static TemplateSpec);
 
@@ -62,7 +63,7 @@ impl Template {
 
 impl PartialEq for Template {
     fn eq(&self, other: &Self) -> bool {
-        std::ptr::eq(self.0, other.0) || self.0.path == other.0.path
+        std::ptr::eq(self.0, other.0)
     }
 }
 
@@ -70,7 +71,7 @@ impl Eq for Template {}
 
 impl Hash for Template {
     fn hash<H: Hasher>(&self, state: &mut H) {
-        self.0.path.hash(state);
+        std::ptr::hash(self.0, state);
     }
 }
 
