@@ -3,7 +3,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 mod cluster;
+mod connections;
 mod durability;
+mod legacy_tls;
 mod operations;
 mod partner_api;
 mod phones;
@@ -11,4 +13,5 @@ mod security;
 mod support;
 #[path = "../../src/store/test_database.rs"]
 mod test_database;
+mod tls;
 mod vendors;

@@ -586,7 +586,7 @@ async fn one_address_cannot_take_every_connection() {
     assert!(
         metric_value(
             &server.metrics().await,
-            r#"zerotouch_connections_refused_total{listener="phones_http"}"#
+            r#"zerotouch_connections_refused_total{listener="phones_http",reason="address_cap"}"#
         ) >= 1.0
     );
     drop(held);
