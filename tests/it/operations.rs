@@ -284,6 +284,15 @@ async fn shutdown_lets_open_connections_finish_and_stops_accepting() {
     )
     .await
     .unwrap();
+    // The server must hold the connection before the shutdown: one still in the listen queue
+    // is refused with the listener, as on any server.
+    eventually(|| async {
+        let open = server
+            .metric(r#"zerotouch_connections_open{listener="phones_http"}"#)
+            .await;
+        (open >= 1.0).then_some(())
+    })
+    .await;
     let started = Instant::now();
     server.begin_shutdown();
     let ready = format!("http://{}/readyz", server.addrs.metrics.unwrap());
