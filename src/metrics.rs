@@ -98,6 +98,8 @@ pub struct Metrics {
     /// Reloads by `hook` (each hook's own name) and `result` (`changed`, `unchanged`,
     /// `failed`).
     pub reloads: IntCounterVec,
+    /// ACME orders by `result` (`issued`, `failed`).
+    pub acme_orders: IntCounterVec,
     /// Last-seen updates written to the store.
     pub sightings_written: IntCounter,
     /// Last-seen updates dropped because the queue was full or the store failed.
@@ -244,6 +246,14 @@ impl Metrics {
             &["hook", "result"],
         ));
         reg(Box::new(reloads.clone()));
+        let acme_orders = defined(IntCounterVec::new(
+            Opts::new(
+                "zerotouch_acme_orders_total",
+                "Certificate orders this node placed with the ACME CA, by result (issued, failed: the certificate in use is kept and the order retried with back-off).",
+            ),
+            &["result"],
+        ));
+        reg(Box::new(acme_orders.clone()));
         let sightings_written = defined(IntCounter::new(
             "zerotouch_status_updates_written_total",
             "Device last-seen updates written to the store.",
@@ -422,6 +432,7 @@ impl Metrics {
             connections_refused,
             tls_certificate_expiry,
             reloads,
+            acme_orders,
             sightings_written,
             sightings_dropped,
             changes_applied,

@@ -10,6 +10,7 @@ use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 
+use crate::acme::{self, Challenges};
 use crate::admin::Readiness;
 use crate::config::Config;
 use crate::domain::OuiTable;
@@ -47,6 +48,9 @@ pub(super) struct Components {
     pub(super) tls: Option<TlsAcceptor>,
     /// The certificates `tls` presents, replaced by reloads.
     pub(super) certificates: Option<Arc<Certificates>>,
+    /// With ACME: the HTTP-01 answers the plain listener gives, and the stored certificate in
+    /// use from the start.
+    pub(super) acme: Option<(Arc<Challenges>, Option<acme::Certificate>)>,
     writers: Writers,
 }
 
@@ -98,6 +102,13 @@ impl Components {
 
         let renderer =
             Renderer::load(config.templates.as_deref()).context("cannot load templates")?;
+        let acme = match super::acme::settings(config) {
+            Some(_) => Some((
+                Arc::new(Challenges::new(store.clone())),
+                super::acme::prepare(config, store.as_ref()).await?,
+            )),
+            None => None,
+        };
         let certificates = if with_tls {
             Some(super::listeners::certificates(config)?)
         } else {
@@ -163,6 +174,7 @@ impl Components {
             ouis,
             tls,
             certificates,
+            acme,
             writers: Writers {
                 status_stop,
                 status,

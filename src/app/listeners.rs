@@ -11,14 +11,16 @@ use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 
+use crate::acme::{Challenges, Http01};
 use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::partner_api;
-use crate::provisioning::{routes::PhoneService, Provisioner};
+use crate::provisioning::routes::{Body as PhoneBody, PhoneService};
+use crate::provisioning::Provisioner;
 use crate::reload::{self, Reload};
 use crate::server::certificates::Certificates;
 use crate::server::tls::{self, HandshakeFailure};
-use crate::server::{self, ConnectionEvents, Limits, Refusal};
+use crate::server::{self, ConnInfo, ConnectionEvents, Limits, Refusal};
 
 /// The bound listeners, before anything is served, and the handle that asks the server they
 /// will serve to reload.
@@ -156,7 +158,8 @@ pub(super) fn acceptor(
     )?))
 }
 
-/// TLS identities from the configuration, or the self-signed default.
+/// TLS identities from the configuration, the ACME certificate's files, or the self-signed
+/// default.
 fn identities(config: &Config) -> anyhow::Result<Vec<tls::Identity>> {
     let mut ids = Vec::new();
     match (&config.tls_cert, &config.tls_key) {
@@ -164,6 +167,8 @@ fn identities(config: &Config) -> anyhow::Result<Vec<tls::Identity>> {
             cert: cert.clone(),
             key: key.clone(),
         }),
+        // Written by `acme::prepare` before TLS is built.
+        _ if config.acme_directory.is_some() => ids.push(super::acme::identity(&config.data_dir)),
         _ => {
             let mut names = vec![
                 "localhost".to_owned(),
@@ -221,34 +226,69 @@ impl Serving<'_> {
         })
     }
 
-    /// Serves phones on the HTTPS listener and, if configured, the plain-HTTP one.
+    /// Serves phones on the HTTPS listener and, if configured, the plain-HTTP one (with ACME's
+    /// HTTP-01 answers in front when `challenges` is given).
     pub(super) fn phones(
         &self,
         https: Option<TcpListener>,
         http: Option<TcpListener>,
         provisioner: &Arc<Provisioner>,
+        challenges: Option<Arc<Challenges>>,
     ) -> Vec<JoinHandle<()>> {
-        [
-            (https, self.tls.clone(), "phones"),
-            (http, None, "phones_http"),
-        ]
-        .into_iter()
-        .filter_map(|(listener, tls, name)| {
-            let listener = listener?;
+        let max_unserved = self.config.max_unserved_per_connection;
+        let mut servers = Vec::new();
+        if let Some(listener) = https {
             let provisioner = provisioner.clone();
-            let max_unserved = self.config.max_unserved_per_connection;
-            let events = self.events(name, tls.is_some());
-            Some(tokio::spawn(server::serve(
-                listener,
-                tls,
-                move |conn| PhoneService::new(provisioner.clone(), conn, max_unserved),
-                self.limits.clone(),
-                events,
-                self.stop.clone(),
-                self.config.shutdown_grace,
-            )))
-        })
-        .collect()
+            servers.push(
+                self.spawn(listener, self.tls.clone(), "phones", move |conn| {
+                    PhoneService::new(provisioner.clone(), conn, max_unserved)
+                }),
+            );
+        }
+        if let Some(listener) = http {
+            let provisioner = provisioner.clone();
+            servers.push(match challenges {
+                Some(challenges) => self.spawn(listener, None, "phones_http", move |conn| {
+                    Http01::new(
+                        challenges.clone(),
+                        PhoneService::new(provisioner.clone(), conn, max_unserved),
+                    )
+                }),
+                None => self.spawn(listener, None, "phones_http", move |conn| {
+                    PhoneService::new(provisioner.clone(), conn, max_unserved)
+                }),
+            });
+        }
+        servers
+    }
+
+    fn spawn<F, S>(
+        &self,
+        listener: TcpListener,
+        tls: Option<TlsAcceptor>,
+        name: &'static str,
+        make_service: F,
+    ) -> JoinHandle<()>
+    where
+        F: Fn(ConnInfo) -> S + Send + Sync + 'static,
+        S: hyper::service::Service<
+                http::Request<hyper::body::Incoming>,
+                Response = http::Response<PhoneBody>,
+                Error = std::convert::Infallible,
+            > + Send
+            + 'static,
+        S::Future: Send + 'static,
+    {
+        let events = self.events(name, tls.is_some());
+        tokio::spawn(server::serve(
+            listener,
+            tls,
+            make_service,
+            self.limits.clone(),
+            events,
+            self.stop.clone(),
+            self.config.shutdown_grace,
+        ))
     }
 
     /// Serves the partner API on its listener.

@@ -18,6 +18,7 @@ use crate::metrics::Metrics;
 use crate::provisioning;
 use crate::server::{self, Limits};
 
+mod acme;
 mod commands;
 mod components;
 mod ledger;
@@ -117,13 +118,39 @@ async fn serve(
     });
     let reloader = reloads::spawn(
         reloads::hooks(certificate_files.as_ref()),
-        certificate_files,
+        certificate_files.clone(),
         config.tls_reload_poll,
         listeners.reload_requests,
         metrics.clone(),
         background.clone(),
     );
-    let mut servers = serving.phones(listeners.phones, listeners.http, &components.provisioner);
+    let mut tasks = tasks;
+    if let (Some(settings), Some((challenges, installed)), Some(files)) = (
+        acme::settings(config),
+        components.acme.clone(),
+        certificate_files.clone(),
+    ) {
+        tasks.push(crate::acme::spawn(
+            settings,
+            components.store.clone(),
+            challenges,
+            Arc::new(acme::Installer {
+                identity: acme::identity(&config.data_dir),
+                files,
+                metrics: metrics.clone(),
+            }),
+            installed,
+            metrics.clone(),
+            background.clone(),
+        ));
+    }
+    let challenges = components.acme.as_ref().map(|(c, _)| c.clone());
+    let mut servers = serving.phones(
+        listeners.phones,
+        listeners.http,
+        &components.provisioner,
+        challenges,
+    );
     if let Some(listener) = listeners.api {
         servers.push(serving.api(listener, components.api_state(config, metrics)));
     }

@@ -195,6 +195,37 @@ pub struct Knobs {
     #[arg(long, env = "ZEROTOUCH_TLS_RELOAD_POLL", value_name = "DURATION")]
     pub tls_reload_poll: Option<WrittenDuration>,
 
+    /// ACME directory URL to get the TLS certificate from, e.g.
+    /// https://acme-v02.api.letsencrypt.org/directory (with --acme-domains; replaces
+    /// --tls-cert; needs --http-addr reachable on port 80 for HTTP-01) [default: none]
+    #[arg(long, env = "ZEROTOUCH_ACME_DIRECTORY", value_name = "URL")]
+    pub acme_directory: Option<String>,
+
+    /// Contacts for the ACME account, comma-separated e-mail addresses [default: none]
+    #[arg(long, env = "ZEROTOUCH_ACME_CONTACT", value_name = "EMAIL,...")]
+    pub acme_contact: Option<String>,
+
+    /// Names the ACME certificate is for, comma-separated (the first is its subject)
+    /// [default: none]
+    #[arg(long, env = "ZEROTOUCH_ACME_DOMAINS", value_name = "NAME,...")]
+    pub acme_domains: Option<String>,
+
+    /// PEM file of the root certificate that the ACME directory's HTTPS is checked against,
+    /// for a private or test CA [default: the system's trusted roots]
+    #[arg(long, env = "ZEROTOUCH_ACME_CA_ROOT", value_name = "FILE")]
+    pub acme_ca_root: Option<PathBuf>,
+
+    /// Renew the ACME certificate this long before it expires (or with a third of its
+    /// lifetime left, if that is sooner) [default: 30d]
+    #[arg(long, env = "ZEROTOUCH_ACME_RENEW_BEFORE", value_name = "DURATION")]
+    pub acme_renew_before: Option<WrittenDuration>,
+
+    /// How often each node reads the stored ACME certificate and checks whether it is due
+    /// for renewal; the first retry after a failed order waits as long, doubling up to 6h
+    /// [default: 1m]
+    #[arg(long, env = "ZEROTOUCH_ACME_CHECK_EVERY", value_name = "DURATION")]
+    pub acme_check_every: Option<WrittenDuration>,
+
     /// Log format [default: text]
     #[arg(long, env = "ZEROTOUCH_LOG_FORMAT", value_name = "FORMAT")]
     pub log_format: Option<LogFormat>,
@@ -231,7 +262,8 @@ impl Knobs {
             throttle_refill_per_minute, throttle_cooldown, throttle_max_sources, nonce_lifetime,
             max_connections_per_address, max_connections_per_ipv4_network,
             max_connections_per_ipv6_network, max_unserved_per_connection, proxy_protocol_from,
-            tls_reload_poll)
+            tls_reload_poll, acme_directory, acme_contact, acme_domains, acme_ca_root,
+            acme_renew_before, acme_check_every)
     }
 
     /// Reads a TOML file as a layer.

@@ -85,6 +85,22 @@ pub struct Config {
     /// How often the certificate files are checked for changes (zero: never).
     #[serde(with = "humantime_serde")]
     pub tls_reload_poll: Duration,
+    /// ACME: the CA's directory URL (None: no ACME).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub acme_directory: Option<String>,
+    /// ACME: the account's contact URIs (`mailto:`).
+    pub acme_contact: Vec<String>,
+    /// ACME: the names the certificate is for.
+    pub acme_domains: Vec<String>,
+    /// ACME: the root the directory's HTTPS is checked against (None: the system's).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub acme_ca_root: Option<PathBuf>,
+    /// ACME: renew this long before expiry at most.
+    #[serde(with = "humantime_serde")]
+    pub acme_renew_before: Duration,
+    /// ACME: how often the stored certificate is read and renewal considered.
+    #[serde(with = "humantime_serde")]
+    pub acme_check_every: Duration,
     /// Template override directory.
     pub templates: Option<PathBuf>,
     /// Provisioning URL origin.
@@ -230,6 +246,30 @@ impl Config {
         if database_pool_size == 0 {
             return Err(invalid("database_pool_size", "must be at least 1"));
         }
+        let list = |v: Option<&String>| -> Vec<String> {
+            v.map(|v| {
+                v.split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default()
+        };
+        let acme_domains: Vec<String> = list(k.acme_domains.as_ref())
+            .into_iter()
+            .map(|d| d.to_ascii_lowercase())
+            .collect();
+        let acme_contact: Vec<String> = list(k.acme_contact.as_ref())
+            .into_iter()
+            .map(|c| {
+                if c.starts_with("mailto:") {
+                    c
+                } else {
+                    format!("mailto:{c}")
+                }
+            })
+            .collect();
         let config = Config {
             data_dir: k.data_dir.unwrap_or_else(|| PathBuf::from("./data")),
             database_url: k.database_url,
@@ -254,6 +294,14 @@ impl Config {
             tls_rsa_key: k.tls_rsa_key,
             tls_tickets: k.tls_tickets.unwrap_or(1),
             tls_reload_poll: k.tls_reload_poll.map_or(Duration::from_secs(5), |h| h.0),
+            acme_directory: k.acme_directory,
+            acme_contact,
+            acme_domains,
+            acme_ca_root: k.acme_ca_root,
+            acme_renew_before: k
+                .acme_renew_before
+                .map_or(Duration::from_secs(30 * 86_400), |h| h.0),
+            acme_check_every: k.acme_check_every.map_or(Duration::from_secs(60), |h| h.0),
             templates: k.templates,
             public_url: k.public_url.map(|u| u.trim_end_matches('/').to_owned()),
             render_cache_bytes: k.render_cache_bytes.unwrap_or(64 * 1024 * 1024),
@@ -304,7 +352,60 @@ impl Config {
         if config.change_poll.is_zero() || config.status_flush.is_zero() {
             return Err(invalid("change_poll", "intervals must be longer than zero"));
         }
+        config.check_acme()?;
         Ok(config)
+    }
+
+    /// ACME needs a directory and names together, the plain listener for HTTP-01, and no
+    /// certificate files it would replace.
+    fn check_acme(&self) -> Result<(), Error> {
+        let bad = |key, reason: &str| Error::Invalid {
+            key,
+            reason: reason.to_owned(),
+        };
+        let Some(directory) = &self.acme_directory else {
+            if !self.acme_domains.is_empty() {
+                return Err(bad("acme_domains", "set acme_directory too"));
+            }
+            return Ok(());
+        };
+        if !directory.starts_with("https://") {
+            return Err(bad("acme_directory", "must be an https:// URL"));
+        }
+        if self.acme_domains.is_empty() {
+            return Err(bad(
+                "acme_domains",
+                "ACME needs the names the certificate is for",
+            ));
+        }
+        if let Some(name) = self.acme_domains.iter().find(|d| {
+            d.starts_with("*.")
+                || d.len() > 253
+                || !d
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.')
+        }) {
+            return Err(bad(
+                "acme_domains",
+                &format!("{name:?} is not a DNS name HTTP-01 can prove (no wildcards)"),
+            ));
+        }
+        if self.tls_cert.is_some() {
+            return Err(bad(
+                "acme_directory",
+                "ACME provides the certificate tls_cert/tls_key would: set one or the other",
+            ));
+        }
+        if self.http_addr.is_none() {
+            return Err(bad(
+                "acme_directory",
+                "ACME answers the CA's HTTP-01 challenge on the plain listener: set http_addr (the CA connects to port 80 of every name)",
+            ));
+        }
+        if self.acme_check_every.is_zero() {
+            return Err(bad("acme_check_every", "must be longer than zero"));
+        }
+        Ok(())
     }
 
     /// The database file.

@@ -252,7 +252,8 @@ pub fn self_signed(dir: &Path, names: &[String]) -> Result<Identity, TlsError> {
     Ok(identity)
 }
 
-fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+/// Writes `bytes` to `path` readable by its owner only (a private key).
+pub fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create(true).truncate(true);

@@ -270,4 +270,17 @@ pub trait Store: Send + Sync + 'static {
     /// The server-wide secret named `name` (shared by every node), storing `fresh` first if
     /// there is none yet.
     async fn secret(&self, name: &str, fresh: &[u8]) -> Result<Vec<u8>, Error>;
+
+    /// The server-wide secret named `name`, if one is stored.
+    async fn stored_secret(&self, name: &str) -> Result<Option<Vec<u8>>, Error>;
+
+    /// Replaces the secret named `name` with `new` (`None`: removes it) only if its stored
+    /// value is still `expected` (`None`: there is none); whether it did. Atomic across nodes:
+    /// of two writers expecting the same value, one wins.
+    async fn swap_secret(
+        &self,
+        name: &str,
+        expected: Option<&[u8]>,
+        new: Option<&[u8]>,
+    ) -> Result<bool, Error>;
 }

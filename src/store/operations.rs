@@ -2,7 +2,7 @@
 //! implements it, written once for both backends.
 //!
 //! Each backend lays out its operations the same way: a module per resource (`tenants`,
-//! `devices`, `partners`, `credentials`, `import`, `sightings`, `changes`, `audit`) holding one
+//! `devices`, `partners`, `credentials`, `secrets`, `import`, `sightings`, `changes`, `audit`) holding one
 //! function per operation, which takes the store first. [`impl_store!`] implements the trait for
 //! a backend by calling them, so the two backends cannot drift apart in how operations are
 //! routed, and an operation added to the trait is added here once. Must not know SQL or either
@@ -241,6 +241,19 @@ macro_rules! impl_store {
 
                 async fn secret(&self, name: &str, fresh: &[u8]) -> Result<Vec<u8>, Error> {
                     credentials::secret(self, name, fresh).await
+                }
+
+                async fn stored_secret(&self, name: &str) -> Result<Option<Vec<u8>>, Error> {
+                    secrets::get_one(self, name).await
+                }
+
+                async fn swap_secret(
+                    &self,
+                    name: &str,
+                    expected: Option<&[u8]>,
+                    new: Option<&[u8]>,
+                ) -> Result<bool, Error> {
+                    secrets::swap(self, name, expected, new).await
                 }
 
                 $($extra)*

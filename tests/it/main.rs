@@ -2,6 +2,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+mod acme;
 mod cluster;
 mod connections;
 mod durability;

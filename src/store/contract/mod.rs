@@ -40,6 +40,7 @@ mod devices;
 mod fixtures;
 mod imports;
 mod partners;
+mod secrets;
 mod tenants;
 
 use audit::audit_log;
@@ -53,6 +54,7 @@ use credentials::{credentials, server_secret};
 use devices::{devices_page_walks_in_mac_order, search_filters, sightings};
 use imports::import_reports_every_row_and_is_idempotent;
 use partners::{customers, partner_scoping, partners_and_tokens};
+use secrets::secret_swap;
 use tenants::tenant_lifecycle;
 
 /// Two handles on one fresh database, like two nodes.
@@ -167,6 +169,7 @@ contract!(
     devices_page_walks_in_mac_order,
     credentials,
     server_secret,
+    secret_swap,
     concurrent_claims_have_one_winner,
     change_feed_misses_nothing_under_concurrent_writers,
     tenant_delete_races_claims_consistently,

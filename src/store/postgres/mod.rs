@@ -47,6 +47,7 @@ mod listen;
 mod partners;
 mod pool;
 mod schema;
+mod secrets;
 mod sightings;
 mod tenants;
 #[cfg(test)]

@@ -27,6 +27,7 @@ mod devices;
 mod import;
 mod partners;
 mod schema;
+mod secrets;
 mod sightings;
 mod tenants;
 
