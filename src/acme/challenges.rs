@@ -185,3 +185,71 @@ where
         }))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use http_body_util::BodyExt;
+    use hyper::service::Service;
+
+    use super::*;
+    use crate::store::sqlite::SqliteStore;
+
+    /// An inner service that answers everything 204.
+    #[derive(Clone)]
+    struct Inner;
+
+    impl Service<Request<()>> for Inner {
+        type Response = Response<Full<Bytes>>;
+        type Error = Infallible;
+        type Future = std::future::Ready<Result<Response<Full<Bytes>>, Infallible>>;
+        fn call(&self, _: Request<()>) -> Self::Future {
+            let mut response = Response::new(Full::new(Bytes::new()));
+            *response.status_mut() = StatusCode::NO_CONTENT;
+            std::future::ready(Ok(response))
+        }
+    }
+
+    async fn get(service: &Http01<Inner>, path: &str) -> (StatusCode, String) {
+        let request = Request::builder().uri(path).body(()).unwrap();
+        let response = service.call(request).await.unwrap();
+        let status = response.status();
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        (status, String::from_utf8(body.to_vec()).unwrap())
+    }
+
+    #[tokio::test]
+    async fn an_answer_published_by_one_node_is_given_by_another() {
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn Store> = Arc::new(
+            SqliteStore::open_migrated(&dir.path().join("z.db"))
+                .unwrap()
+                .0,
+        );
+        let ordering = Arc::new(Challenges::new(store.clone()));
+        let other = Http01::new(Arc::new(Challenges::new(store.clone())), Inner);
+        let path = "/.well-known/acme-challenge/tok-EN_1";
+        assert_eq!(get(&other, path).await.0, StatusCode::NOT_FOUND);
+
+        ordering
+            .publish("tok-EN_1", "tok-EN_1.thumb")
+            .await
+            .unwrap();
+        assert_eq!(
+            get(&other, path).await,
+            (StatusCode::OK, "tok-EN_1.thumb".to_owned())
+        );
+        let own = Http01::new(ordering.clone(), Inner);
+        assert_eq!(get(&own, path).await.0, StatusCode::OK);
+
+        ordering.withdraw("tok-EN_1").await;
+        assert_eq!(get(&other, path).await.0, StatusCode::NOT_FOUND);
+        assert_eq!(
+            get(&other, "/.well-known/acme-challenge/../x").await.0,
+            StatusCode::NOT_FOUND
+        );
+        assert_eq!(
+            get(&other, "/y000000000000.cfg").await.0,
+            StatusCode::NO_CONTENT
+        );
+    }
+}

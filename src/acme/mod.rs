@@ -98,6 +98,8 @@ pub enum Due {
     Missing,
     /// The stored one is for other names than configured.
     OtherNames,
+    /// The stored one comes from another CA than configured (e.g. a staging CA).
+    OtherCa,
     /// The stored one cannot be read.
     Unreadable,
     /// The stored one is close to expiry.
@@ -127,6 +129,9 @@ pub fn due(stored: Option<&[u8]>, settings: &Settings, now: i64) -> Option<Due> 
     };
     if !certificate.covers(&settings.domains) {
         return Some(Due::OtherNames);
+    }
+    if certificate.directory != settings.directory {
+        return Some(Due::OtherCa);
     }
     match certificate.validity() {
         Ok(validity) if now < renew_at(validity, settings.renew_before) => None,
@@ -360,6 +365,48 @@ mod tests {
             not_after: 1000,
         };
         assert_eq!(renew_at(broken, month), 1000);
+    }
+
+    fn settings() -> Settings {
+        Settings {
+            directory: "https://ca.example/dir".to_owned(),
+            contact: Vec::new(),
+            domains: vec!["a.example".to_owned()],
+            ca_root: None,
+            renew_before: Duration::from_secs(30 * DAY as u64),
+            check_every: Duration::from_secs(60),
+        }
+    }
+
+    fn certificate(directory: &str, domain: &str, days: u64) -> Vec<u8> {
+        let mut params = rcgen::CertificateParams::new(vec![domain.to_owned()]).unwrap();
+        params.not_before = rcgen::date_time_ymd(2030, 1, 1);
+        params.not_after = params.not_before + Duration::from_secs(days * DAY as u64);
+        let key = rcgen::KeyPair::generate().unwrap();
+        Certificate {
+            directory: directory.to_owned(),
+            domains: vec![domain.to_owned()],
+            chain_pem: params.self_signed(&key).unwrap().pem(),
+            key_pem: key.serialize_pem(),
+        }
+        .encode()
+    }
+
+    #[test]
+    fn a_certificate_is_due_when_missing_for_other_names_or_ca_or_near_expiry() {
+        let s = settings();
+        // 2030-01-01 in Unix seconds.
+        let start = 1_893_456_000;
+        let good = certificate(&s.directory, "a.example", 90);
+        assert_eq!(due(None, &s, start), Some(Due::Missing));
+        assert_eq!(due(Some(b"junk"), &s, start), Some(Due::Unreadable));
+        assert_eq!(due(Some(&good), &s, start), None);
+        assert_eq!(due(Some(&good), &s, start + 59 * DAY), None);
+        assert_eq!(due(Some(&good), &s, start + 60 * DAY), Some(Due::Renewal));
+        let other_name = certificate(&s.directory, "b.example", 90);
+        assert_eq!(due(Some(&other_name), &s, start), Some(Due::OtherNames));
+        let staging = certificate("https://staging.example/dir", "a.example", 90);
+        assert_eq!(due(Some(&staging), &s, start), Some(Due::OtherCa));
     }
 
     #[test]

@@ -155,6 +155,7 @@ async fn place(
         order.finalize_csr(csr.der()).await?;
         let chain_pem = order.poll_certificate(&polling()).await?;
         Ok(Certificate {
+            directory: settings.directory.clone(),
             domains: settings.domains.clone(),
             chain_pem,
             key_pem: key.serialize_pem(),

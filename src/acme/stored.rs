@@ -22,6 +22,9 @@ pub(super) const HTTP01_PREFIX: &str = "acme/http-01/";
 /// A certificate issued by the CA, with its private key, as PEM.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Certificate {
+    /// The directory of the CA it was ordered from.
+    #[serde(default)]
+    pub directory: String,
     /// The names it was ordered for, in the order configured.
     pub domains: Vec<String>,
     /// The chain, leaf first.
@@ -33,6 +36,7 @@ pub struct Certificate {
 impl std::fmt::Debug for Certificate {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Certificate")
+            .field("directory", &self.directory)
             .field("domains", &self.domains)
             .field("chain_pem", &self.chain_pem)
             .field("key_pem", &"***")
@@ -161,6 +165,7 @@ mod tests {
         let key = rcgen::KeyPair::generate().unwrap();
         let cert = params.self_signed(&key).unwrap();
         Certificate {
+            directory: "https://ca.example/dir".to_owned(),
             domains: vec!["a.example".to_owned()],
             chain_pem: cert.pem(),
             key_pem: key.serialize_pem(),

@@ -479,6 +479,58 @@ mod tests {
     }
 
     #[test]
+    fn acme_needs_its_names_the_plain_listener_and_no_certificate_files() {
+        let acme = |tweak: &dyn Fn(&mut Knobs)| {
+            let mut k = Knobs {
+                acme_directory: Some("https://ca.example/dir".to_owned()),
+                acme_domains: Some("Prov.Example.com, b.example.com".to_owned()),
+                acme_contact: Some("ops@example.com,mailto:noc@example.com".to_owned()),
+                http_addr: Some("0.0.0.0:80".parse().unwrap()),
+                ..Knobs::default()
+            };
+            tweak(&mut k);
+            Config::resolve(k)
+        };
+        let c = acme(&|_| {}).unwrap();
+        assert_eq!(c.acme_domains, ["prov.example.com", "b.example.com"]);
+        assert_eq!(
+            c.acme_contact,
+            ["mailto:ops@example.com", "mailto:noc@example.com"]
+        );
+        assert_eq!(c.acme_renew_before, Duration::from_secs(30 * 86_400));
+        assert_eq!(c.acme_check_every, Duration::from_secs(60));
+        let refused = |tweak: &dyn Fn(&mut Knobs), key: &str| {
+            let err = acme(tweak).unwrap_err().to_string();
+            assert!(err.starts_with(key), "{err}");
+        };
+        refused(&|k| k.acme_domains = None, "acme_domains");
+        refused(&|k| k.acme_directory = None, "acme_domains");
+        refused(
+            &|k| k.acme_directory = Some("http://ca.example/dir".to_owned()),
+            "acme_directory",
+        );
+        refused(
+            &|k| k.acme_domains = Some("*.example.com".to_owned()),
+            "acme_domains",
+        );
+        refused(
+            &|k| k.http_addr = Some("off".parse().unwrap()),
+            "acme_directory",
+        );
+        refused(
+            &|k| {
+                k.tls_cert = Some("c.pem".into());
+                k.tls_key = Some("k.pem".into());
+            },
+            "acme_directory",
+        );
+        refused(
+            &|k| k.acme_check_every = Some("0s".parse().unwrap()),
+            "acme_check_every",
+        );
+    }
+
+    #[test]
     fn invalid_combinations() {
         let k = Knobs {
             tls_cert: Some("c.pem".into()),

@@ -348,13 +348,12 @@ async fn a_certificate_is_issued_renewed_and_kept_through_a_ca_outage() {
     })
     .await;
     assert!(status_line(&mut open).await.starts_with("HTTP/1.1 "));
-    let expiry =
-        format!("zerotouch_tls_certificate_expiry_timestamp_seconds{{listener=\"phones\"}}");
+    let expiry = "zerotouch_tls_certificate_expiry_timestamp_seconds{listener=\"phones\"}";
     eventually(
         "the expiry gauge follows the certificate in use",
         || async {
             let current = presented(phones).await;
-            server.metric(&expiry).await as i64 == not_after(&current)
+            server.metric(expiry).await as i64 == not_after(&current)
         },
     )
     .await;
