@@ -7,6 +7,7 @@ mod durability;
 mod operations;
 mod partner_api;
 mod phones;
+mod postgres_tls;
 mod security;
 mod support;
 #[path = "../../src/store/test_database.rs"]

@@ -388,3 +388,52 @@ async fn the_observer_sees_every_operation() {
     drop(store);
     db.drop().await.unwrap();
 }
+
+/// The test server's URL with `sslmode` (and `sslrootcert`) replaced: the last one wins.
+fn with_ssl(db: &crate::store::test_database::TestDatabase, params: &str) -> String {
+    db.url_with(params)
+}
+
+#[tokio::test]
+async fn verify_full_checks_the_host_name_and_verify_ca_only_the_chain() {
+    let db = test_database().await;
+    // The cluster's certificate names 127.0.0.1 and localhost: reach the same address under
+    // a name the certificate does not carry.
+    let renamed = with_ssl(&db, "hostaddr=127.0.0.1").replacen("@127.0.0.1:", "@db.invalid:", 1);
+    assert!(renamed.contains("@db.invalid:"), "{renamed}");
+
+    let full = PostgresStore::connect(&renamed, PostgresOptions::default()).await;
+    let Err(e) = full else {
+        panic!("verify-full accepted a certificate for another name")
+    };
+    assert!(
+        e.to_string().contains("not valid for name \"db.invalid\""),
+        "{e}"
+    );
+
+    let ca = PostgresStore::connect(
+        &format!("{renamed}&sslmode=verify-ca"),
+        PostgresOptions::default(),
+    )
+    .await
+    .expect("verify-ca checks the chain only");
+    assert_eq!(ca.ssl_mode(), super::SslMode::VerifyCa);
+    db.drop().await.unwrap();
+}
+
+#[tokio::test]
+async fn the_test_cluster_refuses_cleartext() {
+    // Every PostgreSQL test connects with TLS because the cluster lets nothing else in:
+    // sslmode=disable is turned away by the server, not by us.
+    let db = test_database().await;
+    let Err(e) = PostgresStore::connect(
+        &with_ssl(&db, "sslmode=disable"),
+        PostgresOptions::default(),
+    )
+    .await
+    else {
+        panic!("a cleartext connection was accepted")
+    };
+    assert!(e.to_string().contains("no encryption"), "{e}");
+    db.drop().await.unwrap();
+}
