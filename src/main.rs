@@ -83,6 +83,24 @@ enum Command {
         #[command(flatten)]
         knobs: Knobs,
     },
+    /// Copy the embedded SQLite store to FILE while the server may run and write: one
+    /// consistent snapshot (SQLite's online backup), written privately (0600) and renamed into
+    /// place. With --database-url use pg_dump instead.
+    Backup {
+        /// Where to write the copy (replaced if it exists).
+        file: PathBuf,
+        #[command(flatten)]
+        knobs: Knobs,
+    },
+    /// Replace the embedded SQLite store with a backup, after checking that this zerotouch
+    /// knows its schema and that it passes SQLite's integrity check. Refused while a server or
+    /// another command has the store open: stop the server first.
+    Restore {
+        /// The backup to restore.
+        file: PathBuf,
+        #[command(flatten)]
+        knobs: Knobs,
+    },
     /// Check the configuration and templates, and print the effective configuration.
     CheckConfig {
         #[command(flatten)]
@@ -100,6 +118,8 @@ fn main() -> ExitCode {
             action: TokenAction::Create { knobs, .. },
         }
         | Command::Migrate { knobs }
+        | Command::Backup { knobs, .. }
+        | Command::Restore { knobs, .. }
         | Command::CheckConfig { knobs } => knobs.clone(),
     };
     let config = match Config::load(knobs) {
@@ -187,6 +207,14 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
         }
         Command::Migrate { .. } => {
             print!("{}", app::migrate(&config).await?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Backup { file, .. } => {
+            print!("{}", app::backup(&config, &file).await?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Restore { file, .. } => {
+            print!("{}", app::restore(&config, &file).await?);
             Ok(ExitCode::SUCCESS)
         }
         Command::CheckConfig { .. } => {

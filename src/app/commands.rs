@@ -1,6 +1,6 @@
-//! The one-shot commands besides `serve`: importing a document, issuing a partner's token, and
-//! rendering what one phone would receive. Each opens the configured store, does its work and
-//! returns what `main` prints.
+//! The one-shot commands besides `serve`: importing a document, issuing a partner's token,
+//! rendering what one phone would receive, and backing up and restoring the embedded store.
+//! Each opens the configured store, does its work and returns what `main` prints.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -15,6 +15,7 @@ use crate::metrics::Metrics;
 use crate::partner_api;
 use crate::provisioning::{self, Provisioner, Renderer};
 use crate::registry::Registry;
+use crate::store::sqlite::SqliteStore;
 use crate::store::Actor;
 
 use super::components::throttle_settings;
@@ -142,4 +143,59 @@ pub async fn render_once(
         provisioning::Handled::Done(answer) => answer,
         provisioning::Handled::Issue(ticket) => provisioner.issue(*ticket).await,
     })
+}
+
+/// The SQLite file of the configured store, or why `what` does not apply: a node on
+/// PostgreSQL backs up with PostgreSQL's own tools.
+fn sqlite_store_of(config: &Config, what: &str) -> anyhow::Result<std::path::PathBuf> {
+    if config.database_url.is_some() {
+        anyhow::bail!(
+            "{what} works on the embedded SQLite store, and this configuration uses PostgreSQL \
+             (database_url): use pg_dump / pg_restore or pg_basebackup (README, \"Backups\")"
+        );
+    }
+    Ok(config.database_path())
+}
+
+/// `zerotouch backup FILE`: a consistent copy of the SQLite store, taken while a server may
+/// be running and writing. Returns the line `main` prints.
+pub async fn backup(config: &Config, file: &Path) -> anyhow::Result<String> {
+    let db = sqlite_store_of(config, "backup")?;
+    let (from, to) = (db.clone(), file.to_owned());
+    let report = tokio::task::spawn_blocking(move || SqliteStore::backup(&from, &to))
+        .await
+        .context("backup task failed")?
+        .with_context(|| format!("cannot back up {} to {}", db.display(), file.display()))?;
+    Ok(format!(
+        "backed up {} to {}: schema version {}, {} device(s), {} bytes\n",
+        db.display(),
+        file.display(),
+        report.schema_version,
+        report.devices,
+        report.bytes
+    ))
+}
+
+/// `zerotouch restore FILE`: replaces the SQLite store with a backup once it is checked
+/// (schema this build knows, SQLite's integrity check); refused while a server or another
+/// command has the store open. Returns the line `main` prints.
+pub async fn restore(config: &Config, file: &Path) -> anyhow::Result<String> {
+    let db = sqlite_store_of(config, "restore")?;
+    let (from, to) = (file.to_owned(), db.clone());
+    let report = tokio::task::spawn_blocking(move || SqliteStore::restore(&from, &to))
+        .await
+        .context("restore task failed")?
+        .with_context(|| format!("cannot restore {} into {}", file.display(), db.display()))?;
+    Ok(format!(
+        "restored {} into {}{}: schema version {}, {} device(s); `zerotouch serve` migrates it if older\n",
+        file.display(),
+        db.display(),
+        if report.replaced {
+            " (the store that was there is replaced)"
+        } else {
+            ""
+        },
+        report.schema_version,
+        report.devices
+    ))
 }

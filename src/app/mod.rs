@@ -25,7 +25,7 @@ mod store;
 use components::Components;
 use listeners::Serving;
 
-pub use commands::{create_token, import_file, render_once};
+pub use commands::{backup, create_token, import_file, render_once, restore};
 pub use listeners::{Addresses, Listeners};
 pub use store::{migrate, open, open_store, OpenedStore};
 

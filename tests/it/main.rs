@@ -2,6 +2,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+mod backups;
 mod cluster;
 mod durability;
 mod operations;
@@ -9,6 +10,7 @@ mod partner_api;
 mod phones;
 mod postgres_tls;
 mod security;
+mod store_files;
 mod support;
 #[path = "../../src/store/test_database.rs"]
 mod test_database;

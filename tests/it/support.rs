@@ -533,6 +533,11 @@ impl ApiClient {
         .await
     }
 
+    /// Its token (to call another server whose store holds the same partner, e.g. restored).
+    pub fn token(&self) -> Option<&str> {
+        self.token.as_deref()
+    }
+
     /// Claims `mac` for `tenant`: the partner's everyday call.
     pub async fn claim(&self, mac: &str, tenant: &str) -> (u16, serde_json::Value) {
         self.post(
