@@ -389,17 +389,14 @@ async fn the_observer_sees_every_operation() {
     db.drop().await.unwrap();
 }
 
-/// The test server's URL with `sslmode` (and `sslrootcert`) replaced: the last one wins.
-fn with_ssl(db: &crate::store::test_database::TestDatabase, params: &str) -> String {
-    db.url_with(params)
-}
-
 #[tokio::test]
 async fn verify_full_checks_the_host_name_and_verify_ca_only_the_chain() {
     let db = test_database().await;
     // The cluster's certificate names 127.0.0.1 and localhost: reach the same address under
     // a name the certificate does not carry.
-    let renamed = with_ssl(&db, "hostaddr=127.0.0.1").replacen("@127.0.0.1:", "@db.invalid:", 1);
+    let renamed = db
+        .url_with("hostaddr=127.0.0.1")
+        .replacen("@127.0.0.1:", "@db.invalid:", 1);
     assert!(renamed.contains("@db.invalid:"), "{renamed}");
 
     let full = PostgresStore::connect(&renamed, PostgresOptions::default()).await;
@@ -427,7 +424,8 @@ async fn the_test_cluster_refuses_cleartext() {
     // sslmode=disable is turned away by the server, not by us.
     let db = test_database().await;
     let Err(e) = PostgresStore::connect(
-        &with_ssl(&db, "sslmode=disable"),
+        // The last sslmode in the URL wins, as in libpq.
+        &db.url_with("sslmode=disable"),
         PostgresOptions::default(),
     )
     .await
@@ -435,5 +433,23 @@ async fn the_test_cluster_refuses_cleartext() {
         panic!("a cleartext connection was accepted")
     };
     assert!(e.to_string().contains("no encryption"), "{e}");
+    db.drop().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_root_certificate_makes_require_check_the_chain_as_libpq_does() {
+    let db = test_database().await;
+    let dir = tempfile::tempdir().unwrap();
+    let stranger = rcgen::generate_simple_self_signed(vec!["stranger.example".into()]).unwrap();
+    let wrong = dir.path().join("wrong.pem");
+    std::fs::write(&wrong, stranger.cert.pem()).unwrap();
+    for mode in ["prefer", "require"] {
+        let url = db.url_with(&format!("sslmode={mode}&sslrootcert={}", wrong.display()));
+        let Err(e) = PostgresStore::connect(&url, PostgresOptions::default()).await else {
+            panic!("{mode} with a root certificate accepted a server it did not sign")
+        };
+        assert!(e.to_string().contains("UnknownIssuer"), "{mode}: {e}");
+    }
+    // Without one, require encrypts and checks nothing: tests/it/postgres_tls.rs.
     db.drop().await.unwrap();
 }

@@ -114,7 +114,14 @@ pub(super) fn target(url: &str, home: Option<&Path>) -> Result<Target, Error> {
         let default = home?.join(".postgresql/root.crt");
         default.is_file().then_some(RootSource::File(default))
     });
-    let mode = match (params.mode, &root) {
+    // A key=value string keeps its sslmode in the driver's configuration: read it back, so
+    // the override below never weakens it.
+    let given = params.mode.or(match config.get_ssl_mode() {
+        DriverMode::Disable => Some(SslMode::Disable),
+        DriverMode::Require => Some(SslMode::Require),
+        _ => None,
+    });
+    let mode = match (given, &root) {
         (None, Some(RootSource::System)) => SslMode::VerifyFull,
         (Some(m), Some(RootSource::System)) if m != SslMode::VerifyFull => {
             return Err(url_error(&format!(
@@ -488,6 +495,9 @@ mod tests {
     fn a_key_value_string_passes_through() {
         let p = params("host=db dbname=zt sslmode=require");
         assert_eq!(p.rest, "host=db dbname=zt sslmode=require");
+        let t = target("host=db dbname=zt sslmode=require", None).unwrap();
+        assert_eq!(t.mode, SslMode::Require, "its sslmode is kept");
+        assert_eq!(t.config.get_ssl_mode(), DriverMode::Require);
         assert!(split_ssl_params("host=db sslmode=verify-full").is_err());
     }
 

@@ -53,6 +53,12 @@ impl SqliteStore {
         if !db.is_file() {
             return Err(open_error(db, "no store here (is --data-dir right?)"));
         }
+        if same_file(db, to) {
+            return Err(open_error(
+                to,
+                "this is the store itself: back it up to another file",
+            ));
+        }
         // A store being restored is not copied half-replaced.
         let _lock = files::lock_shared(db)?;
         let source = Connection::open_with_flags(db, OpenFlags::SQLITE_OPEN_READ_WRITE)
@@ -138,6 +144,15 @@ fn into_place<T>(target: &Path, write: impl FnOnce(&Path) -> Result<T, Error>) -
         let _ = std::fs::remove_file(&partial);
     }
     result
+}
+
+/// Whether `a` and `b` name one existing file (renaming a copy over the live store would
+/// pull it from under the server).
+fn same_file(a: &Path, b: &Path) -> bool {
+    match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    }
 }
 
 /// `.NAME.partial` beside `target`.
@@ -251,6 +266,7 @@ mod tests {
         let db = tmp.path().join("data/zerotouch.db");
         let store = SqliteStore::open(&db).unwrap();
         let copy = tmp.path().join("copy.db");
+        assert!(SqliteStore::backup(&db, &db).is_err(), "not onto itself");
         let report = SqliteStore::backup(&db, &copy).unwrap();
         assert_eq!(report.schema_version, schema::VERSION);
         assert!(!partial_path(&copy).exists());
