@@ -12,6 +12,7 @@ pub mod metrics;
 pub mod partner_api;
 pub mod provisioning;
 pub mod registry;
+pub mod reload;
 pub mod server;
 pub mod shutdown;
 pub mod store;

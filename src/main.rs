@@ -38,7 +38,8 @@ enum TokenAction {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Serve phones (HTTPS, optional HTTP) and metrics until SIGTERM or SIGINT.
+    /// Serve phones (HTTPS, optional HTTP) and metrics until SIGTERM or SIGINT; SIGHUP reloads
+    /// the TLS certificate files.
     Serve {
         #[command(flatten)]
         knobs: Knobs,
@@ -164,6 +165,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
             tracing::info!(phones = ?addrs.phones, http = ?addrs.http, metrics = ?addrs.metrics, "listening");
             let stop = CancellationToken::new();
             shutdown::on_signal(stop.clone());
+            shutdown::on_reload_signal(listeners.reload());
             app::run(config, listeners, stop).await?;
             Ok(ExitCode::SUCCESS)
         }

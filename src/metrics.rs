@@ -85,12 +85,19 @@ pub struct Metrics {
     pub devices: IntGauge,
     /// Tenants in the registry.
     pub tenants: IntGauge,
-    /// Failed TLS handshakes by `listener`.
+    /// Failed TLS handshakes by `listener` and `reason` (`server::tls::HandshakeFailure`).
     pub tls_handshake_failures: IntCounterVec,
     /// Open connections by `listener`.
     pub connections_open: IntGaugeVec,
-    /// Connections closed at once because their address had too many open, by `listener`.
+    /// Connections refused or closed by the server, by `listener` and `reason`
+    /// (`server::Refusal`).
     pub connections_refused: IntCounterVec,
+    /// When the earliest-expiring certificate a listener presents expires, by `listener`,
+    /// seconds since the Unix epoch.
+    pub tls_certificate_expiry: IntGaugeVec,
+    /// Reloads by `hook` (each hook's own name) and `result` (`changed`, `unchanged`,
+    /// `failed`).
+    pub reloads: IntCounterVec,
     /// Last-seen updates written to the store.
     pub sightings_written: IntCounter,
     /// Last-seen updates dropped because the queue was full or the store failed.
@@ -117,6 +124,10 @@ pub struct Metrics {
     pub throttle_blocks: IntCounter,
     /// Source networks blocked now.
     pub throttled_sources: IntGauge,
+    /// Failed authentications that made a device wait (per-device back-off).
+    pub auth_backoffs: IntCounter,
+    /// Devices marked compromised: retired credentials were presented.
+    pub compromised: IntCounter,
     /// Provisioning credentials handed to phones, by `kind` (`enrol`, `rotate`, `reissue`).
     pub enrolments: IntCounterVec,
     /// 1 while the store answers (always 1 for embedded SQLite), 0 during an outage.
@@ -200,9 +211,9 @@ impl Metrics {
         let tls_handshake_failures = defined(IntCounterVec::new(
             Opts::new(
                 "zerotouch_tls_handshake_failures_total",
-                "TLS handshakes that failed or timed out, by listener.",
+                "TLS handshakes that failed or timed out, by listener and reason (no_shared_version, no_shared_cipher, bad_certificate, timeout, other).",
             ),
-            &["listener"],
+            &["listener", "reason"],
         ));
         reg(Box::new(tls_handshake_failures.clone()));
         let connections_open = defined(IntGaugeVec::new(
@@ -216,11 +227,27 @@ impl Metrics {
         let connections_refused = defined(IntCounterVec::new(
             Opts::new(
                 "zerotouch_connections_refused_total",
-                "Connections closed at once because their client address had too many open, by listener.",
+                "Connections the server refused or closed before the client did, by listener and reason (address_cap, network_cap, proxy_untrusted, proxy_missing, proxy_invalid, nothing_served).",
+            ),
+            &["listener", "reason"],
+        ));
+        reg(Box::new(connections_refused.clone()));
+        let tls_certificate_expiry = defined(IntGaugeVec::new(
+            Opts::new(
+                "zerotouch_tls_certificate_expiry_timestamp_seconds",
+                "When the earliest-expiring certificate a listener presents expires (its notAfter), seconds since the Unix epoch.",
             ),
             &["listener"],
         ));
-        reg(Box::new(connections_refused.clone()));
+        reg(Box::new(tls_certificate_expiry.clone()));
+        let reloads = defined(IntCounterVec::new(
+            Opts::new(
+                "zerotouch_reloads_total",
+                "Reloads of what can change while running (SIGHUP, a changed certificate file), by hook and result (changed, unchanged, failed: the running value is kept).",
+            ),
+            &["hook", "result"],
+        ));
+        reg(Box::new(reloads.clone()));
         let sightings_written = defined(IntCounter::new(
             "zerotouch_status_updates_written_total",
             "Device last-seen updates written to the store.",
@@ -308,6 +335,16 @@ impl Metrics {
             "Source networks (/24, /64) blocked after too many misses.",
         ));
         reg(Box::new(throttle_blocks.clone()));
+        let auth_backoffs = defined(IntCounter::new(
+            "zerotouch_phone_auth_backoffs_total",
+            "Failed phone authentications after which the device waits before its credentials are checked again (per device, from every network).",
+        ));
+        reg(Box::new(auth_backoffs.clone()));
+        let compromised = defined(IntCounter::new(
+            "zerotouch_devices_compromised_total",
+            "Devices marked compromised: credentials retired by a completed rotation were presented.",
+        ));
+        reg(Box::new(compromised.clone()));
         let throttled_sources = defined(IntGauge::new(
             "zerotouch_throttled_sources",
             "Source networks currently blocked by the miss throttle.",
@@ -381,6 +418,8 @@ impl Metrics {
             registry,
             throttle_blocks,
             throttled_sources,
+            auth_backoffs,
+            compromised,
             enrolments,
             api_requests,
             api_duration,
@@ -397,6 +436,8 @@ impl Metrics {
             tls_handshake_failures,
             connections_open,
             connections_refused,
+            tls_certificate_expiry,
+            reloads,
             sightings_written,
             sightings_dropped,
             changes_applied,

@@ -21,9 +21,9 @@ use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
 use zerotouch::domain::{Mac, OuiTable};
+use zerotouch::fixture;
 use zerotouch::provisioning::auth::{parse_authorization, Authorization};
 use zerotouch::provisioning::throttle;
-use zerotouch::fixture;
 use zerotouch::provisioning::{Fetch, Handled, Outcome, Provisioner};
 use zerotouch::vendors::{recognise, FileKind};
 
@@ -113,7 +113,10 @@ fuzz_target!(|input: &str| {
                 // Only its model or common file, which holds no secret.
                 let file = request.map(|r| r.file);
                 assert!(
-                    matches!(file, Some(FileKind::Common | FileKind::Model | FileKind::Firmware)),
+                    matches!(
+                        file,
+                        Some(FileKind::Common | FileKind::Model | FileKind::Firmware)
+                    ),
                     "{file:?} served to a phone not yet bound"
                 );
             } else {

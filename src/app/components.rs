@@ -17,6 +17,7 @@ use crate::metrics::Metrics;
 use crate::partner_api;
 use crate::provisioning::{self, sightings, Provisioner, Renderer};
 use crate::registry::{self, Registry};
+use crate::server::certificates::Certificates;
 use crate::store::postgres::PostgresStore;
 use crate::store::Store;
 
@@ -44,6 +45,8 @@ pub(super) struct Components {
     pub(super) provisioner: Arc<Provisioner>,
     pub(super) ouis: Arc<OuiTable>,
     pub(super) tls: Option<TlsAcceptor>,
+    /// The certificates `tls` presents, replaced by reloads.
+    pub(super) certificates: Option<Arc<Certificates>>,
     writers: Writers,
 }
 
@@ -95,11 +98,15 @@ impl Components {
 
         let renderer =
             Renderer::load(config.templates.as_deref()).context("cannot load templates")?;
-        let tls = if with_tls {
-            Some(super::listeners::acceptor(config)?)
+        let certificates = if with_tls {
+            Some(super::listeners::certificates(config)?)
         } else {
             None
         };
+        let tls = certificates
+            .clone()
+            .map(|c| super::listeners::acceptor(c, config))
+            .transpose()?;
         let ouis = Arc::new(config.oui_table());
 
         let ledger: Arc<dyn provisioning::ledger::Ledger> = Arc::new(super::ledger::StoreLedger {
@@ -117,10 +124,10 @@ impl Components {
             status_stop.clone(),
         );
         let key = nonce_key(store.as_ref()).await?;
-        let (retire_tx, retire_rx) = mpsc::channel(4096);
-        let retirer = tokio::spawn(provisioning::retire_previous_credentials(
+        let (settle_tx, settle_rx) = mpsc::channel(4096);
+        let retirer = tokio::spawn(provisioning::settle_credentials(
             ledger.clone(),
-            retire_rx,
+            settle_rx,
         ));
         let (issue_tx, issue_rx) = mpsc::channel(4096);
         let committer = tokio::spawn(provisioning::commit_credentials(ledger, issue_rx));
@@ -142,10 +149,12 @@ impl Components {
                     config.nonce_lifetime,
                     MAX_REMEMBERED_NONCES,
                 ),
+                backoff: provisioning::backoff::Backoff::new(),
+                unanswered: provisioning::unanswered::Unanswered::new(),
             },
             Some(provisioning::CredentialSink {
                 issue: issue_tx,
-                retire: retire_tx,
+                settle: settle_tx,
             }),
         ));
         Ok(Self {
@@ -155,6 +164,7 @@ impl Components {
             provisioner,
             ouis,
             tls,
+            certificates,
             writers: Writers {
                 status_stop,
                 status,

@@ -1,5 +1,6 @@
-//! The listeners: binding them (before anything else, so tests and `main` know the addresses),
-//! their TLS identities, their limits, and serving phones and partners on them.
+//! The listeners: binding them (before anything else, so tests and `main` know the addresses
+//! and hold the reload handle), their TLS certificates, their limits, and serving phones and
+//! partners on them.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -14,14 +15,20 @@ use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::partner_api;
 use crate::provisioning::{routes::PhoneService, Provisioner};
-use crate::server::{self, tls, ConnectionEvents, Limits};
+use crate::reload::{self, Reload};
+use crate::server::certificates::Certificates;
+use crate::server::tls::{self, HandshakeFailure};
+use crate::server::{self, ConnectionEvents, Limits, Refusal};
 
-/// The bound listeners, before anything is served.
+/// The bound listeners, before anything is served, and the handle that asks the server they
+/// will serve to reload.
 pub struct Listeners {
     pub(super) phones: Option<TcpListener>,
     pub(super) http: Option<TcpListener>,
     pub(super) api: Option<TcpListener>,
     pub(super) metrics: Option<TcpListener>,
+    pub(super) reload: Reload,
+    pub(super) reload_requests: reload::Requests,
 }
 
 /// Where each listener is bound (port 0 resolved).
@@ -50,12 +57,21 @@ async fn bind_one(what: &str, addr: Option<SocketAddr>) -> anyhow::Result<Option
 impl Listeners {
     /// Binds every configured listener.
     pub async fn bind(config: &Config) -> anyhow::Result<Self> {
+        let (reload, reload_requests) = reload::channel();
         Ok(Self {
             phones: bind_one("phones (HTTPS)", config.phones_addr).await?,
             http: bind_one("phones (HTTP)", config.http_addr).await?,
             api: bind_one("partner API", config.api_addr).await?,
             metrics: bind_one("metrics", config.metrics_addr).await?,
+            reload,
+            reload_requests,
         })
+    }
+
+    /// Asks the server these listeners serve to reload what can change while it runs (what
+    /// SIGHUP does); requests made before it runs wait for it.
+    pub fn reload(&self) -> Reload {
+        self.reload.clone()
     }
 
     /// The bound addresses.
@@ -77,12 +93,12 @@ pub(super) struct ListenerEvents {
 }
 
 impl ConnectionEvents for ListenerEvents {
-    fn handshake_failed(&self, remote: SocketAddr, reason: &str) {
+    fn handshake_failed(&self, remote: SocketAddr, reason: HandshakeFailure, detail: &str) {
         self.metrics
             .tls_handshake_failures
-            .with_label_values(&[self.listener])
+            .with_label_values(&[self.listener, reason.label()])
             .inc();
-        tracing::debug!(listener = self.listener, %remote, reason, "TLS handshake failed");
+        tracing::debug!(listener = self.listener, %remote, reason = reason.label(), detail, "TLS handshake failed");
     }
     fn opened(&self) {
         self.metrics
@@ -96,12 +112,12 @@ impl ConnectionEvents for ListenerEvents {
             .with_label_values(&[self.listener])
             .dec();
     }
-    fn refused_over_address_cap(&self, remote: SocketAddr) {
+    fn refused(&self, remote: SocketAddr, reason: Refusal) {
         self.metrics
             .connections_refused
-            .with_label_values(&[self.listener])
+            .with_label_values(&[self.listener, reason.label()])
             .inc();
-        tracing::debug!(listener = self.listener, %remote, "connection closed: too many from this address");
+        tracing::debug!(listener = self.listener, %remote, reason = reason.label(), "connection refused or closed by the server");
     }
 }
 
@@ -113,14 +129,25 @@ pub(super) fn limits(config: &Config) -> Limits {
         header_read_timeout: config.header_read_timeout,
         max_header_bytes: config.max_header_bytes,
         max_connections_per_address: config.max_connections_per_address,
+        max_connections_per_ipv4_network: config.max_connections_per_ipv4_network,
+        max_connections_per_ipv6_network: config.max_connections_per_ipv6_network,
+        proxy_protocol_from: config.proxy_protocol_from.clone().into(),
     }
 }
 
-/// The TLS acceptor of the phones and API listeners: the configured identities, or a
-/// self-signed one generated into the data directory (fails fast on a bad file).
-pub(super) fn acceptor(config: &Config) -> anyhow::Result<TlsAcceptor> {
+/// The certificates of the phones and API listeners: the configured files, or a self-signed
+/// pair generated into the data directory (fails fast on a bad file).
+pub(super) fn certificates(config: &Config) -> anyhow::Result<Arc<Certificates>> {
+    Ok(Arc::new(Certificates::load(identities(config)?)?))
+}
+
+/// The TLS acceptor presenting `certificates`.
+pub(super) fn acceptor(
+    certificates: Arc<Certificates>,
+    config: &Config,
+) -> anyhow::Result<TlsAcceptor> {
     Ok(TlsAcceptor::from(tls::server_config(
-        &identities(config)?,
+        certificates,
         &[b"http/1.1"],
         &tls::TlsTuning {
             tls13_tickets: config.tls_tickets,
@@ -173,11 +200,20 @@ pub(super) struct Serving<'a> {
 }
 
 impl Serving<'_> {
-    fn events(&self, listener: &'static str) -> Arc<ListenerEvents> {
+    fn events(&self, listener: &'static str, tls: bool) -> Arc<ListenerEvents> {
         // Series exist from the start, so dashboards and alerts see zeros, not gaps.
-        self.metrics
-            .tls_handshake_failures
-            .with_label_values(&[listener]);
+        if tls {
+            for reason in HandshakeFailure::ALL {
+                self.metrics
+                    .tls_handshake_failures
+                    .with_label_values(&[listener, reason.label()]);
+            }
+        }
+        for reason in Refusal::ALL {
+            self.metrics
+                .connections_refused
+                .with_label_values(&[listener, reason.label()]);
+        }
         self.metrics.connections_open.with_label_values(&[listener]);
         Arc::new(ListenerEvents {
             listener,
@@ -200,12 +236,14 @@ impl Serving<'_> {
         .filter_map(|(listener, tls, name)| {
             let listener = listener?;
             let provisioner = provisioner.clone();
+            let max_unserved = self.config.max_unserved_per_connection;
+            let events = self.events(name, tls.is_some());
             Some(tokio::spawn(server::serve(
                 listener,
                 tls,
-                move |conn| PhoneService::new(provisioner.clone(), conn),
+                move |conn| PhoneService::new(provisioner.clone(), conn, max_unserved),
                 self.limits.clone(),
-                self.events(name),
+                events,
                 self.stop.clone(),
                 self.config.shutdown_grace,
             )))
@@ -224,7 +262,7 @@ impl Serving<'_> {
             self.tls.clone(),
             partner_api::service(partner_api::router(state)),
             self.limits.clone(),
-            self.events("api"),
+            self.events("api", self.tls.is_some()),
             self.stop.clone(),
             self.config.shutdown_grace,
         ))

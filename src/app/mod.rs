@@ -5,6 +5,8 @@
 //! hydration → templates (fail fast) → TLS (fail fast) → phone and API listeners → ready.
 //! Stop: not ready → stop accepting and drain within the grace period → stop background tasks
 //! → flush status writes → close the store → admin listener.
+//! While running, a reload request (SIGHUP in `main`, `Listeners::reload` in tests) runs the
+//! reload hooks (`reloads`).
 
 use std::sync::Arc;
 
@@ -20,6 +22,7 @@ mod commands;
 mod components;
 mod ledger;
 mod listeners;
+mod reloads;
 mod store;
 
 use components::Components;
@@ -59,6 +62,8 @@ pub async fn run(
             move |_| service.clone(),
             Limits {
                 max_connections: 64,
+                // Internal: scraped and probed directly, never through a balancer.
+                proxy_protocol_from: Arc::from([]),
                 ..limits.clone()
             },
             Arc::new(server::NoEvents),
@@ -99,6 +104,25 @@ async fn serve(
         tls: components.tls.clone(),
         stop: &listener_stop,
     };
+    let certificate_files = components.certificates.clone().map(|certificates| {
+        let presented_on = [
+            listeners.phones.as_ref().map(|_| "phones"),
+            listeners.api.as_ref().map(|_| "api"),
+        ];
+        Arc::new(reloads::CertificateFiles::new(
+            certificates,
+            metrics.clone(),
+            presented_on.into_iter().flatten().collect(),
+        ))
+    });
+    let reloader = reloads::spawn(
+        reloads::hooks(certificate_files.as_ref()),
+        certificate_files,
+        config.tls_reload_poll,
+        listeners.reload_requests,
+        metrics.clone(),
+        background.clone(),
+    );
     let mut servers = serving.phones(listeners.phones, listeners.http, &components.provisioner);
     if let Some(listener) = listeners.api {
         servers.push(serving.api(listener, components.api_state(config, metrics)));
@@ -117,6 +141,7 @@ async fn serve(
         let _ = s.await;
     }
     background.cancel();
+    let _ = reloader.await;
     for task in tasks {
         let _ = task.await;
     }

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use super::values::{DatabaseUrl, ExtraOui, Listen, LogFormat, WrittenDuration};
+use super::values::{DatabaseUrl, ExtraOui, Listen, LogFormat, Networks, WrittenDuration};
 use super::Error;
 
 /// Every knob, each optional: one layer of configuration. The same struct is read from the
@@ -163,6 +163,38 @@ pub struct Knobs {
     #[arg(long, env = "ZEROTOUCH_MAX_CONNECTIONS_PER_ADDRESS", value_name = "N")]
     pub max_connections_per_address: Option<usize>,
 
+    /// Open connections from one IPv4 /24 at most [default: 2048]
+    #[arg(
+        long,
+        env = "ZEROTOUCH_MAX_CONNECTIONS_PER_IPV4_NETWORK",
+        value_name = "N"
+    )]
+    pub max_connections_per_ipv4_network: Option<usize>,
+
+    /// Open connections from one IPv6 /64 at most [default: 1024]
+    #[arg(
+        long,
+        env = "ZEROTOUCH_MAX_CONNECTIONS_PER_IPV6_NETWORK",
+        value_name = "N"
+    )]
+    pub max_connections_per_ipv6_network: Option<usize>,
+
+    /// Answers in a row that serve a phone nothing (optional files, refusals, challenges)
+    /// after which its connection is closed [default: 8]
+    #[arg(long, env = "ZEROTOUCH_MAX_UNSERVED_PER_CONNECTION", value_name = "N")]
+    pub max_unserved_per_connection: Option<u32>,
+
+    /// Networks of load balancers whose connections start with a PROXY protocol header
+    /// (v1 or v2) naming the client, comma-separated CIDRs; their connections must send one,
+    /// anyone else's is closed for sending one [default: none]
+    #[arg(long, env = "ZEROTOUCH_PROXY_PROTOCOL_FROM", value_name = "CIDR,...")]
+    pub proxy_protocol_from: Option<Networks>,
+
+    /// How often the TLS certificate and key files are checked for changes, `0s` for never
+    /// (SIGHUP reloads them too) [default: 5s]
+    #[arg(long, env = "ZEROTOUCH_TLS_RELOAD_POLL", value_name = "DURATION")]
+    pub tls_reload_poll: Option<WrittenDuration>,
+
     /// Log format [default: text]
     #[arg(long, env = "ZEROTOUCH_LOG_FORMAT", value_name = "FORMAT")]
     pub log_format: Option<LogFormat>,
@@ -197,7 +229,9 @@ impl Knobs {
             max_connections, handshake_timeout, header_read_timeout, max_header_bytes,
             shutdown_grace, change_poll, status_flush, log_format, log_level, throttle_budget,
             throttle_refill_per_minute, throttle_cooldown, throttle_max_sources, nonce_lifetime,
-            max_connections_per_address)
+            max_connections_per_address, max_connections_per_ipv4_network,
+            max_connections_per_ipv6_network, max_unserved_per_connection, proxy_protocol_from,
+            tls_reload_poll)
     }
 
     /// Reads a TOML file as a layer.

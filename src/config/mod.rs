@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::domain::{OuiTable, Vendor};
+use crate::domain::{Network, OuiTable, Vendor};
 
 /// Why the configuration cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -49,7 +49,7 @@ mod values;
 
 pub use knobs::Knobs;
 pub use values::{
-    mask_password, DatabaseUrl, ExtraOui, Listen, LogFormat, Redacted, WrittenDuration,
+    mask_password, DatabaseUrl, ExtraOui, Listen, LogFormat, Networks, Redacted, WrittenDuration,
 };
 
 /// The effective configuration, every value decided.
@@ -82,6 +82,9 @@ pub struct Config {
     pub tls_rsa_key: Option<PathBuf>,
     /// TLS 1.3 tickets per handshake.
     pub tls_tickets: usize,
+    /// How often the certificate files are checked for changes (zero: never).
+    #[serde(with = "humantime_serde")]
+    pub tls_reload_poll: Duration,
     /// Template override directory.
     pub templates: Option<PathBuf>,
     /// Provisioning URL origin.
@@ -121,6 +124,15 @@ pub struct Config {
     pub nonce_lifetime: Duration,
     /// Connection cap per client address.
     pub max_connections_per_address: usize,
+    /// Connection cap per IPv4 /24.
+    pub max_connections_per_ipv4_network: usize,
+    /// Connection cap per IPv6 /64.
+    pub max_connections_per_ipv6_network: usize,
+    /// Answers in a row serving nothing before a phone's connection is closed.
+    pub max_unserved_per_connection: u32,
+    /// Balancers' networks, whose connections start with a PROXY header.
+    #[serde(serialize_with = "values::networks_as_strings")]
+    pub proxy_protocol_from: Vec<Network>,
     /// Log format.
     pub log_format: LogFormat,
     /// Log filter.
@@ -241,6 +253,7 @@ impl Config {
             tls_rsa_cert: k.tls_rsa_cert,
             tls_rsa_key: k.tls_rsa_key,
             tls_tickets: k.tls_tickets.unwrap_or(1),
+            tls_reload_poll: k.tls_reload_poll.map_or(Duration::from_secs(5), |h| h.0),
             templates: k.templates,
             public_url: k.public_url.map(|u| u.trim_end_matches('/').to_owned()),
             render_cache_bytes: k.render_cache_bytes.unwrap_or(64 * 1024 * 1024),
@@ -261,6 +274,10 @@ impl Config {
             throttle_max_sources: k.throttle_max_sources.unwrap_or(100_000),
             nonce_lifetime: k.nonce_lifetime.map_or(Duration::from_secs(300), |h| h.0),
             max_connections_per_address: k.max_connections_per_address.unwrap_or(1024),
+            max_connections_per_ipv4_network: k.max_connections_per_ipv4_network.unwrap_or(2048),
+            max_connections_per_ipv6_network: k.max_connections_per_ipv6_network.unwrap_or(1024),
+            max_unserved_per_connection: k.max_unserved_per_connection.unwrap_or(8),
+            proxy_protocol_from: k.proxy_protocol_from.unwrap_or_default().0,
             log_format: k.log_format.unwrap_or_default(),
             log_level: k.log_level.unwrap_or_else(|| "info".to_owned()),
             extra_ouis: extra,
@@ -271,6 +288,15 @@ impl Config {
             || config.max_connections_per_address == 0
         {
             return Err(invalid("throttle_budget", "throttle_budget, throttle_max_sources and max_connections_per_address must be at least 1"));
+        }
+        if config.max_connections_per_ipv4_network == 0
+            || config.max_connections_per_ipv6_network == 0
+            || config.max_unserved_per_connection == 0
+        {
+            return Err(invalid(
+                "max_connections_per_ipv4_network",
+                "max_connections_per_ipv4_network, max_connections_per_ipv6_network and max_unserved_per_connection must be at least 1",
+            ));
         }
         if config.max_header_bytes < 1024 {
             return Err(invalid("max_header_bytes", "must be at least 1024"));
@@ -412,6 +438,51 @@ mod tests {
         assert_eq!(mask_password("postgres://u@h/db"), "postgres://u@h/db");
         let err = "mysql://a:b@c/d".parse::<DatabaseUrl>().unwrap_err();
         assert!(!err.contains(":b@"), "{err}");
+    }
+
+    #[test]
+    fn connection_knobs_and_balancer_networks() {
+        let c = Config::resolve(Knobs::default()).unwrap();
+        assert_eq!(
+            (
+                c.max_connections_per_ipv4_network,
+                c.max_connections_per_ipv6_network,
+                c.max_unserved_per_connection
+            ),
+            (2048, 1024, 8)
+        );
+        assert!(c.proxy_protocol_from.is_empty());
+        assert_eq!(c.tls_reload_poll, Duration::from_secs(5));
+
+        let file: Knobs =
+            toml::from_str(r#"proxy_protocol_from = ["10.0.0.0/8", "2001:db8::/32", "192.0.2.7"]"#)
+                .unwrap();
+        let c = Config::resolve(file.clone()).unwrap();
+        let written: Vec<String> = c
+            .proxy_protocol_from
+            .iter()
+            .map(|n| n.to_string())
+            .collect();
+        assert_eq!(written, ["10.0.0.0/8", "2001:db8::/32", "192.0.2.7/32"]);
+        assert!(c.to_toml().contains(r#""10.0.0.0/8""#), "{}", c.to_toml());
+        // A later layer's empty list switches it off.
+        let cli = Knobs {
+            proxy_protocol_from: Some("none".parse().unwrap()),
+            ..Knobs::default()
+        };
+        assert!(Config::resolve(file.merged_with(cli))
+            .unwrap()
+            .proxy_protocol_from
+            .is_empty());
+
+        let err = toml::from_str::<Knobs>(r#"proxy_protocol_from = ["10.0.0.1/8"]"#).unwrap_err();
+        assert!(err.to_string().contains("10.0.0.0/8"), "{err}");
+        assert!("10.0.0.0/8,,".parse::<Networks>().is_err());
+        let zero = Knobs {
+            max_unserved_per_connection: Some(0),
+            ..Knobs::default()
+        };
+        assert!(Config::resolve(zero).is_err());
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! The values knobs take, parsed into real types: listen addresses (or `off`), durations as
-//! people write them, extra OUIs, the log format, a database URL (its password never shown)
-//! and secrets redacted wherever they are printed.
+//! people write them, extra OUIs, lists of networks, the log format, a database URL (its
+//! password never shown) and secrets redacted wherever they are printed.
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::domain::{Oui, Vendor};
+use crate::domain::{Network, Oui, Vendor};
 
 /// A listen address, or `off` to disable a listener.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -64,6 +64,43 @@ impl FromStr for ExtraOui {
             oui.parse().map_err(|e| format!("{s:?}: {e}"))?,
         ))
     }
+}
+
+/// A list of networks: comma-separated on the command line and in the environment
+/// (`10.0.0.0/8,192.0.2.7`; empty or `none` for no network), an array of strings in the file.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Networks(pub Vec<Network>);
+
+impl FromStr for Networks {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim() {
+            "" | "none" => Ok(Networks(Vec::new())),
+            list => list
+                .split(',')
+                .map(|n| n.parse::<Network>().map_err(|e| e.to_string()))
+                .collect::<Result<_, _>>()
+                .map(Networks),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Networks {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Vec::<String>::deserialize(d)?
+            .iter()
+            .map(|n| n.parse::<Network>().map_err(serde::de::Error::custom))
+            .collect::<Result<_, _>>()
+            .map(Networks)
+    }
+}
+
+/// Writes networks as their CIDR strings (for `check-config`).
+pub fn networks_as_strings<S: serde::Serializer>(
+    networks: &[Network],
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    s.collect_seq(networks.iter().map(ToString::to_string))
 }
 
 /// Log line format.

@@ -8,6 +8,7 @@ pub mod credentials;
 pub mod device;
 pub mod locale;
 pub mod mac;
+pub mod network;
 pub mod partner;
 pub mod sighting;
 pub mod tenant;
@@ -20,6 +21,7 @@ pub use device::{
 };
 pub use locale::{Language, TimeZone};
 pub use mac::{Mac, MacError, Oui};
+pub use network::{Network, NetworkError};
 pub use partner::{CustomerFields, CustomerId, PartnerId};
 pub use tenant::{
     FirmwareRule, Host, InvalidSetting, PhoneAuth, TenantName, TenantSettings, Transport,

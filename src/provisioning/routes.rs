@@ -1,7 +1,13 @@
 //! The phones' HTTP surface: turns a hyper request into a [`Fetch`] and an [`Answer`] into a
 //! response. Every response carries `Cache-Control: no-store`: configs hold credentials and
 //! change when a partner changes a tenant. The partner API and metrics are not reachable here.
+//!
+//! A connection whose answers serve nothing several times in a row (optional files, refusals,
+//! challenges) is closed after the last of them: a phone's boot sequence asks for at most a
+//! few such files before its config, so only a client holding the connection open for its
+//! own sake keeps asking.
 
+use std::cell::Cell;
 use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
@@ -17,7 +23,7 @@ use http::{HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::Full;
 
 use super::{Answer, Fetch, Handled, Outcome, Provisioner};
-use crate::server::ConnInfo;
+use crate::server::{CloseConnection, ConnInfo, Refusal};
 
 /// The response body type of the phones listener.
 pub type Body = Full<Bytes>;
@@ -27,12 +33,42 @@ pub type Body = Full<Bytes>;
 pub struct PhoneService {
     provisioner: Arc<Provisioner>,
     conn: ConnInfo,
+    unserved: Unserved,
 }
 
 impl PhoneService {
-    /// The service for one connection.
-    pub fn new(provisioner: Arc<Provisioner>, conn: ConnInfo) -> Self {
-        Self { provisioner, conn }
+    /// The service for one connection, closed after `max_unserved` answers in a row that
+    /// serve nothing.
+    pub fn new(provisioner: Arc<Provisioner>, conn: ConnInfo, max_unserved: u32) -> Self {
+        Self {
+            provisioner,
+            conn,
+            unserved: Unserved {
+                limit: max_unserved,
+                streak: Cell::new(0),
+            },
+        }
+    }
+}
+
+/// Answers in a row on one connection that served nothing. A `Cell`: a connection's requests
+/// are answered one after another, by one task.
+#[derive(Clone)]
+struct Unserved {
+    limit: u32,
+    streak: Cell<u32>,
+}
+
+impl Unserved {
+    /// Counts an answer; whether it is to be the connection's last.
+    fn after(&self, outcome: Outcome) -> bool {
+        if matches!(outcome, Outcome::Served | Outcome::Enrolled) {
+            self.streak.set(0);
+            return false;
+        }
+        let streak = self.streak.get().saturating_add(1);
+        self.streak.set(streak);
+        streak >= self.limit
     }
 }
 
@@ -83,8 +119,19 @@ impl<B> hyper::service::Service<Request<B>> for PhoneService {
             tls: self.conn.tls,
         };
         match self.provisioner.handle(&fetch) {
-            Handled::Done(answer) => PhoneFuture::Ready(Some(respond(answer, head))),
+            Handled::Done(answer) => {
+                let last = self.unserved.after(answer.outcome);
+                let mut response = respond(answer, head);
+                if last {
+                    response
+                        .extensions_mut()
+                        .insert(CloseConnection(Refusal::NothingServed));
+                }
+                PhoneFuture::Ready(Some(response))
+            }
             Handled::Issue(ticket) => {
+                // Credentials for the phone's own file: it is served (or told to come back).
+                self.unserved.after(Outcome::Enrolled);
                 let provisioner = self.provisioner.clone();
                 PhoneFuture::Issuing(Box::pin(async move {
                     respond(provisioner.issue(*ticket).await, head)
@@ -114,4 +161,23 @@ fn respond(answer: Answer, head: bool) -> Response<Body> {
         h.insert(RETRY_AFTER, HeaderValue::from(seconds));
     }
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_connection_closes_after_the_limit_of_answers_in_a_row_that_serve_nothing() {
+        let u = Unserved {
+            limit: 3,
+            streak: Cell::new(0),
+        };
+        assert!(!u.after(Outcome::OptionalAbsent));
+        assert!(!u.after(Outcome::Challenged));
+        assert!(!u.after(Outcome::Served), "a served answer starts over");
+        assert!(!u.after(Outcome::OptionalAbsent));
+        assert!(!u.after(Outcome::UnknownDevice));
+        assert!(u.after(Outcome::Throttled));
+    }
 }

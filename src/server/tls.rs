@@ -1,19 +1,19 @@
-//! TLS for the listeners: loading certificates, generating the self-signed default, and
-//! choosing a certificate per ClientHello.
+//! TLS for the listeners: the server configuration, choosing a certificate per ClientHello,
+//! generating the self-signed default, and why a handshake failed.
 //!
 //! Owns every rustls type. When both an ECDSA and an RSA certificate are configured, a client
 //! that offers ECDSA signatures gets the ECDSA one (several times cheaper per handshake), and
-//! old phones that cannot verify ECDSA get RSA.
+//! old phones that cannot verify ECDSA get RSA. The certificates themselves, and replacing them
+//! while the server runs, are `certificates`'.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use rustls::crypto::ring::sign::any_supported_type;
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
-use rustls::{ServerConfig, SignatureScheme};
+use rustls::{AlertDescription, PeerIncompatible, ServerConfig};
+
+use super::certificates::Certificates;
 
 /// A certificate chain and its private key, as PEM files.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -49,6 +49,14 @@ pub enum TlsError {
         /// Why.
         reason: String,
     },
+    /// The key is not the one the certificate was issued for.
+    #[error("{key} is not the private key of the certificate in {cert}")]
+    Mismatch {
+        /// The certificate file.
+        cert: String,
+        /// The key file.
+        key: String,
+    },
     /// Generating the self-signed default failed.
     #[error("cannot create the self-signed certificate in {dir}: {reason}")]
     Generate {
@@ -80,73 +88,46 @@ impl Default for TlsTuning {
     }
 }
 
-fn read_err(path: &Path, e: impl std::fmt::Display) -> TlsError {
-    TlsError::Read {
-        path: path.display().to_string(),
-        reason: e.to_string(),
-    }
-}
-
-fn load(identity: &Identity) -> Result<Arc<CertifiedKey>, TlsError> {
-    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&identity.cert)
-        .map_err(|e| read_err(&identity.cert, e))?
-        .collect::<Result<_, _>>()
-        .map_err(|e| read_err(&identity.cert, e))?;
-    if certs.is_empty() {
-        return Err(TlsError::NoCertificate {
-            path: identity.cert.display().to_string(),
-        });
-    }
-    let key =
-        PrivateKeyDer::from_pem_file(&identity.key).map_err(|e| read_err(&identity.key, e))?;
-    let signer = any_supported_type(&key).map_err(|e| TlsError::Key {
-        path: identity.key.display().to_string(),
-        reason: e.to_string(),
-    })?;
-    Ok(Arc::new(CertifiedKey::new(certs, signer)))
-}
-
-/// Picks the first configured certificate whose signature the client can verify.
-#[derive(Debug)]
+/// Picks the first certificate in use whose signature the client can verify (ECDSA ones come
+/// first), else the first.
 struct PerClientHello {
-    keys: Vec<Arc<CertifiedKey>>,
+    certificates: Arc<Certificates>,
+}
+
+impl std::fmt::Debug for PerClientHello {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PerClientHello")
+            .field("identities", &self.certificates.identities())
+            .finish()
+    }
 }
 
 impl ResolvesServerCert for PerClientHello {
     fn resolve(&self, hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        let loaded = self.certificates.current();
         let offered = hello.signature_schemes();
-        self.keys
+        loaded
+            .keys
             .iter()
             .find(|k| k.key.choose_scheme(offered).is_some())
-            .or_else(|| self.keys.first())
+            .or_else(|| loaded.keys.first())
             .cloned()
     }
 }
 
-/// Builds a server configuration from one or more identities, ECDSA ones preferred.
+/// Builds a server configuration presenting `certificates`: the set in use at each handshake,
+/// so a reload reaches every handshake that starts after it.
 pub fn server_config(
-    identities: &[Identity],
+    certificates: Arc<Certificates>,
     alpn: &[&[u8]],
     tuning: &TlsTuning,
 ) -> Result<Arc<ServerConfig>, TlsError> {
-    let mut keys = identities.iter().map(load).collect::<Result<Vec<_>, _>>()?;
-    // ECDSA first: cheaper handshakes for every client that can verify it.
-    keys.sort_by_key(|k| {
-        let ecdsa = k
-            .key
-            .choose_scheme(&[
-                SignatureScheme::ECDSA_NISTP256_SHA256,
-                SignatureScheme::ECDSA_NISTP384_SHA384,
-            ])
-            .is_some();
-        !ecdsa
-    });
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut config = ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|e| TlsError::Config(e.to_string()))?
         .with_no_client_auth()
-        .with_cert_resolver(Arc::new(PerClientHello { keys }));
+        .with_cert_resolver(Arc::new(PerClientHello { certificates }));
     config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
     config.send_tls13_tickets = tuning.tls13_tickets;
     config.session_storage = rustls::server::ServerSessionMemoryCache::new(tuning.session_cache);
@@ -155,6 +136,95 @@ pub fn server_config(
             rustls::crypto::ring::Ticketer::new().map_err(|e| TlsError::Config(e.to_string()))?;
     }
     Ok(Arc::new(config))
+}
+
+/// Why a TLS handshake failed, as far as an operator can act on it. A closed set: also a
+/// metric label.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HandshakeFailure {
+    /// The client offers no protocol version the server speaks (TLS 1.0 or 1.1 only, SSL).
+    NoSharedVersion,
+    /// No cipher suite, key exchange group or signature scheme in common (an old phone with
+    /// only RSA key exchange or CBC suites, or unable to verify any configured certificate).
+    NoSharedCipher,
+    /// The client refused the server's certificate (an unknown CA, expired, wrong name).
+    BadCertificate,
+    /// The handshake did not finish within `handshake_timeout`.
+    Timeout,
+    /// Anything else: not TLS at all, a reset, a malformed message.
+    Other,
+}
+
+impl HandshakeFailure {
+    /// Every reason, in label order.
+    pub const ALL: [HandshakeFailure; 5] = [
+        HandshakeFailure::NoSharedVersion,
+        HandshakeFailure::NoSharedCipher,
+        HandshakeFailure::BadCertificate,
+        HandshakeFailure::Timeout,
+        HandshakeFailure::Other,
+    ];
+
+    /// Metric label and log field.
+    pub const fn label(self) -> &'static str {
+        match self {
+            HandshakeFailure::NoSharedVersion => "no_shared_version",
+            HandshakeFailure::NoSharedCipher => "no_shared_cipher",
+            HandshakeFailure::BadCertificate => "bad_certificate",
+            HandshakeFailure::Timeout => "timeout",
+            HandshakeFailure::Other => "other",
+        }
+    }
+
+    /// The reason behind a failed accept: the rustls error the I/O error carries, if any.
+    pub fn of(error: &std::io::Error) -> Self {
+        let Some(tls) = error
+            .get_ref()
+            .and_then(|e| e.downcast_ref::<rustls::Error>())
+        else {
+            return HandshakeFailure::Other;
+        };
+        match tls {
+            rustls::Error::PeerIncompatible(p) => match p {
+                // rustls asks for TLS 1.2's signature_algorithms extension before it compares
+                // versions: a TLS 1.0 or 1.1 client, which has no such extension, ends there.
+                PeerIncompatible::Tls12NotOffered
+                | PeerIncompatible::Tls12NotOfferedOrEnabled
+                | PeerIncompatible::SupportedVersionsExtensionRequired
+                | PeerIncompatible::SignatureAlgorithmsExtensionRequired => {
+                    HandshakeFailure::NoSharedVersion
+                }
+                PeerIncompatible::NoCipherSuitesInCommon
+                | PeerIncompatible::NoKxGroupsInCommon
+                | PeerIncompatible::NoSignatureSchemesInCommon
+                | PeerIncompatible::NoEcPointFormatsInCommon
+                | PeerIncompatible::UncompressedEcPointsRequired => {
+                    HandshakeFailure::NoSharedCipher
+                }
+                _ => HandshakeFailure::Other,
+            },
+            rustls::Error::AlertReceived(alert) => match alert {
+                AlertDescription::ProtocolVersion => HandshakeFailure::NoSharedVersion,
+                AlertDescription::InsufficientSecurity => HandshakeFailure::NoSharedCipher,
+                AlertDescription::BadCertificate
+                | AlertDescription::UnsupportedCertificate
+                | AlertDescription::CertificateRevoked
+                | AlertDescription::CertificateExpired
+                | AlertDescription::CertificateUnknown
+                | AlertDescription::UnknownCA
+                | AlertDescription::AccessDenied
+                | AlertDescription::BadCertificateStatusResponse
+                | AlertDescription::BadCertificateHashValue
+                | AlertDescription::CertificateUnobtainable => HandshakeFailure::BadCertificate,
+                _ => HandshakeFailure::Other,
+            },
+            // A client certificate the server refused (when phones present one).
+            rustls::Error::InvalidCertificate(_) | rustls::Error::NoCertificatesPresented => {
+                HandshakeFailure::BadCertificate
+            }
+            _ => HandshakeFailure::Other,
+        }
+    }
 }
 
 /// The self-signed ECDSA P-256 identity in `dir` (`tls/cert.pem`, `tls/key.pem`), generated on
@@ -218,20 +288,46 @@ mod tests {
             first,
             "kept, not regenerated"
         );
-        server_config(&[id], &[b"http/1.1"], &TlsTuning::default()).unwrap();
+        let certificates = Arc::new(Certificates::load(vec![id]).unwrap());
+        server_config(certificates, &[b"http/1.1"], &TlsTuning::default()).unwrap();
     }
 
     #[test]
     fn a_missing_file_is_named() {
-        let err = server_config(
-            &[Identity {
-                cert: "/nonexistent/cert.pem".into(),
-                key: "/nonexistent/key.pem".into(),
-            }],
-            &[],
-            &TlsTuning::default(),
-        )
-        .unwrap_err();
+        let err = Certificates::load(vec![Identity {
+            cert: "/nonexistent/cert.pem".into(),
+            key: "/nonexistent/key.pem".into(),
+        }])
+        .err()
+        .unwrap();
         assert!(err.to_string().contains("/nonexistent/cert.pem"), "{err}");
+    }
+
+    #[test]
+    fn handshake_failures_are_told_apart_by_the_rustls_error() {
+        let io = |e: rustls::Error| std::io::Error::new(std::io::ErrorKind::InvalidData, e);
+        let cases = [
+            (
+                rustls::Error::PeerIncompatible(PeerIncompatible::Tls12NotOffered),
+                HandshakeFailure::NoSharedVersion,
+            ),
+            (
+                rustls::Error::PeerIncompatible(PeerIncompatible::NoCipherSuitesInCommon),
+                HandshakeFailure::NoSharedCipher,
+            ),
+            (
+                rustls::Error::AlertReceived(AlertDescription::UnknownCA),
+                HandshakeFailure::BadCertificate,
+            ),
+            (
+                rustls::Error::AlertReceived(AlertDescription::DecodeError),
+                HandshakeFailure::Other,
+            ),
+        ];
+        for (error, reason) in cases {
+            assert_eq!(HandshakeFailure::of(&io(error)), reason);
+        }
+        let reset = std::io::Error::from(std::io::ErrorKind::ConnectionReset);
+        assert_eq!(HandshakeFailure::of(&reset), HandshakeFailure::Other);
     }
 }

@@ -4,7 +4,9 @@
 
 mod backups;
 mod cluster;
+mod connections;
 mod durability;
+mod legacy_tls;
 mod operations;
 mod partner_api;
 mod phones;
@@ -14,4 +16,5 @@ mod store_files;
 mod support;
 #[path = "../../src/store/test_database.rs"]
 mod test_database;
+mod tls;
 mod vendors;

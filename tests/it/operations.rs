@@ -57,7 +57,7 @@ async fn tls_handshake_failures_are_counted() {
     tokio::task::spawn_blocking(move || raw_request(phones, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"))
         .await
         .unwrap();
-    let series = r#"zerotouch_tls_handshake_failures_total{listener="phones"}"#;
+    let series = r#"zerotouch_tls_handshake_failures_total{listener="phones",reason="other"}"#;
     for _ in 0..200 {
         if server.metric(series).await >= 1.0 {
             return;

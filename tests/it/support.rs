@@ -31,6 +31,8 @@ pub struct TestServer {
     stop: CancellationToken,
     handle: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
     pub config: Config,
+    /// Asks the server to reload, as SIGHUP does.
+    pub reload: zerotouch::reload::Reload,
 }
 
 /// The administrator's token of every test server.
@@ -90,11 +92,21 @@ impl TestServer {
 
     /// A server whose store holds `document`.
     pub async fn with_import(document: &str) -> Self {
+        Self::with_import_and(document, |_| {}).await
+    }
+
+    /// The `mac`-mode demo server with knobs adjusted by `tweak`.
+    pub async fn demo_with(tweak: impl FnOnce(&mut Knobs)) -> Self {
+        Self::with_import_and(&demo_with_phone_auth("mac"), tweak).await
+    }
+
+    /// A server whose store holds `document`, with knobs adjusted by `tweak`.
+    pub async fn with_import_and(document: &str, tweak: impl FnOnce(&mut Knobs)) -> Self {
         let tmp = tempfile::tempdir().unwrap();
         let report = import(tmp.path(), document).await;
         assert_eq!(report.refused, 0, "fixture import refused rows: {report:?}");
         let dir = tmp.path().to_owned();
-        let mut s = Self::start_in(&dir, |_| {}).await;
+        let mut s = Self::start_in(&dir, tweak).await;
         s._tmp = Some(tmp);
         s
     }
@@ -106,6 +118,7 @@ impl TestServer {
         let config = Config::resolve(knobs).unwrap();
         let listeners = Listeners::bind(&config).await.unwrap();
         let addrs = listeners.addresses();
+        let reload = listeners.reload();
         let stop = CancellationToken::new();
         let handle = tokio::spawn(app::run(config.clone(), listeners, stop.clone()));
         let server = Self {
@@ -115,6 +128,7 @@ impl TestServer {
             stop,
             handle: Some(handle),
             config,
+            reload,
         };
         server.wait_ready().await;
         server
@@ -254,6 +268,42 @@ impl TestServer {
             .text()
             .await
             .unwrap()
+    }
+
+    /// The source address of a device's last fetch, once its status is written (SQLite).
+    pub fn last_seen_source(&self, mac: &str) -> Option<String> {
+        let db = rusqlite::Connection::open(self.data_dir.join("zerotouch.db")).ok()?;
+        db.query_row(
+            "SELECT source_ip FROM device_status WHERE mac = ?1",
+            [mac],
+            |r| r.get(0),
+        )
+        .ok()
+    }
+
+    /// The audit actions recorded for `mac`, oldest first (as the administrator reads them).
+    pub async fn audit_actions(&self, mac: &str) -> Vec<String> {
+        let (status, log) = self.admin().get(&format!("/api/v1/audit?mac={mac}")).await;
+        assert_eq!(status, 200, "{log}");
+        let actions: Vec<String> = log["entries"]
+            .as_array()
+            .or(log.as_array())
+            .into_iter()
+            .flatten()
+            .filter_map(|e| e["action"].as_str().map(str::to_owned))
+            .collect();
+        actions
+    }
+
+    /// Waits until the device's credentials are bound: the phone used them, which is written
+    /// off its path.
+    pub async fn bound(&self, mac: &str) {
+        eventually(|| async {
+            let actions = self.audit_actions(mac).await;
+            let last = actions.iter().rev().find(|a| a.starts_with("device.enrol"))?;
+            (last == "device.enrol.confirmed").then_some(())
+        })
+        .await;
     }
 
     /// The value of one series on the metrics page (0 when absent).
@@ -457,11 +507,15 @@ pub fn boot_sequence(vendor: &str, mac: &str, model: &str) -> Vec<String> {
     }
 }
 
-/// The demo import with every tenant's `phone_auth` set to `mode`.
+/// The demo import with every tenant's `phone_auth` set to `mode`; a `mac`-mode (trial)
+/// tenant also allows plain HTTP, as a trial on a LAN might.
 pub fn demo_with_phone_auth(mode: &str) -> String {
     let mut doc: serde_json::Value = serde_json::from_str(DEMO).unwrap();
     for tenant in doc["tenants"].as_array_mut().unwrap() {
         tenant["phone_auth"] = serde_json::Value::String(mode.to_owned());
+        if mode == "mac" {
+            tenant["allow_plain_http"] = serde_json::Value::Bool(true);
+        }
     }
     doc.to_string()
 }
@@ -563,4 +617,129 @@ where
         assert!(std::time::Instant::now() < deadline, "condition never met");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+/// One HTTP/1.1 connection driven by hand, so a test sees exactly what happens on it: several
+/// requests on one keep-alive connection, and whether the server closed it.
+pub struct RawHttp<S> {
+    stream: tokio::io::BufReader<S>,
+}
+
+/// A response read off a [`RawHttp`] connection.
+#[derive(Debug)]
+pub struct RawResponse {
+    pub status: u16,
+    /// Header names in lower case.
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl RawResponse {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+impl<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin> RawHttp<S> {
+    pub fn new(stream: S) -> Self {
+        Self {
+            stream: tokio::io::BufReader::new(stream),
+        }
+    }
+
+    /// GETs `path` with `user_agent` (if any) and reads the response; `None` when the server
+    /// closed (or reset) the connection instead of answering.
+    pub async fn get(&mut self, path: &str, user_agent: Option<&str>) -> Option<RawResponse> {
+        use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
+        let ua = user_agent
+            .map(|u| format!("User-Agent: {u}\r\n"))
+            .unwrap_or_default();
+        let request = format!("GET {path} HTTP/1.1\r\nHost: prov.example\r\n{ua}\r\n");
+        self.stream
+            .get_mut()
+            .write_all(request.as_bytes())
+            .await
+            .ok()?;
+        let mut line = String::new();
+        if self.stream.read_line(&mut line).await.ok()? == 0 {
+            return None;
+        }
+        let status = line.split(' ').nth(1)?.parse().ok()?;
+        let mut headers = Vec::new();
+        loop {
+            line.clear();
+            self.stream.read_line(&mut line).await.ok()?;
+            let l = line.trim_end();
+            if l.is_empty() {
+                break;
+            }
+            let (n, v) = l.split_once(':')?;
+            headers.push((n.trim().to_ascii_lowercase(), v.trim().to_owned()));
+        }
+        let response = RawResponse {
+            status,
+            headers,
+            body: Vec::new(),
+        };
+        let length: usize = response.header("content-length")?.parse().ok()?;
+        let mut body = vec![0; length];
+        self.stream.read_exact(&mut body).await.ok()?;
+        Some(RawResponse { body, ..response })
+    }
+
+    /// Whether the server has closed the connection (end of stream or reset), waiting at most
+    /// ten seconds for it to.
+    pub async fn closed_by_server(&mut self) -> bool {
+        use tokio::io::AsyncReadExt;
+        let mut byte = [0u8; 1];
+        match tokio::time::timeout(Duration::from_secs(10), self.stream.read(&mut byte)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => true,
+            Ok(Ok(_)) | Err(_) => false,
+        }
+    }
+
+    /// The stream underneath (for a TLS stream's peer certificate).
+    pub fn stream(&self) -> &S {
+        self.stream.get_ref()
+    }
+}
+
+/// A TCP connection to `to` from the local address `from` (any 127/8 address on loopback).
+pub async fn connect_from(from: &str, to: SocketAddr) -> tokio::net::TcpStream {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket
+        .bind(SocketAddr::new(from.parse().unwrap(), 0))
+        .unwrap();
+    socket.connect(to).await.unwrap()
+}
+
+/// A TLS client (rustls) that trusts exactly the certificates in `roots` (PEM).
+pub fn tls_client(roots: &[&[u8]]) -> tokio_rustls::TlsConnector {
+    use rustls::pki_types::pem::PemObject;
+    let mut store = rustls::RootCertStore::empty();
+    for pem in roots {
+        for cert in rustls::pki_types::CertificateDer::pem_slice_iter(pem) {
+            store.add(cert.unwrap()).unwrap();
+        }
+    }
+    let config = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(store)
+    .with_no_client_auth();
+    tokio_rustls::TlsConnector::from(std::sync::Arc::new(config))
+}
+
+/// TLS over `stream` to `localhost`.
+pub async fn tls_over(
+    connector: &tokio_rustls::TlsConnector,
+    stream: tokio::net::TcpStream,
+) -> std::io::Result<tokio_rustls::client::TlsStream<tokio::net::TcpStream>> {
+    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    connector.connect(name, stream).await
 }
