@@ -22,6 +22,7 @@ use crate::vendors::{self, FileKind, PhoneRequest, Template};
 
 mod access;
 pub mod auth;
+pub mod backoff;
 mod cache;
 mod issue;
 pub mod ledger;
@@ -30,7 +31,6 @@ mod outcome;
 pub mod render;
 pub mod routes;
 pub mod sightings;
-pub mod backoff;
 pub mod throttle;
 pub mod unanswered;
 

@@ -300,7 +300,10 @@ impl TestServer {
     pub async fn bound(&self, mac: &str) {
         eventually(|| async {
             let actions = self.audit_actions(mac).await;
-            let last = actions.iter().rev().find(|a| a.starts_with("device.enrol"))?;
+            let last = actions
+                .iter()
+                .rev()
+                .find(|a| a.starts_with("device.enrol"))?;
             (last == "device.enrol.confirmed").then_some(())
         })
         .await;
