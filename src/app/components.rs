@@ -125,10 +125,7 @@ impl Components {
         );
         let key = nonce_key(store.as_ref()).await?;
         let (settle_tx, settle_rx) = mpsc::channel(4096);
-        let retirer = tokio::spawn(provisioning::settle_credentials(
-            ledger.clone(),
-            settle_rx,
-        ));
+        let retirer = tokio::spawn(provisioning::settle_credentials(ledger.clone(), settle_rx));
         let (issue_tx, issue_rx) = mpsc::channel(4096);
         let committer = tokio::spawn(provisioning::commit_credentials(ledger, issue_rx));
         let provisioner = Arc::new(Provisioner::new(

@@ -570,7 +570,9 @@ mod tests {
         assert_eq!(bound.window, Window::Close);
         assert_eq!(bound.credentials.state(), CredentialState::Bound);
         assert!(
-            enrol(&a).apply(Some(bound.credentials.clone()), true).is_none(),
+            enrol(&a)
+                .apply(Some(bound.credentials.clone()), true)
+                .is_none(),
             "a bound device is not enrolled again"
         );
         assert!(

@@ -8,8 +8,8 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use super::mac::{Mac, MacError};
-use super::vendor::{OuiTable, Vendor};
 use super::network::Network;
+use super::vendor::{OuiTable, Vendor};
 
 /// A secret (SIP password) that must never reach a log line: `Debug` prints a placeholder.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -11,8 +11,8 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 use super::locale::{Language, TimeZone};
-use super::vendor::Vendor;
 use super::network::Network;
+use super::vendor::Vendor;
 
 /// A tenant's name: one DNS label (`sales` → `sales.<cloud domain>`), unique across the service.
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Debug)]

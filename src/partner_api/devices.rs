@@ -11,8 +11,8 @@ use utoipa::IntoParams;
 use super::auth::Authenticated;
 use super::error::{ApiError, ErrorBody};
 use super::wire::{
-    checked_device_settings, device_settings, networks, parse_time, DeviceIn, DeviceList, DeviceOut,
-    DevicePatch, EnrolmentIn, ImportIn, ImportOut, ImportRowOut,
+    checked_device_settings, device_settings, networks, parse_time, DeviceIn, DeviceList,
+    DeviceOut, DevicePatch, EnrolmentIn, ImportIn, ImportOut, ImportRowOut,
 };
 use super::{parse_json, read_body, ApiState, JsonBody, OptionalJsonBody, IMPORT_LIMIT};
 use crate::domain::{check_claimable, ClaimRefusal, DeviceSettings, Mac, TenantName, Vendor};

@@ -243,7 +243,11 @@ pub struct TenantIn {
 /// Parses a list of networks written as CIDR, naming the field in the error.
 pub fn networks(field: &str, list: Vec<String>) -> Result<Vec<crate::domain::Network>, ApiError> {
     list.iter()
-        .map(|n| n.trim().parse().map_err(|e| invalid(format!("{field}: {e}"))))
+        .map(|n| {
+            n.trim()
+                .parse()
+                .map_err(|e| invalid(format!("{field}: {e}")))
+        })
         .collect()
 }
 
@@ -418,7 +422,11 @@ impl From<TenantRecord> for TenantOut {
                 .map(|(v, k)| (v.to_string(), k))
                 .collect(),
             phone_auth: s.phone_auth.as_str().to_owned(),
-            enrolment_networks: s.enrolment_networks.iter().map(ToString::to_string).collect(),
+            enrolment_networks: s
+                .enrolment_networks
+                .iter()
+                .map(ToString::to_string)
+                .collect(),
             allow_plain_http: s.allow_plain_http,
             warnings,
         }

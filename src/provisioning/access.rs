@@ -13,9 +13,9 @@ use crate::vendors::{FileKind, PhoneRequest};
 
 use super::auth::{self, Nonces};
 use super::backoff::Backoff;
-use super::unanswered::Unanswered;
 use super::issue::Issuance;
 use super::throttle::Prefix;
+use super::unanswered::Unanswered;
 use super::{Fetch, Outcome};
 
 /// The decision for a request naming a known device.
@@ -167,7 +167,7 @@ impl Gate<'_> {
                         && credentials.previous.is_none()
                         && window_open
                         && per_device_file
-                        && self.unanswered.was_challenged(device.mac)
+                        && self.unanswered.was_challenged(device.mac, fetch.source)
                         && may_enrol() =>
                 {
                     Access::Issue(Issuance::Enrol)
@@ -402,7 +402,10 @@ mod tests {
             try_fetch(get(), &["192.0.2.0/24"]),
             Access::Issue(Issuance::Enrol)
         );
-        assert_eq!(try_fetch(get(), &["198.51.100.0/24", "2001:db8::/32"]), refused);
+        assert_eq!(
+            try_fetch(get(), &["198.51.100.0/24", "2001:db8::/32"]),
+            refused
+        );
         let plain = Fetch {
             tls: false,
             ..get()
@@ -464,8 +467,11 @@ mod tests {
             Access::Challenge { stale: false },
             "a phone holding them answers a challenge"
         );
-        b.unanswered
-            .challenged(Mac::parse(phone.mac).unwrap(), fixture::now_ms());
+        b.unanswered.challenged(
+            Mac::parse(phone.mac).unwrap(),
+            bare.source,
+            fixture::now_ms(),
+        );
         assert_eq!(
             decide_with(phone, &bare, &b, with_credentials(true, None, None)),
             Access::Issue(Issuance::Enrol),
@@ -497,7 +503,12 @@ mod tests {
         let fetch = fixture::fetch(phone.device_path, Some(phone.user_agent), Some(&auth));
         let b = Memory::default();
         assert_eq!(
-            decide_with(phone, &fetch, &b, with_credentials(true, Some(old.clone()), None)),
+            decide_with(
+                phone,
+                &fetch,
+                &b,
+                with_credentials(true, Some(old.clone()), None)
+            ),
             Access::Issue(Issuance::Reissue)
         );
         assert_eq!(

@@ -130,7 +130,11 @@ mod tests {
             b.failed(mac, 10_000);
         }
         assert_eq!(b.waiting(mac, 10_000), Some(MAX_WAIT));
-        assert_eq!(b.waiting(mac, 10_000 + MAX_WAIT), None, "the right code gets in after the wait");
+        assert_eq!(
+            b.waiting(mac, 10_000 + MAX_WAIT),
+            None,
+            "the right code gets in after the wait"
+        );
         b.succeeded(mac);
         assert!(b.is_empty());
         assert_eq!(b.failed(mac, 0), None, "counting starts afresh");

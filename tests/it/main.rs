@@ -5,6 +5,7 @@
 mod cluster;
 mod connections;
 mod durability;
+mod enrolment;
 mod legacy_tls;
 mod operations;
 mod partner_api;

@@ -33,7 +33,11 @@ async fn the_first_fetch_inside_the_window_enrols_and_later_fetches_must_authent
     assert!(user.starts_with(&format!("zt-{YEALINK_MAC}-")));
     assert_eq!(password.len(), 24);
     assert_eq!(
-        server.audit_actions(YEALINK_MAC).await.last().map(String::as_str),
+        server
+            .audit_actions(YEALINK_MAC)
+            .await
+            .last()
+            .map(String::as_str),
         Some("device.enrol"),
         "pending until the phone uses them"
     );

@@ -95,7 +95,10 @@ pub(crate) async fn credentials(nodes: Nodes) {
     assert_eq!(rotated.previous, Some(ha1("second")));
     assert!(rotated.pending && !rotated.rotate);
     // No rotation pending any more.
-    assert_eq!(change(CredentialChange::Rotate(ha1("x")), "one").await, None);
+    assert_eq!(
+        change(CredentialChange::Rotate(ha1("x")), "one").await,
+        None
+    );
     let reissued = change(CredentialChange::Reissue(ha1("r2")), "two")
         .await
         .expect("reissued")

@@ -69,14 +69,24 @@ pub(super) async fn change(
                 c.execute(
                     "UPDATE devices SET credentials = $2, enrol_until = $3, \
                      enrolment = coalesce($4, enrolment), updated_at = $5 WHERE mac = $1",
-                    &[&mac.to_string(), &credentials, &device.enrol_until, &enrolment, &now],
+                    &[
+                        &mac.to_string(),
+                        &credentials,
+                        &device.enrol_until,
+                        &enrolment,
+                        &now,
+                    ],
                 )
                 .await?;
                 if let Some(action) = action {
                     let tenant = tenants::load(c, device.tenant)
                         .await?
                         .map(|t| t.name.to_string());
-                    tx.audit(now, &Actor::phone(source), AuditEvent::PhoneCredentials(action, mac, tenant.as_deref()));
+                    tx.audit(
+                        now,
+                        &Actor::phone(source),
+                        AuditEvent::PhoneCredentials(action, mac, tenant.as_deref()),
+                    );
                 }
                 tx.change(Change::Device(mac));
                 Ok(Some(device))
