@@ -2,11 +2,14 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+mod cli;
 mod cluster;
 mod connections;
 mod durability;
 mod legacy_tls;
+mod monitoring;
 mod operations;
+mod package;
 mod partner_api;
 mod phones;
 mod security;
