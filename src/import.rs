@@ -205,6 +205,7 @@ fn check_device(row: usize, value: Value, ouis: &OuiTable) -> Checked<ImportDevi
     let settings = DeviceSettings {
         display_name: d.display_name,
         lines: d.lines,
+        ..DeviceSettings::default()
     };
     if let Err(e) = crate::vendors::validate_device(device.vendor, &settings) {
         return Checked::Refused(refused(

@@ -124,6 +124,10 @@ pub struct Metrics {
     pub throttle_blocks: IntCounter,
     /// Source networks blocked now.
     pub throttled_sources: IntGauge,
+    /// Failed authentications that made a device wait (per-device back-off).
+    pub auth_backoffs: IntCounter,
+    /// Devices marked compromised: retired credentials were presented.
+    pub compromised: IntCounter,
     /// Provisioning credentials handed to phones, by `kind` (`enrol`, `rotate`, `reissue`).
     pub enrolments: IntCounterVec,
     /// 1 while the store answers (always 1 for embedded SQLite), 0 during an outage.
@@ -381,6 +385,16 @@ impl Metrics {
             "Source networks (/24, /64) blocked after too many misses.",
         ));
         reg(Box::new(throttle_blocks.clone()));
+        let auth_backoffs = defined(IntCounter::new(
+            "zerotouch_phone_auth_backoffs_total",
+            "Failed phone authentications after which the device waits before its credentials are checked again (per device, from every network).",
+        ));
+        reg(Box::new(auth_backoffs.clone()));
+        let compromised = defined(IntCounter::new(
+            "zerotouch_devices_compromised_total",
+            "Devices marked compromised: credentials retired by a completed rotation were presented.",
+        ));
+        reg(Box::new(compromised.clone()));
         let throttled_sources = defined(IntGauge::new(
             "zerotouch_throttled_sources",
             "Source networks currently blocked by the miss throttle.",
@@ -460,6 +474,8 @@ impl Metrics {
             registry,
             throttle_blocks,
             throttled_sources,
+            auth_backoffs,
+            compromised,
             enrolments,
             api_requests,
             api_duration,

@@ -217,6 +217,8 @@ pub async fn render_once(
         provisioning::Admission {
             throttle: provisioning::throttle::Throttle::new(throttle_settings(config)),
             nonces: provisioning::auth::Nonces::new(b"dry run", config.nonce_lifetime, 16),
+            backoff: provisioning::backoff::Backoff::new(),
+            unanswered: provisioning::unanswered::Unanswered::new(),
         },
         None,
     );

@@ -256,11 +256,12 @@ pub trait Store: Send + Sync + 'static {
     }
 
     /// (Re)opens a device's enrolment window until `until`, forgetting any credentials it was
-    /// given (a factory-reset phone lost them). `None` if not visible to the actor.
+    /// given (a factory-reset phone lost them); with `until` `None`, revokes them and leaves the
+    /// window closed. `None` if not visible to the actor.
     async fn open_enrolment(
         &self,
         mac: Mac,
-        until: Millis,
+        until: Option<Millis>,
         actor: &Actor,
     ) -> Result<Option<DeviceRecord>, Error>;
 

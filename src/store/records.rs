@@ -10,6 +10,7 @@ use crate::domain::{
     ClaimCode, ClaimSecret, CustomerFields, CustomerId, DeviceSettings, Mac, PartnerId,
     PhoneCredentials, TenantName, TenantSettings, Vendor,
 };
+pub use crate::domain::credentials::EnrolmentRecord;
 
 /// A tenant's row id.
 pub type TenantId = i64;
@@ -106,6 +107,8 @@ pub struct DeviceView {
     pub updated_at: Millis,
     /// Last fetch, if it ever fetched.
     pub status: Option<DeviceStatus>,
+    /// How its current credentials were issued, if it enrolled.
+    pub enrolment: Option<EnrolmentRecord>,
 }
 
 /// Who changes something, for the audit log.

@@ -151,7 +151,7 @@ async fn migration_3_hashes_stored_claim_codes() {
     }
     let report = store.migrate().await.unwrap();
     assert_eq!(report.found, 2);
-    assert_eq!(report.applied, vec![3]);
+    assert_eq!(report.applied, vec![3, 4]);
     let mac = Mac::parse("7c2f80e0d605").unwrap();
     let device = store.device(mac).await.unwrap().unwrap();
     assert!(device
