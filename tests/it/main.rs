@@ -2,12 +2,15 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+mod cli;
 mod cluster;
 mod connections;
 mod durability;
 mod enrolment;
 mod legacy_tls;
+mod monitoring;
 mod operations;
+mod package;
 mod partner_api;
 mod phones;
 mod security;
