@@ -4,6 +4,7 @@
 
 pub mod admin;
 pub mod app;
+pub mod build_info;
 pub mod config;
 pub mod domain;
 pub mod fixture;

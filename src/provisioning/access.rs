@@ -167,7 +167,7 @@ impl Gate<'_> {
                         && credentials.previous.is_none()
                         && window_open
                         && per_device_file
-                        && self.unanswered.was_challenged(device.mac)
+                        && self.unanswered.was_challenged(device.mac, fetch.source)
                         && may_enrol() =>
                 {
                     Access::Issue(Issuance::Enrol)
@@ -467,8 +467,11 @@ mod tests {
             Access::Challenge { stale: false },
             "a phone holding them answers a challenge"
         );
-        b.unanswered
-            .challenged(Mac::parse(phone.mac).unwrap(), fixture::now_ms());
+        b.unanswered.challenged(
+            Mac::parse(phone.mac).unwrap(),
+            bare.source,
+            fixture::now_ms(),
+        );
         assert_eq!(
             decide_with(phone, &bare, &b, with_credentials(true, None, None)),
             Access::Issue(Issuance::Enrol),

@@ -219,7 +219,12 @@ impl Provisioner {
             unanswered: &self.admission.unanswered,
             dry_run: self.settings.dry_run,
         };
-        let answer = match gate.decide(fetch, request, &device, &tenant, now_ms) {
+        let access = gate.decide(fetch, request, &device, &tenant, now_ms);
+        if fetch.authorization.is_some() {
+            // Whoever was challenged had credentials to answer with: no re-issue for it.
+            self.admission.unanswered.settled(mac);
+        }
+        let answer = match access {
             Access::Refuse(outcome) => {
                 if outcome == Outcome::AuthFailed {
                     self.failed_authentication(mac);
@@ -229,7 +234,9 @@ impl Provisioner {
             // A phone that must authenticate is told how, even from a blocked network.
             Access::Challenge { stale } => {
                 if device.credentials.as_ref().is_some_and(|c| c.pending) {
-                    self.admission.unanswered.challenged(mac, now_ms());
+                    self.admission
+                        .unanswered
+                        .challenged(mac, fetch.source, now_ms());
                 }
                 let mut answer = Answer::refusal(Outcome::Challenged);
                 answer.challenge = Some(self.admission.nonces.challenge(

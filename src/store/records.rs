@@ -210,7 +210,7 @@ pub enum UpdateOutcome {
 }
 
 /// How creating a tenant ended.
-// Returned once per API call, never held in bulk: boxing the record would buy nothing.
+// Built once per API call and matched at once: boxing the record would buy nothing.
 #[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq)]
 pub enum TenantCreated {
@@ -223,7 +223,7 @@ pub enum TenantCreated {
 }
 
 /// How changing or deleting a tenant ended.
-// Returned once per API call, never held in bulk: boxing the record would buy nothing.
+// Built once per API call and matched at once: boxing the record would buy nothing.
 #[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq)]
 pub enum TenantChanged {

@@ -3,11 +3,15 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 mod backups;
+mod cli;
 mod cluster;
 mod connections;
 mod durability;
+mod enrolment;
 mod legacy_tls;
+mod monitoring;
 mod operations;
+mod package;
 mod partner_api;
 mod phones;
 mod postgres_tls;

@@ -281,6 +281,17 @@ impl TestServer {
         .ok()
     }
 
+    /// The User-Agent of the device's last recorded fetch, read from the store.
+    pub fn last_user_agent(&self, mac: &str) -> Option<String> {
+        let db = rusqlite::Connection::open(self.data_dir.join("zerotouch.db")).ok()?;
+        db.query_row(
+            "SELECT user_agent FROM device_status WHERE mac = ?1",
+            [mac],
+            |r| r.get(0),
+        )
+        .ok()
+    }
+
     /// The audit actions recorded for `mac`, oldest first (as the administrator reads them).
     pub async fn audit_actions(&self, mac: &str) -> Vec<String> {
         let (status, log) = self.admin().get(&format!("/api/v1/audit?mac={mac}")).await;
