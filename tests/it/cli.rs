@@ -50,7 +50,9 @@ fn version_names_the_commit_build_date_profile_and_compiler() {
 #[test]
 fn import_prints_a_summary_or_json_and_draws_no_progress_off_a_terminal() {
     let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().to_str().unwrap();
+    // A data directory the store creates (0700): one others may read is named in a warning.
+    let data = tmp.path().join("data");
+    let dir = data.to_str().unwrap();
     let fixture = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/demo.json");
     let quiet = ["--data-dir", dir, "--log-level", "warn"];
 
