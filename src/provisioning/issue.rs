@@ -107,19 +107,26 @@ pub async fn commit_credentials(ledger: Arc<dyn Ledger>, mut jobs: mpsc::Receive
     }
 }
 
-/// Applies confirmations and compromises queued by phones' fetches, until the queue closes.
-/// Each is idempotent: a lost confirmation is asked for again by the next fetch, a lost
-/// compromise by the next use of the retired credentials.
+/// Applies confirmations and compromises queued by phones' fetches, in groups (one
+/// transaction for a burst of phones binding at once), until the queue closes. Each is
+/// idempotent: a lost confirmation is asked for again by the next fetch, a lost compromise by
+/// the next use of the retired credentials.
 pub async fn settle_credentials(
     ledger: Arc<dyn Ledger>,
     mut queue: mpsc::Receiver<(Mac, CredentialChange, IpAddr)>,
 ) {
-    while let Some((mac, change, source)) = queue.recv().await {
-        if let Err(e) = ledger
-            .change_credentials(vec![(mac, change, Some(source))])
-            .await
-        {
-            tracing::warn!(%mac, error = %e, "cannot record a phone credential change");
+    const GROUP: usize = 256;
+    while let Some(first) = queue.recv().await {
+        let mut group = vec![(first.0, first.1, Some(first.2))];
+        while group.len() < GROUP {
+            match queue.try_recv() {
+                Ok((mac, change, source)) => group.push((mac, change, Some(source))),
+                Err(_) => break,
+            }
+        }
+        let count = group.len();
+        if let Err(e) = ledger.change_credentials(group).await {
+            tracing::warn!(changes = count, error = %e, "cannot record phone credential changes");
         }
     }
 }

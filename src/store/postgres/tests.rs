@@ -143,7 +143,9 @@ async fn migration_3_hashes_stored_claim_codes() {
         tx.batch_execute(
             "INSERT INTO tenants (name, settings, created_at, updated_at) VALUES ('t1', '{}', 1, 1);
              INSERT INTO devices (mac, vendor, tenant_id, claim_code, settings, claimed_at, updated_at)
-             SELECT '7c2f80e0d605', 'gigaset', id, 'AB12', '{}', 1, 1 FROM tenants;",
+             SELECT '7c2f80e0d605', 'gigaset', id, 'AB12', '{}', 1, 1 FROM tenants;
+             INSERT INTO tenants (name, settings, created_at, updated_at)
+             VALUES ('t2', '{\"phone_auth\":\"mtls\"}', 1, 1);",
         )
         .await
         .unwrap();
@@ -152,6 +154,11 @@ async fn migration_3_hashes_stored_claim_codes() {
     let report = store.migrate().await.unwrap();
     assert_eq!(report.found, 2);
     assert_eq!(report.applied, vec![3, 4]);
+    // Migration 4: the `mtls` mode, which never did anything, is `enrolment`.
+    let tenants = store.tenants().await.unwrap();
+    assert!(tenants
+        .iter()
+        .all(|t| t.settings.phone_auth == crate::domain::PhoneAuth::Enrolment));
     let mac = Mac::parse("7c2f80e0d605").unwrap();
     let device = store.device(mac).await.unwrap().unwrap();
     assert!(device
