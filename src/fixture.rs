@@ -132,9 +132,8 @@ pub fn registry() -> Registry {
     registry.put_tenant(tenant(2, "secure", settings));
     let mut enrolled = device(&ENROLLED, Vendor::Yealink, 2);
     enrolled.credentials = Some(PhoneCredentials {
-        current: Ha1::new(ENROLLED_CREDENTIALS.0, ENROLLED_CREDENTIALS.1),
-        previous: None,
-        rotate: false,
+        pending: false,
+        ..PhoneCredentials::issued(Ha1::new(ENROLLED_CREDENTIALS.0, ENROLLED_CREDENTIALS.1))
     });
     registry.put_device(enrolled);
     let mut gigaset = device(&GIGASET_CLAIMED, Vendor::Gigaset, 2);
@@ -166,6 +165,8 @@ pub fn provisioner(throttle: throttle::Settings) -> Provisioner {
         Admission {
             throttle: Throttle::new(throttle),
             nonces: Nonces::new(b"fixture", Duration::from_secs(3600), 1 << 20),
+            backoff: crate::provisioning::backoff::Backoff::new(),
+            unanswered: crate::provisioning::unanswered::Unanswered::new(),
         },
         None,
     )

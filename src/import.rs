@@ -205,6 +205,7 @@ fn check_device(row: usize, value: Value, ouis: &OuiTable) -> Checked<ImportDevi
     let settings = DeviceSettings {
         display_name: d.display_name,
         lines: d.lines,
+        ..DeviceSettings::default()
     };
     if let Err(e) = crate::vendors::validate_device(device.vendor, &settings) {
         return Checked::Refused(refused(
@@ -225,6 +226,33 @@ fn check_device(row: usize, value: Value, ouis: &OuiTable) -> Checked<ImportDevi
     })
 }
 
+/// A stage of an import, as [`Progress`] reports it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stage {
+    /// Each row is checked on its own; one [`Progress::row`] per row.
+    Checking,
+    /// The rows that passed are written in one store transaction: no rows reported, it ends
+    /// when the transaction does.
+    Committing,
+}
+
+/// What a long import reports while it runs. The command line draws it on a terminal; the API
+/// and tests pass [`Silent`].
+pub trait Progress: Sync {
+    /// `stage` begins and goes through `rows` rows.
+    fn stage(&self, stage: Stage, rows: u64);
+    /// One more row of the current stage is done.
+    fn row(&self);
+}
+
+/// Reports nothing.
+pub struct Silent;
+
+impl Progress for Silent {
+    fn stage(&self, _: Stage, _: u64) {}
+    fn row(&self) {}
+}
+
 /// Parses and applies a JSON import document (tenants and devices) as `actor`.
 pub async fn import_json(
     store: &dyn Store,
@@ -232,8 +260,19 @@ pub async fn import_json(
     document: &[u8],
     actor: &Actor,
 ) -> Result<Report, Error> {
+    import_json_reporting(store, ouis, document, actor, &Silent).await
+}
+
+/// [`import_json`], telling `progress` how far it got.
+pub async fn import_json_reporting(
+    store: &dyn Store,
+    ouis: &OuiTable,
+    document: &[u8],
+    actor: &Actor,
+    progress: &dyn Progress,
+) -> Result<Report, Error> {
     let (tenants, devices) = json_rows(document)?;
-    apply(store, ouis, tenants, devices, actor).await
+    apply(store, ouis, tenants, devices, actor, progress).await
 }
 
 /// Reads a JSON import document into its tenant rows and device rows, not yet checked. A
@@ -257,7 +296,7 @@ pub async fn import_devices(
     rows: Vec<Value>,
     actor: &Actor,
 ) -> Result<Report, Error> {
-    apply(store, ouis, Vec::new(), rows, actor).await
+    apply(store, ouis, Vec::new(), rows, actor, &Silent).await
 }
 
 /// CSV columns a device import may have; `mac` and `tenant` are required.
@@ -353,6 +392,17 @@ pub fn prepare(
     devices: Vec<Value>,
     actor: &Actor,
 ) -> Prepared {
+    prepare_reporting(ouis, tenants, devices, actor, &Silent)
+}
+
+fn prepare_reporting(
+    ouis: &OuiTable,
+    tenants: Vec<Value>,
+    devices: Vec<Value>,
+    actor: &Actor,
+    progress: &dyn Progress,
+) -> Prepared {
+    progress.stage(Stage::Checking, (tenants.len() + devices.len()) as u64);
     let mut batch = ImportBatch {
         actor: actor.clone(),
         tenants: Vec::new(),
@@ -375,6 +425,7 @@ pub fn prepare(
             }
             Checked::Refused(r) => tenant_results.push(r),
         }
+        progress.row();
     }
     let mut device_results = Vec::with_capacity(devices.len());
     for (row, value) in devices.into_iter().enumerate() {
@@ -385,6 +436,7 @@ pub fn prepare(
             }
             Checked::Refused(r) => device_results.push(r),
         }
+        progress.row();
     }
     Prepared {
         batch,
@@ -399,12 +451,17 @@ async fn apply(
     tenants: Vec<Value>,
     devices: Vec<Value>,
     actor: &Actor,
+    progress: &dyn Progress,
 ) -> Result<Report, Error> {
     let Prepared {
         batch,
         tenants: mut tenant_results,
         devices: mut device_results,
-    } = prepare(ouis, tenants, devices, actor);
+    } = prepare_reporting(ouis, tenants, devices, actor, progress);
+    progress.stage(
+        Stage::Committing,
+        (batch.tenants.len() + batch.devices.len()) as u64,
+    );
     let committed = store.import(batch).await?;
     settle(&mut tenant_results, &committed.tenants);
     settle(&mut device_results, &committed.devices);
@@ -456,6 +513,40 @@ fn settle(results: &mut [RowResult], outcomes: &[(usize, RowOutcome)]) {
 mod tests {
     use super::*;
     use crate::store::sqlite::SqliteStore;
+
+    /// Records what an import reports.
+    #[derive(Default)]
+    struct Recorded(std::sync::Mutex<Vec<(Stage, u64, u64)>>);
+
+    impl Progress for Recorded {
+        fn stage(&self, stage: Stage, rows: u64) {
+            self.0.lock().unwrap().push((stage, rows, 0));
+        }
+        fn row(&self) {
+            if let Some(last) = self.0.lock().unwrap().last_mut() {
+                last.2 += 1;
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn progress_counts_every_row_checked_then_the_rows_committed() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("db")).unwrap();
+        let doc = br#"{"tenants": [{"name":"sales","sip_server":"sales.cloud.example"}],
+            "devices": [{"mac":"80:5E:C0:17:DE:13","tenant":"sales"},
+                        {"mac":"not a mac","tenant":"sales"}]}"#;
+        let recorded = Recorded::default();
+        let report =
+            import_json_reporting(&store, &OuiTable::default(), doc, &Actor::cli(), &recorded)
+                .await
+                .unwrap();
+        assert_eq!((report.applied, report.refused), (2, 1), "{report:?}");
+        assert_eq!(
+            *recorded.0.lock().unwrap(),
+            [(Stage::Checking, 3, 3), (Stage::Committing, 2, 0)]
+        );
+    }
 
     #[tokio::test]
     async fn per_row_results() {

@@ -5,6 +5,7 @@
 pub mod acme;
 pub mod admin;
 pub mod app;
+pub mod build_info;
 pub mod config;
 pub mod domain;
 pub mod fixture;

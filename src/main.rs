@@ -5,17 +5,19 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
 
+use zerotouch::app::Output;
 use zerotouch::config::{Config, Knobs};
 use zerotouch::domain::Mac;
-use zerotouch::{app, shutdown, telemetry};
+use zerotouch::{app, build_info, shutdown, telemetry};
 
 #[derive(Parser)]
 #[command(
     name = "zerotouch",
     version,
+    long_version = build_info::LONG_VERSION,
     about = "Zero-touch provisioning server for Yealink, Snom and Gigaset phones"
 )]
 struct Cli {
@@ -31,6 +33,9 @@ enum TokenAction {
         /// Partner name.
         #[arg(long)]
         partner: String,
+        /// `text`: the token alone; `json`: the token with its partner and key id.
+        #[arg(long, value_enum, default_value_t)]
+        output: Output,
         #[command(flatten)]
         knobs: Knobs,
     },
@@ -44,12 +49,16 @@ enum Command {
         #[command(flatten)]
         knobs: Knobs,
     },
-    /// Load tenants and devices from a JSON file into the store; prints one result per row.
-    /// Exit code 0 when every row was applied, 3 when some rows were refused (the others are
-    /// applied), 1 when nothing could be applied.
+    /// Load tenants and devices from a JSON file into the store and print the result: the
+    /// refused rows and a count per result, or with `--output json` one result per row. Exit
+    /// code 0 when every row was applied, 3 when some rows were refused (the others are
+    /// applied), 1 when nothing could be applied. Shows progress when stderr is a terminal.
     Import {
         /// The import document.
         file: PathBuf,
+        /// `text` for a person, `json` (every row's result) for a script.
+        #[arg(long, value_enum, default_value_t)]
+        output: Output,
         /// Import on behalf of this partner: new tenants become its own, and only its tenants
         /// may be changed or receive devices. Without it the operator imports unscoped.
         #[arg(long)]
@@ -84,16 +93,57 @@ enum Command {
         #[command(flatten)]
         knobs: Knobs,
     },
+    /// Copy the embedded SQLite store to FILE while the server may run and write: one
+    /// consistent snapshot (SQLite's online backup), written privately (0600) and renamed into
+    /// place. With --database-url use pg_dump instead.
+    Backup {
+        /// Where to write the copy (replaced if it exists).
+        file: PathBuf,
+        #[command(flatten)]
+        knobs: Knobs,
+    },
+    /// Replace the embedded SQLite store with a backup, after checking that this zerotouch
+    /// knows its schema and that it passes SQLite's integrity check. Refused while a server or
+    /// another command has the store open: stop the server first.
+    Restore {
+        /// The backup to restore.
+        file: PathBuf,
+        #[command(flatten)]
+        knobs: Knobs,
+    },
     /// Check the configuration and templates, and print the effective configuration.
     CheckConfig {
         #[command(flatten)]
         knobs: Knobs,
+    },
+    /// Print the manual page, or write one page per command into a directory.
+    Man {
+        /// Write zerotouch.1 and zerotouch-COMMAND.1 here instead of printing zerotouch.1.
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
+    /// Print the completion script for a shell.
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: app::Shell,
     },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let knobs = match &cli.command {
+        Command::Man { dir } => {
+            return offline(app::man_pages(
+                Cli::command(),
+                dir.as_deref(),
+                &mut std::io::stdout(),
+            ))
+        }
+        Command::Completions { shell } => {
+            app::completions(Cli::command(), *shell, &mut std::io::stdout());
+            return ExitCode::SUCCESS;
+        }
         Command::Serve { knobs }
         | Command::Import { knobs, .. }
         | Command::Render { knobs, .. }
@@ -101,6 +151,8 @@ fn main() -> ExitCode {
             action: TokenAction::Create { knobs, .. },
         }
         | Command::Migrate { knobs }
+        | Command::Backup { knobs, .. }
+        | Command::Restore { knobs, .. }
         | Command::CheckConfig { knobs } => knobs.clone(),
     };
     let config = match Config::load(knobs) {
@@ -149,9 +201,14 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
             app::run(config, listeners, stop).await?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Import { file, partner, .. } => {
+        Command::Import {
+            file,
+            partner,
+            output,
+            ..
+        } => {
             let report = app::import_file(&config, &file, partner.as_deref()).await?;
-            println!("{}", serde_json::to_string_pretty(&report)?);
+            print!("{}", app::print_import(&report, output)?);
             Ok(if report.refused == 0 {
                 ExitCode::SUCCESS
             } else {
@@ -182,13 +239,26 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
             })
         }
         Command::Token {
-            action: TokenAction::Create { partner, .. },
+            action: TokenAction::Create {
+                partner, output, ..
+            },
         } => {
-            println!("{}", app::create_token(&config, &partner).await?);
+            print!(
+                "{}",
+                app::create_token(&config, &partner).await?.print(output)?
+            );
             Ok(ExitCode::SUCCESS)
         }
         Command::Migrate { .. } => {
             print!("{}", app::migrate(&config).await?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Backup { file, .. } => {
+            print!("{}", app::backup(&config, &file).await?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Restore { file, .. } => {
+            print!("{}", app::restore(&config, &file).await?);
             Ok(ExitCode::SUCCESS)
         }
         Command::CheckConfig { .. } => {
@@ -196,6 +266,18 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
                 .context("templates")?;
             print!("{}", config.to_toml());
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Man { .. } | Command::Completions { .. } => Ok(ExitCode::SUCCESS),
+    }
+}
+
+/// The exit code of a command that needs no configuration.
+fn offline(result: anyhow::Result<()>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("zerotouch: {e:#}");
+            ExitCode::FAILURE
         }
     }
 }

@@ -126,6 +126,10 @@ pub struct Metrics {
     pub throttle_blocks: IntCounter,
     /// Source networks blocked now.
     pub throttled_sources: IntGauge,
+    /// Failed authentications that made a device wait (per-device back-off).
+    pub auth_backoffs: IntCounter,
+    /// Devices marked compromised: retired credentials were presented.
+    pub compromised: IntCounter,
     /// Provisioning credentials handed to phones, by `kind` (`enrol`, `rotate`, `reissue`).
     pub enrolments: IntCounterVec,
     /// 1 while the store answers (always 1 for embedded SQLite), 0 during an outage.
@@ -141,6 +145,56 @@ pub struct Metrics {
     pub catch_ups: IntCounterVec,
     /// Times the database notification connection was re-established after being lost.
     pub database_reconnects: IntCounter,
+    /// Log lines the background log writer dropped, read from its counter at each scrape.
+    pub log_lines_dropped: Sampled,
+}
+
+/// A counter kept by someone else (the log writer counts its own drops): read at each
+/// scrape through the source [`Sampled::read_from`] gives it, 0 until then.
+#[derive(Clone)]
+pub struct Sampled {
+    counter: IntCounter,
+    source: std::sync::Arc<OnceLock<Box<dyn Fn() -> u64 + Send + Sync>>>,
+}
+
+impl Sampled {
+    fn new(counter: IntCounter) -> Self {
+        Self {
+            counter,
+            source: std::sync::Arc::default(),
+        }
+    }
+
+    /// Reads the count from `source` from now on (the first source stays: one per process).
+    pub fn read_from(&self, source: impl Fn() -> u64 + Send + Sync + 'static) {
+        let _ = self.source.set(Box::new(source));
+    }
+
+    /// The count as last scraped.
+    pub fn get(&self) -> u64 {
+        self.counter.get()
+    }
+
+    /// Brings the counter up to the source's count; a counter never goes down.
+    fn sample(&self) {
+        if let Some(source) = self.source.get() {
+            let (now, seen) = (source(), self.counter.get());
+            if now > seen {
+                self.counter.inc_by(now - seen);
+            }
+        }
+    }
+}
+
+impl prometheus::core::Collector for Sampled {
+    fn desc(&self) -> Vec<&prometheus::core::Desc> {
+        self.counter.desc()
+    }
+
+    fn collect(&self) -> Vec<prometheus::proto::MetricFamily> {
+        self.sample();
+        self.counter.collect()
+    }
 }
 
 /// Number of slots for a (vendor, file, outcome) combination space.
@@ -341,6 +395,16 @@ impl Metrics {
             "Source networks (/24, /64) blocked after too many misses.",
         ));
         reg(Box::new(throttle_blocks.clone()));
+        let auth_backoffs = defined(IntCounter::new(
+            "zerotouch_phone_auth_backoffs_total",
+            "Failed phone authentications after which the device waits before its credentials are checked again (per device, from every network).",
+        ));
+        reg(Box::new(auth_backoffs.clone()));
+        let compromised = defined(IntCounter::new(
+            "zerotouch_devices_compromised_total",
+            "Devices marked compromised: credentials retired by a completed rotation were presented.",
+        ));
+        reg(Box::new(compromised.clone()));
         let throttled_sources = defined(IntGauge::new(
             "zerotouch_throttled_sources",
             "Source networks currently blocked by the miss throttle.",
@@ -403,8 +467,14 @@ impl Metrics {
             "Times the database notification connection was re-established after being lost.",
         ));
         reg(Box::new(database_reconnects.clone()));
+        let log_lines_dropped = Sampled::new(defined(IntCounter::new(
+            "zerotouch_log_lines_dropped_total",
+            "Log lines dropped because the background log writer was full (it never blocks a request).",
+        )));
+        reg(Box::new(log_lines_dropped.clone()));
 
         Self {
+            log_lines_dropped,
             database_up,
             store_duration,
             notification_lag,
@@ -414,6 +484,8 @@ impl Metrics {
             registry,
             throttle_blocks,
             throttled_sources,
+            auth_backoffs,
+            compromised,
             enrolments,
             api_requests,
             api_duration,
@@ -468,6 +540,24 @@ mod tests {
         let text = String::from_utf8(m.encode()).unwrap();
         assert!(text.contains(r#"zerotouch_phone_requests_total{file="device",outcome="served",vendor="yealink"} 1"#), "{text}");
         assert!(text.contains("zerotouch_build_info"));
+    }
+
+    #[test]
+    fn dropped_log_lines_are_read_at_each_scrape_and_never_go_down() {
+        let m = Metrics::new(8, 4);
+        let line = "zerotouch_log_lines_dropped_total";
+        let text = String::from_utf8(m.encode()).unwrap();
+        assert!(text.contains(&format!("\n{line} 0\n")), "{text}");
+        let source = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(7));
+        let shared = source.clone();
+        m.log_lines_dropped
+            .read_from(move || shared.load(std::sync::atomic::Ordering::Relaxed));
+        let text = String::from_utf8(m.encode()).unwrap();
+        assert!(text.contains(&format!("\n{line} 7\n")), "{text}");
+        source.store(3, std::sync::atomic::Ordering::Relaxed);
+        let text = String::from_utf8(m.encode()).unwrap();
+        assert!(text.contains(&format!("\n{line} 7\n")), "{text}");
+        assert_eq!(m.log_lines_dropped.get(), 7);
     }
 
     #[test]

@@ -1,12 +1,24 @@
 //! Logging: tracing to stderr, as text or JSON, written by a background thread so a burst of
-//! request lines never blocks a phone's response.
+//! request lines never blocks a phone's response. When the thread falls behind, lines are
+//! dropped rather than waited for, and counted ([`dropped_lines`], exported by `app` as
+//! `zerotouch_log_lines_dropped_total`). Knows nothing of metrics.
 
+use std::io::Write;
+use std::sync::OnceLock;
+
+use tracing_appender::non_blocking::{ErrorCounter, NonBlocking, NonBlockingBuilder, WorkerGuard};
 use tracing_subscriber::{fmt, EnvFilter};
 
 use crate::config::LogFormat;
 
+/// Lines the background writer holds before it drops new ones.
+const BUFFERED_LINES: usize = 64 * 1024;
+
+/// The drop count of the process's one log writer, once `init` installed it.
+static DROPPED: OnceLock<ErrorCounter> = OnceLock::new();
+
 /// Keeps the background log writer alive; logs are flushed when it is dropped.
-pub struct LogGuard(#[allow(dead_code)] tracing_appender::non_blocking::WorkerGuard);
+pub struct LogGuard(#[allow(dead_code)] WorkerGuard);
 
 /// Logging that could not be set up.
 #[derive(Debug, thiserror::Error)]
@@ -32,10 +44,8 @@ pub fn init(format: LogFormat, filter: &str) -> Result<LogGuard, Error> {
             filter: filter.to_owned(),
             reason: e.to_string(),
         })?;
-    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
-        .lossy(true)
-        .buffered_lines_limit(64 * 1024)
-        .finish(std::io::stderr());
+    let (writer, guard) = background_writer(std::io::stderr(), BUFFERED_LINES);
+    let dropped = writer.error_counter();
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let builder = fmt()
         .with_env_filter(filter)
@@ -46,5 +56,75 @@ pub fn init(format: LogFormat, filter: &str) -> Result<LogGuard, Error> {
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
     };
     result.map_err(|e| Error::AlreadyInstalled(e.to_string()))?;
+    // `try_init` succeeds once per process, so this is the first and only counter.
+    let _ = DROPPED.set(dropped);
     Ok(LogGuard(guard))
+}
+
+/// Log lines the background writer dropped since `init` because it had `BUFFERED_LINES`
+/// waiting already (0 before `init`, and in tests that install no logging).
+pub fn dropped_lines() -> u64 {
+    DROPPED.get().map_or(0, |c| c.dropped_lines() as u64)
+}
+
+/// The lossy background writer over `sink`: a full buffer drops the line and counts it in the
+/// writer's `error_counter` instead of blocking the thread that logs.
+fn background_writer<W: Write + Send + 'static>(
+    sink: W,
+    buffered_lines: usize,
+) -> (NonBlocking, WorkerGuard) {
+    NonBlockingBuilder::default()
+        .lossy(true)
+        .buffered_lines_limit(buffered_lines)
+        .finish(sink)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::mpsc;
+
+    use super::*;
+
+    /// A sink whose first write waits until the test lets it go: the writer thread is stuck
+    /// and the buffer fills.
+    struct Stuck(Option<mpsc::Receiver<()>>);
+
+    impl Write for Stuck {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            if let Some(gate) = self.0.take() {
+                let _ = gate.recv();
+            }
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn lines_past_a_full_buffer_are_dropped_and_counted() {
+        let (release, gate) = mpsc::channel();
+        let (mut writer, guard) = background_writer(Stuck(Some(gate)), 4);
+        let counter = writer.error_counter();
+        for i in 0..20 {
+            writer.write_all(format!("line {i}\n").as_bytes()).unwrap();
+        }
+        // The buffer holds 4 lines and the stuck thread took at most one more: the other 15 or
+        // 16 were dropped, each counted, and the writer never blocked.
+        let dropped = counter.dropped_lines();
+        assert!((15..=16).contains(&dropped), "{dropped} dropped");
+        release.send(()).unwrap();
+        drop(guard);
+        assert_eq!(counter.dropped_lines(), dropped);
+    }
+
+    #[test]
+    fn a_writer_that_keeps_up_drops_nothing() {
+        let (mut writer, guard) = background_writer(std::io::sink(), 1024);
+        for i in 0..100 {
+            writer.write_all(format!("line {i}\n").as_bytes()).unwrap();
+        }
+        drop(guard);
+        assert_eq!(writer.error_counter().dropped_lines(), 0);
+    }
 }

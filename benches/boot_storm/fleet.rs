@@ -333,6 +333,7 @@ pub(crate) fn prepare(fleet: &Fleet, dir: &Path) -> anyhow::Result<bool> {
     let status = Command::new(env!("CARGO_BIN_EXE_zerotouch"))
         .arg("import")
         .arg(&document)
+        .args(["--output", "json"])
         .arg("--data-dir")
         .arg(dir)
         .args(["--log-level", "warn"])

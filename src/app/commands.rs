@@ -1,6 +1,7 @@
-//! The one-shot commands besides `serve`: importing a document, issuing a partner's token, and
-//! rendering what one phone would receive. Each opens the configured store, does its work and
-//! returns what `main` prints.
+//! The one-shot commands besides `serve`: importing a document, issuing a partner's token,
+//! rendering what one phone would receive, and backing up and restoring the embedded store.
+//! Each opens the configured store, does its work and returns what `main` prints; [`Output`]
+//! decides whether a person or a script reads it.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -15,13 +16,26 @@ use crate::metrics::Metrics;
 use crate::partner_api;
 use crate::provisioning::{self, Provisioner, Renderer};
 use crate::registry::Registry;
+use crate::store::sqlite::SqliteStore;
 use crate::store::Actor;
 
 use super::components::throttle_settings;
+use super::progress::ImportProgress;
 use super::store::open_store;
 
+/// Who reads a command's standard output.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Output {
+    /// A person: short lines.
+    #[default]
+    Text,
+    /// A script: one JSON document.
+    Json,
+}
+
 /// `zerotouch import FILE [--partner NAME]`: applies an import document, as the operator or
-/// on behalf of a partner (whose own tenants only it may change or fill).
+/// on behalf of a partner (whose own tenants only it may change or fill). Shows its progress on
+/// stderr when stderr is a terminal.
 pub async fn import_file(
     config: &Config,
     file: &Path,
@@ -39,18 +53,95 @@ pub async fn import_file(
         actor.partner = Some(p.id);
         actor.name = format!("cli:partner:{}:{}", p.id, p.name);
     }
-    Ok(import::import_json(store.as_ref(), &config.oui_table(), &document, &actor).await?)
+    let progress = ImportProgress::on_stderr();
+    let report = import::import_json_reporting(
+        store.as_ref(),
+        &config.oui_table(),
+        &document,
+        &actor,
+        &progress,
+    )
+    .await;
+    progress.finish();
+    Ok(report?)
+}
+
+/// An import's report as `output` asks: every row's result as JSON, or for a person the refused
+/// rows (one line each) and a count per result.
+pub fn print_import(report: &import::Report, output: Output) -> anyhow::Result<String> {
+    if output == Output::Json {
+        return Ok(serde_json::to_string_pretty(report)? + "\n");
+    }
+    let mut text = String::new();
+    for (kind, rows) in [("tenant", &report.tenants), ("device", &report.devices)] {
+        let mut counts: Vec<(&str, usize)> = Vec::new();
+        for r in rows {
+            match counts.iter_mut().find(|(status, _)| *status == r.status) {
+                Some((_, n)) => *n += 1,
+                None => counts.push((r.status, 1)),
+            }
+            if r.status == "refused" {
+                text += &format!(
+                    "{kind} row {} {:?}: refused ({}): {}\n",
+                    r.row,
+                    r.key,
+                    r.code.unwrap_or("-"),
+                    r.reason.as_deref().unwrap_or("")
+                );
+            }
+        }
+        let counts: Vec<String> = counts.iter().map(|(s, n)| format!("{n} {s}")).collect();
+        let counts = if counts.is_empty() {
+            "none".to_owned()
+        } else {
+            counts.join(", ")
+        };
+        text += &format!("{kind}s: {counts}\n");
+    }
+    text += &format!(
+        "{} rows applied, {} refused\n",
+        report.applied, report.refused
+    );
+    Ok(text)
+}
+
+/// A partner's new API token, as `token create` prints it.
+#[derive(Debug, serde::Serialize)]
+pub struct IssuedToken {
+    /// The partner's name.
+    pub partner: String,
+    /// The partner's id.
+    pub partner_id: crate::domain::PartnerId,
+    /// Whether the partner was created by this command.
+    pub partner_created: bool,
+    /// The token's public identifier (listed by the API; the token itself never is again).
+    pub key_id: String,
+    /// The token, shown once: only its hash is stored.
+    pub token: String,
+}
+
+impl IssuedToken {
+    /// The token alone for a person (the partner's creation went to stderr), or every field
+    /// as JSON.
+    pub fn print(&self, output: Output) -> anyhow::Result<String> {
+        Ok(match output {
+            Output::Text => format!("{}\n", self.token),
+            Output::Json => serde_json::to_string_pretty(self)? + "\n",
+        })
+    }
 }
 
 /// `zerotouch token create --partner NAME`: issues a token for the partner, creating the
-/// partner if it does not exist. Returns the token, shown once (only its hash is stored).
-pub async fn create_token(config: &Config, partner: &str) -> anyhow::Result<String> {
+/// partner if it does not exist. The token is shown once (only its hash is stored).
+pub async fn create_token(config: &Config, partner: &str) -> anyhow::Result<IssuedToken> {
     check_partner_name(partner)?;
     let store = open_store(config).await?;
     let actor = Actor::cli();
+    let mut partner_created = false;
     let record = match store.partner_by_name(partner).await? {
         Some(p) => p,
         None => {
+            partner_created = true;
             let p = store
                 .create_partner(partner, &actor)
                 .await?
@@ -65,7 +156,13 @@ pub async fn create_token(config: &Config, partner: &str) -> anyhow::Result<Stri
         .create_token(record.id, &issued.key_id, &issued.secret_hash, &actor)
         .await?
         .context("the partner disappeared")?;
-    Ok(issued.token)
+    Ok(IssuedToken {
+        partner: record.name,
+        partner_id: record.id,
+        partner_created,
+        key_id: issued.key_id,
+        token: issued.token,
+    })
 }
 
 /// What a phone would receive, for `zerotouch render`: the same pipeline as a real fetch,
@@ -122,6 +219,8 @@ pub async fn render_once(
         provisioning::Admission {
             throttle: provisioning::throttle::Throttle::new(throttle_settings(config)),
             nonces: provisioning::auth::Nonces::new(b"dry run", config.nonce_lifetime, 16),
+            backoff: provisioning::backoff::Backoff::new(),
+            unanswered: provisioning::unanswered::Unanswered::new(),
         },
         None,
     );
@@ -142,4 +241,59 @@ pub async fn render_once(
         provisioning::Handled::Done(answer) => answer,
         provisioning::Handled::Issue(ticket) => provisioner.issue(*ticket).await,
     })
+}
+
+/// The SQLite file of the configured store, or why `what` does not apply: a node on
+/// PostgreSQL backs up with PostgreSQL's own tools.
+fn sqlite_store_of(config: &Config, what: &str) -> anyhow::Result<std::path::PathBuf> {
+    if config.database_url.is_some() {
+        anyhow::bail!(
+            "{what} works on the embedded SQLite store, and this configuration uses PostgreSQL \
+             (database_url): use pg_dump / pg_restore or pg_basebackup (README, \"Backups\")"
+        );
+    }
+    Ok(config.database_path())
+}
+
+/// `zerotouch backup FILE`: a consistent copy of the SQLite store, taken while a server may
+/// be running and writing. Returns the line `main` prints.
+pub async fn backup(config: &Config, file: &Path) -> anyhow::Result<String> {
+    let db = sqlite_store_of(config, "backup")?;
+    let (from, to) = (db.clone(), file.to_owned());
+    let report = tokio::task::spawn_blocking(move || SqliteStore::backup(&from, &to))
+        .await
+        .context("backup task failed")?
+        .with_context(|| format!("cannot back up {} to {}", db.display(), file.display()))?;
+    Ok(format!(
+        "backed up {} to {}: schema version {}, {} device(s), {} bytes\n",
+        db.display(),
+        file.display(),
+        report.schema_version,
+        report.devices,
+        report.bytes
+    ))
+}
+
+/// `zerotouch restore FILE`: replaces the SQLite store with a backup once it is checked
+/// (schema this build knows, SQLite's integrity check); refused while a server or another
+/// command has the store open. Returns the line `main` prints.
+pub async fn restore(config: &Config, file: &Path) -> anyhow::Result<String> {
+    let db = sqlite_store_of(config, "restore")?;
+    let (from, to) = (file.to_owned(), db.clone());
+    let report = tokio::task::spawn_blocking(move || SqliteStore::restore(&from, &to))
+        .await
+        .context("restore task failed")?
+        .with_context(|| format!("cannot restore {} into {}", file.display(), db.display()))?;
+    Ok(format!(
+        "restored {} into {}{}: schema version {}, {} device(s); `zerotouch serve` migrates it if older\n",
+        file.display(),
+        db.display(),
+        if report.replaced {
+            " (the store that was there is replaced)"
+        } else {
+            ""
+        },
+        report.schema_version,
+        report.devices
+    ))
 }

@@ -135,11 +135,8 @@ impl Components {
             status_stop.clone(),
         );
         let key = nonce_key(store.as_ref()).await?;
-        let (retire_tx, retire_rx) = mpsc::channel(4096);
-        let retirer = tokio::spawn(provisioning::retire_previous_credentials(
-            ledger.clone(),
-            retire_rx,
-        ));
+        let (settle_tx, settle_rx) = mpsc::channel(4096);
+        let retirer = tokio::spawn(provisioning::settle_credentials(ledger.clone(), settle_rx));
         let (issue_tx, issue_rx) = mpsc::channel(4096);
         let committer = tokio::spawn(provisioning::commit_credentials(ledger, issue_rx));
         let provisioner = Arc::new(Provisioner::new(
@@ -160,10 +157,12 @@ impl Components {
                     config.nonce_lifetime,
                     MAX_REMEMBERED_NONCES,
                 ),
+                backoff: provisioning::backoff::Backoff::new(),
+                unanswered: provisioning::unanswered::Unanswered::new(),
             },
             Some(provisioning::CredentialSink {
                 issue: issue_tx,
-                retire: retire_tx,
+                settle: settle_tx,
             }),
         ));
         Ok(Self {

@@ -23,14 +23,20 @@ mod commands;
 mod components;
 mod ledger;
 mod listeners;
+mod manual;
+mod progress;
 mod reloads;
 mod store;
 
 use components::Components;
 use listeners::Serving;
 
-pub use commands::{create_token, import_file, render_once};
+pub use commands::{
+    backup, create_token, import_file, print_import, render_once, restore, IssuedToken, Output,
+};
 pub use listeners::{Addresses, Listeners};
+pub use manual::{completions, man_pages, Shell};
+pub use progress::ImportProgress;
 pub use store::{migrate, open, open_store, OpenedStore};
 
 /// Runs the server until `shutdown` is cancelled, then drains and stops in order.
@@ -48,6 +54,9 @@ pub async fn run(
             .render_errors
             .touch(vendor.index(), &[vendor.as_str()]);
     }
+    metrics
+        .log_lines_dropped
+        .read_from(crate::telemetry::dropped_lines);
     let readiness = Arc::new(Readiness::default());
     let limits = listeners::limits(&config);
 

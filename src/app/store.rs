@@ -53,12 +53,17 @@ pub async fn open(config: &Config, metrics: Option<&Arc<Metrics>>) -> anyhow::Re
                 url.expose(),
                 PostgresOptions {
                     max_connections: config.database_pool_size,
+                    // libpq's default root certificate (~/.postgresql/root.crt) is looked for
+                    // where libpq looks: the one place the store's options come from the
+                    // environment rather than from the configuration.
+                    home: std::env::var_os("HOME").map(std::path::PathBuf::from),
                     ..PostgresOptions::default()
                 },
             )
             .await
             .with_context(|| format!("cannot connect to PostgreSQL at {url}"))?;
             let target = format!("postgres {}", store.target());
+            tracing::info!(database = %store.target(), sslmode = store.ssl_mode().as_str(), "connected to PostgreSQL");
             if let Some(metrics) = metrics {
                 let latency = metrics.store_duration.clone();
                 store.set_observer(Arc::new(move |op, took| {

@@ -207,7 +207,14 @@ impl ClaimSecret {
     }
 }
 
-/// The provisioning credentials handed to a phone when it enrolled.
+/// The provisioning credentials handed to a phone, and where they stand.
+///
+/// Credentials are *pending* from the moment they are issued until the phone first
+/// authenticates with them: an answer lost on its way (a power cut, the network) must not lock
+/// the phone out, so while they are pending and the enrolment window is open, the phone may be
+/// issued fresh ones. After a rotation the previous credentials stay valid until the new ones
+/// are used once; from then on they are *retired*, and presenting them again marks the device
+/// *compromised*: somebody else holds what only the phone should.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize, Debug)]
 pub struct PhoneCredentials {
     /// Current credentials.
@@ -218,6 +225,81 @@ pub struct PhoneCredentials {
     /// A rotation was asked for: the next authenticated fetch hands out new credentials.
     #[serde(default)]
     pub rotate: bool,
+    /// `current` was issued but the phone has not authenticated with it yet.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub pending: bool,
+    /// Credentials replaced by a completed rotation: never accepted again, a witness of theft.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retired: Option<Ha1>,
+    /// Retired credentials were presented: nothing is served until a partner reopens the
+    /// device's enrolment.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub compromised: bool,
+}
+
+impl PhoneCredentials {
+    /// Freshly issued credentials, pending until the phone uses them.
+    pub fn issued(current: Ha1) -> Self {
+        Self {
+            current,
+            previous: None,
+            rotate: false,
+            pending: true,
+            retired: None,
+            compromised: false,
+        }
+    }
+
+    /// Whether a fetch authenticated with `current` completes something (an enrolment, a
+    /// rotation or a re-issue), so the store must hear of it.
+    pub fn awaits_confirmation(&self) -> bool {
+        self.pending || self.previous.is_some()
+    }
+
+    /// The state a partner sees.
+    pub fn state(&self) -> CredentialState {
+        if self.compromised {
+            CredentialState::Compromised
+        } else if self.pending && self.previous.is_none() {
+            CredentialState::Pending
+        } else {
+            CredentialState::Bound
+        }
+    }
+}
+
+/// How a device was last enrolled, as its partner sees it: when, from where, by what.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize, Debug)]
+pub struct EnrolmentRecord {
+    /// When the credentials were issued (milliseconds since the Unix epoch).
+    pub at: super::clock::Millis,
+    /// The address the fetch came from (the client's, behind a trusted balancer).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<std::net::IpAddr>,
+    /// The fetch's User-Agent, bounded and without control characters.
+    pub user_agent: String,
+}
+
+/// Where a device's credentials stand, as its partner sees it.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum CredentialState {
+    /// Issued; the phone has not authenticated with them yet.
+    Pending,
+    /// The phone authenticated with its current credentials.
+    Bound,
+    /// Retired credentials were presented: refused until the enrolment is reopened.
+    Compromised,
+}
+
+impl CredentialState {
+    /// Lower-case name, as the API writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CredentialState::Pending => "pending",
+            CredentialState::Bound => "bound",
+            CredentialState::Compromised => "compromised",
+        }
+    }
 }
 
 /// Compares two byte strings without an early exit.
@@ -278,52 +360,126 @@ pub fn issue_credentials(mac: Mac) -> Result<IssuedCredentials, RandomFailed> {
 /// A change to a device's provisioning credentials, made by a phone's fetch.
 #[derive(Clone, Debug)]
 pub enum CredentialChange {
-    /// The first fetch inside the enrolment window: bind these credentials and close the
-    /// window. Refused (`None`) if the device is bound already or the window has closed.
-    Enrol(Ha1),
-    /// A rotation was requested: these become current, the old ones stay valid as previous.
-    /// Refused if no rotation is pending.
+    /// A fetch inside the enrolment window: these credentials become current, pending until
+    /// the phone uses them; the window stays open until then. Applies to a device without
+    /// credentials or whose credentials are still pending from an earlier enrolment (that
+    /// answer was lost: the unused credentials are discarded).
+    Enrol {
+        /// What to keep of the new credentials.
+        ha1: Ha1,
+        /// The User-Agent of the fetch, shown to the partner.
+        user_agent: String,
+    },
+    /// A rotation was requested: these become current (pending), the old ones stay valid as
+    /// previous. Refused if no rotation is pending.
     Rotate(Ha1),
     /// The phone authenticated with its previous credentials (it never got the current
     /// ones): these replace the current ones, the previous stay valid. Refused if there are
     /// no previous credentials.
     Reissue(Ha1),
-    /// The phone authenticated with the current credentials: forget the previous ones.
-    RetirePrevious,
+    /// The phone authenticated with its current credentials: they are bound, the previous
+    /// ones retired and the enrolment window closed.
+    Confirm,
+    /// Retired credentials were presented: the device is compromised.
+    Compromise,
+}
+
+/// What a change does to the device's enrolment window.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Window {
+    /// Leave it as it is.
+    Keep,
+    /// Close it.
+    Close,
+}
+
+/// A credential change as applied: the credentials afterwards, the audit action it records
+/// (`None`: not audited) and what becomes of the enrolment window.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Applied {
+    /// The device's credentials afterwards.
+    pub credentials: PhoneCredentials,
+    /// The audit action, if the change is audited.
+    pub action: Option<&'static str>,
+    /// The enrolment window afterwards.
+    pub window: Window,
 }
 
 impl CredentialChange {
-    /// The device's credentials after this change and the audit action it records (`None`:
-    /// not audited), or `None` when the change does not apply to the device's state as read
-    /// inside the writing transaction. The one rule both backends apply.
-    pub fn apply(
-        self,
-        current: Option<PhoneCredentials>,
-        enrolment_open: bool,
-    ) -> Option<(PhoneCredentials, Option<&'static str>)> {
-        let fresh = |current, previous| PhoneCredentials {
-            current,
-            previous,
-            rotate: false,
+    /// The device's credentials after this change, or `None` when the change does not apply
+    /// to the device's state as read inside the writing transaction. The one rule both
+    /// backends apply.
+    pub fn apply(self, current: Option<PhoneCredentials>, enrolment_open: bool) -> Option<Applied> {
+        let applied = |credentials, action: &'static str, window| Applied {
+            credentials,
+            action: Some(action),
+            window,
         };
         match (self, current) {
-            (CredentialChange::Enrol(ha1), None) if enrolment_open => {
-                Some((fresh(ha1, None), Some("device.enrol")))
+            (CredentialChange::Enrol { ha1, .. }, None) if enrolment_open => Some(applied(
+                PhoneCredentials::issued(ha1),
+                "device.enrol",
+                Window::Keep,
+            )),
+            (CredentialChange::Enrol { ha1, .. }, Some(old))
+                if enrolment_open && old.pending && old.previous.is_none() && !old.compromised =>
+            {
+                Some(applied(
+                    PhoneCredentials::issued(ha1),
+                    "device.enrol.reissued",
+                    Window::Keep,
+                ))
             }
-            (CredentialChange::Rotate(ha1), Some(old)) if old.rotate => Some((
-                fresh(ha1, Some(old.current)),
-                Some("device.credentials.rotated"),
-            )),
-            (CredentialChange::Reissue(ha1), Some(old)) if old.previous.is_some() => Some((
-                fresh(ha1, old.previous),
-                Some("device.credentials.reissued"),
-            )),
-            (CredentialChange::RetirePrevious, Some(old)) if old.previous.is_some() => Some((
+            (CredentialChange::Rotate(ha1), Some(old)) if old.rotate && !old.compromised => {
+                Some(applied(
+                    PhoneCredentials {
+                        previous: Some(old.current),
+                        retired: old.retired,
+                        ..PhoneCredentials::issued(ha1)
+                    },
+                    "device.credentials.rotated",
+                    Window::Keep,
+                ))
+            }
+            (CredentialChange::Reissue(ha1), Some(old))
+                if old.previous.is_some() && !old.compromised =>
+            {
+                Some(applied(
+                    PhoneCredentials {
+                        previous: old.previous,
+                        retired: old.retired,
+                        ..PhoneCredentials::issued(ha1)
+                    },
+                    "device.credentials.reissued",
+                    Window::Keep,
+                ))
+            }
+            (CredentialChange::Confirm, Some(old))
+                if old.awaits_confirmation() && !old.compromised =>
+            {
+                let action = if old.previous.is_some() {
+                    "device.credentials.confirmed"
+                } else {
+                    "device.enrol.confirmed"
+                };
+                Some(applied(
+                    PhoneCredentials {
+                        pending: false,
+                        retired: old.previous.or(old.retired),
+                        previous: None,
+                        ..old
+                    },
+                    action,
+                    Window::Close,
+                ))
+            }
+            (CredentialChange::Compromise, Some(old)) if !old.compromised => Some(applied(
                 PhoneCredentials {
-                    previous: None,
+                    compromised: true,
                     ..old
                 },
-                None,
+                "device.compromised",
+                Window::Close,
             )),
             _ => None,
         }
@@ -388,5 +544,69 @@ mod tests {
         assert!(a.username.starts_with("zt-805ec017de13-"));
         assert_eq!(a.ha1, Ha1::new(&a.username, &a.password));
         assert!(!format!("{a:?}").contains(&a.password));
+    }
+
+    fn enrol(ha1: &Ha1) -> CredentialChange {
+        CredentialChange::Enrol {
+            ha1: ha1.clone(),
+            user_agent: "Yealink SIP-T46S".into(),
+        }
+    }
+
+    #[test]
+    fn a_lost_first_answer_can_be_issued_again_until_the_phone_uses_it() {
+        let (a, b) = (Ha1::new("a", "1"), Ha1::new("b", "2"));
+        let first = enrol(&a).apply(None, true).unwrap();
+        assert!(first.credentials.pending);
+        assert_eq!(first.window, Window::Keep);
+        assert!(enrol(&b).apply(None, false).is_none(), "window closed");
+        let again = enrol(&b).apply(Some(first.credentials), true).unwrap();
+        assert_eq!(again.credentials.current, b);
+        assert_eq!(again.action, Some("device.enrol.reissued"));
+        let bound = CredentialChange::Confirm
+            .apply(Some(again.credentials), true)
+            .unwrap();
+        assert!(!bound.credentials.pending);
+        assert_eq!(bound.window, Window::Close);
+        assert_eq!(bound.credentials.state(), CredentialState::Bound);
+        assert!(
+            enrol(&a)
+                .apply(Some(bound.credentials.clone()), true)
+                .is_none(),
+            "a bound device is not enrolled again"
+        );
+        assert!(
+            CredentialChange::Confirm
+                .apply(Some(bound.credentials), true)
+                .is_none(),
+            "nothing left to confirm"
+        );
+    }
+
+    #[test]
+    fn a_completed_rotation_retires_the_old_credentials_and_their_use_compromises() {
+        let (old, new) = (Ha1::new("old", "1"), Ha1::new("new", "2"));
+        let mut bound = PhoneCredentials::issued(old.clone());
+        bound.pending = false;
+        bound.rotate = true;
+        let rotated = CredentialChange::Rotate(new.clone())
+            .apply(Some(bound), false)
+            .unwrap()
+            .credentials;
+        assert_eq!(rotated.previous.as_ref(), Some(&old));
+        let confirmed = CredentialChange::Confirm
+            .apply(Some(rotated), false)
+            .unwrap()
+            .credentials;
+        assert_eq!(confirmed.previous, None);
+        assert_eq!(confirmed.retired.as_ref(), Some(&old));
+        let stolen = CredentialChange::Compromise
+            .apply(Some(confirmed), false)
+            .unwrap();
+        assert_eq!(stolen.action, Some("device.compromised"));
+        assert_eq!(stolen.credentials.state(), CredentialState::Compromised);
+        assert!(CredentialChange::Reissue(new)
+            .apply(Some(stolen.credentials), true)
+            .is_none());
     }
 }

@@ -8,6 +8,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use super::mac::{Mac, MacError};
+use super::network::Network;
 use super::vendor::{OuiTable, Vendor};
 
 /// A secret (SIP password) that must never reach a log line: `Debug` prints a placeholder.
@@ -111,6 +112,9 @@ pub struct DeviceSettings {
     /// SIP accounts, line 1 first (at most 16).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub lines: Vec<LineAccount>,
+    /// Networks this phone may enrol from; empty: its tenant's list decides.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub enrolment_networks: Vec<Network>,
 }
 
 /// A device setting that cannot be written into a phone.
@@ -277,11 +281,13 @@ mod tests {
         let s = DeviceSettings {
             display_name: Some("Reception\naccount.1.password = x".into()),
             lines: vec![],
+            ..DeviceSettings::default()
         };
         assert!(s.validate().is_err());
         let s = DeviceSettings {
             display_name: Some("Réception <1>".into()),
             lines: vec![],
+            ..DeviceSettings::default()
         };
         assert!(s.validate().is_ok());
     }

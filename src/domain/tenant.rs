@@ -11,6 +11,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 use super::locale::{Language, TimeZone};
+use super::network::Network;
 use super::vendor::Vendor;
 
 /// A tenant's name: one DNS label (`sales` → `sales.<cloud domain>`), unique across the service.
@@ -190,8 +191,6 @@ pub enum PhoneAuth {
     /// authenticate with their MAC-ID instead, out of the box.
     #[default]
     Enrolment,
-    /// A client certificate from a vendor CA whose identity names the device's MAC.
-    Mtls,
 }
 
 impl PhoneAuth {
@@ -200,7 +199,6 @@ impl PhoneAuth {
         match self {
             PhoneAuth::Mac => "mac",
             PhoneAuth::Enrolment => "enrolment",
-            PhoneAuth::Mtls => "mtls",
         }
     }
 }
@@ -248,6 +246,14 @@ pub struct TenantSettings {
     pub vendor_keys: BTreeMap<Vendor, BTreeMap<String, String>>,
     /// How phones authenticate.
     pub phone_auth: PhoneAuth,
+    /// Networks a phone may enrol from (the customer's offices); empty: anywhere. A device's
+    /// own list, when it has one, replaces this one.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub enrolment_networks: Vec<Network>,
+    /// Serve configs carrying secrets over the plain-HTTP listener too. Off: over plain HTTP
+    /// a device file is answered like an unknown MAC. Credentials are never issued over it.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub allow_plain_http: bool,
 }
 
 impl Default for TenantSettings {
@@ -265,6 +271,8 @@ impl Default for TenantSettings {
             firmware: Vec::new(),
             vendor_keys: BTreeMap::new(),
             phone_auth: PhoneAuth::default(),
+            enrolment_networks: Vec::new(),
+            allow_plain_http: false,
         }
     }
 }

@@ -11,8 +11,8 @@ use utoipa::IntoParams;
 use super::auth::Authenticated;
 use super::error::{ApiError, ErrorBody};
 use super::wire::{
-    checked_device_settings, device_settings, parse_time, DeviceIn, DeviceList, DeviceOut,
-    DevicePatch, EnrolmentIn, ImportIn, ImportOut, ImportRowOut,
+    checked_device_settings, device_settings, networks, parse_time, DeviceIn, DeviceList,
+    DeviceOut, DevicePatch, EnrolmentIn, ImportIn, ImportOut, ImportRowOut,
 };
 use super::{parse_json, read_body, ApiState, JsonBody, OptionalJsonBody, IMPORT_LIMIT};
 use crate::domain::{check_claimable, ClaimRefusal, DeviceSettings, Mac, TenantName, Vendor};
@@ -79,7 +79,12 @@ pub async fn claim_device(
     let device = check_claimable(&body.mac, body.claim_code.as_deref(), &state.ouis)
         .map_err(|e| refuse(&state, &body.mac, e))?;
     let tenant = TenantName::parse(&body.tenant).map_err(|_| ApiError::NotFound("tenant"))?;
-    let settings = device_settings(device.vendor, body.display_name, body.lines)?;
+    let settings = device_settings(
+        device.vendor,
+        body.display_name,
+        body.lines,
+        body.enrolment_networks,
+    )?;
     let request = ClaimRequest {
         mac: device.mac,
         vendor: device.vendor,
@@ -262,7 +267,10 @@ pub async fn update_device(
         .tenant
         .map(|t| TenantName::parse(&t).map_err(|_| ApiError::NotFound("tenant")))
         .transpose()?;
-    let settings = if patch.display_name.is_some() || patch.lines.is_some() {
+    let settings = if patch.display_name.is_some()
+        || patch.lines.is_some()
+        || patch.enrolment_networks.is_some()
+    {
         let current = state
             .store
             .device_view(Some(partner), mac)
@@ -274,6 +282,10 @@ pub async fn update_device(
             lines: match patch.lines {
                 Some(lines) => lines.into_iter().map(Into::into).collect(),
                 None => current.settings.lines,
+            },
+            enrolment_networks: match patch.enrolment_networks {
+                Some(list) => networks("enrolment_networks", list)?,
+                None => current.settings.enrolment_networks,
             },
         };
         Some(checked_device_settings(current.vendor, settings)?)
@@ -424,7 +436,33 @@ pub async fn open_enrolment(
     let until = crate::store::now_millis() + crate::import::enrolment_ms(hours);
     let record = state
         .store
-        .open_enrolment(mac, until, &caller.actor())
+        .open_enrolment(mac, Some(until), &caller.actor())
+        .await?
+        .ok_or(ApiError::NotFound("device"))?;
+    state.publish(Vec::new(), vec![record]).await;
+    Ok(Json(view(&state, partner, mac).await?))
+}
+
+/// Revoke a device's provisioning credentials and close its enrolment window: the phone is
+/// answered like an unknown MAC until its enrolment is reopened. Use it for a stolen or
+/// compromised phone. Audited.
+#[utoipa::path(post, path = "/api/v1/devices/{mac}/credentials/revoke", tag = "devices",
+    params(("mac" = String, Path, description = "MAC, any notation")),
+    responses(
+        (status = 200, description = "Revoked", body = DeviceOut),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 404, description = "Not claimed (or not yours)", body = ErrorBody),
+    ))]
+pub async fn revoke_credentials(
+    State(state): State<ApiState>,
+    caller: Authenticated,
+    Path(mac): Path<String>,
+) -> Result<Json<DeviceOut>, ApiError> {
+    let partner = caller.partner()?;
+    let mac = path_mac(&mac)?;
+    let record = state
+        .store
+        .open_enrolment(mac, None, &caller.actor())
         .await?
         .ok_or(ApiError::NotFound("device"))?;
     state.publish(Vec::new(), vec![record]).await;

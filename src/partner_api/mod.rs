@@ -199,6 +199,7 @@ pub fn routes() -> (axum::Router<ApiState>, utoipa::openapi::OpenApi) {
         .routes(routes!(devices::import_devices))
         .routes(routes!(devices::open_enrolment))
         .routes(routes!(devices::rotate_credentials))
+        .routes(routes!(devices::revoke_credentials))
         .split_for_parts()
 }
 

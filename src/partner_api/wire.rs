@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::error::ApiError;
+use crate::domain::credentials::CredentialState;
 use crate::domain::{
     CustomerFields, DeviceSettings, FirmwareRule, Host, Language, LineAccount, Secret,
     TenantSettings, TimeZone, Transport, Vendor,
@@ -229,8 +230,25 @@ pub struct TenantIn {
     pub vendor_keys: Option<BTreeMap<String, BTreeMap<String, String>>>,
     /// How phones authenticate: `enrolment` (default: the first fetch inside a claim's
     /// enrolment window binds the phone to per-device credentials; Gigaset phones use their
-    /// MAC-ID), `mac` (weak: anyone who knows a MAC gets its config; for trials), `mtls`.
+    /// MAC-ID) or `mac` (weak: anyone who knows a MAC gets its config; for trials).
     pub phone_auth: Option<String>,
+    /// Networks (CIDR, e.g. `198.51.100.0/24`) phones may enrol from: the customer's
+    /// offices. Empty or absent: anywhere. Replaces the whole list.
+    pub enrolment_networks: Option<Vec<String>>,
+    /// Serve device configs (they carry SIP passwords) over the plain-HTTP listener too
+    /// (default false). Credentials are never issued over plain HTTP.
+    pub allow_plain_http: Option<bool>,
+}
+
+/// Parses a list of networks written as CIDR, naming the field in the error.
+pub fn networks(field: &str, list: Vec<String>) -> Result<Vec<crate::domain::Network>, ApiError> {
+    list.iter()
+        .map(|n| {
+            n.trim()
+                .parse()
+                .map_err(|e| invalid(format!("{field}: {e}")))
+        })
+        .collect()
 }
 
 fn invalid(e: impl std::fmt::Display) -> ApiError {
@@ -295,13 +313,25 @@ impl TenantIn {
             s.phone_auth = match mode.to_ascii_lowercase().as_str() {
                 "mac" => crate::domain::PhoneAuth::Mac,
                 "enrolment" | "enrollment" => crate::domain::PhoneAuth::Enrolment,
-                "mtls" => crate::domain::PhoneAuth::Mtls,
+                "mtls" => {
+                    return Err(invalid(
+                        "phone_auth: mtls is not offered: no phone vendor documents where its \
+                         factory certificate names the MAC (README, \"Who may fetch a config\"); \
+                         use enrolment with enrolment_networks",
+                    ))
+                }
                 _ => {
                     return Err(invalid(format!(
-                        "phone_auth: {mode:?} is not mac, enrolment or mtls"
+                        "phone_auth: {mode:?} is not mac or enrolment"
                     )))
                 }
             };
+        }
+        if let Some(list) = self.enrolment_networks {
+            s.enrolment_networks = networks("enrolment_networks", list)?;
+        }
+        if let Some(v) = self.allow_plain_http {
+            s.allow_plain_http = v;
         }
         if let Some(keys) = self.vendor_keys {
             s.vendor_keys = keys
@@ -349,8 +379,12 @@ pub struct TenantOut {
     pub firmware: Vec<FirmwareIn>,
     /// Raw vendor settings.
     pub vendor_keys: BTreeMap<String, BTreeMap<String, String>>,
-    /// `enrolment`, `mac` or `mtls`.
+    /// `enrolment` or `mac`.
     pub phone_auth: String,
+    /// Networks phones may enrol from (empty: anywhere).
+    pub enrolment_networks: Vec<String>,
+    /// Whether device configs are also served over plain HTTP.
+    pub allow_plain_http: bool,
     /// Warnings about these settings (e.g. that `phone_auth: mac` is weak).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
@@ -359,6 +393,7 @@ pub struct TenantOut {
 impl From<TenantRecord> for TenantOut {
     fn from(t: TenantRecord) -> Self {
         let s = t.settings;
+        let warnings = tenant_warnings(&s);
         Self {
             name: t.name.to_string(),
             customer: t.customer,
@@ -387,14 +422,27 @@ impl From<TenantRecord> for TenantOut {
                 .map(|(v, k)| (v.to_string(), k))
                 .collect(),
             phone_auth: s.phone_auth.as_str().to_owned(),
-            warnings: match s.phone_auth {
-                crate::domain::PhoneAuth::Mac => vec![
-                    "phone_auth is mac: anyone who knows or guesses a device's MAC gets its configuration, SIP passwords included; use it for trials only".to_owned(),
-                ],
-                _ => Vec::new(),
-            },
+            enrolment_networks: s
+                .enrolment_networks
+                .iter()
+                .map(ToString::to_string)
+                .collect(),
+            allow_plain_http: s.allow_plain_http,
+            warnings,
         }
     }
+}
+
+/// What a partner should know about a tenant's settings.
+fn tenant_warnings(s: &TenantSettings) -> Vec<String> {
+    let mut warnings = Vec::new();
+    if s.phone_auth == crate::domain::PhoneAuth::Mac {
+        warnings.push("phone_auth is mac: anyone who knows or guesses a device's MAC gets its configuration, SIP passwords included; use it for trials only".to_owned());
+    }
+    if s.allow_plain_http {
+        warnings.push("allow_plain_http: device configs, SIP passwords included, are also served in clear over plain HTTP".to_owned());
+    }
+    warnings
 }
 
 /// One SIP account to write into the phone.
@@ -458,6 +506,10 @@ pub struct DeviceIn {
     /// with `phone_auth: enrolment`, the first fetch inside it binds the phone.
     #[serde(default)]
     pub enrolment_hours: Option<u32>,
+    /// Networks (CIDR) this phone may enrol from; replaces its tenant's list. Empty: the
+    /// tenant's list decides.
+    #[serde(default)]
+    pub enrolment_networks: Vec<String>,
 }
 
 /// Checks per-device settings for a device of `vendor`: the domain's rules, then what the
@@ -466,10 +518,12 @@ pub fn device_settings(
     vendor: Vendor,
     display_name: Option<String>,
     lines: Vec<LineIn>,
+    enrolment_networks: Vec<String>,
 ) -> Result<DeviceSettings, ApiError> {
     let settings = DeviceSettings {
         display_name,
         lines: lines.into_iter().map(Into::into).collect(),
+        enrolment_networks: networks("enrolment_networks", enrolment_networks)?,
     };
     checked_device_settings(vendor, settings)
 }
@@ -496,6 +550,8 @@ pub struct DevicePatch {
     pub display_name: Option<String>,
     /// New SIP accounts (replace the old ones; passwords must be given again).
     pub lines: Option<Vec<LineIn>>,
+    /// New enrolment networks (CIDR; replaces the list, kept when absent).
+    pub enrolment_networks: Option<Vec<String>>,
 }
 
 /// `POST /devices/{mac}/enrolment`.
@@ -561,19 +617,37 @@ pub struct DeviceOut {
     pub status: Option<StatusOut>,
     /// Phone authentication state.
     pub phone_auth: PhoneAuthOut,
+    /// Networks (CIDR) this phone may enrol from; empty: its tenant's list decides.
+    pub enrolment_networks: Vec<String>,
 }
 
 /// Where a device stands with phone authentication. Never carries a secret.
 #[derive(Serialize, ToSchema)]
 pub struct PhoneAuthOut {
-    /// `enrolled` (has per-device credentials), `enrolment_open` (the next fetch binds it),
-    /// `not_enrolled` (window closed: reopen it), or `label_code` (Gigaset: authenticates with
-    /// its MAC-ID).
+    /// `enrolled` (bound: the phone authenticated with its per-device credentials),
+    /// `enrolment_pending` (credentials issued, not used yet: while the window is open, the
+    /// phone may be issued fresh ones), `compromised` (credentials retired by a rotation were
+    /// presented: nothing is served until the enrolment is reopened), `enrolment_open` (the
+    /// next fetch binds it), `not_enrolled` (no window, no credentials: reopen it), or
+    /// `label_code` (Gigaset: authenticates with its MAC-ID).
     pub state: String,
     /// End of the enrolment window, when open.
     pub enrolment_until: Option<String>,
     /// New credentials will be handed out at the next authenticated fetch.
     pub rotation_pending: bool,
+    /// How the current credentials were issued, if the phone enrolled.
+    pub enrolment: Option<EnrolmentOut>,
+}
+
+/// How a phone enrolled: when, from where, by what.
+#[derive(Serialize, ToSchema)]
+pub struct EnrolmentOut {
+    /// When its credentials were issued.
+    pub at: String,
+    /// The address the fetch came from.
+    pub source: Option<String>,
+    /// The fetch's User-Agent (control characters removed, at most 256 bytes).
+    pub user_agent: String,
 }
 
 impl From<DeviceView> for DeviceOut {
@@ -598,11 +672,22 @@ impl From<DeviceView> for DeviceOut {
             claimed_at: time(v.claimed_at),
             updated_at: time(v.updated_at),
             status: v.status.map(Into::into),
+            enrolment_networks: v
+                .record
+                .settings
+                .enrolment_networks
+                .iter()
+                .map(ToString::to_string)
+                .collect(),
             phone_auth: PhoneAuthOut {
                 state: if v.record.claim_secret.is_some() {
                     "label_code"
-                } else if v.record.credentials.is_some() {
-                    "enrolled"
+                } else if let Some(c) = &v.record.credentials {
+                    match c.state() {
+                        CredentialState::Bound => "enrolled",
+                        CredentialState::Pending => "enrolment_pending",
+                        CredentialState::Compromised => "compromised",
+                    }
                 } else if v
                     .record
                     .enrol_until
@@ -615,6 +700,11 @@ impl From<DeviceView> for DeviceOut {
                 .to_owned(),
                 enrolment_until: v.record.enrol_until.map(time),
                 rotation_pending: v.record.credentials.as_ref().is_some_and(|c| c.rotate),
+                enrolment: v.enrolment.map(|e| EnrolmentOut {
+                    at: time(e.at),
+                    source: e.source.map(|s| s.to_string()),
+                    user_agent: e.user_agent,
+                }),
             },
         }
     }

@@ -63,8 +63,9 @@ pub struct Ticket {
 pub struct CredentialSink {
     /// Issued credentials, committed (in groups) before a phone gets them.
     pub issue: mpsc::Sender<IssueJob>,
-    /// Retirements of previous credentials, applied off the hot path.
-    pub retire: mpsc::Sender<Mac>,
+    /// Confirmations (the phone used its current credentials) and compromises (it presented
+    /// retired ones), applied off the hot path.
+    pub settle: mpsc::Sender<(Mac, CredentialChange, IpAddr)>,
 }
 
 /// One credential change waiting for its commit.
@@ -106,15 +107,26 @@ pub async fn commit_credentials(ledger: Arc<dyn Ledger>, mut jobs: mpsc::Receive
     }
 }
 
-/// Applies retirements of previous credentials queued by phones' fetches, until the queue
-/// closes. Each is idempotent: a lost one is asked for again by the next fetch.
-pub async fn retire_previous_credentials(ledger: Arc<dyn Ledger>, mut queue: mpsc::Receiver<Mac>) {
-    while let Some(mac) = queue.recv().await {
-        if let Err(e) = ledger
-            .change_credentials(vec![(mac, CredentialChange::RetirePrevious, None)])
-            .await
-        {
-            tracing::warn!(%mac, error = %e, "cannot retire previous phone credentials");
+/// Applies confirmations and compromises queued by phones' fetches, in groups (one
+/// transaction for a burst of phones binding at once), until the queue closes. Each is
+/// idempotent: a lost confirmation is asked for again by the next fetch, a lost compromise by
+/// the next use of the retired credentials.
+pub async fn settle_credentials(
+    ledger: Arc<dyn Ledger>,
+    mut queue: mpsc::Receiver<(Mac, CredentialChange, IpAddr)>,
+) {
+    const GROUP: usize = 256;
+    while let Some(first) = queue.recv().await {
+        let mut group = vec![(first.0, first.1, Some(first.2))];
+        while group.len() < GROUP {
+            match queue.try_recv() {
+                Ok((mac, change, source)) => group.push((mac, change, Some(source))),
+                Err(_) => break,
+            }
+        }
+        let count = group.len();
+        if let Err(e) = ledger.change_credentials(group).await {
+            tracing::warn!(changes = count, error = %e, "cannot record phone credential changes");
         }
     }
 }
@@ -132,23 +144,25 @@ impl Provisioner {
             answer.outcome,
             ticket.started,
         );
-        self.record_sighting(
-            ticket.source,
-            &ticket.user_agent,
-            ticket.model.as_deref(),
-            ticket.firmware.as_deref(),
-            ticket.file,
-            ticket.mac,
-            answer.outcome,
-        );
+        if answer.outcome == Outcome::Enrolled {
+            self.record_sighting(
+                ticket.source,
+                &ticket.user_agent,
+                ticket.model.as_deref(),
+                ticket.firmware.as_deref(),
+                ticket.file,
+                ticket.mac,
+                answer.outcome,
+            );
+        }
         answer
     }
 
-    /// Asks the credential writer to retire a phone's previous credentials; best effort: if
-    /// the queue is full, the next authenticated fetch asks again.
-    pub(super) fn retire_previous(&self, mac: Mac) {
+    /// Asks the credential writer to record `change` (a confirmation or a compromise); best
+    /// effort: if the queue is full, the next such fetch asks again.
+    pub(super) fn settle(&self, mac: Mac, change: CredentialChange, source: IpAddr) {
         if let Some(sink) = &self.credentials {
-            let _ = sink.retire.try_send(mac);
+            let _ = sink.settle.try_send((mac, change, source));
         }
     }
 
@@ -191,7 +205,10 @@ impl Provisioner {
             }
         };
         let change = match t.issuance {
-            Issuance::Enrol => CredentialChange::Enrol(issued.ha1.clone()),
+            Issuance::Enrol => CredentialChange::Enrol {
+                ha1: issued.ha1.clone(),
+                user_agent: t.user_agent.clone(),
+            },
             Issuance::Rotate => CredentialChange::Rotate(issued.ha1.clone()),
             Issuance::Reissue => CredentialChange::Reissue(issued.ha1.clone()),
         };

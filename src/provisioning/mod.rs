@@ -13,6 +13,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::domain::clock::now_millis;
+use crate::domain::credentials::CredentialChange;
 use crate::domain::sighting::Sighting;
 use crate::domain::{Mac, OuiTable, Vendor};
 use crate::metrics::Metrics;
@@ -21,6 +22,7 @@ use crate::vendors::{self, FileKind, PhoneRequest, Template};
 
 mod access;
 pub mod auth;
+pub mod backoff;
 mod cache;
 mod issue;
 pub mod ledger;
@@ -30,13 +32,14 @@ pub mod render;
 pub mod routes;
 pub mod sightings;
 pub mod throttle;
+pub mod unanswered;
 
 use access::{Access, Gate};
 use cache::RenderCache;
 use origin::{directory_of, Origin};
 
 pub use issue::{
-    commit_credentials, retire_previous_credentials, CredentialSink, Issuance, IssueJob, Ticket,
+    commit_credentials, settle_credentials, CredentialSink, Issuance, IssueJob, Ticket,
 };
 pub use outcome::{Answer, Handled, Outcome, METRIC_SLOTS, VENDOR_METRIC_SLOTS};
 pub use render::Renderer;
@@ -86,6 +89,10 @@ pub struct Admission {
     pub throttle: throttle::Throttle,
     /// Digest nonces.
     pub nonces: auth::Nonces,
+    /// Failed authentications per device.
+    pub backoff: backoff::Backoff,
+    /// Pending devices challenged that have not answered.
+    pub unanswered: unanswered::Unanswered,
 }
 
 /// Answers phones.
@@ -145,15 +152,13 @@ impl Provisioner {
     /// [`issue`]: Provisioner::issue
     pub fn handle(&self, fetch: &Fetch<'_>) -> Handled {
         let started = Instant::now();
-        if let Some(wait) = self.admission.throttle.blocked_for(fetch.source) {
-            let mut answer = Answer::refusal(Outcome::Throttled);
-            answer.retry_after = Some(wait.as_secs().max(1));
-            self.record(fetch.source, None, None, None, Outcome::Throttled, started);
-            return Handled::Done(answer);
-        }
+        // A blocked network is still asked who it is: a phone that authenticates (or needs no
+        // credentials) is served, so a few junk requests behind a shared address do not shut
+        // out every phone there.
+        let blocked = self.admission.throttle.blocked_for(fetch.source);
         let agent = fetch.user_agent.and_then(vendors::parse_user_agent);
         let request = vendors::recognise_parsed(fetch.path_and_query, agent, &self.ouis);
-        let (handled, mac) = self.resolve(fetch, request.as_ref(), started);
+        let (handled, mac) = self.resolve(fetch, request.as_ref(), blocked, started);
         if let Handled::Done(answer) = &handled {
             let vendor = request
                 .as_ref()
@@ -170,10 +175,19 @@ impl Provisioner {
         &self,
         fetch: &Fetch<'_>,
         request: Option<&PhoneRequest<'_>>,
+        blocked: Option<Duration>,
         started: Instant,
     ) -> (Handled, Option<Mac>) {
-        let refuse =
-            |outcome: Outcome, mac: Option<Mac>| (Handled::Done(Answer::refusal(outcome)), mac);
+        let throttled = |wait: Duration| {
+            let mut answer = Answer::refusal(Outcome::Throttled);
+            answer.retry_after = Some(wait.as_secs().max(1));
+            answer
+        };
+        let refusal = |outcome: Outcome| match blocked {
+            Some(wait) => throttled(wait),
+            None => Answer::refusal(outcome),
+        };
+        let refuse = |outcome: Outcome, mac: Option<Mac>| (Handled::Done(refusal(outcome)), mac);
         if !fetch.readable_method() {
             return refuse(Outcome::MethodNotAllowed, None);
         }
@@ -201,11 +215,29 @@ impl Provisioner {
         let gate = Gate {
             nonces: &self.admission.nonces,
             ouis: &self.ouis,
+            backoff: &self.admission.backoff,
+            unanswered: &self.admission.unanswered,
             dry_run: self.settings.dry_run,
         };
-        let answer = match gate.decide(fetch, request, &device, &tenant, now_ms) {
-            Access::Refuse(outcome) => Answer::refusal(outcome),
+        let access = gate.decide(fetch, request, &device, &tenant, now_ms);
+        if fetch.authorization.is_some() {
+            // Whoever was challenged had credentials to answer with: no re-issue for it.
+            self.admission.unanswered.settled(mac);
+        }
+        let answer = match access {
+            Access::Refuse(outcome) => {
+                if outcome == Outcome::AuthFailed {
+                    self.failed_authentication(mac);
+                }
+                refusal(outcome)
+            }
+            // A phone that must authenticate is told how, even from a blocked network.
             Access::Challenge { stale } => {
+                if device.credentials.as_ref().is_some_and(|c| c.pending) {
+                    self.admission
+                        .unanswered
+                        .challenged(mac, fetch.source, now_ms());
+                }
                 let mut answer = Answer::refusal(Outcome::Challenged);
                 answer.challenge = Some(self.admission.nonces.challenge(
                     now_ms(),
@@ -214,29 +246,59 @@ impl Provisioner {
                 ));
                 answer
             }
-            Access::Allow { retire_previous } => {
-                if retire_previous {
-                    self.retire_previous(mac);
+            Access::Compromise => {
+                tracing::warn!(target: "zerotouch::phone", %mac, tenant = %tenant.name, source = %fetch.source, "retired credentials presented: device marked compromised");
+                self.metrics.compromised.inc();
+                self.settle(mac, CredentialChange::Compromise, fetch.source);
+                refusal(Outcome::Compromised)
+            }
+            Access::Allow { authenticated, .. } if blocked.is_some() && !authenticated => {
+                refusal(Outcome::Throttled)
+            }
+            Access::Allow {
+                confirm,
+                authenticated,
+            } => {
+                if authenticated {
+                    self.admission.backoff.succeeded(mac);
+                }
+                if confirm {
+                    self.admission.unanswered.settled(mac);
+                }
+                if confirm {
+                    self.settle(mac, CredentialChange::Confirm, fetch.source);
                 }
                 self.serve(fetch, request, mac, &device, &tenant)
             }
+            Access::Issue(_) if blocked.is_some() => refusal(Outcome::Throttled),
             Access::Issue(issuance) => {
+                self.admission.unanswered.settled(mac);
                 match self.ticket(fetch, request, issuance, &device, &tenant, started) {
                     Ok(ticket) => return (Handled::Issue(Box::new(ticket)), Some(mac)),
                     Err(refusal) => self.unsupported(mac, &tenant, &refusal),
                 }
             }
         };
-        self.record_sighting(
-            fetch.source,
-            fetch.user_agent.unwrap_or(""),
-            request.model(),
-            request.firmware(),
-            request.file,
-            mac,
-            answer.outcome,
-        );
+        if answer.outcome == Outcome::Served {
+            self.record_sighting(
+                fetch.source,
+                fetch.user_agent.unwrap_or(""),
+                request.model(),
+                request.firmware(),
+                request.file,
+                mac,
+                answer.outcome,
+            );
+        }
         (Handled::Done(answer), Some(mac))
+    }
+
+    /// Counts a failed authentication against the device, whatever network it came from.
+    fn failed_authentication(&self, mac: Mac) {
+        if let Some(wait) = self.admission.backoff.failed(mac, now_ms()) {
+            self.metrics.auth_backoffs.inc();
+            tracing::warn!(target: "zerotouch::phone", %mac, wait_s = wait / 1000, "device waits after repeated failed authentications");
+        }
     }
 
     /// The config of an admitted request: from the render cache, rendered on a miss.
@@ -335,7 +397,7 @@ impl Provisioner {
             file: request.file,
             model: request.model().map(str::to_owned),
             firmware: request.firmware().map(str::to_owned),
-            user_agent: sightings::truncate(fetch.user_agent.unwrap_or(""), 256).to_owned(),
+            user_agent: sightings::clean(fetch.user_agent.unwrap_or(""), 256),
             provisioning_url: Origin::of(fetch, self.settings.public_url.as_deref())
                 .url(directory_of(fetch.path_and_query)),
             source: fetch.source,
@@ -410,9 +472,9 @@ impl Provisioner {
                 mac,
                 at: now_millis(),
                 source,
-                user_agent: sightings::truncate(user_agent, 256).to_owned(),
-                model: model.map(|m| sightings::truncate(m, 64).to_owned()),
-                firmware: firmware.map(|f| sightings::truncate(f, 64).to_owned()),
+                user_agent: sightings::clean(user_agent, 256),
+                model: model.map(|m| sightings::clean(m, 64)),
+                firmware: firmware.map(|f| sightings::clean(f, 64)),
                 file: file.label(),
                 outcome: outcome.label(),
             });
@@ -449,6 +511,8 @@ pub async fn sweep_admission(
         let admission = provisioner.admission();
         admission.throttle.sweep();
         admission.nonces.sweep(now_ms());
+        admission.backoff.sweep(now_ms());
+        admission.unanswered.sweep(now_ms());
         metrics
             .throttled_sources
             .set(admission.throttle.blocked_sources() as i64);

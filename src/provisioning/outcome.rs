@@ -49,11 +49,24 @@ pub enum Outcome {
     RenderFailed,
     /// 503: new credentials could not be stored; the phone retries later.
     Unavailable,
+    /// 404: inside the enrolment window, but not from where or how a phone enrols (outside
+    /// the tenant's or device's enrolment networks, without the vendor's User-Agent, a HEAD,
+    /// or over plain HTTP); answered like an unknown MAC.
+    EnrolmentRefused,
+    /// 404: a device file over plain HTTP for a tenant that does not allow it (the file
+    /// carries secrets); answered like an unknown MAC. A misconfigured phone, not a miss.
+    HttpsRequired,
+    /// 404: retired credentials were presented, or the device was marked compromised for
+    /// that earlier; nothing is served until its partner reopens the enrolment.
+    Compromised,
+    /// 404: credentials for a device that failed to authenticate too often, presented before
+    /// its wait is over (not checked); answered like failed authentication.
+    AuthBackoff,
 }
 
 impl Outcome {
     /// Every outcome, in label-slot order.
-    pub const ALL: [Outcome; 15] = [
+    pub const ALL: [Outcome; 19] = [
         Outcome::Served,
         Outcome::Enrolled,
         Outcome::OptionalAbsent,
@@ -69,6 +82,10 @@ impl Outcome {
         Outcome::Unsupported,
         Outcome::RenderFailed,
         Outcome::Unavailable,
+        Outcome::EnrolmentRefused,
+        Outcome::HttpsRequired,
+        Outcome::Compromised,
+        Outcome::AuthBackoff,
     ];
 
     /// Metric label and log field.
@@ -89,6 +106,10 @@ impl Outcome {
             Outcome::Unsupported => "unsupported",
             Outcome::RenderFailed => "render_failed",
             Outcome::Unavailable => "unavailable",
+            Outcome::EnrolmentRefused => "enrolment_refused",
+            Outcome::HttpsRequired => "https_required",
+            Outcome::Compromised => "compromised",
+            Outcome::AuthBackoff => "auth_backoff",
         }
     }
 
@@ -102,7 +123,11 @@ impl Outcome {
             | Outcome::Unrecognised
             | Outcome::VendorMismatch
             | Outcome::AuthFailed
-            | Outcome::Unsupported => 404,
+            | Outcome::Unsupported
+            | Outcome::EnrolmentRefused
+            | Outcome::HttpsRequired
+            | Outcome::Compromised
+            | Outcome::AuthBackoff => 404,
             Outcome::MacMismatch => 403,
             Outcome::Challenged => 401,
             Outcome::Throttled => 429,
@@ -124,6 +149,9 @@ impl Outcome {
                 | Outcome::VendorMismatch
                 | Outcome::AuthFailed
                 | Outcome::MethodNotAllowed
+                | Outcome::EnrolmentRefused
+                | Outcome::Compromised
+                | Outcome::AuthBackoff
         )
     }
 

@@ -119,8 +119,20 @@ async fn flush(ledger: &dyn Ledger, metrics: &Metrics, pending: &mut HashMap<Mac
     }
 }
 
-/// `s` cut to at most `max` bytes at a character boundary: what is kept of a stranger's
-/// User-Agent, model or firmware.
+/// `s` as a partner may be shown it: control characters removed (a User-Agent is anybody's
+/// text, and ends up in partners' tools and spreadsheets), at most `max` bytes.
+pub fn clean(s: &str, max: usize) -> String {
+    let mut out = String::with_capacity(s.len().min(max));
+    for c in s.chars().filter(|c| !c.is_control()) {
+        if out.len() + c.len_utf8() > max {
+            break;
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// `s` cut to at most `max` bytes at a character boundary.
 pub fn truncate(s: &str, max: usize) -> &str {
     if s.len() <= max {
         return s;

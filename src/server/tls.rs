@@ -243,7 +243,15 @@ pub fn self_signed(dir: &Path, names: &[String]) -> Result<Identity, TlsError> {
         dir: tls_dir.display().to_string(),
         reason: e.to_string(),
     };
-    std::fs::create_dir_all(&tls_dir).map_err(|e| gen_err(&e))?;
+    // The data directory may not exist yet: like the store, create it (and `tls/`) private.
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
+    }
+    builder.create(&tls_dir).map_err(|e| gen_err(&e))?;
     let certified = rcgen::generate_simple_self_signed(names.to_vec()).map_err(|e| gen_err(&e))?;
     write_private(&identity.key, certified.key_pair.serialize_pem().as_bytes())
         .map_err(|e| gen_err(&e))?;

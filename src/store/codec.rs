@@ -122,6 +122,7 @@ pub(crate) fn view(
     claimed_at: Millis,
     updated_at: Millis,
     status: Option<DeviceStatus>,
+    enrolment: Option<&str>,
 ) -> Result<DeviceView, Error> {
     Ok(DeviceView {
         record: device.decode()?,
@@ -129,6 +130,7 @@ pub(crate) fn view(
         claimed_at,
         updated_at,
         status,
+        enrolment: from_optional_json("enrolment", enrolment)?,
     })
 }
 
@@ -214,8 +216,9 @@ pub(crate) enum AuditEvent<'a> {
     DeviceUpdated(Mac, &'a str),
     /// `device.release`, from this tenant.
     DeviceReleased(Mac, &'a str),
-    /// `device.enrolment.open`, in this tenant, until then.
-    EnrolmentOpened(Mac, &'a str, Millis),
+    /// `device.enrolment.open`, in this tenant, until then; `device.credentials.revoke` without
+    /// an end (no window, no credentials).
+    EnrolmentOpened(Mac, &'a str, Option<Millis>),
     /// `device.credentials.rotate`: a partner asked for new credentials.
     RotationRequested(Mac, &'a str),
     /// A phone's own credential change, with the action `rules::change_credentials` named.
@@ -271,12 +274,15 @@ impl AuditEvent<'_> {
             AuditEvent::DeviceReleased(mac, tenant) => {
                 ("device.release", Some(mac), Some(tenant), None)
             }
-            AuditEvent::EnrolmentOpened(mac, tenant, until) => (
+            AuditEvent::EnrolmentOpened(mac, tenant, Some(until)) => (
                 "device.enrolment.open",
                 Some(mac),
                 Some(tenant),
                 Some(json!({"until": until})),
             ),
+            AuditEvent::EnrolmentOpened(mac, tenant, None) => {
+                ("device.credentials.revoke", Some(mac), Some(tenant), None)
+            }
             AuditEvent::RotationRequested(mac, tenant) => {
                 ("device.credentials.rotate", Some(mac), Some(tenant), None)
             }

@@ -67,6 +67,30 @@ pub enum Error {
         /// Why.
         reason: String,
     },
+    /// A server or another command has the store open, so it cannot be replaced (`restore`).
+    #[error("the store at {path} is in use (a running server or another zerotouch command has it open): stop it, then restore")]
+    InUse {
+        /// The database file.
+        path: String,
+    },
+    /// A backup was written by a newer zerotouch: this build cannot serve it.
+    #[error("the backup {path} has schema version {found}, newer than this build supports ({supported}): restore it with a zerotouch that supports schema {found}")]
+    BackupTooNew {
+        /// The backup file.
+        path: String,
+        /// Version found.
+        found: i64,
+        /// Newest version this build knows.
+        supported: i64,
+    },
+    /// A file offered as a backup is not a sound zerotouch store.
+    #[error("{path} is not a usable backup: {reason}")]
+    BadBackup {
+        /// The backup file.
+        path: String,
+        /// What is wrong (SQLite's integrity check, or not a zerotouch store at all).
+        reason: String,
+    },
 }
 
 /// The store contract every backend implements.
@@ -256,11 +280,12 @@ pub trait Store: Send + Sync + 'static {
     }
 
     /// (Re)opens a device's enrolment window until `until`, forgetting any credentials it was
-    /// given (a factory-reset phone lost them). `None` if not visible to the actor.
+    /// given (a factory-reset phone lost them); with `until` `None`, revokes them and leaves the
+    /// window closed. `None` if not visible to the actor.
     async fn open_enrolment(
         &self,
         mac: Mac,
-        until: Millis,
+        until: Option<Millis>,
         actor: &Actor,
     ) -> Result<Option<DeviceRecord>, Error>;
 

@@ -229,7 +229,7 @@ macro_rules! impl_store {
                 async fn open_enrolment(
                     &self,
                     mac: Mac,
-                    until: Millis,
+                    until: Option<Millis>,
                     actor: &Actor,
                 ) -> Result<Option<DeviceRecord>, Error> {
                     credentials::open_enrolment(self, mac, until, actor).await

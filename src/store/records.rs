@@ -6,6 +6,7 @@
 
 use std::net::IpAddr;
 
+pub use crate::domain::credentials::EnrolmentRecord;
 use crate::domain::{
     ClaimCode, ClaimSecret, CustomerFields, CustomerId, DeviceSettings, Mac, PartnerId,
     PhoneCredentials, TenantName, TenantSettings, Vendor,
@@ -106,6 +107,8 @@ pub struct DeviceView {
     pub updated_at: Millis,
     /// Last fetch, if it ever fetched.
     pub status: Option<DeviceStatus>,
+    /// How its current credentials were issued, if it enrolled.
+    pub enrolment: Option<EnrolmentRecord>,
 }
 
 /// Who changes something, for the audit log.
@@ -207,6 +210,8 @@ pub enum UpdateOutcome {
 }
 
 /// How creating a tenant ended.
+// Built once per API call and matched at once: boxing the record would buy nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq)]
 pub enum TenantCreated {
     /// Done.
@@ -218,6 +223,8 @@ pub enum TenantCreated {
 }
 
 /// How changing or deleting a tenant ended.
+// Built once per API call and matched at once: boxing the record would buy nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq)]
 pub enum TenantChanged {
     /// Done (`None` after a delete).

@@ -14,7 +14,9 @@ use super::records::{
     Millis, RowOutcome, TenantId,
 };
 use super::Error;
+use crate::domain::credentials::{EnrolmentRecord, Window};
 use crate::domain::{ClaimCode, ClaimSecret, Mac, PartnerId};
+use std::net::IpAddr;
 
 /// Hours an enrolment window stays open when a claim does not say: 7 days.
 pub const DEFAULT_ENROLMENT_HOURS: u32 = 168;
@@ -144,18 +146,43 @@ pub(crate) fn import_device(
 }
 
 /// A phone's credential change applied at `now` to `device` as read inside the writing
-/// transaction: the device afterwards (bound, its enrolment window closed) and the audit action
-/// it records, or `None` when the change does not apply.
+/// transaction, or `None` when the change does not apply.
 pub(crate) fn change_credentials(
     mut device: DeviceRecord,
     change: CredentialChange,
+    source: Option<IpAddr>,
     now: Millis,
-) -> Option<(DeviceRecord, Option<&'static str>)> {
+) -> Option<CredentialsChanged> {
     let open = device.enrol_until.is_some_and(|u| u > now);
-    let (credentials, action) = change.apply(device.credentials.take(), open)?;
-    device.credentials = Some(credentials);
-    device.enrol_until = None;
-    Some((device, action))
+    let witness = match &change {
+        CredentialChange::Enrol { user_agent, .. } => Some(EnrolmentRecord {
+            at: now,
+            source,
+            user_agent: user_agent.clone(),
+        }),
+        _ => None,
+    };
+    let applied = change.apply(device.credentials.take(), open)?;
+    device.credentials = Some(applied.credentials);
+    if applied.window == Window::Close {
+        device.enrol_until = None;
+    }
+    Some(CredentialsChanged {
+        device,
+        action: applied.action,
+        enrolment: witness,
+    })
+}
+
+/// What a phone's credential change writes.
+pub(crate) struct CredentialsChanged {
+    /// The device afterwards: its credentials and its enrolment window as the change leaves
+    /// them.
+    pub device: DeviceRecord,
+    /// The audit action, if the change is audited.
+    pub action: Option<&'static str>,
+    /// For an enrolment, how it was made (kept beside the device for its partner).
+    pub enrolment: Option<EnrolmentRecord>,
 }
 
 /// A device after a rotation was requested: its credentials marked to be replaced at its next
@@ -167,9 +194,11 @@ pub(crate) fn request_rotation(mut device: DeviceRecord) -> Option<DeviceRecord>
 
 /// A device after its enrolment window was (re)opened until `until`: the credentials it was
 /// given are forgotten (a factory-reset phone lost them).
-pub(crate) fn open_enrolment(mut device: DeviceRecord, until: Millis) -> DeviceRecord {
+/// With `until` `None` the partner revokes them: without credentials or a window, the device
+/// is answered like an unknown MAC until its enrolment is reopened.
+pub(crate) fn open_enrolment(mut device: DeviceRecord, until: Option<Millis>) -> DeviceRecord {
     device.credentials = None;
-    device.enrol_until = Some(until);
+    device.enrol_until = until;
     device
 }
 

@@ -9,7 +9,8 @@
 //! Those are separate crates that see only the library's public API, and test scaffolding
 //! belongs neither in that API nor in the shipped binary: a shared file keeps it out of both
 //! without a cargo feature or a hidden public module. So it uses nothing of the crate it is
-//! compiled into, only std and tokio-postgres, and returns errors instead of panicking (a bench
+//! compiled into, only std, tokio-postgres and rustls (the server `.ci/postgres` starts takes
+//! only TLS connections, checked against the URL's `sslrootcert`), and returns errors instead of panicking (a bench
 //! reports them; a test unwraps them with its own message).
 //!
 //! Must not know the store, its schema or its migrations.
@@ -31,6 +32,14 @@ pub enum Error {
     /// The server refused or could not be reached.
     #[error("PostgreSQL server: {0}")]
     Server(#[from] tokio_postgres::Error),
+    /// The URL's `sslrootcert` could not be read.
+    #[error("root certificate {path}: {reason}")]
+    Root {
+        /// The file.
+        path: String,
+        /// Why.
+        reason: String,
+    },
 }
 
 /// The test server's URL from [`SERVER_VARIABLE`], if it is set and not empty.
@@ -85,11 +94,66 @@ pub fn unique_name(prefix: &str) -> String {
     )
 }
 
-/// A superuser connection to `url`, driven by a task of the current runtime.
+/// A superuser connection to `url`, driven by a task of the current runtime. When the URL
+/// names an `sslrootcert`, over TLS whose certificate must chain to it and name the host (the
+/// driver itself knows neither `sslrootcert` nor `verify-full`); else as the driver defaults.
 pub async fn connect(url: &str) -> Result<tokio_postgres::Client, Error> {
-    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls).await?;
+    let (rest, root) = without_ssl_params(url);
+    let Some(root) = root else {
+        let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls).await?;
+        tokio::spawn(connection);
+        return Ok(client);
+    };
+    let unreadable = |reason: String| Error::Root {
+        path: root.clone(),
+        reason,
+    };
+    use rustls::pki_types::{pem::PemObject, CertificateDer};
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_file_iter(&root).map_err(|e| unreadable(e.to_string()))? {
+        roots
+            .add(cert.map_err(|e| unreadable(e.to_string()))?)
+            .map_err(|e| unreadable(e.to_string()))?;
+    }
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let tls = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| unreadable(e.to_string()))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let separator = if rest.contains('?') { '&' } else { '?' };
+    let (client, connection) = tokio_postgres::connect(
+        &format!("{rest}{separator}sslmode=require"),
+        tokio_postgres_rustls::MakeRustlsConnect::new(tls),
+    )
+    .await?;
     tokio::spawn(connection);
     Ok(client)
+}
+
+/// `url` without `sslmode` and `sslrootcert`, and the root file it named.
+fn without_ssl_params(url: &str) -> (String, Option<String>) {
+    let Some((base, query)) = url.split_once('?') else {
+        return (url.to_owned(), None);
+    };
+    let mut root = None;
+    let kept: Vec<&str> = query
+        .split('&')
+        .filter(|pair| match pair.split_once('=') {
+            Some(("sslrootcert", value)) => {
+                root = Some(value.to_owned());
+                false
+            }
+            Some(("sslmode", _)) => false,
+            _ => !pair.is_empty(),
+        })
+        .collect();
+    let rest = if kept.is_empty() {
+        base.to_owned()
+    } else {
+        format!("{base}?{}", kept.join("&"))
+    };
+    (rest, root)
 }
 
 /// A database of its own on the test server.

@@ -65,8 +65,11 @@ pub fn sample() -> (TenantName, TenantSettings, DeviceSettings) {
             ),
         ]),
         phone_auth: crate::domain::PhoneAuth::Enrolment,
+        enrolment_networks: Vec::new(),
+        allow_plain_http: false,
     };
     let device = DeviceSettings {
+        enrolment_networks: Vec::new(),
         display_name: Some("Reception".into()),
         lines: vec![
             LineAccount {

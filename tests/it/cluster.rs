@@ -575,10 +575,7 @@ async fn migrate_applies_the_schema_once_and_a_newer_schema_is_refused() {
         "no URL (and so no password) printed: {first}"
     );
 
-    let (client, connection) = tokio_postgres::connect(&db.url, tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(connection);
+    let client = crate::test_database::connect(&db.url).await.unwrap();
     client
         .execute("UPDATE zerotouch_schema SET version = 999", &[])
         .await

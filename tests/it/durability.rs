@@ -225,6 +225,7 @@ async fn sigkill_during_bulk_imports_loses_nothing_acknowledged() {
     let phone = client(&data);
     let r = phone
         .get(format!("https://{}/{}.cfg", node.phones, mac(acked[0], 0)))
+        .header("user-agent", "Yealink SIP-T46S 66.86.0.15")
         .send()
         .await
         .unwrap();

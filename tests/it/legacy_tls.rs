@@ -222,11 +222,22 @@ async fn a_tls_1_0_phone_through_haproxy_is_served_and_throttled_by_its_own_netw
         .await;
         assert_eq!(miss.status, 404, "{}", miss.log);
     }
-    let blocked = legacy_get("127.0.1.2", haproxy.front, &front_pem, &config, YEALINK_UA).await;
+    let blocked = legacy_get(
+        "127.0.1.2",
+        haproxy.front,
+        &front_pem,
+        "/805ec0999998.cfg",
+        "Yealink SIP-T46S 66.86.0.15 80:5e:c0:99:99:98",
+    )
+    .await;
     assert_eq!(
         blocked.status, 429,
         "the client's network 127.0.1.0/24 is blocked"
     );
+    // A phone of that network that needs no more than its MAC (a `mac`-mode tenant) is still
+    // served: a scanner next to it does not shut it out.
+    let served = legacy_get("127.0.1.2", haproxy.front, &front_pem, &config, YEALINK_UA).await;
+    assert_eq!(served.status, 200, "{}", served.log);
 
     // haproxy's other clients are not: another network through the same haproxy is served.
     let other = legacy_get("127.0.2.2", haproxy.front, &front_pem, &config, YEALINK_UA).await;

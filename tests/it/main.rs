@@ -3,14 +3,21 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 mod acme;
+mod backups;
+mod cli;
 mod cluster;
 mod connections;
 mod durability;
+mod enrolment;
 mod legacy_tls;
+mod monitoring;
 mod operations;
+mod package;
 mod partner_api;
 mod phones;
+mod postgres_tls;
 mod security;
+mod store_files;
 mod support;
 #[path = "../../src/store/test_database.rs"]
 mod test_database;

@@ -330,7 +330,7 @@ fn cli_import_render_and_check_config() {
     let dir = tmp.path().to_str().unwrap();
     let fixture = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/demo.json");
     let out = zerotouch()
-        .args(["import", fixture, "--data-dir", dir])
+        .args(["import", fixture, "--output", "json", "--data-dir", dir])
         .output()
         .unwrap();
     assert!(

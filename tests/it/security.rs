@@ -32,6 +32,25 @@ async fn the_first_fetch_inside_the_window_enrols_and_later_fetches_must_authent
     assert!(text.contains(&format!("static.auto_provision.server.username = {user}")));
     assert!(user.starts_with(&format!("zt-{YEALINK_MAC}-")));
     assert_eq!(password.len(), 24);
+    assert_eq!(
+        server
+            .audit_actions(YEALINK_MAC)
+            .await
+            .last()
+            .map(String::as_str),
+        Some("device.enrol"),
+        "pending until the phone uses them"
+    );
+
+    // The enrolled phone answers the challenge: bound; its config no longer repeats the
+    // credentials.
+    let again = phone.get(&path).await;
+    assert_eq!(again.status, 200);
+    assert!(!again
+        .text()
+        .contains("static.auto_provision.server.password"));
+    assert!(again.text().contains("account.1.password = change-me-1001"));
+    server.bound(YEALINK_MAC).await;
 
     // A MAC alone is now worthless.
     let thief = server.phone(Some(YEALINK_UA));
@@ -45,14 +64,6 @@ async fn the_first_fetch_inside_the_window_enrols_and_later_fetches_must_authent
     );
     assert!(challenges[1].contains("algorithm=SHA-256"));
     assert!(!refused.text().contains("sales"));
-
-    // The enrolled phone answers the challenge; its config no longer repeats the credentials.
-    let again = phone.get(&path).await;
-    assert_eq!(again.status, 200);
-    assert!(!again
-        .text()
-        .contains("static.auto_provision.server.password"));
-    assert!(again.text().contains("account.1.password = change-me-1001"));
 
     // Wrong credentials look exactly like an unknown MAC.
     let wrong = server
@@ -172,6 +183,8 @@ async fn outside_its_window_an_unbound_device_is_unknown_until_the_partner_reope
     let phone = server.phone(Some(YEALINK_UA));
     assert_eq!(phone.get(&path).await.status, 200);
     assert!(phone.credentials().is_some());
+    assert_eq!(phone.get(&path).await.status, 200, "authenticated: bound");
+    server.bound(YEALINK_MAC).await;
     let (_, d) = acme.get(&format!("/api/v1/devices/{YEALINK_MAC}")).await;
     assert_eq!(d["phone_auth"]["state"], "enrolled");
     assert!(

@@ -281,6 +281,45 @@ impl TestServer {
         .ok()
     }
 
+    /// The User-Agent of the device's last recorded fetch, read from the store.
+    pub fn last_user_agent(&self, mac: &str) -> Option<String> {
+        let db = rusqlite::Connection::open(self.data_dir.join("zerotouch.db")).ok()?;
+        db.query_row(
+            "SELECT user_agent FROM device_status WHERE mac = ?1",
+            [mac],
+            |r| r.get(0),
+        )
+        .ok()
+    }
+
+    /// The audit actions recorded for `mac`, oldest first (as the administrator reads them).
+    pub async fn audit_actions(&self, mac: &str) -> Vec<String> {
+        let (status, log) = self.admin().get(&format!("/api/v1/audit?mac={mac}")).await;
+        assert_eq!(status, 200, "{log}");
+        let actions: Vec<String> = log["entries"]
+            .as_array()
+            .or(log.as_array())
+            .into_iter()
+            .flatten()
+            .filter_map(|e| e["action"].as_str().map(str::to_owned))
+            .collect();
+        actions
+    }
+
+    /// Waits until the device's credentials are bound: the phone used them, which is written
+    /// off its path.
+    pub async fn bound(&self, mac: &str) {
+        eventually(|| async {
+            let actions = self.audit_actions(mac).await;
+            let last = actions
+                .iter()
+                .rev()
+                .find(|a| a.starts_with("device.enrol"))?;
+            (last == "device.enrol.confirmed").then_some(())
+        })
+        .await;
+    }
+
     /// The value of one series on the metrics page (0 when absent).
     pub async fn metric(&self, series: &str) -> f64 {
         metric_value(&self.metrics().await, series)
@@ -482,11 +521,15 @@ pub fn boot_sequence(vendor: &str, mac: &str, model: &str) -> Vec<String> {
     }
 }
 
-/// The demo import with every tenant's `phone_auth` set to `mode`.
+/// The demo import with every tenant's `phone_auth` set to `mode`; a `mac`-mode (trial)
+/// tenant also allows plain HTTP, as a trial on a LAN might.
 pub fn demo_with_phone_auth(mode: &str) -> String {
     let mut doc: serde_json::Value = serde_json::from_str(DEMO).unwrap();
     for tenant in doc["tenants"].as_array_mut().unwrap() {
         tenant["phone_auth"] = serde_json::Value::String(mode.to_owned());
+        if mode == "mac" {
+            tenant["allow_plain_http"] = serde_json::Value::Bool(true);
+        }
     }
     doc.to_string()
 }
@@ -556,6 +599,11 @@ impl ApiClient {
                 .body(body),
         )
         .await
+    }
+
+    /// Its token (to call another server whose store holds the same partner, e.g. restored).
+    pub fn token(&self) -> Option<&str> {
+        self.token.as_deref()
     }
 
     /// Claims `mac` for `tenant`: the partner's everyday call.

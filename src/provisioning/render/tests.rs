@@ -104,6 +104,7 @@ fn a_device_value_with_a_line_break_cannot_add_a_key() {
             password: Secret::new("p"),
             display_name: None,
         }],
+        ..DeviceSettings::default()
     };
     let input = Input {
         phone: Phone {
@@ -213,6 +214,7 @@ mod phones_can_parse {
             .prop_map(|(display_name, lines)| DeviceSettings {
                 display_name,
                 lines,
+                ..DeviceSettings::default()
             })
     }
 

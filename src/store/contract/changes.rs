@@ -78,14 +78,21 @@ pub(crate) async fn change_sequence(nodes: Nodes) {
     );
     assert_eq!(
         step!(store
-            .open_enrolment(m, now_millis() + 60_000, &actor)
+            .open_enrolment(m, Some(now_millis() + 60_000), &actor)
             .await
             .unwrap()),
         [Change::Device(m)]
     );
     assert_eq!(
         step!(store
-            .change_credentials(m, CredentialChange::Enrol(Ha1::new("u", "p")), None)
+            .change_credentials(
+                m,
+                CredentialChange::Enrol {
+                    ha1: Ha1::new("u", "p"),
+                    user_agent: String::new()
+                },
+                None
+            )
             .await
             .unwrap()),
         [Change::Device(m)]

@@ -215,7 +215,9 @@ pub(crate) async fn tenant_delete_races_claims_consistently(nodes: Nodes) {
     }
 }
 
-/// Two fetches enrolling one device at once, through two nodes: exactly one binds it.
+/// Fetches enrolling one device at once, through two nodes, take turns: exactly one is the
+/// enrolment, every other replaces its still unused credentials, and the device ends with the
+/// credentials of one of them.
 pub(crate) async fn concurrent_enrolment_binds_once(nodes: Nodes) {
     tenant(nodes.one.as_ref(), "t1", &Actor::cli()).await;
     for round in 0..5u32 {
@@ -238,21 +240,34 @@ pub(crate) async fn concurrent_enrolment_binds_once(nodes: Nodes) {
                 store
                     .change_credentials(
                         m,
-                        CredentialChange::Enrol(Ha1::new(&format!("u{i}"), "p")),
+                        CredentialChange::Enrol {
+                            ha1: Ha1::new(&format!("u{i}"), "p"),
+                            user_agent: "Yealink SIP-T46S".into(),
+                        },
                         None,
                     )
                     .await
                     .unwrap()
             }));
         }
-        let mut bound = Vec::new();
+        let mut applied = Vec::new();
         for t in tasks {
-            bound.extend(t.await.unwrap());
+            applied.extend(t.await.unwrap());
         }
-        assert_eq!(bound.len(), 1, "exactly one enrolment binds the device");
-        assert_eq!(
-            nodes.two.device(mac(&m)).await.unwrap().as_ref(),
-            Some(&bound[0])
-        );
+        assert_eq!(applied.len(), 10, "each took its turn");
+        let last = nodes.two.device(mac(&m)).await.unwrap().expect("claimed");
+        assert!(applied.contains(&last));
+        let enrolments = nodes
+            .one
+            .audit_log(AuditQuery {
+                mac: Some(mac(&m)),
+                ..all_audit()
+            })
+            .await
+            .unwrap()
+            .iter()
+            .filter(|e| e.action == "device.enrol")
+            .count();
+        assert_eq!(enrolments, 1, "one enrolment, the rest re-issues");
     }
 }

@@ -1,10 +1,12 @@
-//! The store contract, part: Phone credentials (enrolment, rotation, reissue, retirement) and server-wide secrets.
+//! The store contract, part: phone credentials (enrolment, rotation, re-issue, confirmation,
+//! compromise, revocation) and server-wide secrets.
 //!
 //! Written against [`Store`] only; run against every backend by `contract/mod.rs`.
 
 use super::*;
 
-/// Enrolment, rotation, reissue and retirement of phone credentials.
+/// Enrolment (pending until used, re-issued while pending), rotation, re-issue, confirmation,
+/// retirement and compromise of phone credentials; reopening and revoking.
 pub(crate) async fn credentials(nodes: Nodes) {
     let store = nodes.one.as_ref();
     let p = partner(store, "acme").await;
@@ -16,22 +18,33 @@ pub(crate) async fn credentials(nodes: Nodes) {
     req.enrol_until = Some(future);
     claimed(store, req, &actor).await;
     let ha1 = |u: &str| Ha1::new(u, "password");
+    let enrol = |u: &str| CredentialChange::Enrol {
+        ha1: ha1(u),
+        user_agent: format!("Yealink SIP-T46S {u}"),
+    };
     let from: Option<IpAddr> = Some("198.51.100.9".parse().expect("ip"));
+    let change = |change: CredentialChange, node: &'static str| {
+        let store = if node == "two" {
+            nodes.two.clone()
+        } else {
+            nodes.one.clone()
+        };
+        async move { store.change_credentials(m, change, from).await.unwrap() }
+    };
 
-    // Nothing to rotate, reissue or retire before enrolment; unknown devices are refused.
-    for change in [
+    // Nothing to rotate, reissue, confirm or compromise before enrolment; unknown devices
+    // are refused.
+    for c in [
         CredentialChange::Rotate(ha1("r")),
         CredentialChange::Reissue(ha1("r")),
-        CredentialChange::RetirePrevious,
+        CredentialChange::Confirm,
+        CredentialChange::Compromise,
     ] {
-        assert_eq!(
-            store.change_credentials(m, change, from).await.unwrap(),
-            None
-        );
+        assert_eq!(change(c, "one").await, None);
     }
     assert_eq!(
         store
-            .change_credentials(mac("805ec0000099"), CredentialChange::Enrol(ha1("x")), from)
+            .change_credentials(mac("805ec0000099"), enrol("x"), from)
             .await
             .unwrap(),
         None
@@ -41,111 +54,96 @@ pub(crate) async fn credentials(nodes: Nodes) {
         RotationOutcome::NotEnrolled
     );
 
-    let enrolled = store
-        .change_credentials(m, CredentialChange::Enrol(ha1("first")), from)
-        .await
-        .unwrap()
-        .expect("enrolled");
-    let creds = PhoneCredentials {
-        current: ha1("first"),
-        previous: None,
-        rotate: false,
-    };
-    assert_eq!(enrolled.credentials, Some(creds.clone()));
-    assert_eq!(enrolled.enrol_until, None);
-    assert_eq!(store.device(m).await.unwrap(), Some(enrolled.clone()));
-    // Bound: a second enrolment is refused.
+    // Enrolled: pending, the window still open, and how it happened kept for the partner.
+    let enrolled = change(enrol("first"), "one").await.expect("enrolled");
     assert_eq!(
-        nodes
-            .two
-            .change_credentials(m, CredentialChange::Enrol(ha1("second")), from)
-            .await
-            .unwrap(),
-        None
+        enrolled.credentials,
+        Some(PhoneCredentials::issued(ha1("first")))
     );
+    assert_eq!(enrolled.enrol_until, Some(future));
+    assert_eq!(store.device(m).await.unwrap(), Some(enrolled.clone()));
+    let view = store.device_view(None, m).await.unwrap().expect("visible");
+    let witness = view.enrolment.expect("enrolment kept");
+    assert_eq!(witness.source, from);
+    assert_eq!(witness.user_agent, "Yealink SIP-T46S first");
+    // The first answer was lost: while pending, another enrolment replaces the credentials.
+    let again = change(enrol("second"), "two").await.expect("re-issued");
+    assert_eq!(
+        again.credentials,
+        Some(PhoneCredentials::issued(ha1("second")))
+    );
+    // The phone used them: bound, the window closed; no further enrolment.
+    let bound = change(CredentialChange::Confirm, "one")
+        .await
+        .expect("confirmed");
+    assert_eq!(bound.enrol_until, None);
+    assert!(bound.credentials.as_ref().is_some_and(|c| !c.pending));
+    assert_eq!(change(CredentialChange::Confirm, "one").await, None);
+    assert_eq!(change(enrol("third"), "two").await, None);
 
     let requested = match store.request_rotation(m, &actor).await.unwrap() {
         RotationOutcome::Requested(d) => d,
         other => panic!("{other:?}"),
     };
     assert!(requested.credentials.as_ref().is_some_and(|c| c.rotate));
-    let rotated = store
-        .change_credentials(m, CredentialChange::Rotate(ha1("second")), from)
+    let rotated = change(CredentialChange::Rotate(ha1("r1")), "one")
         .await
-        .unwrap()
-        .expect("rotated");
-    assert_eq!(
-        rotated.credentials,
-        Some(PhoneCredentials {
-            current: ha1("second"),
-            previous: Some(ha1("first")),
-            rotate: false,
-        })
-    );
+        .expect("rotated")
+        .credentials
+        .expect("credentials");
+    assert_eq!(rotated.current, ha1("r1"));
+    assert_eq!(rotated.previous, Some(ha1("second")));
+    assert!(rotated.pending && !rotated.rotate);
     // No rotation pending any more.
     assert_eq!(
-        store
-            .change_credentials(m, CredentialChange::Rotate(ha1("third")), from)
-            .await
-            .unwrap(),
+        change(CredentialChange::Rotate(ha1("x")), "one").await,
         None
     );
-    let reissued = store
-        .change_credentials(m, CredentialChange::Reissue(ha1("third")), from)
+    let reissued = change(CredentialChange::Reissue(ha1("r2")), "two")
         .await
-        .unwrap()
-        .expect("reissued");
-    assert_eq!(
-        reissued.credentials,
-        Some(PhoneCredentials {
-            current: ha1("third"),
-            previous: Some(ha1("first")),
-            rotate: false,
-        })
-    );
-    let retired = store
-        .change_credentials(m, CredentialChange::RetirePrevious, from)
+        .expect("reissued")
+        .credentials
+        .expect("credentials");
+    assert_eq!(reissued.current, ha1("r2"));
+    assert_eq!(reissued.previous, Some(ha1("second")));
+    let confirmed = change(CredentialChange::Confirm, "one")
         .await
-        .unwrap()
-        .expect("retired");
-    assert_eq!(
-        retired.credentials,
-        Some(PhoneCredentials {
-            current: ha1("third"),
-            previous: None,
-            rotate: false,
-        })
-    );
-    assert_eq!(
-        store
-            .change_credentials(m, CredentialChange::RetirePrevious, from)
-            .await
-            .unwrap(),
-        None
-    );
+        .expect("confirmed")
+        .credentials
+        .expect("credentials");
+    assert_eq!(confirmed.previous, None);
+    assert_eq!(confirmed.retired, Some(ha1("second")));
+    // The retired credentials were presented: compromised, once.
+    let stolen = change(CredentialChange::Compromise, "two")
+        .await
+        .expect("compromised");
+    assert!(stolen.credentials.as_ref().is_some_and(|c| c.compromised));
+    assert_eq!(change(CredentialChange::Compromise, "one").await, None);
 
-    // Reopening enrolment forgets the credentials.
+    // Reopening enrolment forgets the credentials, compromise included.
     let reopened = store
-        .open_enrolment(m, future, &actor)
+        .open_enrolment(m, Some(future), &actor)
         .await
         .unwrap()
         .expect("visible");
     assert_eq!(reopened.credentials, None);
     assert_eq!(reopened.enrol_until, Some(future));
     assert_eq!(store.device(m).await.unwrap(), Some(reopened));
-    // A window in the past admits nobody.
-    store
-        .open_enrolment(m, now_millis() - 1, &actor)
+    // Revoking leaves neither credentials nor a window: nobody enrols.
+    let revoked = store
+        .open_enrolment(m, None, &actor)
         .await
         .unwrap()
         .expect("visible");
-    assert_eq!(
-        store
-            .change_credentials(m, CredentialChange::Enrol(ha1("late")), from)
-            .await
-            .unwrap(),
-        None
-    );
+    assert_eq!((revoked.credentials, revoked.enrol_until), (None, None));
+    assert_eq!(change(enrol("late"), "one").await, None);
+    // A window in the past admits nobody either.
+    store
+        .open_enrolment(m, Some(now_millis() - 1), &actor)
+        .await
+        .unwrap()
+        .expect("visible");
+    assert_eq!(change(enrol("late"), "one").await, None);
 
     let log = store
         .audit_log(AuditQuery {
@@ -154,49 +152,33 @@ pub(crate) async fn credentials(nodes: Nodes) {
         })
         .await
         .unwrap();
-    let summary: Vec<(&str, &str, Option<&str>, Option<&str>)> = log
+    let summary: Vec<(&str, &str, Option<&str>)> = log
         .iter()
-        .map(|e| {
-            (
-                e.action.as_str(),
-                e.actor.as_str(),
-                e.source.as_deref(),
-                e.tenant.as_deref(),
-            )
-        })
+        .map(|e| (e.action.as_str(), e.actor.as_str(), e.source.as_deref()))
         .collect();
     let who = format!("partner:{}:acme", p.id);
-    let phone = Some("198.51.100.9");
     let partner_from = Some("192.0.2.7");
+    let phone = |action| (action, "phone", Some("198.51.100.9"));
+    let by_partner = |action| (action, who.as_str(), partner_from);
     assert_eq!(
         summary,
         vec![
-            ("device.claim", who.as_str(), partner_from, Some("t1")),
-            ("device.enrol", "phone", phone, Some("t1")),
-            (
-                "device.credentials.rotate",
-                who.as_str(),
-                partner_from,
-                Some("t1")
-            ),
-            ("device.credentials.rotated", "phone", phone, Some("t1")),
-            ("device.credentials.reissued", "phone", phone, Some("t1")),
-            (
-                "device.enrolment.open",
-                who.as_str(),
-                partner_from,
-                Some("t1")
-            ),
-            (
-                "device.enrolment.open",
-                who.as_str(),
-                partner_from,
-                Some("t1")
-            ),
+            by_partner("device.claim"),
+            phone("device.enrol"),
+            phone("device.enrol.reissued"),
+            phone("device.enrol.confirmed"),
+            by_partner("device.credentials.rotate"),
+            phone("device.credentials.rotated"),
+            phone("device.credentials.reissued"),
+            phone("device.credentials.confirmed"),
+            phone("device.compromised"),
+            by_partner("device.enrolment.open"),
+            by_partner("device.credentials.revoke"),
+            by_partner("device.enrolment.open"),
         ]
     );
     assert_eq!(
-        log[5].detail.as_deref(),
+        log[9].detail.as_deref(),
         Some(serde_json::json!({"until": future}).to_string().as_str())
     );
 }

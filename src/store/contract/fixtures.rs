@@ -27,6 +27,7 @@ pub(super) fn line_settings(user: &str) -> DeviceSettings {
             password: Secret::new("s3cret"),
             display_name: None,
         }],
+        ..DeviceSettings::default()
     }
 }
 

@@ -165,7 +165,10 @@ pub(crate) async fn partner_scoping(nodes: Nodes) {
         UpdateOutcome::NotFound
     );
     assert!(!store.release(d.mac, &a2).await.unwrap());
-    assert_eq!(store.open_enrolment(d.mac, 1, &a2).await.unwrap(), None);
+    assert_eq!(
+        store.open_enrolment(d.mac, Some(1), &a2).await.unwrap(),
+        None
+    );
     assert_eq!(
         store.request_rotation(d.mac, &a2).await.unwrap(),
         RotationOutcome::NotFound

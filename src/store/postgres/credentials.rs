@@ -55,23 +55,38 @@ pub(super) async fn change(
                 let Some(row) = c.query_opt(&sql, &[&mac.to_string()]).await? else {
                     return Ok(None);
                 };
-                let Some((device, action)) =
-                    rules::change_credentials(decode::device(&row)?, change, now)
+                let Some(changed) =
+                    rules::change_credentials(decode::device(&row)?, change, source, now)
                 else {
                     return Ok(None);
                 };
-                write(
-                    c,
-                    "UPDATE devices SET credentials = $2, enrol_until = NULL, updated_at = $3 WHERE mac = $1",
-                    &device,
-                    now,
+                let (device, action) = (changed.device, changed.action);
+                let enrolment = changed
+                    .enrolment
+                    .map(|e| codec::json("enrolment", &e))
+                    .transpose()?;
+                let credentials = codec::json("credentials", &device.credentials)?;
+                c.execute(
+                    "UPDATE devices SET credentials = $2, enrol_until = $3, \
+                     enrolment = coalesce($4, enrolment), updated_at = $5 WHERE mac = $1",
+                    &[
+                        &mac.to_string(),
+                        &credentials,
+                        &device.enrol_until,
+                        &enrolment,
+                        &now,
+                    ],
                 )
                 .await?;
                 if let Some(action) = action {
                     let tenant = tenants::load(c, device.tenant)
                         .await?
                         .map(|t| t.name.to_string());
-                    tx.audit(now, &Actor::phone(source), AuditEvent::PhoneCredentials(action, mac, tenant.as_deref()));
+                    tx.audit(
+                        now,
+                        &Actor::phone(source),
+                        AuditEvent::PhoneCredentials(action, mac, tenant.as_deref()),
+                    );
                 }
                 tx.change(Change::Device(mac));
                 Ok(Some(device))
@@ -84,7 +99,7 @@ pub(super) async fn change(
 pub(super) async fn open_enrolment(
     store: &PostgresStore,
     mac: Mac,
-    until: Millis,
+    until: Option<Millis>,
     actor: &Actor,
 ) -> Result<Option<DeviceRecord>, Error> {
     let actor = actor.clone();

@@ -30,7 +30,7 @@ pub(super) const DEVICE_COLUMNS: &str =
 /// What a partner sees of devices, in [`view`]'s order.
 pub(super) const VIEW_SELECT: &str = "SELECT d.mac, d.vendor, d.tenant_id, d.claim_secret, d.credentials, d.enrol_until, d.settings, \
      t.name, d.claimed_at, d.updated_at, \
-     s.last_seen, s.source_ip, s.user_agent, s.model, s.firmware, s.last_file, s.last_outcome \
+     s.last_seen, s.source_ip, s.user_agent, s.model, s.firmware, s.last_file, s.last_outcome, d.enrolment \
      FROM devices d JOIN tenants t ON t.id = d.tenant_id LEFT JOIN device_status s ON s.mac = d.mac";
 
 /// A customer's columns, in [`customer`]'s order.
@@ -90,6 +90,7 @@ pub(super) fn view(row: &Row) -> Result<DeviceView, Failure> {
         get(row, 8)?,
         get(row, 9)?,
         status,
+        get::<Option<String>>(row, 17)?.as_deref(),
     )?)
 }
 

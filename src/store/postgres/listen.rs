@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
-use tokio_postgres::{AsyncMessage, NoTls};
+use tokio_postgres::AsyncMessage;
 use tokio_util::sync::CancellationToken;
 
 use super::failure::describe;
@@ -68,7 +68,7 @@ async fn listen_session(
     lag: Option<&LagObserver>,
     listening: &mut bool,
 ) -> Result<(), tokio_postgres::Error> {
-    let (client, mut connection) = inner.config.connect(NoTls).await?;
+    let (client, mut connection) = inner.config.connect(inner.tls.clone()).await?;
     let listen_sql = format!("LISTEN {CHANNEL}");
     let mut listen = std::pin::pin!(client.batch_execute(&listen_sql));
     // The connection must be polled for LISTEN to complete and, after it, to receive

@@ -6,6 +6,8 @@
 //! registry learns of changes through [`Store::changes_since`](super::Store::changes_since), and
 //! this module only wakes it up.
 //!
+//! TLS: rustls through tokio-postgres-rustls, with libpq's `sslmode`/`sslrootcert` (`tls.rs`).
+//!
 //! Driver: tokio-postgres with a deadpool-postgres pool. tokio-postgres exposes the raw
 //! connection, which the `LISTEN` task needs to read asynchronous notifications and to notice a
 //! lost connection at once; deadpool is a small pool over exactly that client with a per-connection
@@ -52,10 +54,12 @@ mod sightings;
 mod tenants;
 #[cfg(test)]
 mod tests;
+mod tls;
 mod transaction;
 
 pub use super::MigrateReport;
 pub use pool::PostgresOptions;
+pub use tls::SslMode;
 
 /// The notification channel every change-producing commit notifies (payload: its last seq,
 /// a space and the commit time in milliseconds since the epoch).
@@ -80,6 +84,9 @@ pub struct PostgresStore {
 struct Inner {
     pool: Pool,
     config: tokio_postgres::Config,
+    /// TLS for every connection, pooled and `LISTEN` alike.
+    tls: tokio_postgres_rustls::MakeRustlsConnect,
+    ssl_mode: SslMode,
     /// Whether the database answered the last operation (or the `LISTEN` connection is up).
     up: AtomicBool,
     reconnects: AtomicU64,
@@ -92,6 +99,7 @@ impl std::fmt::Debug for PostgresStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PostgresStore")
             .field("target", &pool::describe_target(&self.inner.config))
+            .field("sslmode", &self.inner.ssl_mode.as_str())
             .field("up", &self.is_up())
             .finish_non_exhaustive()
     }
@@ -115,6 +123,11 @@ impl PostgresStore {
     /// The target as `host:port/dbname`, without user or password: for logs.
     pub fn target(&self) -> String {
         pool::describe_target(&self.inner.config)
+    }
+
+    /// The URL's `sslmode` (or the default, `prefer`): for logs.
+    pub fn ssl_mode(&self) -> SslMode {
+        self.inner.ssl_mode
     }
 
     /// True while the database answers: false after an operation failed for want of the

@@ -5,15 +5,16 @@
 //! Must not know operations, SQL beyond `SELECT 1`, or the `LISTEN` connection.
 
 use std::future::Future;
-use std::str::FromStr;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime};
-use tokio_postgres::{NoTls, Row};
+use tokio_postgres::Row;
 
 use super::failure::Failure;
+use super::tls;
 use super::transaction::{Conn, Param};
 use super::{Inner, PostgresStore};
 use crate::store::Error;
@@ -30,6 +31,9 @@ pub struct PostgresOptions {
     pub wait_timeout: Duration,
     /// Server-side limit for one statement (`statement_timeout`); `None` leaves the server's.
     pub statement_timeout: Option<Duration>,
+    /// The home directory whose `.postgresql/root.crt`, when it exists, libpq takes as the
+    /// root certificate if the URL names none (`None`: no default root).
+    pub home: Option<PathBuf>,
 }
 
 impl Default for PostgresOptions {
@@ -39,6 +43,7 @@ impl Default for PostgresOptions {
             connect_timeout: Duration::from_secs(2),
             wait_timeout: Duration::from_secs(2),
             statement_timeout: Some(Duration::from_secs(30)),
+            home: None,
         }
     }
 }
@@ -64,12 +69,15 @@ pub(super) fn describe_target(config: &tokio_postgres::Config) -> String {
 
 impl PostgresStore {
     /// Opens a pool on `url` (`postgres://user[:password]@host[:port]/dbname[?options]`) and
-    /// checks that the database answers. Does not migrate: call [`PostgresStore::migrate`].
+    /// checks that the database answers. TLS follows the URL's `sslmode` and `sslrootcert`
+    /// as in libpq (default `prefer`; see `tls.rs`). Does not migrate: call
+    /// [`PostgresStore::migrate`].
     pub async fn connect(url: &str, opts: PostgresOptions) -> Result<Self, Error> {
-        let mut config = tokio_postgres::Config::from_str(url).map_err(|e| Error::Open {
-            path: "the PostgreSQL URL".into(),
-            reason: e.to_string(),
-        })?;
+        let tls::Target {
+            mut config,
+            tls,
+            mode,
+        } = tls::target(url, opts.home.as_deref())?;
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(opts.connect_timeout);
         }
@@ -90,7 +98,7 @@ impl PostgresStore {
         }
         let manager = Manager::from_config(
             config.clone(),
-            NoTls,
+            tls.clone(),
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
             },
@@ -110,6 +118,8 @@ impl PostgresStore {
             inner: Arc::new(Inner {
                 pool,
                 config,
+                tls,
+                ssl_mode: mode,
                 up: AtomicBool::new(false),
                 reconnects: AtomicU64::new(0),
                 notifications: AtomicU64::new(0),

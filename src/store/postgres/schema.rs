@@ -114,6 +114,14 @@ pub(super) const MIGRATIONS: &[Migration] = &[
     "#,
         DataStep::HashClaimCodes,
     ),
+    // 4: how a device was enrolled (when, from where, by what), shown to its partner; the
+    // `mtls` phone authentication, which never did anything, becomes `enrolment`.
+    Migration::Sql(
+        r#"
+    ALTER TABLE devices ADD COLUMN enrolment TEXT;
+    UPDATE tenants SET settings = replace(settings, '"phone_auth":"mtls"', '"phone_auth":"enrolment"');
+    "#,
+    ),
 ];
 
 /// One schema migration: SQL, or SQL followed by a data conversion written in Rust.

@@ -143,7 +143,9 @@ async fn migration_3_hashes_stored_claim_codes() {
         tx.batch_execute(
             "INSERT INTO tenants (name, settings, created_at, updated_at) VALUES ('t1', '{}', 1, 1);
              INSERT INTO devices (mac, vendor, tenant_id, claim_code, settings, claimed_at, updated_at)
-             SELECT '7c2f80e0d605', 'gigaset', id, 'AB12', '{}', 1, 1 FROM tenants;",
+             SELECT '7c2f80e0d605', 'gigaset', id, 'AB12', '{}', 1, 1 FROM tenants;
+             INSERT INTO tenants (name, settings, created_at, updated_at)
+             VALUES ('t2', '{\"phone_auth\":\"mtls\"}', 1, 1);",
         )
         .await
         .unwrap();
@@ -151,7 +153,12 @@ async fn migration_3_hashes_stored_claim_codes() {
     }
     let report = store.migrate().await.unwrap();
     assert_eq!(report.found, 2);
-    assert_eq!(report.applied, vec![3]);
+    assert_eq!(report.applied, vec![3, 4]);
+    // Migration 4: the `mtls` mode, which never did anything, is `enrolment`.
+    let tenants = store.tenants().await.unwrap();
+    assert!(tenants
+        .iter()
+        .all(|t| t.settings.phone_auth == crate::domain::PhoneAuth::Enrolment));
     let mac = Mac::parse("7c2f80e0d605").unwrap();
     let device = store.device(mac).await.unwrap().unwrap();
     assert!(device
@@ -386,5 +393,70 @@ async fn the_observer_sees_every_operation() {
     );
     assert_eq!(calls.load(Ordering::Relaxed), 4);
     drop(store);
+    db.drop().await.unwrap();
+}
+
+#[tokio::test]
+async fn verify_full_checks_the_host_name_and_verify_ca_only_the_chain() {
+    let db = test_database().await;
+    // The cluster's certificate names 127.0.0.1 and localhost: reach the same address under
+    // a name the certificate does not carry.
+    let renamed = db
+        .url_with("hostaddr=127.0.0.1")
+        .replacen("@127.0.0.1:", "@db.invalid:", 1);
+    assert!(renamed.contains("@db.invalid:"), "{renamed}");
+
+    let full = PostgresStore::connect(&renamed, PostgresOptions::default()).await;
+    let Err(e) = full else {
+        panic!("verify-full accepted a certificate for another name")
+    };
+    assert!(
+        e.to_string().contains("not valid for name \"db.invalid\""),
+        "{e}"
+    );
+
+    let ca = PostgresStore::connect(
+        &format!("{renamed}&sslmode=verify-ca"),
+        PostgresOptions::default(),
+    )
+    .await
+    .expect("verify-ca checks the chain only");
+    assert_eq!(ca.ssl_mode(), super::SslMode::VerifyCa);
+    db.drop().await.unwrap();
+}
+
+#[tokio::test]
+async fn the_test_cluster_refuses_cleartext() {
+    // Every PostgreSQL test connects with TLS because the cluster lets nothing else in:
+    // sslmode=disable is turned away by the server, not by us.
+    let db = test_database().await;
+    let Err(e) = PostgresStore::connect(
+        // The last sslmode in the URL wins, as in libpq.
+        &db.url_with("sslmode=disable"),
+        PostgresOptions::default(),
+    )
+    .await
+    else {
+        panic!("a cleartext connection was accepted")
+    };
+    assert!(e.to_string().contains("no encryption"), "{e}");
+    db.drop().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_root_certificate_makes_require_check_the_chain_as_libpq_does() {
+    let db = test_database().await;
+    let dir = tempfile::tempdir().unwrap();
+    let stranger = rcgen::generate_simple_self_signed(vec!["stranger.example".into()]).unwrap();
+    let wrong = dir.path().join("wrong.pem");
+    std::fs::write(&wrong, stranger.cert.pem()).unwrap();
+    for mode in ["prefer", "require"] {
+        let url = db.url_with(&format!("sslmode={mode}&sslrootcert={}", wrong.display()));
+        let Err(e) = PostgresStore::connect(&url, PostgresOptions::default()).await else {
+            panic!("{mode} with a root certificate accepted a server it did not sign")
+        };
+        assert!(e.to_string().contains("UnknownIssuer"), "{mode}: {e}");
+    }
+    // Without one, require encrypts and checks nothing: tests/it/postgres_tls.rs.
     db.drop().await.unwrap();
 }

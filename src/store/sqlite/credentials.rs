@@ -38,15 +38,29 @@ fn change_in(
     let Some(device) = devices::load(tx, mac)? else {
         return Ok(None);
     };
-    let Some((device, action)) = rules::change_credentials(device, change, now) else {
+    let Some(changed) = rules::change_credentials(device, change, source, now) else {
         return Ok(None);
     };
-    write(
-        tx,
-        "UPDATE devices SET credentials = ?2, enrol_until = NULL, updated_at = ?3 WHERE mac = ?1",
-        &device,
-        now,
-    )?;
+    let (device, action) = (changed.device, changed.action);
+    let enrolment = changed
+        .enrolment
+        .map(|e| codec::json("enrolment", &e))
+        .transpose()?;
+    let credentials = codec::json("credentials", &device.credentials)?;
+    tx.prepare_cached(
+        "UPDATE devices SET credentials = ?2, enrol_until = ?3, enrolment = coalesce(?4, enrolment), \
+         updated_at = ?5 WHERE mac = ?1",
+    )
+    .and_then(|mut s| {
+        s.execute(params![
+            device.mac.to_string(),
+            credentials,
+            device.enrol_until,
+            enrolment,
+            now
+        ])
+    })
+    .db()?;
     if let Some(action) = action {
         let tenant = tenants::load(tx, "id = ?1", &device.tenant)?.map(|t| t.name.to_string());
         audit::append(
@@ -93,7 +107,7 @@ pub(super) async fn change_many(
 pub(super) async fn open_enrolment(
     store: &SqliteStore,
     mac: Mac,
-    until: Millis,
+    until: Option<Millis>,
     actor: &Actor,
 ) -> Result<Option<DeviceRecord>, Error> {
     let actor = actor.clone();

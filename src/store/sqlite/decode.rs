@@ -21,7 +21,7 @@ pub(super) const DEVICE_COLUMNS: &str =
 
 /// What a partner sees of devices, in [`view`]'s order.
 pub(super) const VIEW_SELECT: &str = "SELECT d.mac, d.vendor, d.tenant_id, d.claim_secret, d.credentials, d.enrol_until, d.settings, t.name, d.claimed_at, d.updated_at, \
-     s.last_seen, s.source_ip, s.user_agent, s.model, s.firmware, s.last_file, s.last_outcome \
+     s.last_seen, s.source_ip, s.user_agent, s.model, s.firmware, s.last_file, s.last_outcome, d.enrolment \
      FROM devices d JOIN tenants t ON t.id = d.tenant_id LEFT JOIN device_status s ON s.mac = d.mac";
 
 /// A customer's columns, in [`customer`]'s order.
@@ -70,6 +70,7 @@ pub(super) struct RawView {
     claimed_at: i64,
     updated_at: i64,
     status: Option<DeviceStatus>,
+    enrolment: Option<String>,
 }
 
 /// A row of [`VIEW_SELECT`].
@@ -93,6 +94,7 @@ pub(super) fn view(r: &Row<'_>) -> rusqlite::Result<RawView> {
         claimed_at: r.get(8)?,
         updated_at: r.get(9)?,
         status,
+        enrolment: r.get(17)?,
     })
 }
 
@@ -105,6 +107,7 @@ impl RawView {
             self.claimed_at,
             self.updated_at,
             self.status,
+            self.enrolment.as_deref(),
         )
     }
 }

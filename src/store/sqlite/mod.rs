@@ -8,7 +8,8 @@
 //! operation map (`store::operations`) by one file per resource (`tenants.rs`, `devices.rs`,
 //! `credentials.rs`, `partners.rs`, `import.rs`, `sightings.rs`, `changes.rs`, `audit.rs`), on
 //! `schema.rs` (migrations), `connection.rs` (connections, reads, write transactions) and
-//! `decode.rs` (rows to records). The rules every backend shares are `store::rules`; what is
+//! `decode.rs` (rows to records); `files.rs` keeps the files private and holds the lock
+//! `restore` checks, `backup.rs` copies the store while it runs and puts a copy back. The rules every backend shares are `store::rules`; what is
 //! here is SQL and SQLite's transactions. Must not know HTTP, the registry or PostgreSQL.
 
 use std::path::{Path, PathBuf};
@@ -18,12 +19,16 @@ use rusqlite::Connection;
 
 use super::{Error, MigrateReport};
 
+pub use backup::{BackupReport, RestoreReport};
+
 mod audit;
+mod backup;
 mod changes;
 mod connection;
 mod credentials;
 mod decode;
 mod devices;
+mod files;
 mod import;
 mod partners;
 mod schema;
@@ -41,6 +46,9 @@ struct Inner {
     path: PathBuf,
     writer: Mutex<Connection>,
     reader: Mutex<Connection>,
+    /// A shared lock on the store's lock file, held while the store is open, so `restore`
+    /// never replaces a store in use.
+    _lock: std::fs::File,
 }
 
 impl SqliteStore {
@@ -59,19 +67,22 @@ impl SqliteStore {
             path: path.display().to_string(),
             reason: e.to_string(),
         };
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(|e| open_err(&e))?;
-        }
+        files::prepare(path)?;
+        let lock = files::lock_shared(path)?;
         let mut writer = Connection::open(path).map_err(|e| open_err(&e))?;
         connection::configure(&writer).map_err(|e| open_err(&e))?;
         let report = schema::migrate(&mut writer)?;
         let reader = Connection::open(path).map_err(|e| open_err(&e))?;
         connection::configure(&reader).map_err(|e| open_err(&e))?;
+        // WAL mode made the log and the index: SQLite gives them the database's mode, but a
+        // pair left by an older build may be wider.
+        files::tighten_companions(path);
         let store = Self {
             inner: Arc::new(Inner {
                 path: path.to_owned(),
                 writer: Mutex::new(writer),
                 reader: Mutex::new(reader),
+                _lock: lock,
             }),
         };
         Ok((store, report))

@@ -112,6 +112,14 @@ const MIGRATIONS: &[Migration] = &[
     "#,
         hash_claim_codes,
     ),
+    // 4: how a device was enrolled (when, from where, by what), shown to its partner; the
+    // `mtls` phone authentication, which never did anything, becomes `enrolment`.
+    Migration::Sql(
+        r#"
+    ALTER TABLE devices ADD COLUMN enrolment TEXT;
+    UPDATE tenants SET settings = replace(settings, '"phone_auth":"mtls"', '"phone_auth":"enrolment"');
+    "#,
+    ),
 ];
 
 /// The newest schema version this build knows.
