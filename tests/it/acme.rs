@@ -75,12 +75,29 @@ impl Pebble {
                 "certificateValidityPeriod": validity.as_secs(),
             }
         });
-        let config_path = dir.path().join("pebble.json");
-        std::fs::write(&config_path, config.to_string()).unwrap();
-        let log = std::fs::File::create(dir.path().join("pebble.log")).unwrap();
+        std::fs::write(dir.path().join("pebble.json"), config.to_string()).unwrap();
+        let mut pebble = Self {
+            child: None,
+            dir,
+            directory: format!("https://127.0.0.1:{listen}/dir"),
+            https_root,
+            management: SocketAddr::from(([127, 0, 0, 1], management)),
+        };
+        pebble.run().await;
+        pebble
+    }
+
+    /// Runs Pebble on its configuration (again, after [`Pebble::stop`]: a CA that forgot
+    /// every account and issues under a new root) and waits until it answers.
+    async fn run(&mut self) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join("pebble.log"))
+            .unwrap();
         let child = Command::new("pebble")
             .arg("-config")
-            .arg(&config_path)
+            .arg(self.dir.path().join("pebble.json"))
             // No artificial validation delays, no rejected nonces, and fresh authorisations
             // for every order, so each renewal is validated again.
             .env("PEBBLE_VA_NOSLEEP", "1")
@@ -90,23 +107,16 @@ impl Pebble {
             .stderr(log)
             .spawn()
             .expect("run pebble (Debian package `pebble`; .ci/test installs it)");
-        let pebble = Self {
-            child: Some(child),
-            dir,
-            directory: format!("https://127.0.0.1:{listen}/dir"),
-            https_root,
-            management: SocketAddr::from(([127, 0, 0, 1], management)),
-        };
-        let client = pebble.client();
+        self.child = Some(child);
+        let client = self.client();
         eventually("pebble answers", || async {
             client
-                .get(&pebble.directory)
+                .get(&self.directory)
                 .send()
                 .await
                 .is_ok_and(|r| r.status() == 200)
         })
         .await;
-        pebble
     }
 
     fn client(&self) -> reqwest::Client {
@@ -307,7 +317,8 @@ impl rustls::client::danger::ServerCertVerifier for AnyCertificate {
 
 /// One node: the first certificate is issued after real HTTP-01 validation and presented to new
 /// connections; it is renewed before it expires while a connection opened earlier keeps
-/// working; with the CA down, the renewal fails, is counted, and the certificate in use stays.
+/// working; with the CA down, the renewal fails, is counted, and the certificate in use stays;
+/// with the CA back (a new one: the account is unknown there), renewal succeeds again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_certificate_is_issued_renewed_and_kept_through_a_ca_outage() {
     let http = free_port();
@@ -376,6 +387,15 @@ async fn a_certificate_is_issued_renewed_and_kept_through_a_ca_outage() {
         kept == renewed || not_after(&kept) >= not_after(&renewed),
         "the newest certificate is kept"
     );
+
+    // The CA is back, having forgotten the account: a new one is made and the renewal
+    // succeeds, under the new root.
+    pebble.run().await;
+    let root = pebble.issuing_root().await;
+    eventually("a certificate from the restarted CA", || async {
+        connect(phones, Some(&root)).await.is_some()
+    })
+    .await;
     server.stop().await.unwrap();
 }
 
