@@ -230,10 +230,11 @@ impl Renewal {
                 return;
             }
         };
-        if stored.is_some() && stored != self.seen {
-            self.seen = stored.clone();
-            if let Some(bytes) = &stored {
-                self.put_in_use(bytes, "stored by another node").await;
+        if let Some(bytes) = stored.as_ref().filter(|_| stored != self.seen) {
+            // A certificate that could not be installed (a full disk) is tried again at the
+            // next check; one that can never be (unreadable) is not.
+            if self.put_in_use(bytes, "stored by another node").await {
+                self.seen = stored.clone();
             }
         }
         let now = now_millis() / 1000;
@@ -295,9 +296,8 @@ impl Renewal {
                     .acme_orders
                     .with_label_values(&["issued"])
                     .inc();
-                if swapped {
-                    self.seen = Some(bytes.clone());
-                    self.put_in_use(&bytes, "issued").await;
+                if swapped && self.put_in_use(&bytes, "issued").await {
+                    self.seen = Some(bytes);
                 }
             }
             Err(e) => {
@@ -313,24 +313,28 @@ impl Renewal {
         }
     }
 
-    async fn put_in_use(&self, bytes: &[u8], how: &str) {
+    /// Installs the stored `bytes`; whether they are dealt with (installed, or unreadable for
+    /// good) rather than worth another try.
+    async fn put_in_use(&self, bytes: &[u8], how: &str) -> bool {
         let certificate = match Certificate::decode(bytes) {
             Ok(c) => c,
             Err(e) => {
                 tracing::warn!(error = %e, "the stored ACME certificate is unreadable; the one in use is kept");
-                return;
+                return true;
             }
         };
         match self.install.install(&certificate).await {
             Ok(()) => {
                 let expires = certificate.validity().map(|v| v.not_after).unwrap_or(0);
                 tracing::info!(domains = ?certificate.domains, not_after = expires, how, "ACME certificate in use for new connections");
+                true
             }
             Err(reason) => {
                 tracing::warn!(
                     reason,
                     "the ACME certificate was refused; the one in use is kept"
                 );
+                false
             }
         }
     }
