@@ -107,23 +107,20 @@ impl<T: DeserializeOwned + Default, S: Send + Sync> FromRequest<S> for OptionalJ
 /// Reads a body of at most `limit` bytes.
 pub async fn read_body<S: Send + Sync>(
     req: Request,
-    state: &S,
+    _state: &S,
     limit: usize,
 ) -> Result<Bytes, ApiError> {
-    let (parts, body) = req.into_parts();
-    let req = Request::from_parts(
-        parts,
-        axum::body::Body::new(http_body_util::Limited::new(body, limit)),
-    );
-    Bytes::from_request(req, state).await.map_err(|e| {
-        let text = e.body_text();
-        if text.contains("length limit") || e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE
-        {
-            ApiError::TooLarge(limit)
-        } else {
-            ApiError::BadRequest(format!("cannot read the request body: {text}"))
-        }
-    })
+    use http_body_util::BodyExt;
+    // Read through our own limit, not axum's `Bytes` extractor, whose default 2 MB limit would
+    // refuse a 32 MiB import before this one applies.
+    let body = http_body_util::Limited::new(req.into_body(), limit);
+    match body.collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(ApiError::TooLarge(limit)),
+        Err(e) => Err(ApiError::BadRequest(format!(
+            "cannot read the request body: {e}"
+        ))),
+    }
 }
 
 /// Parses JSON, naming the problem (line, column, field) in the error.
@@ -254,6 +251,25 @@ pub fn service(
     }
 }
 
+/// The `method` label: the methods the API knows, everything else `other`. A client may send
+/// any token as a method; as a label it would grow `/metrics` without bound.
+fn method_label(method: &axum::http::Method) -> &'static str {
+    use axum::http::Method;
+    const KNOWN: [(Method, &str); 7] = [
+        (Method::GET, "GET"),
+        (Method::POST, "POST"),
+        (Method::PATCH, "PATCH"),
+        (Method::PUT, "PUT"),
+        (Method::DELETE, "DELETE"),
+        (Method::HEAD, "HEAD"),
+        (Method::OPTIONS, "OPTIONS"),
+    ];
+    KNOWN
+        .iter()
+        .find(|(m, _)| m == method)
+        .map_or("other", |(_, label)| label)
+}
+
 /// Counts and times every request by route template and status, and logs it.
 async fn observe(State(state): State<ApiState>, req: Request, next: Next) -> Response {
     let started = Instant::now();
@@ -268,7 +284,7 @@ async fn observe(State(state): State<ApiState>, req: Request, next: Next) -> Res
     state
         .metrics
         .api_requests
-        .with_label_values(&[route.as_str(), method.as_str(), status.as_str()])
+        .with_label_values(&[route.as_str(), method_label(&method), status.as_str()])
         .inc();
     state
         .metrics

@@ -231,3 +231,26 @@ async fn the_proxy_header_comes_before_tls_on_the_https_listener() {
         0.0
     );
 }
+
+#[tokio::test]
+async fn one_ipv6_48_cannot_spend_the_budget_of_each_of_its_64s() {
+    let server = TestServer::demo_with(|k| {
+        k.proxy_protocol_from = Some(BALANCER.parse().unwrap());
+        k.throttle_budget = Some(2);
+    })
+    .await;
+    let http = server.addrs.http.unwrap();
+    // One miss from each of eight /64s (in two /56s) of 2001:db8:42::/48: every /64 keeps
+    // budget, but the /48's budget (four times a /64's) is spent.
+    for i in 0..8u16 {
+        let source = format!("[2001:db8:42:{:x}::1]:40000", (i % 2) << 8 | i);
+        let mut c = RawHttp::new(via_balancer(http, &proxied(&source).to_v2(&[])).await);
+        assert_eq!(c.get(UNKNOWN, None).await.unwrap().status, 404, "{source}");
+    }
+    let fresh_64 = proxied("[2001:db8:42:ffff::7]:1").to_v2(&[]);
+    let mut blocked = RawHttp::new(via_balancer(http, &fresh_64).await);
+    assert_eq!(blocked.get(UNKNOWN, None).await.unwrap().status, 429);
+    let next_48 = proxied("[2001:db8:43::7]:1").to_v2(&[]);
+    let mut free = RawHttp::new(via_balancer(http, &next_48).await);
+    assert_eq!(free.get(UNKNOWN, None).await.unwrap().status, 404);
+}

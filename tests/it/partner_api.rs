@@ -798,3 +798,57 @@ async fn api_metrics_pass_promtool() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[tokio::test]
+async fn an_import_larger_than_2_mb_is_taken_and_a_small_route_keeps_its_limit() {
+    let server = TestServer::start().await;
+    let acme = server.partner("acme", &["sales"]).await;
+    // About 2.9 MB: 20,000 rows with a long display name each.
+    let rows: Vec<String> = (0..20_000u32)
+        .map(|i| {
+            format!(
+                "80:5E:C0:{:02X}:{:02X}:{:02X},sales,,{}",
+                (i >> 16) & 0xff,
+                (i >> 8) & 0xff,
+                i & 0xff,
+                "x".repeat(120)
+            )
+        })
+        .collect();
+    let csv = format!("mac,tenant,claim_code,display_name\n{}\n", rows.join("\n"));
+    assert!(csv.len() > 2_700_000, "{}", csv.len());
+    let (status, report) = acme
+        .post_raw("/api/v1/devices/import", "text/csv", csv.into_bytes())
+        .await;
+    assert_eq!(status, 200, "{report}");
+    assert_eq!(report["applied"], 20_000, "{}", report["refused"]);
+    let huge = format!(
+        r#"{{"mac": "805ec017de13", "tenant": "{}"}}"#,
+        "a".repeat(3 << 20)
+    );
+    let (status, _) = acme
+        .post_raw("/api/v1/devices", "application/json", huge.into_bytes())
+        .await;
+    assert_eq!(status, 413);
+}
+
+#[tokio::test]
+async fn methods_nobody_knows_do_not_grow_the_metrics_page() {
+    let server = TestServer::start().await;
+    let api = server.api(None);
+    let before = server.metrics().await.len();
+    for i in 0..50 {
+        let method =
+            reqwest::Method::from_bytes(format!("X{}{i}", "M".repeat(2000)).as_bytes()).unwrap();
+        let _ = api.request(method, "/api/v1/devices").send().await.unwrap();
+    }
+    let page = server.metrics().await;
+    assert!(
+        page.len() < before + 4096,
+        "{} → {} bytes",
+        before,
+        page.len()
+    );
+    assert!(page.contains(r#"method="other""#));
+    assert!(!page.contains("MMMM"));
+}
