@@ -5,6 +5,8 @@
 //! hydration → templates (fail fast) → TLS (fail fast) → phone and API listeners → ready.
 //! Stop: not ready → stop accepting and drain within the grace period → stop background tasks
 //! → flush status writes → close the store → admin listener.
+//! With ACME (`acme`), the stored certificate is written for TLS before it is built, the
+//! renewal task runs among the background tasks, and the plain listener answers HTTP-01.
 //! While running, a reload request (SIGHUP in `main`, `Listeners::reload` in tests) runs the
 //! reload hooks (`reloads`).
 

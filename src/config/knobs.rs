@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use super::values::{DatabaseUrl, ExtraOui, Listen, LogFormat, Networks, WrittenDuration};
+use super::values::{DatabaseUrl, ExtraOui, Listen, LogFormat, Names, Networks, WrittenDuration};
 use super::Error;
 
 /// Every knob, each optional: one layer of configuration. The same struct is read from the
@@ -201,14 +201,15 @@ pub struct Knobs {
     #[arg(long, env = "ZEROTOUCH_ACME_DIRECTORY", value_name = "URL")]
     pub acme_directory: Option<String>,
 
-    /// Contacts for the ACME account, comma-separated e-mail addresses [default: none]
+    /// Contacts for the ACME account, e-mail addresses (comma-separated; an array in the
+    /// file) [default: none]
     #[arg(long, env = "ZEROTOUCH_ACME_CONTACT", value_name = "EMAIL,...")]
-    pub acme_contact: Option<String>,
+    pub acme_contact: Option<Names>,
 
-    /// Names the ACME certificate is for, comma-separated (the first is its subject)
+    /// Names the ACME certificate is for (comma-separated; an array in the file)
     /// [default: none]
     #[arg(long, env = "ZEROTOUCH_ACME_DOMAINS", value_name = "NAME,...")]
-    pub acme_domains: Option<String>,
+    pub acme_domains: Option<Names>,
 
     /// PEM file of the root certificate that the ACME directory's HTTPS is checked against,
     /// for a private or test CA [default: the system's trusted roots]

@@ -49,7 +49,8 @@ mod values;
 
 pub use knobs::Knobs;
 pub use values::{
-    mask_password, DatabaseUrl, ExtraOui, Listen, LogFormat, Networks, Redacted, WrittenDuration,
+    mask_password, DatabaseUrl, ExtraOui, Listen, LogFormat, Names, Networks, Redacted,
+    WrittenDuration,
 };
 
 /// The effective configuration, every value decided.
@@ -246,21 +247,19 @@ impl Config {
         if database_pool_size == 0 {
             return Err(invalid("database_pool_size", "must be at least 1"));
         }
-        let list = |v: Option<&String>| -> Vec<String> {
-            v.map(|v| {
-                v.split(',')
-                    .map(str::trim)
-                    .filter(|s| !s.is_empty())
-                    .map(str::to_owned)
-                    .collect()
-            })
+        let acme_domains: Vec<String> = k
+            .acme_domains
+            .clone()
             .unwrap_or_default()
-        };
-        let acme_domains: Vec<String> = list(k.acme_domains.as_ref())
+            .0
             .into_iter()
             .map(|d| d.to_ascii_lowercase())
             .collect();
-        let acme_contact: Vec<String> = list(k.acme_contact.as_ref())
+        let acme_contact: Vec<String> = k
+            .acme_contact
+            .clone()
+            .unwrap_or_default()
+            .0
             .into_iter()
             .map(|c| {
                 if c.starts_with("mailto:") {
@@ -483,8 +482,8 @@ mod tests {
         let acme = |tweak: &dyn Fn(&mut Knobs)| {
             let mut k = Knobs {
                 acme_directory: Some("https://ca.example/dir".to_owned()),
-                acme_domains: Some("Prov.Example.com, b.example.com".to_owned()),
-                acme_contact: Some("ops@example.com,mailto:noc@example.com".to_owned()),
+                acme_domains: Some("Prov.Example.com, b.example.com".parse().unwrap()),
+                acme_contact: Some("ops@example.com,mailto:noc@example.com".parse().unwrap()),
                 http_addr: Some("0.0.0.0:80".parse().unwrap()),
                 ..Knobs::default()
             };
@@ -510,7 +509,11 @@ mod tests {
             "acme_directory",
         );
         refused(
-            &|k| k.acme_domains = Some("*.example.com".to_owned()),
+            &|k| k.acme_domains = Some("*.example.com".parse().unwrap()),
+            "acme_domains",
+        );
+        refused(
+            &|k| k.acme_domains = Some(" , ".parse().unwrap()),
             "acme_domains",
         );
         refused(

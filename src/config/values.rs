@@ -95,6 +95,36 @@ impl<'de> Deserialize<'de> for Networks {
     }
 }
 
+/// A list of names (DNS names, e-mail addresses): comma-separated on the command line and in
+/// the environment, an array of strings in the file.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Names(pub Vec<String>);
+
+impl FromStr for Names {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(Names(
+            s.split(',')
+                .map(str::trim)
+                .filter(|n| !n.is_empty())
+                .map(str::to_owned)
+                .collect(),
+        ))
+    }
+}
+
+impl<'de> Deserialize<'de> for Names {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Ok(Names(
+            Vec::<String>::deserialize(d)?
+                .into_iter()
+                .map(|n| n.trim().to_owned())
+                .filter(|n| !n.is_empty())
+                .collect(),
+        ))
+    }
+}
+
 /// Writes networks as their CIDR strings (for `check-config`).
 pub fn networks_as_strings<S: serde::Serializer>(
     networks: &[Network],

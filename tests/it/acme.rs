@@ -196,8 +196,8 @@ fn acme_knobs(k: &mut Knobs, pebble: &Pebble, http: u16) {
     k.http_addr = Some(format!("127.0.0.1:{http}").parse().unwrap());
     k.acme_directory = Some(pebble.directory.clone());
     k.acme_ca_root = Some(pebble.https_root.clone());
-    k.acme_domains = Some("localhost".to_owned());
-    k.acme_contact = Some("ops@example.com".to_owned());
+    k.acme_domains = Some("localhost".parse().unwrap());
+    k.acme_contact = Some("ops@example.com".parse().unwrap());
     k.acme_check_every = Some("100ms".parse().unwrap());
     // The test's open connection idles while the certificate is renewed.
     k.header_read_timeout = Some("60s".parse().unwrap());
