@@ -24,9 +24,6 @@ use crate::store::Store;
 
 use super::store::{nonce_key, open, watch_database};
 
-/// Remembered Digest nonce-counts at most (bounds the replay memory).
-const MAX_REMEMBERED_NONCES: usize = 1_000_000;
-
 /// How often the throttle and the nonce memory are swept.
 const SWEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
 
@@ -155,7 +152,7 @@ impl Components {
                 nonces: provisioning::auth::Nonces::new(
                     &key,
                     config.nonce_lifetime,
-                    MAX_REMEMBERED_NONCES,
+                    config.nonce_memory,
                 ),
                 backoff: provisioning::backoff::Backoff::new(),
                 unanswered: provisioning::unanswered::Unanswered::new(),

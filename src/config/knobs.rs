@@ -159,6 +159,11 @@ pub struct Knobs {
     #[arg(long, env = "ZEROTOUCH_NONCE_LIFETIME", value_name = "DURATION")]
     pub nonce_lifetime: Option<WrittenDuration>,
 
+    /// Digest nonces whose used counts are remembered at most (replay protection; a sixteenth
+    /// of them per client network) [default: 1000000]
+    #[arg(long, env = "ZEROTOUCH_NONCE_MEMORY", value_name = "N")]
+    pub nonce_memory: Option<usize>,
+
     /// Open connections from one client address at most [default: 1024]
     #[arg(long, env = "ZEROTOUCH_MAX_CONNECTIONS_PER_ADDRESS", value_name = "N")]
     pub max_connections_per_address: Option<usize>,
@@ -260,7 +265,7 @@ impl Knobs {
             tls_rsa_cert, tls_rsa_key, tls_tickets, templates, public_url, render_cache_bytes,
             max_connections, handshake_timeout, header_read_timeout, max_header_bytes,
             shutdown_grace, change_poll, status_flush, log_format, log_level, throttle_budget,
-            throttle_refill_per_minute, throttle_cooldown, throttle_max_sources, nonce_lifetime,
+            throttle_refill_per_minute, throttle_cooldown, throttle_max_sources, nonce_lifetime, nonce_memory,
             max_connections_per_address, max_connections_per_ipv4_network,
             max_connections_per_ipv6_network, max_unserved_per_connection, proxy_protocol_from,
             tls_reload_poll, acme_directory, acme_contact, acme_domains, acme_ca_root,

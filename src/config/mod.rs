@@ -139,6 +139,8 @@ pub struct Config {
     /// Digest nonce lifetime.
     #[serde(with = "humantime_serde")]
     pub nonce_lifetime: Duration,
+    /// Digest nonces remembered at most.
+    pub nonce_memory: usize,
     /// Connection cap per client address.
     pub max_connections_per_address: usize,
     /// Connection cap per IPv4 /24.
@@ -320,6 +322,7 @@ impl Config {
                 .map_or(Duration::from_secs(600), |h| h.0),
             throttle_max_sources: k.throttle_max_sources.unwrap_or(100_000),
             nonce_lifetime: k.nonce_lifetime.map_or(Duration::from_secs(300), |h| h.0),
+            nonce_memory: k.nonce_memory.unwrap_or(1_000_000),
             max_connections_per_address: k.max_connections_per_address.unwrap_or(1024),
             max_connections_per_ipv4_network: k.max_connections_per_ipv4_network.unwrap_or(2048),
             max_connections_per_ipv6_network: k.max_connections_per_ipv6_network.unwrap_or(1024),
@@ -332,9 +335,10 @@ impl Config {
         };
         if config.throttle_budget == 0
             || config.throttle_max_sources == 0
+            || config.nonce_memory == 0
             || config.max_connections_per_address == 0
         {
-            return Err(invalid("throttle_budget", "throttle_budget, throttle_max_sources and max_connections_per_address must be at least 1"));
+            return Err(invalid("throttle_budget", "throttle_budget, throttle_max_sources, nonce_memory and max_connections_per_address must be at least 1"));
         }
         if config.max_connections_per_ipv4_network == 0
             || config.max_connections_per_ipv6_network == 0

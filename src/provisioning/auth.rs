@@ -10,8 +10,8 @@
 use std::time::Duration;
 
 use base64::Engine;
-use dashmap::DashMap;
 use http::HeaderValue;
+use std::collections::{HashMap, VecDeque};
 
 use crate::domain::credentials::{constant_time_eq, Algorithm, Ha1, REALM};
 
@@ -124,8 +124,70 @@ pub struct Nonces {
     /// behind one NAT challenged together must not share a nonce (their counts would collide).
     sequence: std::sync::atomic::AtomicU64,
     validity: Duration,
-    seen: DashMap<[u8; NONCE_BYTES], u32, ahash::RandomState>,
+    memory: std::sync::Mutex<ReplayMemory>,
     max_seen: usize,
+    max_per_network: usize,
+}
+
+/// Which nonce-counts were used, bounded in total and per client network. Full, it forgets
+/// the oldest nonce (of the network, or of all) instead of refusing new ones, and raises a
+/// floor: a nonce issued no later than the newest forgotten one and not remembered is
+/// answered with a fresh challenge, never accepted again.
+#[derive(Default)]
+struct ReplayMemory {
+    counts: HashMap<[u8; NONCE_BYTES], u32, ahash::RandomState>,
+    /// Every remembered nonce in the order first used, with its network.
+    order: VecDeque<([u8; NONCE_BYTES], NetworkKey)>,
+    /// Each network's remembered nonces, oldest first.
+    per_network: HashMap<NetworkKey, VecDeque<[u8; NONCE_BYTES]>, ahash::RandomState>,
+    /// Nonces issued before this time (ms) and not remembered were forgotten to make room
+    /// overall (one past the newest forgotten; 0: none).
+    floor: u64,
+    /// The same per network, for nonces forgotten to make room in it: a crowded network
+    /// raises only its own floor.
+    floors: HashMap<NetworkKey, u64, ahash::RandomState>,
+}
+
+/// A client network's nonce prefix bytes (at most 8), with their length.
+type NetworkKey = [u8; 9];
+
+fn network_key(prefix: &[u8]) -> NetworkKey {
+    let mut key = [0u8; 9];
+    let n = prefix.len().min(8);
+    key[0] = n as u8;
+    key[1..=n].copy_from_slice(&prefix[..n]);
+    key
+}
+
+fn issued_at(nonce: &[u8; NONCE_BYTES]) -> u64 {
+    let mut issued = [0u8; 8];
+    issued.copy_from_slice(&nonce[..8]);
+    u64::from_be_bytes(issued)
+}
+
+/// What using a nonce-count came to.
+#[derive(Debug, PartialEq, Eq, Clone, Copy)]
+pub enum CountUse {
+    /// First use of this count: accepted.
+    Accepted,
+    /// This count (or a later one) was used: a replay.
+    Replayed,
+    /// The nonce was forgotten to make room: challenge again (the server's limit, not the
+    /// client's fault).
+    Forgotten,
+}
+
+impl ReplayMemory {
+    /// Forgets `nonce`, raising its network's floor (`Some`) or the overall one.
+    fn forget(&mut self, nonce: &[u8; NONCE_BYTES], network: Option<NetworkKey>) {
+        if self.counts.remove(nonce).is_some() {
+            let floor = match network {
+                Some(n) => self.floors.entry(n).or_default(),
+                None => &mut self.floor,
+            };
+            *floor = (*floor).max(issued_at(nonce).saturating_add(1));
+        }
+    }
 }
 
 /// What a presented nonce is worth.
@@ -141,13 +203,17 @@ pub enum NonceCheck {
 
 impl Nonces {
     /// `key`: the shared secret; `validity`: how long a nonce may be used.
+    ///
+    /// At most `max_seen` nonces are remembered, and at most a sixteenth of that (at least 64)
+    /// per client network, so one client holding valid credentials cannot crowd out the rest.
     pub fn new(key: &[u8], validity: Duration, max_seen: usize) -> Self {
         Self {
             key: ring::hmac::Key::new(ring::hmac::HMAC_SHA256, key),
             sequence: std::sync::atomic::AtomicU64::new(0),
             validity,
-            seen: DashMap::default(),
-            max_seen,
+            memory: std::sync::Mutex::default(),
+            max_seen: max_seen.max(1),
+            max_per_network: (max_seen / 16).max(64).min(max_seen.max(1)),
         }
     }
 
@@ -196,34 +262,83 @@ impl Nonces {
         }
     }
 
-    /// Records a use of `nonce` with count `nc`: false if that count (or a later one) was
-    /// already used — a replay.
-    pub fn use_count(&self, nonce: [u8; NONCE_BYTES], nc: u32) -> bool {
-        if self.seen.len() >= self.max_seen && !self.seen.contains_key(&nonce) {
-            // Full: refuse new nonces until the sweep frees room; clients get a new challenge.
-            return false;
+    /// Records a use of `nonce` (presented from `prefix`) with count `nc`.
+    pub fn use_count(&self, nonce: [u8; NONCE_BYTES], nc: u32, prefix: &[u8]) -> CountUse {
+        let mut memory = self.memory.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(last) = memory.counts.get_mut(&nonce) {
+            if nc <= *last {
+                return CountUse::Replayed;
+            }
+            *last = nc;
+            return CountUse::Accepted;
         }
-        let mut entry = self.seen.entry(nonce).or_insert(0);
-        if nc <= *entry {
-            return false;
+        let network = network_key(prefix);
+        let issued = issued_at(&nonce);
+        if issued < memory.floor || memory.floors.get(&network).is_some_and(|f| issued < *f) {
+            return CountUse::Forgotten;
         }
-        *entry = nc;
-        true
+        // Room in the client's own network first: its oldest nonce goes.
+        let crowded = memory
+            .per_network
+            .get(&network)
+            .is_some_and(|q| q.len() >= self.max_per_network);
+        if crowded {
+            if let Some(oldest) = memory
+                .per_network
+                .get_mut(&network)
+                .and_then(VecDeque::pop_front)
+            {
+                memory.forget(&oldest, Some(network));
+            }
+        }
+        // Then room overall: the oldest of all.
+        while memory.counts.len() >= self.max_seen {
+            let Some((oldest, owner)) = memory.order.pop_front() else {
+                break;
+            };
+            if memory.counts.contains_key(&oldest) {
+                memory.forget(&oldest, None);
+                if let Some(q) = memory.per_network.get_mut(&owner) {
+                    q.retain(|n| n != &oldest);
+                }
+            }
+        }
+        memory.counts.insert(nonce, nc);
+        memory.order.push_back((nonce, network));
+        memory
+            .per_network
+            .entry(network)
+            .or_default()
+            .push_back(nonce);
+        CountUse::Accepted
     }
 
     /// Forgets nonces that have expired (they are refused as stale anyway).
     pub fn sweep(&self, now_ms: u64) {
         let validity = u64::try_from(self.validity.as_millis()).unwrap_or(u64::MAX);
-        self.seen.retain(|nonce, _| {
-            let mut issued = [0u8; 8];
-            issued.copy_from_slice(&nonce[..8]);
-            now_ms.saturating_sub(u64::from_be_bytes(issued)) <= validity
+        let live = |nonce: &[u8; NONCE_BYTES]| now_ms.saturating_sub(issued_at(nonce)) <= validity;
+        let mut memory = self.memory.lock().unwrap_or_else(|p| p.into_inner());
+        let memory = &mut *memory;
+        memory.counts.retain(|nonce, _| live(nonce));
+        let counts = &memory.counts;
+        memory.order.retain(|(nonce, _)| counts.contains_key(nonce));
+        memory.per_network.retain(|_, q| {
+            q.retain(|nonce| counts.contains_key(nonce));
+            !q.is_empty()
         });
+        // A floor older than any live nonce guards nothing any more.
+        memory
+            .floors
+            .retain(|_, floor| now_ms.saturating_sub(*floor) <= validity);
     }
 
     /// Nonces remembered.
     pub fn remembered(&self) -> usize {
-        self.seen.len()
+        self.memory
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .counts
+            .len()
     }
 
     /// The `WWW-Authenticate` values for a challenge: MD5 first (every phone firmware reads
@@ -339,10 +454,12 @@ fn verify_digest(
         return Verdict::Failed;
     }
     // Only a correct response consumes the count, so guessing cannot burn a phone's nonce.
-    if !nonces.use_count(raw, nc) {
-        return Verdict::Failed;
+    match nonces.use_count(raw, nc, request.prefix) {
+        CountUse::Accepted => Verdict::Authenticated(index),
+        CountUse::Replayed => Verdict::Failed,
+        // Forgotten to make room: the server's limit, so a fresh challenge, never a miss.
+        CountUse::Forgotten => Verdict::Stale,
     }
-    Verdict::Authenticated(index)
 }
 
 #[cfg(test)]
@@ -597,12 +714,47 @@ mod tests {
         let NonceCheck::Fresh(rc) = n.check(&n.mint(6, b"p"), 10, b"p") else {
             panic!()
         };
-        assert!(n.use_count(ra, 1));
-        assert!(n.use_count(rb, 1));
-        assert!(!n.use_count(rc, 1), "full");
+        assert_eq!(n.use_count(ra, 1, b"p"), CountUse::Accepted);
+        assert_eq!(n.use_count(rb, 1, b"p"), CountUse::Accepted);
+        assert_eq!(
+            n.use_count(rc, 1, b"p"),
+            CountUse::Accepted,
+            "full: the oldest goes, the new one is taken"
+        );
+        assert_eq!(n.remembered(), 2);
+        assert_eq!(
+            n.use_count(ra, 2, b"p"),
+            CountUse::Forgotten,
+            "the forgotten one is challenged again, never accepted twice"
+        );
+        assert_eq!(n.use_count(rb, 1, b"p"), CountUse::Replayed);
         n.sweep(5_000);
         assert_eq!(n.remembered(), 0);
-        assert!(n.use_count(rc, 1));
+    }
+
+    #[test]
+    fn one_network_cannot_crowd_out_the_others() {
+        let n = Nonces::new(b"k", Duration::from_secs(300), 16 * 64);
+        let fresh = |at: u64, prefix: &[u8]| {
+            let NonceCheck::Fresh(raw) = n.check(&n.mint(at, prefix), at, prefix) else {
+                panic!()
+            };
+            raw
+        };
+        let phone = fresh(1, b"office");
+        assert_eq!(n.use_count(phone, 1, b"office"), CountUse::Accepted);
+        let neighbour = fresh(5, b"branch");
+        // A client with valid credentials uses 10,000 nonces from its network.
+        for i in 0..10_000u64 {
+            let raw = fresh(10 + i, b"flood");
+            assert_eq!(n.use_count(raw, 1, b"flood"), CountUse::Accepted);
+        }
+        assert!(n.remembered() <= 16 * 64);
+        // The phone's nonce is still remembered: its next count is taken, a replay refused.
+        assert_eq!(n.use_count(phone, 2, b"office"), CountUse::Accepted);
+        assert_eq!(n.use_count(phone, 2, b"office"), CountUse::Replayed);
+        // A nonce of another network, older than what the flood lost, is still taken.
+        assert_eq!(n.use_count(neighbour, 1, b"branch"), CountUse::Accepted);
     }
 
     #[test]

@@ -604,3 +604,36 @@ async fn one_address_cannot_take_every_connection() {
     );
     drop(held);
 }
+
+#[tokio::test]
+async fn a_client_with_valid_credentials_cannot_fill_the_nonce_memory_for_everyone() {
+    let tmp = tempfile::tempdir().unwrap();
+    import(tmp.path(), DEMO).await;
+    let server = TestServer::start_in(tmp.path(), |k| {
+        k.nonce_memory = Some(64);
+    })
+    .await;
+    // A Gigaset's MAC-ID is a valid credential: 100 authenticated fetches use 100 nonces.
+    let path = format!("/{GIGASET_MAC}.xml");
+    let flood = server
+        .phone(Some(GIGASET_UA))
+        .with_credentials(GIGASET_MAC, &format!("{GIGASET_MAC}-AB12"));
+    for _ in 0..100 {
+        assert_eq!(flood.get(&path).await.status, 200);
+    }
+    // Another phone, from another network, still authenticates, and nothing was a miss.
+    let other = server
+        .phone_from(Some(N510_UA), Some("127.0.3.1".parse().unwrap()))
+        .with_credentials(N510_MAC, &format!("{N510_MAC}-CD34"));
+    assert_eq!(other.get(&format!("/{N510_MAC}.xml")).await.status, 200);
+    assert_eq!(flood.get(&path).await.status, 200);
+    let page = server.metrics().await;
+    assert_eq!(metric_value(&page, "zerotouch_throttle_blocks_total"), 0.0);
+    assert_eq!(
+        metric_value(
+            &page,
+            r#"zerotouch_phone_requests_total{file="device",outcome="auth_failed",vendor="gigaset"}"#
+        ),
+        0.0
+    );
+}
