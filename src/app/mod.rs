@@ -125,7 +125,13 @@ async fn serve(
         ))
     });
     let reloader = reloads::spawn(
-        reloads::hooks(certificate_files.as_ref()),
+        reloads::hooks(
+            Arc::new(reloads::Settings::new(
+                config,
+                components.provisioner.clone(),
+            )),
+            certificate_files.as_ref(),
+        ),
         certificate_files,
         config.tls_reload_poll,
         listeners.reload_requests,
