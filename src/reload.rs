@@ -4,8 +4,7 @@
 //! log line what it changed, or why it kept what runs.
 //!
 //! Owns the request channel and the hook interface. Knows nothing of what a hook re-reads
-//! (`app` registers them: today the TLS certificates; log level, throttle settings and template
-//! overrides fit the same interface) or of signals.
+//! (`app` registers them: the configuration's reloadable knobs and the TLS certificates) or of signals.
 //!
 //! Adding a hook: implement [`Hook`] (a constant `name`, which is also the `hook` label of
 //! `zerotouch_reloads_total`; `reload` re-reads and either swaps the new value in or returns

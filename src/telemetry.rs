@@ -17,6 +17,13 @@ const BUFFERED_LINES: usize = 64 * 1024;
 /// The drop count of the process's one log writer, once `init` installed it.
 static DROPPED: OnceLock<ErrorCounter> = OnceLock::new();
 
+/// Replaces the installed subscriber's filter (text and JSON subscribers differ in type, so
+/// the handle is kept behind a function).
+type SetFilter = Box<dyn Fn(EnvFilter) -> Result<(), String> + Send + Sync>;
+
+/// How to change the level of the subscriber `init` installed.
+static FILTER: OnceLock<SetFilter> = OnceLock::new();
+
 /// Keeps the background log writer alive; logs are flushed when it is dropped.
 pub struct LogGuard(#[allow(dead_code)] WorkerGuard);
 
@@ -47,18 +54,54 @@ pub fn init(format: LogFormat, filter: &str) -> Result<LogGuard, Error> {
     let (writer, guard) = background_writer(std::io::stderr(), BUFFERED_LINES);
     let dropped = writer.error_counter();
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let builder = fmt()
-        .with_env_filter(filter)
-        .with_writer(writer)
-        .with_ansi(ansi);
-    let result = match format {
-        LogFormat::Text => builder.try_init(),
-        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+    let builder = fmt().with_writer(writer).with_ansi(ansi);
+    let (result, set_filter): (_, SetFilter) = match format {
+        LogFormat::Text => {
+            let builder = builder.with_env_filter(filter).with_filter_reloading();
+            let handle = builder.reload_handle();
+            (
+                builder.try_init(),
+                Box::new(move |f| handle.reload(f).map_err(|e| e.to_string())),
+            )
+        }
+        LogFormat::Json => {
+            let builder = builder
+                .json()
+                .flatten_event(true)
+                .with_env_filter(filter)
+                .with_filter_reloading();
+            let handle = builder.reload_handle();
+            (
+                builder.try_init(),
+                Box::new(move |f| handle.reload(f).map_err(|e| e.to_string())),
+            )
+        }
     };
     result.map_err(|e| Error::AlreadyInstalled(e.to_string()))?;
+    let _ = FILTER.set(set_filter);
     // `try_init` succeeds once per process, so this is the first and only counter.
     let _ = DROPPED.set(dropped);
     Ok(LogGuard(guard))
+}
+
+/// Checks a log filter (`info`, `zerotouch=debug,warn`, …) without applying it.
+pub fn parse_filter(filter: &str) -> Result<EnvFilter, Error> {
+    EnvFilter::try_new(filter).map_err(|e| Error::Filter {
+        filter: filter.to_owned(),
+        reason: e.to_string(),
+    })
+}
+
+/// Puts `filter` in use for every line from now on (a reload). `Ok(false)` when no subscriber
+/// was installed by `init` (tests, one-off commands): nothing to change.
+pub fn set_filter(filter: EnvFilter) -> Result<bool, Error> {
+    match FILTER.get() {
+        Some(set) => set(filter).map(|()| true).map_err(|reason| Error::Filter {
+            filter: "(reload)".to_owned(),
+            reason,
+        }),
+        None => Ok(false),
+    }
 }
 
 /// Log lines the background writer dropped since `init` because it had `BUFFERED_LINES`

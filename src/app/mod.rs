@@ -128,7 +128,13 @@ async fn serve(
         ))
     });
     let reloader = reloads::spawn(
-        reloads::hooks(certificate_files.as_ref()),
+        reloads::hooks(
+            Arc::new(reloads::Settings::new(
+                config,
+                components.provisioner.clone(),
+            )),
+            certificate_files.as_ref(),
+        ),
         certificate_files.clone(),
         config.tls_reload_poll,
         listeners.reload_requests,

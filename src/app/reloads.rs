@@ -1,10 +1,10 @@
-//! What the running server reloads, and when: the hook list (today the TLS certificates), run
+//! What the running server reloads, and when: the hook list (the configuration's reloadable
+//! knobs — log level, throttle settings, template overrides — and the TLS certificates), run
 //! at every reload request (SIGHUP, a test's handle), and the poll that reloads the
 //! certificates when their files change. Every hook's outcome is one log line and one count in
 //! `zerotouch_reloads_total{hook,result}`.
 //!
-//! More reloads (log level, throttle settings, template overrides) are one `reload::Hook` each,
-//! added to the list in [`hooks`].
+//! A new reload is one `reload::Hook`, added to the list in [`hooks`].
 
 use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
@@ -12,7 +12,9 @@ use std::time::{Duration, UNIX_EPOCH};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use crate::config::Config;
 use crate::metrics::Metrics;
+use crate::provisioning::{Provisioner, Renderer};
 use crate::reload::{self, Change, Hook, Hooks, Outcome, Requests};
 use crate::server::certificates::{Certificates, Reloaded};
 
@@ -92,9 +94,134 @@ impl Hook for CertificateFiles {
     }
 }
 
+/// The knobs that change safely while serving: the configuration file is read again (under
+/// the same flags and environment), checked whole, and only then put in use — the log level,
+/// the miss throttle's settings, the template overrides. Other changed knobs are named in the
+/// log line as needing a restart.
+pub(super) struct Settings {
+    running: std::sync::Mutex<Config>,
+    provisioner: Arc<Provisioner>,
+}
+
+/// The knobs [`Settings`] puts in use.
+const RELOADABLE: [&str; 6] = [
+    "log_level",
+    "throttle_budget",
+    "throttle_refill_per_minute",
+    "throttle_cooldown",
+    "throttle_max_sources",
+    "templates",
+];
+
+impl Settings {
+    pub(super) fn new(config: &Config, provisioner: Arc<Provisioner>) -> Self {
+        Self {
+            running: std::sync::Mutex::new(config.clone()),
+            provisioner,
+        }
+    }
+}
+
+/// The knobs whose values differ between two configurations, by their written names.
+fn differing(old: &Config, new: &Config) -> Vec<String> {
+    let (Ok(serde_json::Value::Object(old)), Ok(serde_json::Value::Object(new))) =
+        (serde_json::to_value(old), serde_json::to_value(new))
+    else {
+        return Vec::new();
+    };
+    let mut keys: Vec<String> = old
+        .keys()
+        .chain(new.keys())
+        .filter(|k| old.get(*k) != new.get(*k))
+        .cloned()
+        .collect();
+    keys.sort();
+    keys.dedup();
+    keys
+}
+
+#[async_trait::async_trait]
+impl Hook for Settings {
+    fn name(&self) -> &'static str {
+        "settings"
+    }
+
+    async fn reload(&self) -> Result<Change, reload::Error> {
+        let running = self
+            .running
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        let Some(read) = running.reloaded() else {
+            return Ok(Change::Unchanged);
+        };
+        let new = read.map_err(|e| reload::Error::Kept(format!("configuration: {e}")))?;
+        // Check everything before changing anything.
+        let filter = (new.log_level != running.log_level)
+            .then(|| crate::telemetry::parse_filter(&new.log_level))
+            .transpose()
+            .map_err(|e| reload::Error::Kept(e.to_string()))?;
+        let templates_dir = new.templates.clone();
+        let renderer =
+            tokio::task::spawn_blocking(move || Renderer::load(templates_dir.as_deref()))
+                .await
+                .map_err(|e| reload::Error::Kept(format!("the template task failed: {e}")))?
+                .map_err(|e| reload::Error::Kept(format!("templates: {e}")))?;
+
+        let mut changed = Vec::new();
+        if let Some(filter) = filter {
+            crate::telemetry::set_filter(filter).map_err(|e| reload::Error::Kept(e.to_string()))?;
+            changed.push(format!(
+                "log level {:?} → {:?}",
+                running.log_level, new.log_level
+            ));
+        }
+        let throttle = super::components::throttle_settings(&new);
+        if throttle != super::components::throttle_settings(&running) {
+            self.provisioner.admission().throttle.set_settings(throttle);
+            changed.push(format!(
+                "throttle budget {}, refill {}/min, cool-down {:?}, at most {} networks",
+                throttle.budget,
+                throttle.refill_per_minute,
+                throttle.cooldown,
+                throttle.max_sources
+            ));
+        }
+        // Override files may have changed under the same path: templates are always put in
+        // use again when there are overrides, or when the path changed.
+        if new.templates.is_some() || new.templates != running.templates {
+            self.provisioner.replace_templates(renderer);
+            changed.push(match &new.templates {
+                Some(dir) => format!("templates with overrides from {}", dir.display()),
+                None => "templates without overrides".to_owned(),
+            });
+        }
+        let restart: Vec<String> = differing(&running, &new)
+            .into_iter()
+            .filter(|k| !RELOADABLE.contains(&k.as_str()))
+            .collect();
+        *self.running.lock().unwrap_or_else(|p| p.into_inner()) = new;
+        if !restart.is_empty() {
+            changed.push(format!(
+                "changed but in use only after a restart: {}",
+                restart.join(", ")
+            ));
+        }
+        Ok(if changed.is_empty() {
+            Change::Unchanged
+        } else {
+            Change::Changed(changed.join("; "))
+        })
+    }
+}
+
 /// The hooks a reload runs, in order.
-pub(super) fn hooks(certificates: Option<&Arc<CertificateFiles>>) -> Hooks {
+pub(super) fn hooks(
+    settings: Arc<Settings>,
+    certificates: Option<&Arc<CertificateFiles>>,
+) -> Hooks {
     let mut hooks = Hooks::default();
+    hooks.add(settings);
     if let Some(c) = certificates {
         hooks.add(c.clone());
     }

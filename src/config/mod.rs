@@ -56,6 +56,10 @@ pub use values::{
 /// The effective configuration, every value decided.
 #[derive(Clone, Debug, Serialize)]
 pub struct Config {
+    /// The flags and environment this configuration was loaded with, so a reload can read the
+    /// file again under them (`None`: built from one merged layer, nothing to re-read).
+    #[serde(skip)]
+    pub layers: Option<Layers>,
     /// Database and generated certificate live here.
     pub data_dir: PathBuf,
     /// Shared PostgreSQL (None: SQLite in `data_dir`).
@@ -162,6 +166,17 @@ pub struct Config {
     ouis: Vec<ExtraOui>,
 }
 
+/// The command line and environment layer a configuration was loaded with. Its `Debug` shows
+/// nothing: it may hold the administrator's token.
+#[derive(Clone)]
+pub struct Layers(Knobs);
+
+impl std::fmt::Debug for Layers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Layers(..)")
+    }
+}
+
 impl Config {
     /// Combines the file named by `cli.config` (if any) under `cli` (flags and environment)
     /// over the defaults, and checks the result. The administrator's token is read from
@@ -176,7 +191,15 @@ impl Config {
                 .ok()
                 .filter(|t| !t.is_empty());
         }
-        Config::resolve(file.merged_with(cli))
+        let mut config = Config::resolve(file.merged_with(cli.clone()))?;
+        config.layers = Some(Layers(cli));
+        Ok(config)
+    }
+
+    /// This configuration loaded again: the file read afresh under the same flags and
+    /// environment (a reload). `None` when it was not loaded from layers.
+    pub fn reloaded(&self) -> Option<Result<Config, Error>> {
+        self.layers.as_ref().map(|l| Config::load(l.0.clone()))
     }
 
     /// Applies defaults to a merged layer and validates it.
@@ -272,6 +295,7 @@ impl Config {
             })
             .collect();
         let config = Config {
+            layers: None,
             data_dir: k.data_dir.unwrap_or_else(|| PathBuf::from("./data")),
             database_url: k.database_url,
             database_pool_size,

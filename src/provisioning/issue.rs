@@ -168,7 +168,7 @@ impl Provisioner {
 
     async fn issue_inner(&self, t: &Ticket) -> Answer {
         let render = |credentials: render::Credentials<'_>| {
-            self.renderer.render(
+            self.renderer().render(
                 t.device.vendor,
                 t.template,
                 &render::Input {

@@ -98,7 +98,10 @@ pub struct Admission {
 /// Answers phones.
 pub struct Provisioner {
     registry: Arc<Registry>,
-    renderer: Renderer,
+    /// The compiled templates; replaced whole when a reload reads new overrides.
+    renderer: std::sync::RwLock<Arc<Renderer>>,
+    /// Changes with every replacement, so cached configs of the old templates are not served.
+    templates_generation: std::sync::atomic::AtomicU64,
     ouis: Arc<OuiTable>,
     cache: RenderCache,
     settings: Settings,
@@ -125,7 +128,8 @@ impl Provisioner {
     ) -> Self {
         Self {
             registry,
-            renderer,
+            renderer: std::sync::RwLock::new(Arc::new(renderer)),
+            templates_generation: std::sync::atomic::AtomicU64::new(0),
             ouis,
             cache: RenderCache::new(settings.render_cache_bytes),
             settings,
@@ -301,6 +305,22 @@ impl Provisioner {
         }
     }
 
+    /// The templates in use.
+    pub(crate) fn renderer(&self) -> Arc<Renderer> {
+        self.renderer
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Puts new templates in use for the next render; configs rendered from the old ones are
+    /// no longer served from the cache.
+    pub fn replace_templates(&self, renderer: Renderer) {
+        *self.renderer.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(renderer);
+        self.templates_generation
+            .fetch_add(1, std::sync::atomic::Ordering::Release);
+    }
+
     /// The config of an admitted request: from the render cache, rendered on a miss.
     fn serve(
         &self,
@@ -321,9 +341,14 @@ impl Provisioner {
             template,
             device_generation: device.generation,
             tenant_generation: tenant.generation,
-            variant: self
-                .cache
-                .variant((request.model(), request.firmware(), origin, dir)),
+            variant: self.cache.variant((
+                request.model(),
+                request.firmware(),
+                origin,
+                dir,
+                self.templates_generation
+                    .load(std::sync::atomic::Ordering::Acquire),
+            )),
         };
         if let Some(body) = self.cache.get(&key) {
             self.metrics.render_cache.inc(0, &["hit"]);
@@ -331,7 +356,7 @@ impl Provisioner {
         }
         self.metrics.render_cache.inc(1, &["miss"]);
         let provisioning_url = origin.url(dir);
-        let rendered = self.renderer.render(
+        let rendered = self.renderer().render(
             request.vendor,
             template,
             &render::Input {

@@ -81,7 +81,7 @@ impl std::fmt::Display for Prefix {
 }
 
 /// Throttle settings.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Settings {
     /// Misses a source network (/24, /64) may make before it is blocked (the bucket's size; an
     /// IPv6 /56 gets twice as many, a /48 four times).
@@ -124,7 +124,9 @@ type Shard = HashMap<Network, Bucket, ahash::RandomState>;
 
 /// The throttle.
 pub struct Throttle {
-    settings: Settings,
+    /// Replaced whole by a reload; networks already counted keep their bucket's size until
+    /// they are counted afresh.
+    settings: std::sync::RwLock<Settings>,
     shards: Box<[Mutex<Shard>]>,
     /// Chooses a network's shard; seeded at random per process.
     spread: ahash::RandomState,
@@ -144,7 +146,7 @@ impl Throttle {
     /// A throttle with `settings`.
     pub fn new(settings: Settings) -> Self {
         Self {
-            settings,
+            settings: std::sync::RwLock::new(settings),
             shards: (0..SHARDS)
                 .map(|_| Mutex::new(HashMap::default()))
                 .collect(),
@@ -155,7 +157,12 @@ impl Throttle {
 
     /// The settings.
     pub fn settings(&self) -> Settings {
-        self.settings
+        *self.settings.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Puts new settings in use (a reload).
+    pub fn set_settings(&self, settings: Settings) {
+        *self.settings.write().unwrap_or_else(|p| p.into_inner()) = settings;
     }
 
     fn shard(&self, network: &Network) -> &Mutex<Shard> {
@@ -166,7 +173,7 @@ impl Throttle {
     /// The networks `ip` is counted in, with their budgets in thousandths of a miss: its /24,
     /// or its /64, /56 and /48.
     fn levels(&self, ip: IpAddr) -> impl Iterator<Item = (Network, u64)> {
-        let full = u64::from(self.settings.budget) * 1000;
+        let full = u64::from(self.settings().budget) * 1000;
         let ip = ip.to_canonical();
         let v4 = ip.is_ipv4();
         IPV6_LEVELS
@@ -224,7 +231,8 @@ impl Throttle {
     }
 
     fn miss_at(&self, prefix: Network, full: u64, now: Instant) -> Option<Blocked> {
-        let per_shard = (self.settings.max_sources / SHARDS).max(1);
+        let settings = self.settings();
+        let per_shard = (settings.max_sources / SHARDS).max(1);
         let mut shard = self
             .shard(&prefix)
             .lock()
@@ -241,9 +249,16 @@ impl Throttle {
         if bucket.blocked_until.is_some_and(|u| u > now) {
             return None;
         }
+        if bucket.full != full {
+            // The budget was reloaded: a network already counted keeps its misses against
+            // the new size.
+            let spent = bucket.full.saturating_sub(bucket.milli_tokens);
+            bucket.full = full;
+            bucket.milli_tokens = full.saturating_sub(spent);
+        }
         let elapsed_ms = u64::try_from(now.saturating_duration_since(bucket.last).as_millis())
             .unwrap_or(u64::MAX);
-        let refill = elapsed_ms.saturating_mul(u64::from(self.settings.refill_per_minute)) / 60;
+        let refill = elapsed_ms.saturating_mul(u64::from(settings.refill_per_minute)) / 60;
         bucket.milli_tokens = bucket.milli_tokens.saturating_add(refill).min(full);
         bucket.last = now;
         // This miss takes a token; the one that takes the last blocks the source, so a
@@ -255,10 +270,10 @@ impl Throttle {
         if bucket.blocked_until.take().is_none() {
             self.blocked.fetch_add(1, Ordering::AcqRel);
         }
-        bucket.blocked_until = Some(now + self.settings.cooldown);
+        bucket.blocked_until = Some(now + settings.cooldown);
         Some(Blocked {
             prefix,
-            cooldown: self.settings.cooldown,
+            cooldown: settings.cooldown,
         })
     }
 
@@ -287,6 +302,7 @@ impl Throttle {
     /// Forgets sources whose buckets have refilled and whose block has ended.
     pub fn sweep(&self) {
         let now = Instant::now();
+        let refill_per_minute = self.settings().refill_per_minute;
         for shard in self.shards.iter() {
             let mut shard = shard.lock().unwrap_or_else(|p| p.into_inner());
             shard.retain(|_, b| {
@@ -300,8 +316,7 @@ impl Throttle {
                 }
                 let elapsed_ms = u64::try_from(now.saturating_duration_since(b.last).as_millis())
                     .unwrap_or(u64::MAX);
-                let refill =
-                    elapsed_ms.saturating_mul(u64::from(self.settings.refill_per_minute)) / 60;
+                let refill = elapsed_ms.saturating_mul(u64::from(refill_per_minute)) / 60;
                 b.milli_tokens.saturating_add(refill) < b.full
             });
         }

@@ -490,3 +490,52 @@ fn sigterm_drains_and_exits_cleanly() {
             .unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
     }
 }
+
+#[tokio::test]
+async fn a_reload_puts_new_throttle_settings_and_log_level_in_use_and_keeps_them_when_the_file_is_broken(
+) {
+    use zerotouch::reload::{Change, Error};
+    let tmp = tempfile::tempdir().unwrap();
+    import(tmp.path(), &demo_with_phone_auth("mac")).await;
+    let file = tmp.path().join("zerotouch.toml");
+    std::fs::write(&file, "throttle_budget = 100\nlog_level = \"info\"\n").unwrap();
+    let server = TestServer::start_in(tmp.path(), |k| {
+        k.config = Some(file.clone());
+        k.throttle_budget = None;
+    })
+    .await;
+    let phone = server.phone(Some("Yealink SIP-T46S 66.86.0.15"));
+    for i in 0..3 {
+        let miss = phone.get(&format!("/805ec00000{i:02}.cfg")).await;
+        assert_eq!(miss.status, 404);
+    }
+
+    std::fs::write(
+        &file,
+        "throttle_budget = 4\nlog_level = \"debug\"\nmax_connections = 500\n",
+    )
+    .unwrap();
+    let report = server.reload.run().await.expect("running");
+    let Some(Ok(Change::Changed(what))) = report.of("settings") else {
+        panic!("{report:?}")
+    };
+    assert!(what.contains("throttle budget 4"), "{what}");
+    assert!(what.contains("log level"), "{what}");
+    assert!(what.contains("after a restart: max_connections"), "{what}");
+    // Three misses were spent against the old budget: the next ones run out the new one.
+    let mut statuses = Vec::new();
+    for i in 3..6 {
+        statuses.push(phone.get(&format!("/805ec00000{i:02}.cfg")).await.status);
+    }
+    assert_eq!(statuses.last(), Some(&429), "{statuses:?}");
+
+    // A broken file keeps everything that runs.
+    std::fs::write(&file, "throttle_budget = \"many\"\n").unwrap();
+    let report = server.reload.run().await.expect("running");
+    assert!(
+        matches!(report.of("settings"), Some(Err(Error::Kept(_)))),
+        "{report:?}"
+    );
+    let reloads = r#"zerotouch_reloads_total{hook="settings",result="failed"}"#;
+    assert_eq!(server.metric(reloads).await, 1.0);
+}

@@ -115,7 +115,7 @@ impl TestServer {
     pub async fn start_in(data_dir: &Path, tweak: impl FnOnce(&mut Knobs)) -> Self {
         let mut knobs = test_knobs(data_dir);
         tweak(&mut knobs);
-        let config = Config::resolve(knobs).unwrap();
+        let config = Config::load(knobs).unwrap();
         let listeners = Listeners::bind(&config).await.unwrap();
         let addrs = listeners.addresses();
         let reload = listeners.reload();
