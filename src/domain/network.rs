@@ -117,8 +117,28 @@ impl FromStr for Network {
         if bits > max {
             return Err(NetworkError::Length(written.to_owned()));
         }
-        // `around` would read an IPv4-mapped address as IPv4; a written network keeps its
-        // family.
+        // An IPv4-mapped network (`::ffff:192.0.2.0/120`) is the IPv4 network it maps: that is
+        // how `contains` sees a client's mapped address.
+        if let IpAddr::V6(v6) = ip {
+            if let (Some(v4), true) = (v6.to_ipv4_mapped(), bits >= 96) {
+                let bits = bits - 96;
+                let first = Ipv4Addr::from(u32::from(v4) & mask_v4(bits));
+                return if first == v4 {
+                    Ok(Network {
+                        first: IpAddr::V4(first),
+                        bits,
+                    })
+                } else {
+                    Err(NetworkError::HostBits {
+                        written: written.to_owned(),
+                        network: Network {
+                            first: IpAddr::V4(first),
+                            bits,
+                        },
+                    })
+                };
+            }
+        }
         let network = match ip {
             IpAddr::V4(v4) => Network {
                 first: IpAddr::V4(Ipv4Addr::from(u32::from(v4) & mask_v4(bits))),
@@ -214,6 +234,18 @@ mod tests {
         ));
         let err = "192.0.2.7/24".parse::<Network>().unwrap_err();
         assert!(err.to_string().contains("192.0.2.0/24"), "{err}");
+    }
+
+    #[test]
+    fn a_written_ipv4_mapped_network_is_the_ipv4_network_it_maps() {
+        // Found by the `network` fuzz target: a mapped network contained nothing.
+        let n: Network = "::ffff:192.0.2.1/128".parse().unwrap();
+        assert_eq!(n, "192.0.2.1/32".parse().unwrap());
+        assert!(n.contains(ip("192.0.2.1")));
+        assert!(n.contains(ip("::ffff:192.0.2.1")));
+        let n: Network = "::ffff:192.0.2.0/120".parse().unwrap();
+        assert_eq!(n.to_string().parse::<Network>(), Ok(n));
+        assert!("::ffff:192.0.2.1/120".parse::<Network>().is_err());
     }
 
     #[test]

@@ -264,6 +264,10 @@ impl Nonces {
 
     /// Records a use of `nonce` (presented from `prefix`) with count `nc`.
     pub fn use_count(&self, nonce: [u8; NONCE_BYTES], nc: u32, prefix: &[u8]) -> CountUse {
+        if nc == 0 {
+            // Counts start at 1 (RFC 7616): 0 is never a first use.
+            return CountUse::Replayed;
+        }
         let mut memory = self.memory.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(last) = memory.counts.get_mut(&nonce) {
             if nc <= *last {
@@ -730,6 +734,17 @@ mod tests {
         assert_eq!(n.use_count(rb, 1, b"p"), CountUse::Replayed);
         n.sweep(5_000);
         assert_eq!(n.remembered(), 0);
+    }
+
+    #[test]
+    fn a_count_of_zero_is_never_a_first_use() {
+        // Found by the `digest` fuzz target after the memory was rewritten.
+        let n = Nonces::new(b"k", Duration::from_secs(300), 1024);
+        let NonceCheck::Fresh(raw) = n.check(&n.mint(1, b"p"), 1, b"p") else {
+            panic!()
+        };
+        assert_eq!(n.use_count(raw, 0, b"p"), CountUse::Replayed);
+        assert_eq!(n.use_count(raw, 1, b"p"), CountUse::Accepted);
     }
 
     #[test]
