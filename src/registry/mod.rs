@@ -3,8 +3,9 @@
 //! A read cache of the store, loaded at start and updated after each commit (and by the
 //! change feed, for changes made elsewhere). Lookups are synchronous, lock-light (dashmap
 //! shards) and return `Arc`s; no guard is ever held past a lookup, never across an `.await`.
-//! Every replaced entry gets a fresh generation, so rendered configs cached under an old
-//! generation are never served again. Knows nothing of HTTP or rendering.
+//! An entry replaced with anything a config is rendered from changed gets a fresh generation,
+//! so rendered configs cached under an old generation are never served again. Knows nothing
+//! of HTTP or rendering.
 
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -50,7 +51,8 @@ pub struct Device {
     pub enrol_until: Option<i64>,
     /// Per-device settings; `None` when empty, so a million plain devices stay small.
     pub settings: Option<Box<DeviceSettings>>,
-    /// Changes whenever this entry is replaced.
+    /// Changes whenever what the device's config is rendered from (vendor, tenant, settings)
+    /// changes; a change of credentials or enrolment window alone keeps it.
     pub generation: u64,
 }
 
@@ -186,6 +188,20 @@ impl Registry {
         // keeps room for four). Over a million devices this is a few hundred MiB.
         let settings = (record.settings != DeviceSettings::default())
             .then(|| Box::new(record.settings.clone()));
+        // Binding credentials (one store write per phone, on its first authenticated fetch)
+        // leaves its config as it was: keeping the generation keeps the cached render, where
+        // a fresh one would make every freshly enrolled phone render again on its next boot
+        // and leave its old render in the cache until evicted.
+        let kept = self
+            .devices
+            .get(&record.mac)
+            .filter(|old| {
+                old.vendor == record.vendor
+                    && old.tenant == record.tenant
+                    && old.settings == settings
+            })
+            .map(|old| old.generation);
+        let generation = kept.unwrap_or_else(|| self.next_generation());
         let device = Device {
             mac: record.mac,
             vendor: record.vendor,
@@ -194,7 +210,7 @@ impl Registry {
             credentials: record.credentials.as_ref().map(|c| Box::new(c.clone())),
             enrol_until: record.enrol_until,
             settings,
-            generation: self.next_generation(),
+            generation,
         };
         self.devices.insert(device.mac, Arc::new(device));
     }
@@ -262,7 +278,7 @@ impl Registry {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::Host;
+    use crate::domain::{Ha1, Host};
 
     fn tenant(id: i64, name: &str) -> TenantRecord {
         TenantRecord {
@@ -306,6 +322,38 @@ mod tests {
         );
         r.remove_device(mac);
         assert!(r.lookup(mac).is_none());
+    }
+
+    #[test]
+    fn only_what_a_config_is_rendered_from_gives_a_device_a_new_generation() {
+        let r = Registry::new();
+        r.put_tenant(tenant(1, "sales"));
+        r.put_tenant(tenant(2, "support"));
+        let mac = Mac::parse("805ec017de13").unwrap();
+        let generation = |r: &Registry| r.lookup(mac).map(|(d, _)| d.generation);
+        r.put_device(device("805ec017de13", 1));
+        let first = generation(&r);
+
+        let mut bound = device("805ec017de13", 1);
+        bound.credentials = Some(PhoneCredentials::issued(Ha1::new("phone", "secret")));
+        bound.enrol_until = Some(1);
+        r.put_device(bound);
+        assert_eq!(
+            generation(&r),
+            first,
+            "credentials and window alone keep the render"
+        );
+
+        let mut configured = device("805ec017de13", 1);
+        configured.settings.display_name = Some("Reception".into());
+        r.put_device(configured);
+        let after_settings = generation(&r);
+        assert_ne!(after_settings, first, "new settings, new render");
+
+        let mut moved = device("805ec017de13", 2);
+        moved.settings.display_name = Some("Reception".into());
+        r.put_device(moved);
+        assert_ne!(generation(&r), after_settings, "another tenant, new render");
     }
 
     #[test]
