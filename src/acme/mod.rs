@@ -5,8 +5,10 @@
 //! The account and the certificate (with its key) live in the store's server-wide secrets, so
 //! with PostgreSQL every node serves the same certificate: one node at a time orders, under a
 //! lease kept in the store (compare-and-swap, expiring if its holder dies), and every node reads
-//! the stored certificate every `acme_check_every` and installs a new one when it appears. A
-//! failed order keeps the certificate in use and is retried with back-off.
+//! the stored certificate again as soon as the change feed reports a changed secret (and every
+//! `acme_check_every` in any case, the safety net for a missed notification) and installs a
+//! new one when it appears. A failed order keeps the certificate in use and is retried with
+//! back-off.
 //!
 //! Owns when to order (`due`), the lease and back-off (this file), talking to the CA
 //! (`order.rs`), the HTTP-01 answers (`challenges.rs`) and what is stored (`stored.rs`). Must
@@ -169,11 +171,14 @@ struct Renewal {
     next_attempt: tokio::time::Instant,
 }
 
-/// Starts the renewal task: every `check_every` until `stop`, install a newly stored
-/// certificate, and order one when it is due, this node holds the lease and no back-off is
-/// pending. `installed` is the stored value already in use (read at start).
+/// Starts the renewal task: every `check_every`, and whenever `secret_changes` changes (the
+/// change feed saw a secret stored), until `stop`: install a newly stored certificate, and
+/// order one when it is due, this node holds the lease and no back-off is pending.
+/// `installed` is the stored value already in use (read at start).
+#[allow(clippy::too_many_arguments)]
 pub fn spawn(
     settings: Settings,
+    mut secret_changes: tokio::sync::watch::Receiver<u64>,
     store: Arc<dyn Store>,
     challenges: Arc<Challenges>,
     install: Arc<dyn Install>,
@@ -204,6 +209,8 @@ pub fn spawn(
             tokio::select! {
                 () = stop.cancelled() => break,
                 () = tokio::time::sleep(renewal.settings.check_every) => {}
+                // A closed channel (the registry dropped at shutdown) leaves the periodic check.
+                Ok(()) = secret_changes.changed() => {}
             }
         }
         // Best effort: an order cut short leaves the lease to expire.

@@ -149,6 +149,7 @@ async fn serve(
     ) {
         tasks.push(crate::acme::spawn(
             settings,
+            components.registry.secret_changes(),
             components.store.clone(),
             challenges,
             Arc::new(acme::Installer {

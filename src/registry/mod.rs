@@ -66,6 +66,9 @@ pub struct Registry {
     /// Orders writers (API commits and the change feed) so the last committed state is the
     /// one left in the registry. Readers never take it.
     writers: tokio::sync::Mutex<()>,
+    /// Counts the server-wide secrets the change feed saw change; the registry keeps none of
+    /// them, it only tells their watchers (the ACME certificate's installer) to read again.
+    secrets: tokio::sync::watch::Sender<u64>,
 }
 
 /// Rows committed to the store, to reflect in the registry in one step.
@@ -96,7 +99,14 @@ impl Registry {
             generation: AtomicU64::new(1),
             applied_seq: AtomicI64::new(0),
             writers: tokio::sync::Mutex::new(()),
+            secrets: tokio::sync::watch::Sender::new(0),
         }
+    }
+
+    /// Changes whenever the change feed reports a changed server-wide secret (stored here or
+    /// by another node).
+    pub fn secret_changes(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.secrets.subscribe()
     }
 
     /// Held by whoever writes after a commit: between reading the store and writing here, no
@@ -262,6 +272,7 @@ impl Registry {
         change: &Change,
     ) -> Result<(), crate::store::Error> {
         match *change {
+            Change::Secret(_) => self.secrets.send_modify(|n| *n = n.wrapping_add(1)),
             Change::Tenant(id) => match store.tenant(id).await? {
                 Some(t) => self.put_tenant(t),
                 None => self.remove_tenant(id),

@@ -154,6 +154,7 @@ pub(crate) fn change_columns(change: &Change) -> (&'static str, String) {
     match change {
         Change::Tenant(id) => ("tenant", id.to_string()),
         Change::Device(mac) => ("device", mac.to_string()),
+        Change::Secret(name) => ("secret", name.clone()),
     }
 }
 
@@ -162,6 +163,7 @@ pub(crate) fn change(seq: i64, entity: &str, key: &str) -> Result<ChangeEntry, E
     let change = match entity {
         "tenant" => Change::Tenant(key.parse().map_err(|e| corrupt("change key", e))?),
         "device" => Change::Device(Mac::parse(key).map_err(|e| corrupt("change key", e))?),
+        "secret" => Change::Secret(key.to_owned()),
         other => return Err(corrupt("change entity", other)),
     };
     Ok(ChangeEntry { seq, change })

@@ -318,6 +318,10 @@ pub enum Change {
     Tenant(TenantId),
     /// A device was claimed, changed, moved or released.
     Device(Mac),
+    /// A server-wide secret (the ACME certificate, its account, lease or HTTP-01 answers) was
+    /// stored, replaced or removed: nodes watching it read it again at once instead of at
+    /// their next periodic check.
+    Secret(String),
 }
 
 /// A change with its position in the store's monotonically increasing change sequence.

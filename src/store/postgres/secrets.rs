@@ -6,7 +6,7 @@
 
 use super::decode::get;
 use super::PostgresStore;
-use crate::store::Error;
+use crate::store::{Change, Error};
 
 /// [`Store::stored_secret`](crate::store::Store::stored_secret).
 pub(super) async fn get_one(store: &PostgresStore, name: &str) -> Result<Option<Vec<u8>>, Error> {
@@ -36,6 +36,7 @@ pub(super) async fn swap(
         .write("swap_secret", move |tx| {
             let (name, expected, new) = (name.clone(), expected.clone(), new.clone());
             Box::pin(async move {
+                let writes = new.is_some() || expected.is_some();
                 let c = tx.conn();
                 // Each statement matches only the expected state. A concurrent writer on
                 // another node holds the row lock until it commits; this one then re-checks
@@ -69,6 +70,9 @@ pub(super) async fn swap(
                         .await?
                     }
                 };
+                if writes && changed == 1 {
+                    tx.change(Change::Secret(name.clone()));
+                }
                 Ok(changed == 1)
             })
         })

@@ -6,8 +6,8 @@
 use rusqlite::{params, OptionalExtension};
 
 use super::connection::Db;
-use super::SqliteStore;
-use crate::store::Error;
+use super::{changes, SqliteStore};
+use crate::store::{now_millis, Change, Error};
 
 /// [`Store::stored_secret`](crate::store::Store::stored_secret).
 pub(super) async fn get_one(store: &SqliteStore, name: &str) -> Result<Option<Vec<u8>>, Error> {
@@ -37,6 +37,7 @@ pub(super) async fn swap(
         .write(move |tx| {
             // Each statement matches only the expected state, so a writer that lost the race
             // changes nothing and learns it from the row count.
+            let writes = new.is_some() || expected.is_some();
             let changed = match (expected, new) {
                 (None, None) => tx
                     .prepare_cached("SELECT count(*) FROM server_secrets WHERE name = ?1")
@@ -57,6 +58,9 @@ pub(super) async fn swap(
                     .and_then(|mut s| s.execute(params![name, old])),
             }
             .db()?;
+            if writes && changed == 1 {
+                changes::append(tx, &Change::Secret(name.clone()), now_millis())?;
+            }
             Ok(changed == 1)
         })
         .await
