@@ -1,6 +1,6 @@
 //! The Debian package: `deploy/build-deb` packages the binary these tests run (cargo-deb
-//! `--no-build`, so no second build), the package is unpacked into a clean root and its files
-//! checked, its unit passes `systemd-analyze verify` and keeps `systemd-analyze security` at
+//! `--no-build`, so no second build), dpkg installs (unpacks) the package into a clean root
+//! and its files are checked, its unit passes `systemd-analyze verify` and keeps `systemd-analyze security` at
 //! 2.0 or below (with and without the privileged-ports drop-in), and the shipped default
 //! configuration parses and documents every knob.
 
@@ -111,8 +111,38 @@ fn the_debian_package_unpacks_into_a_clean_root_with_a_hardened_unit() {
         );
     }
 
+    // Installed by dpkg itself into a clean root with an empty package database: it unpacks
+    // the files, registers the configuration as a conffile and records the package. The
+    // maintainer scripts would run chrooted in that root, which has no shell or adduser, so
+    // the package is unpacked and not configured; the scripts are syntax-checked above.
     let root = work.path().join("root");
-    run("dpkg-deb", &["-x", deb, root.to_str().unwrap()], "dpkg");
+    let database = root.join("var/lib/dpkg");
+    for dir in ["updates", "info", "triggers"] {
+        std::fs::create_dir_all(database.join(dir)).unwrap();
+    }
+    std::fs::write(database.join("status"), "").unwrap();
+    let dpkg = |args: &[&str]| {
+        let mut all = vec!["--root", root.to_str().unwrap(), "--force-not-root"];
+        all.extend_from_slice(args);
+        run("dpkg", &all, "dpkg")
+    };
+    dpkg(&["--unpack", deb]);
+    let status = dpkg(&["--status", "zerotouch"]);
+    assert!(status.contains("Status: install ok unpacked"), "{status}");
+    assert!(
+        status.contains("Conffiles:\n /etc/zerotouch/zerotouch.toml "),
+        "{status}"
+    );
+    let listed = dpkg(&["--listfiles", "zerotouch"]);
+    assert!(
+        listed.lines().any(|l| l == "/usr/bin/zerotouch"),
+        "{listed}"
+    );
+    // Until it is configured, dpkg keeps a new conffile beside its final name; configuring
+    // moves it there when no administrator's copy exists, as here.
+    let conffile = root.join("etc/zerotouch/zerotouch.toml");
+    std::fs::rename(conffile.with_extension("toml.dpkg-new"), &conffile)
+        .expect("dpkg unpacked the configuration as a new conffile");
     for file in [
         "usr/bin/zerotouch",
         "usr/lib/systemd/system/zerotouch.service",
