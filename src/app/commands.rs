@@ -20,7 +20,7 @@ use crate::store::sqlite::SqliteStore;
 use crate::store::Actor;
 
 use super::components::throttle_settings;
-use super::progress::ImportProgress;
+use super::progress::{Activity, ImportProgress};
 use super::store::open_store;
 
 /// Who reads a command's standard output.
@@ -260,6 +260,10 @@ fn sqlite_store_of(config: &Config, what: &str) -> anyhow::Result<std::path::Pat
 pub async fn backup(config: &Config, file: &Path) -> anyhow::Result<String> {
     let db = sqlite_store_of(config, "backup")?;
     let (from, to) = (db.clone(), file.to_owned());
+    let _shown = Activity::on_stderr(format!(
+        "backing up {} (one snapshot, then checked)",
+        db.display()
+    ));
     let report = tokio::task::spawn_blocking(move || SqliteStore::backup(&from, &to))
         .await
         .context("backup task failed")?
@@ -280,6 +284,7 @@ pub async fn backup(config: &Config, file: &Path) -> anyhow::Result<String> {
 pub async fn restore(config: &Config, file: &Path) -> anyhow::Result<String> {
     let db = sqlite_store_of(config, "restore")?;
     let (from, to) = (file.to_owned(), db.clone());
+    let _shown = Activity::on_stderr(format!("checking and restoring {}", file.display()));
     let report = tokio::task::spawn_blocking(move || SqliteStore::restore(&from, &to))
         .await
         .context("restore task failed")?

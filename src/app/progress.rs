@@ -1,6 +1,8 @@
-//! Progress on the operator's terminal: an import's stages drawn with `indicatif` on stderr
-//! when stderr is a terminal, nothing at all otherwise (a script, a pipe, a log file sees no
-//! control characters). Owns indicatif; knows nothing of what the rows are.
+//! Progress on the operator's terminal: an import's stages, and a spinner for a long step that
+//! has no countable parts (migrations, a backup's one-snapshot copy, a restore's checks), drawn
+//! with `indicatif` on stderr when stderr is a terminal, nothing at all otherwise (a script, a
+//! pipe, a log file sees no control characters). Owns indicatif; knows nothing of what the
+//! rows are.
 
 use std::io::IsTerminal;
 use std::time::Duration;
@@ -75,6 +77,42 @@ impl Progress for ImportProgress {
     }
 }
 
+/// A long step shown as a spinner with its elapsed time, cleared when the step ends (dropped).
+pub struct Activity {
+    bar: ProgressBar,
+}
+
+impl Activity {
+    /// `what` is going on, drawn on stderr if it is a terminal, hidden otherwise.
+    pub fn on_stderr(what: String) -> Self {
+        Self::drawn(std::io::stderr().is_terminal(), what)
+    }
+
+    fn drawn(visible: bool, what: String) -> Self {
+        let target = if visible {
+            ProgressDrawTarget::stderr()
+        } else {
+            ProgressDrawTarget::hidden()
+        };
+        let bar = ProgressBar::with_draw_target(None, target);
+        bar.set_style(
+            ProgressStyle::with_template("{spinner} {msg} ({elapsed})")
+                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+        );
+        bar.set_message(what);
+        if visible {
+            bar.enable_steady_tick(Duration::from_millis(120));
+        }
+        Self { bar }
+    }
+}
+
+impl Drop for Activity {
+    fn drop(&mut self) {
+        self.bar.finish_and_clear();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -90,5 +128,12 @@ mod tests {
         assert_eq!(progress.bar.position(), 3);
         progress.stage(Stage::Committing, 3);
         progress.finish();
+    }
+
+    #[test]
+    fn a_hidden_activity_draws_nothing() {
+        let activity = Activity::drawn(false, "backing up".into());
+        assert!(activity.bar.is_hidden());
+        drop(activity);
     }
 }

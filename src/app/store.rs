@@ -93,7 +93,9 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
 
 /// `zerotouch migrate`: applies pending migrations and says what was done.
 pub async fn migrate(config: &Config) -> anyhow::Result<String> {
+    let shown = super::progress::Activity::on_stderr("migrating the store".into());
     let opened = open(config, None).await?;
+    drop(shown);
     let m = &opened.migrated;
     Ok(if m.applied.is_empty() {
         format!(
