@@ -1,13 +1,13 @@
 //! Customers: the businesses a partner sells to. A partner sees only its own.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 
 use super::auth::Authenticated;
 use super::error::{ApiError, ErrorBody};
 use super::wire::{CustomerIn, CustomerOut, CustomerPatch};
-use super::{ApiState, JsonBody};
+use super::{ApiPath, ApiState, JsonBody};
 
 /// Create a customer.
 #[utoipa::path(post, path = "/api/v1/customers", tag = "customers",
@@ -65,7 +65,7 @@ pub async fn list_customers(
 pub async fn get_customer(
     State(state): State<ApiState>,
     caller: Authenticated,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
 ) -> Result<Json<CustomerOut>, ApiError> {
     let partner = caller.partner()?;
     let c = state
@@ -90,7 +90,7 @@ pub async fn get_customer(
 pub async fn update_customer(
     State(state): State<ApiState>,
     caller: Authenticated,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
     JsonBody(patch): JsonBody<CustomerPatch>,
 ) -> Result<Json<CustomerOut>, ApiError> {
     let partner = caller.partner()?;

@@ -2,7 +2,7 @@
 //! import. The claim rules are checked here (MAC syntax, vendor OUI, Gigaset label code) and
 //! decided race-free by the store (one MAC, one tenant).
 
-use axum::extract::{Path, Query, Request, State};
+use axum::extract::{Query, Request, State};
 use axum::http::{header, StatusCode};
 use axum::Json;
 use serde::Deserialize;
@@ -14,7 +14,7 @@ use super::wire::{
     checked_device_settings, device_settings, networks, parse_time, DeviceIn, DeviceList,
     DeviceOut, DevicePatch, EnrolmentIn, ImportIn, ImportOut, ImportRowOut,
 };
-use super::{parse_json, read_body, ApiState, JsonBody, OptionalJsonBody, IMPORT_LIMIT};
+use super::{parse_json, read_body, ApiPath, ApiState, JsonBody, OptionalJsonBody, IMPORT_LIMIT};
 use crate::domain::{check_claimable, ClaimRefusal, DeviceSettings, Mac, TenantName, Vendor};
 use crate::store::{
     ClaimOutcome, ClaimRequest, DeviceQuery, DeviceUpdate, RotationOutcome, UpdateOutcome,
@@ -130,23 +130,31 @@ pub async fn claim_device(
 
 /// Search filters for the device list.
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct DeviceParams {
     /// MAC prefix, any notation (`80:5E:C0`, `805ec0`).
+    #[param(pattern = r"^[:.\-]*([0-9A-Fa-f][:.\-]*){0,12}$")]
     mac_prefix: Option<String>,
     /// Only this tenant's devices.
+    #[param(value_type = Option<super::wire::TenantNameText>)]
     tenant: Option<String>,
-    /// Only this vendor's devices (`yealink`, `snom`, `gigaset`).
+    /// Only this vendor's devices.
+    #[param(value_type = Option<super::wire::VendorName>)]
     vendor: Option<String>,
-    /// Last fetch at or after this RFC 3339 time.
+    /// Last fetch at or after this RFC 3339 time (any offset).
+    #[param(value_type = Option<String>, format = DateTime)]
     seen_since: Option<String>,
-    /// Last fetch before this RFC 3339 time.
+    /// Last fetch before this RFC 3339 time (any offset).
+    #[param(value_type = Option<String>, format = DateTime)]
     seen_before: Option<String>,
     /// Only devices that never fetched their config.
     never_seen: Option<bool>,
     /// The page after this MAC (the previous page's `next`).
+    #[param(value_type = Option<super::wire::MacText>)]
     after: Option<String>,
     /// Page size, 1–1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<usize>,
 }
 
@@ -229,7 +237,7 @@ pub async fn list_devices(
 
 /// Show one device with its last-fetch status.
 #[utoipa::path(get, path = "/api/v1/devices/{mac}", tag = "devices",
-    params(("mac" = String, Path, description = "MAC, any notation")),
+    params(("mac" = super::wire::MacText, Path, description = "MAC, any notation")),
     responses(
         (status = 200, description = "The device", body = DeviceOut),
         (status = 401, description = "Missing or invalid token", body = ErrorBody),
@@ -238,7 +246,7 @@ pub async fn list_devices(
 pub async fn get_device(
     State(state): State<ApiState>,
     caller: Authenticated,
-    Path(mac): Path<String>,
+    ApiPath(mac): ApiPath<String>,
 ) -> Result<Json<DeviceOut>, ApiError> {
     let partner = caller.partner()?;
     Ok(Json(view(&state, partner, path_mac(&mac)?).await?))
@@ -246,7 +254,7 @@ pub async fn get_device(
 
 /// Move a device to another of the partner's tenants and/or replace its per-device settings.
 #[utoipa::path(patch, path = "/api/v1/devices/{mac}", tag = "devices",
-    params(("mac" = String, Path, description = "MAC, any notation")),
+    params(("mac" = super::wire::MacText, Path, description = "MAC, any notation")),
     request_body = DevicePatch,
     responses(
         (status = 200, description = "Changed", body = DeviceOut),
@@ -258,7 +266,7 @@ pub async fn get_device(
 pub async fn update_device(
     State(state): State<ApiState>,
     caller: Authenticated,
-    Path(mac): Path<String>,
+    ApiPath(mac): ApiPath<String>,
     JsonBody(patch): JsonBody<DevicePatch>,
 ) -> Result<Json<DeviceOut>, ApiError> {
     let partner = caller.partner()?;
@@ -312,7 +320,7 @@ pub async fn update_device(
 
 /// Release a device: it is no longer claimed, and its phone gets nothing on its next fetch.
 #[utoipa::path(delete, path = "/api/v1/devices/{mac}", tag = "devices",
-    params(("mac" = String, Path, description = "MAC, any notation")),
+    params(("mac" = super::wire::MacText, Path, description = "MAC, any notation")),
     responses(
         (status = 204, description = "Released"),
         (status = 401, description = "Missing or invalid token", body = ErrorBody),
@@ -321,7 +329,7 @@ pub async fn update_device(
 pub async fn release_device(
     State(state): State<ApiState>,
     caller: Authenticated,
-    Path(mac): Path<String>,
+    ApiPath(mac): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
     caller.partner()?;
     let mac = path_mac(&mac)?;
@@ -342,7 +350,8 @@ pub async fn release_device(
 /// text/csv`, header row with columns `mac,tenant,claim_code,display_name,line_user,
 /// line_auth_user,line_password,line_display_name`; `mac` and `tenant` required). **Per-row**:
 /// every row gets its own result, the accepted rows are committed together in one transaction,
-/// refused rows change nothing. A body that is not valid JSON/CSV is refused whole (400).
+/// refused rows change nothing. A JSON body that is not an import document is refused whole
+/// (400), as is a CSV document without its required columns or with broken quoting (422).
 #[utoipa::path(post, path = "/api/v1/devices/import", tag = "devices",
     request_body(content(
         (ImportIn = "application/json"),
@@ -350,9 +359,10 @@ pub async fn release_device(
     )),
     responses(
         (status = 200, description = "One result per row", body = ImportOut),
-        (status = 400, description = "Malformed JSON or CSV", body = ErrorBody),
+        (status = 400, description = "Malformed JSON", body = ErrorBody),
         (status = 401, description = "Missing or invalid token", body = ErrorBody),
         (status = 413, description = "Body too large", body = ErrorBody),
+        (status = 422, description = "A CSV document without its required columns, or with broken quoting", body = ErrorBody),
     ))]
 pub async fn import_devices(
     State(state): State<ApiState>,
@@ -367,7 +377,11 @@ pub async fn import_devices(
         .is_some_and(|v| v.trim_start().to_ascii_lowercase().starts_with("text/csv"));
     let body = read_body(req, &state, IMPORT_LIMIT).await?;
     let rows = if csv {
-        crate::import::csv_rows(&body).map_err(|e| ApiError::BadRequest(e.to_string()))?
+        // Any text is a CSV body by the document's schema; what it must hold is a rule.
+        crate::import::csv_rows(&body).map_err(|e| ApiError::Invalid {
+            code: "invalid_document",
+            message: e.to_string(),
+        })?
     } else {
         parse_json::<ImportIn>(&body)?.devices
     };
@@ -416,7 +430,7 @@ pub async fn import_devices(
 /// per-device credentials. Use it for a factory-reset phone; any credentials it had stop
 /// working. Audited.
 #[utoipa::path(post, path = "/api/v1/devices/{mac}/enrolment", tag = "devices",
-    params(("mac" = String, Path, description = "MAC, any notation")),
+    params(("mac" = super::wire::MacText, Path, description = "MAC, any notation")),
     request_body = EnrolmentIn,
     responses(
         (status = 200, description = "Window open", body = DeviceOut),
@@ -427,7 +441,7 @@ pub async fn import_devices(
 pub async fn open_enrolment(
     State(state): State<ApiState>,
     caller: Authenticated,
-    Path(mac): Path<String>,
+    ApiPath(mac): ApiPath<String>,
     OptionalJsonBody(body): OptionalJsonBody<EnrolmentIn>,
 ) -> Result<Json<DeviceOut>, ApiError> {
     let partner = caller.partner()?;
@@ -447,7 +461,7 @@ pub async fn open_enrolment(
 /// answered like an unknown MAC until its enrolment is reopened. Use it for a stolen or
 /// compromised phone. Audited.
 #[utoipa::path(post, path = "/api/v1/devices/{mac}/credentials/revoke", tag = "devices",
-    params(("mac" = String, Path, description = "MAC, any notation")),
+    params(("mac" = super::wire::MacText, Path, description = "MAC, any notation")),
     responses(
         (status = 200, description = "Revoked", body = DeviceOut),
         (status = 401, description = "Missing or invalid token", body = ErrorBody),
@@ -456,7 +470,7 @@ pub async fn open_enrolment(
 pub async fn revoke_credentials(
     State(state): State<ApiState>,
     caller: Authenticated,
-    Path(mac): Path<String>,
+    ApiPath(mac): ApiPath<String>,
 ) -> Result<Json<DeviceOut>, ApiError> {
     let partner = caller.partner()?;
     let mac = path_mac(&mac)?;
@@ -473,7 +487,7 @@ pub async fn revoke_credentials(
 /// ones; the old ones keep working until the phone has fetched once with the new ones.
 /// Audited.
 #[utoipa::path(post, path = "/api/v1/devices/{mac}/credentials/rotate", tag = "devices",
-    params(("mac" = String, Path, description = "MAC, any notation")),
+    params(("mac" = super::wire::MacText, Path, description = "MAC, any notation")),
     responses(
         (status = 200, description = "Rotation pending", body = DeviceOut),
         (status = 401, description = "Missing or invalid token", body = ErrorBody),
@@ -483,7 +497,7 @@ pub async fn revoke_credentials(
 pub async fn rotate_credentials(
     State(state): State<ApiState>,
     caller: Authenticated,
-    Path(mac): Path<String>,
+    ApiPath(mac): ApiPath<String>,
 ) -> Result<Json<DeviceOut>, ApiError> {
     let partner = caller.partner()?;
     let mac = path_mac(&mac)?;

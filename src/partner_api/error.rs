@@ -21,6 +21,9 @@ pub enum ApiError {
     /// An admin token on a partner route.
     #[error("this route needs a partner token")]
     PartnerOnly,
+    /// A method the route does not have.
+    #[error("this route does not take {0}")]
+    MethodNotAllowed(String),
     /// Not there, or not this partner's: the two are indistinguishable on purpose.
     #[error("{0} not found")]
     NotFound(&'static str),
@@ -96,6 +99,7 @@ impl ApiError {
             ApiError::Unauthenticated => StatusCode::UNAUTHORIZED,
             ApiError::AdminOnly | ApiError::PartnerOnly => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Invalid { .. } | ApiError::CouldNotRegister { .. } => {
@@ -117,6 +121,7 @@ impl ApiError {
             ApiError::AdminOnly => "admin_only",
             ApiError::PartnerOnly => "partner_only",
             ApiError::NotFound(_) => "not_found",
+            ApiError::MethodNotAllowed(_) => "method_not_allowed",
             ApiError::BadRequest(_) => "bad_request",
             ApiError::TooLarge(_) => "body_too_large",
             ApiError::Invalid { code, .. } => code,

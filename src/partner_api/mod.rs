@@ -26,6 +26,7 @@ pub mod auth;
 mod customers;
 mod devices;
 pub mod error;
+mod openapi;
 mod partners;
 mod tenants;
 pub mod wire;
@@ -89,6 +90,24 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
     }
 }
 
+/// A path parameter: one that does not parse (a customer id that is not a number, or too
+/// big) is 400 with the API's error body, as every other error.
+pub struct ApiPath<T>(pub T);
+
+impl<T: DeserializeOwned + Send, S: Send + Sync> axum::extract::FromRequestParts<S> for ApiPath<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, ApiError> {
+        match axum::extract::Path::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(value)) => Ok(ApiPath(value)),
+            Err(rejection) => Err(ApiError::BadRequest(rejection.body_text())),
+        }
+    }
+}
+
 /// Like [`JsonBody`], but an empty body means the defaults.
 pub struct OptionalJsonBody<T>(pub T);
 
@@ -124,12 +143,47 @@ pub async fn read_body<S: Send + Sync>(
 }
 
 /// Parses JSON, naming the problem (line, column, field) in the error.
+///
+/// A number with a zero fraction (`30.0`) is an integer in JSON Schema, as the OpenAPI document
+/// promises, where serde takes it for a float: a body refused for that alone is read again
+/// with such numbers as integers.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(ApiError::BadRequest("a JSON body is required".into()));
     }
-    serde_json::from_slice(bytes)
+    serde_json::from_slice(bytes).or_else(|first| {
+        let integral = serde_json::from_slice::<serde_json::Value>(bytes)
+            .ok()
+            .and_then(|mut value| integral_numbers(&mut value).then_some(value));
+        match integral {
+            Some(value) => serde_json::from_value(value),
+            None => Err(first),
+        }
         .map_err(|e| ApiError::BadRequest(format!("invalid JSON body: {e}")))
+    })
+}
+
+/// Turns every float with a zero fraction that an integer type can hold into that integer;
+/// whether any was turned.
+fn integral_numbers(value: &mut serde_json::Value) -> bool {
+    use serde_json::Value;
+    match value {
+        Value::Number(n) if n.is_f64() => {
+            let Some(f) = n.as_f64().filter(|f| f.fract() == 0.0 && f.abs() < 9.0e15) else {
+                return false;
+            };
+            // Exact: below 2^53 every integer is a float.
+            *value = Value::from(f as i64);
+            true
+        }
+        Value::Array(items) => items
+            .iter_mut()
+            .fold(false, |any, item| integral_numbers(item) | any),
+        Value::Object(members) => members
+            .values_mut()
+            .fold(false, |any, member| integral_numbers(member) | any),
+        _ => false,
+    }
 }
 
 #[derive(OpenApi)]
@@ -140,6 +194,13 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         description = "Register (claim) the MACs of the phones you sell to your customers' tenant instances, and manage those tenants.\n\nAuthenticate with `Authorization: Bearer <token>`. Errors are `{\"error\": {\"code\", \"message\"}}` with a stable code. A resource of another partner answers 404, exactly like one that does not exist.\n\nBulk import (`POST /api/v1/devices/import`) is **per-row**: every row gets its own result; the accepted rows are committed together in one transaction, refused rows change nothing."
     ),
     modifiers(&BearerAuth),
+    components(schemas(
+        wire::VendorName,
+        wire::TransportName,
+        wire::PhoneAuthName,
+        wire::MacText,
+        wire::TenantNameText
+    )),
     tags(
         (name = "admin", description = "Partners and their API tokens (administrator token only)"),
         (name = "customers", description = "The businesses a partner sells to"),
@@ -203,6 +264,7 @@ pub fn routes() -> (axum::Router<ApiState>, utoipa::openapi::OpenApi) {
 /// The complete API service.
 pub fn router(state: ApiState) -> axum::Router {
     let (routes, mut doc) = routes();
+    openapi::complete(&mut doc);
     doc.paths.paths.insert(
         "/api/v1/openapi.json".into(),
         utoipa::openapi::path::PathItem::new(
@@ -226,6 +288,9 @@ pub fn router(state: ApiState) -> axum::Router {
             }),
         )
         .fallback(|| async { ApiError::NotFound("route") })
+        .method_not_allowed_fallback(|method: axum::http::Method| async move {
+            ApiError::MethodNotAllowed(method.as_str().chars().take(32).collect())
+        })
         .layer(axum::middleware::from_fn_with_state(state.clone(), observe))
         .with_state(state)
 }

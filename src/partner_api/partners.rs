@@ -1,6 +1,6 @@
 //! Admin routes: partners, their tokens, and the audit log.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::Json;
 use serde::Deserialize;
@@ -9,7 +9,7 @@ use utoipa::IntoParams;
 use super::auth::{self, Authenticated};
 use super::error::{ApiError, ErrorBody};
 use super::wire::{AuditList, AuditOut, PartnerIn, PartnerOut, TokenOut};
-use super::{ApiState, JsonBody};
+use super::{ApiPath, ApiState, JsonBody};
 use crate::domain::partner::check_partner_name;
 use crate::domain::Mac;
 use crate::store::AuditQuery;
@@ -77,7 +77,7 @@ pub async fn list_partners(
 pub async fn create_token(
     State(state): State<ApiState>,
     caller: Authenticated,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
 ) -> Result<(StatusCode, Json<TokenOut>), ApiError> {
     caller.admin()?;
     let issued = auth::issue().map_err(|e| {
@@ -107,7 +107,7 @@ pub async fn create_token(
 pub async fn list_tokens(
     State(state): State<ApiState>,
     caller: Authenticated,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
 ) -> Result<Json<Vec<TokenOut>>, ApiError> {
     caller.admin()?;
     state
@@ -125,8 +125,8 @@ pub async fn list_tokens(
 }
 
 /// Revoke a partner's token.
-#[utoipa::path(delete, path = "/api/v1/partners/{id}/tokens/{token}", tag = "admin",
-    params(("id" = i64, Path, description = "Partner id"), ("token" = i64, Path, description = "Token id")),
+#[utoipa::path(delete, path = "/api/v1/partners/{id}/tokens/{token_id}", tag = "admin",
+    params(("id" = i64, Path, description = "Partner id"), ("token_id" = i64, Path, description = "Token id (the `id` of the token's entry, not the token itself)")),
     responses(
         (status = 204, description = "Revoked"),
         (status = 401, description = "Missing or invalid token", body = ErrorBody),
@@ -136,7 +136,7 @@ pub async fn list_tokens(
 pub async fn revoke_token(
     State(state): State<ApiState>,
     caller: Authenticated,
-    Path((id, token)): Path<(i64, i64)>,
+    ApiPath((id, token)): ApiPath<(i64, i64)>,
 ) -> Result<StatusCode, ApiError> {
     caller.admin()?;
     if state.store.revoke_token(id, token, &caller.actor()).await? {
@@ -148,15 +148,19 @@ pub async fn revoke_token(
 
 /// Audit log filters.
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct AuditParams {
     /// Entries after this id (for paging).
     after: Option<i64>,
     /// Only this device's entries (any MAC notation).
+    #[param(value_type = Option<super::wire::MacText>)]
     mac: Option<String>,
     /// Only this tenant's entries.
+    #[param(value_type = Option<super::wire::TenantNameText>)]
     tenant: Option<String>,
     /// Page size, 1–1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<usize>,
 }
 
@@ -191,7 +195,14 @@ pub async fn audit_log(
         .audit_log(AuditQuery {
             after: p.after,
             mac,
-            tenant: p.tenant,
+            tenant: p
+                .tenant
+                .map(|t| {
+                    crate::domain::TenantName::parse(&t)
+                        .map(|name| name.as_str().to_owned())
+                        .map_err(|e| ApiError::BadRequest(format!("tenant: {e}")))
+                })
+                .transpose()?,
             limit,
         })
         .await?;

@@ -1,14 +1,14 @@
 //! Tenant instances: one hosted PBX each, named by a DNS label unique across the service, and
 //! everything its phones receive. A change reaches the tenant's phones on their next fetch.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 
 use super::auth::Authenticated;
 use super::error::{ApiError, ErrorBody};
 use super::wire::{TenantIn, TenantOut};
-use super::{ApiState, JsonBody};
+use super::{ApiPath, ApiState, JsonBody};
 use crate::domain::{TenantName, TenantSettings};
 use crate::store::{TenantChanged, TenantCreated};
 
@@ -86,7 +86,7 @@ pub async fn list_tenants(
 
 /// Show one tenant instance.
 #[utoipa::path(get, path = "/api/v1/tenants/{name}", tag = "tenants",
-    params(("name" = String, Path, description = "Tenant name")),
+    params(("name" = super::wire::TenantNameText, Path, description = "Tenant name")),
     responses(
         (status = 200, description = "The tenant", body = TenantOut),
         (status = 401, description = "Missing or invalid token", body = ErrorBody),
@@ -95,7 +95,7 @@ pub async fn list_tenants(
 pub async fn get_tenant(
     State(state): State<ApiState>,
     caller: Authenticated,
-    Path(name): Path<String>,
+    ApiPath(name): ApiPath<String>,
 ) -> Result<Json<TenantOut>, ApiError> {
     let partner = caller.partner()?;
     let name = TenantName::parse(&name).map_err(|_| ApiError::NotFound("tenant"))?;
@@ -110,7 +110,7 @@ pub async fn get_tenant(
 /// Change a tenant's settings; absent fields stay as they are. Its phones get the change on
 /// their next fetch.
 #[utoipa::path(patch, path = "/api/v1/tenants/{name}", tag = "tenants",
-    params(("name" = String, Path, description = "Tenant name")),
+    params(("name" = super::wire::TenantNameText, Path, description = "Tenant name")),
     request_body = TenantIn,
     responses(
         (status = 200, description = "Changed", body = TenantOut),
@@ -122,13 +122,16 @@ pub async fn get_tenant(
 pub async fn update_tenant(
     State(state): State<ApiState>,
     caller: Authenticated,
-    Path(name): Path<String>,
+    ApiPath(name): ApiPath<String>,
     JsonBody(mut body): JsonBody<TenantIn>,
 ) -> Result<Json<TenantOut>, ApiError> {
     let partner = caller.partner()?;
     let name = TenantName::parse(&name).map_err(|_| ApiError::NotFound("tenant"))?;
     if body.name.take().is_some_and(|n| n != name.as_str()) {
-        return Err(ApiError::BadRequest("a tenant cannot be renamed".into()));
+        return Err(ApiError::Invalid {
+            code: "invalid_setting",
+            message: "name: a tenant cannot be renamed (name is for POST only)".into(),
+        });
     }
     let current = state
         .store
@@ -153,7 +156,7 @@ pub async fn update_tenant(
 
 /// Delete a tenant instance that claims no devices.
 #[utoipa::path(delete, path = "/api/v1/tenants/{name}", tag = "tenants",
-    params(("name" = String, Path, description = "Tenant name")),
+    params(("name" = super::wire::TenantNameText, Path, description = "Tenant name")),
     responses(
         (status = 204, description = "Deleted"),
         (status = 401, description = "Missing or invalid token", body = ErrorBody),
@@ -163,7 +166,7 @@ pub async fn update_tenant(
 pub async fn delete_tenant(
     State(state): State<ApiState>,
     caller: Authenticated,
-    Path(name): Path<String>,
+    ApiPath(name): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
     caller.partner()?;
     let name = TenantName::parse(&name).map_err(|_| ApiError::NotFound("tenant"))?;

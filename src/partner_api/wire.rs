@@ -7,6 +7,8 @@ use std::collections::BTreeMap;
 use std::time::{Duration, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
+use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
+use utoipa::openapi::RefOr;
 use utoipa::ToSchema;
 
 use super::error::ApiError;
@@ -28,21 +30,60 @@ pub fn time(ms: Millis) -> String {
 
 /// Parses an RFC 3339 time into store milliseconds.
 pub fn parse_time(field: &str, s: &str) -> Result<Millis, ApiError> {
-    let t = humantime::parse_rfc3339_weak(s).map_err(|e| {
-        ApiError::BadRequest(format!("{field}: {s:?} is not an RFC 3339 time: {e}"))
-    })?;
-    let ms = t
-        .duration_since(UNIX_EPOCH)
-        .map_err(|_| ApiError::BadRequest(format!("{field}: before 1970")))?
-        .as_millis();
+    let t = ::time::OffsetDateTime::parse(s, &::time::format_description::well_known::Rfc3339)
+        .map_err(|e| {
+            ApiError::BadRequest(format!(
+                "{field}: {s:?} is not an RFC 3339 time (like 2026-11-28T09:30:00Z or 2026-11-28T10:30:00+01:00): {e}"
+            ))
+        })?;
+    // Nothing in the store is older than 1970: an earlier bound means the same as 1970.
+    let ms = (t.unix_timestamp_nanos() / 1_000_000).max(0);
     Ok(i64::try_from(ms).unwrap_or(i64::MAX))
 }
+
+/// A MAC in any notation the API accepts: 12 hex digits, bare or separated by `:` or `-`
+/// every 2, or by `.` every 4. Documentation only: requests carry the MAC as text.
+pub struct MacText;
+
+/// The MAC notations [`crate::domain::Mac::parse`] accepts, as a JSON Schema pattern.
+pub const MAC_PATTERN: &str = r"^([0-9A-Fa-f]{12}|[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){5}|[0-9A-Fa-f]{2}(-[0-9A-Fa-f]{2}){5}|[0-9A-Fa-f]{4}(\.[0-9A-Fa-f]{4}){2})$";
+
+/// A tenant name: a DNS label. Documentation only: requests carry the name as text.
+pub struct TenantNameText;
+
+/// The labels [`crate::domain::TenantName::parse`] accepts, as a JSON Schema pattern.
+pub const TENANT_PATTERN: &str = r"^[A-Za-z0-9]([A-Za-z0-9\-]{0,61}[A-Za-z0-9])?$";
+
+fn text_schema(pattern: &str, description: &str) -> RefOr<Schema> {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .pattern(Some(pattern))
+        .description(Some(description))
+        .into()
+}
+
+impl utoipa::PartialSchema for MacText {
+    fn schema() -> RefOr<Schema> {
+        text_schema(MAC_PATTERN, "A MAC in any usual notation")
+    }
+}
+
+impl ToSchema for MacText {}
+
+impl utoipa::PartialSchema for TenantNameText {
+    fn schema() -> RefOr<Schema> {
+        text_schema(TENANT_PATTERN, "A tenant name (a DNS label)")
+    }
+}
+
+impl ToSchema for TenantNameText {}
 
 /// `POST /partners`.
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PartnerIn {
     /// Unique partner name.
+    #[schema(min_length = 1, max_length = 100)]
     pub name: String,
 }
 
@@ -101,18 +142,23 @@ impl TokenOut {
 #[serde(deny_unknown_fields)]
 pub struct CustomerIn {
     /// Company name.
+    #[schema(min_length = 1, max_length = 200)]
     pub company: String,
     /// Contact person.
     #[serde(default)]
+    #[schema(min_length = 1, max_length = 200)]
     pub contact: Option<String>,
     /// Postal address.
     #[serde(default)]
+    #[schema(min_length = 1, max_length = 500)]
     pub address: Option<String>,
-    /// Phone number.
+    /// Phone number: digits, spaces and `+ - ( ) . /`.
     #[serde(default)]
+    #[schema(pattern = r"^[0-9 +\-()./]{1,50}$")]
     pub phone: Option<String>,
     /// E-mail address.
     #[serde(default)]
+    #[schema(min_length = 3, max_length = 254, format = Email)]
     pub email: Option<String>,
 }
 
@@ -134,19 +180,48 @@ impl CustomerIn {
     }
 }
 
+/// A SIP transport, as the API writes and documents it (also accepted in any case).
+#[derive(ToSchema)]
+#[schema(rename_all = "lowercase")]
+#[allow(dead_code)] // documents the values; requests carry the name as text
+pub enum TransportName {
+    /// UDP.
+    Udp,
+    /// TCP.
+    Tcp,
+    /// TLS.
+    Tls,
+}
+
+/// How a tenant's phones authenticate, as the API documents it.
+#[derive(ToSchema)]
+#[schema(rename_all = "lowercase")]
+#[allow(dead_code)] // documents the values; requests carry the name as text
+pub enum PhoneAuthName {
+    /// Per-device credentials bound at the first fetch inside the enrolment window.
+    Enrolment,
+    /// The MAC alone (weak; for trials).
+    Mac,
+}
+
 /// `PATCH /customers/{id}`: the fields to change.
 #[derive(Deserialize, ToSchema, Default)]
 #[serde(deny_unknown_fields)]
 pub struct CustomerPatch {
     /// Company name.
+    #[schema(min_length = 1, max_length = 200)]
     pub company: Option<String>,
     /// Contact person.
+    #[schema(min_length = 1, max_length = 200)]
     pub contact: Option<String>,
     /// Postal address.
+    #[schema(min_length = 1, max_length = 500)]
     pub address: Option<String>,
-    /// Phone number.
+    /// Phone number: digits, spaces and `+ - ( ) . /`.
+    #[schema(pattern = r"^[0-9 +\-()./]{1,50}$")]
     pub phone: Option<String>,
     /// E-mail address.
+    #[schema(min_length = 3, max_length = 254, format = Email)]
     pub email: Option<String>,
 }
 
@@ -183,11 +258,25 @@ impl From<CustomerRecord> for CustomerOut {
     }
 }
 
+/// A supported vendor, as the API writes and documents it (also accepted in any case).
+#[derive(ToSchema)]
+#[schema(rename_all = "lowercase")]
+#[allow(dead_code)] // documents the values; requests carry the name as text
+pub enum VendorName {
+    /// Yealink.
+    Yealink,
+    /// Snom.
+    Snom,
+    /// Gigaset.
+    Gigaset,
+}
+
 /// A firmware rule: phones of this vendor and model get this image.
 #[derive(Serialize, Deserialize, ToSchema, Clone)]
 #[serde(deny_unknown_fields)]
 pub struct FirmwareIn {
     /// `yealink`, `snom` or `gigaset`.
+    #[schema(value_type = VendorName)]
     pub vendor: String,
     /// Model as the phone's User-Agent names it (`T46S`, `D785`, `N870 IP PRO`).
     pub model: String,
@@ -203,18 +292,23 @@ pub struct FirmwareIn {
 #[serde(deny_unknown_fields)]
 pub struct TenantIn {
     /// DNS label, unique across the service (POST only; a tenant cannot be renamed).
+    #[schema(value_type = Option<TenantNameText>)]
     pub name: Option<String>,
     /// Id of one of the partner's customers.
     pub customer: Option<i64>,
     /// Registrar host or IP (required on POST).
     pub sip_server: Option<String>,
     /// Registrar port (default: 5060, or 5061 for TLS).
+    #[schema(minimum = 1, maximum = 65535)]
     pub sip_port: Option<u16>,
     /// `udp` (default), `tcp` or `tls`.
+    #[schema(value_type = Option<TransportName>)]
     pub transport: Option<String>,
     /// Registration expiry, seconds (60–86400, default 3600).
+    #[schema(minimum = 60, maximum = 86400)]
     pub expiry_seconds: Option<u32>,
     /// NAT keep-alive interval, seconds (5–3600, default 30).
+    #[schema(minimum = 5, maximum = 3600)]
     pub keepalive_seconds: Option<u32>,
     /// NTP server (default pool.ntp.org).
     pub ntp_server: Option<String>,
@@ -223,6 +317,7 @@ pub struct TenantIn {
     /// ISO 639-1 language (default en).
     pub language: Option<String>,
     /// Re-check interval, minutes (5–10080, default 1440).
+    #[schema(minimum = 5, maximum = 10080)]
     pub recheck_minutes: Option<u32>,
     /// Firmware policy: replaces the whole list.
     pub firmware: Option<Vec<FirmwareIn>>,
@@ -231,6 +326,7 @@ pub struct TenantIn {
     /// How phones authenticate: `enrolment` (default: the first fetch inside a claim's
     /// enrolment window binds the phone to per-device credentials; Gigaset phones use their
     /// MAC-ID) or `mac` (weak: anyone who knows a MAC gets its config; for trials).
+    #[schema(value_type = Option<PhoneAuthName>)]
     pub phone_auth: Option<String>,
     /// Networks (CIDR, e.g. `198.51.100.0/24`) phones may enrol from: the customer's
     /// offices. Empty or absent: anywhere. Replaces the whole list.
@@ -490,8 +586,10 @@ pub struct LineOut {
 #[serde(deny_unknown_fields)]
 pub struct DeviceIn {
     /// MAC in any usual notation.
+    #[schema(value_type = MacText)]
     pub mac: String,
     /// Tenant name.
+    #[schema(value_type = TenantNameText)]
     pub tenant: String,
     /// The 4 characters printed on a Gigaset label (required for Gigaset).
     #[serde(default)]
@@ -505,6 +603,7 @@ pub struct DeviceIn {
     /// Hours the enrolment window stays open (default 168 = 7 days, at most 2160): in tenants
     /// with `phone_auth: enrolment`, the first fetch inside it binds the phone.
     #[serde(default)]
+    #[schema(minimum = 1, maximum = 2160)]
     pub enrolment_hours: Option<u32>,
     /// Networks (CIDR) this phone may enrol from; replaces its tenant's list. Empty: the
     /// tenant's list decides.
@@ -545,6 +644,7 @@ pub fn checked_device_settings(
 #[serde(deny_unknown_fields)]
 pub struct DevicePatch {
     /// Move the device to this tenant (one of the partner's).
+    #[schema(value_type = Option<TenantNameText>)]
     pub tenant: Option<String>,
     /// New display name (replaces per-device settings together with `lines`).
     pub display_name: Option<String>,
@@ -560,6 +660,7 @@ pub struct DevicePatch {
 pub struct EnrolmentIn {
     /// Hours the window stays open (default 168 = 7 days, at most 2160).
     #[serde(default)]
+    #[schema(minimum = 1, maximum = 2160)]
     pub hours: Option<u32>,
 }
 

@@ -6,6 +6,7 @@ mod acme;
 mod backups;
 mod cli;
 mod cluster;
+mod conformance;
 mod connections;
 mod durability;
 mod enrolment;

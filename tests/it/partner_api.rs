@@ -578,7 +578,9 @@ async fn bulk_import_answers_per_row_in_json_and_csv() {
             b"mac,tenant,colour\n1,2,3\n".to_vec(),
         )
         .await;
-    assert_eq!(status, 400);
+    // Any text is a CSV body by the OpenAPI document; its columns are a rule: 422.
+    assert_eq!(status, 422);
+    assert_eq!(err["error"]["code"], "invalid_document");
     assert!(err["error"]["message"].as_str().unwrap().contains("colour"));
     let (status, _) = acme
         .post_raw(
@@ -669,7 +671,7 @@ async fn customers_and_tenants() {
         acme.patch("/api/v1/tenants/initech-hq", &json!({"name": "other"}))
             .await
             .0,
-        400,
+        422,
         "no renames"
     );
     assert_eq!(acme.claim(SNOM_MAC, "initech-hq").await.0, 201);
@@ -851,4 +853,66 @@ async fn methods_nobody_knows_do_not_grow_the_metrics_page() {
     );
     assert!(page.contains(r#"method="other""#));
     assert!(!page.contains("MMMM"));
+}
+
+/// What the OpenAPI document promises holds at the edges: every error is the API's JSON, a
+/// number with a zero fraction is an integer, and times take any RFC 3339 offset.
+#[tokio::test]
+async fn the_api_keeps_its_documents_promises_at_the_edges() {
+    let server = TestServer::start().await;
+    let acme = server.partner("acme", &["sales"]).await;
+
+    // A path parameter of the wrong type, or one too big: 400 as JSON, not text.
+    for path in [
+        "/api/v1/customers/abc",
+        "/api/v1/customers/9223372036854775808",
+    ] {
+        let response = acme
+            .request(reqwest::Method::GET, path)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 400, "{path}");
+        let body: serde_json::Value = response.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "bad_request", "{path}");
+    }
+    // A method the route does not have: 405 as JSON, with the methods it has.
+    let response = acme
+        .request(reqwest::Method::PUT, "/api/v1/devices")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 405);
+    assert!(response.headers().contains_key("allow"));
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "method_not_allowed");
+
+    // 30.0 is the integer 30 in JSON Schema; 30.5 is not an integer.
+    let (status, tenant) = acme
+        .patch("/api/v1/tenants/sales", &json!({"keepalive_seconds": 45.0}))
+        .await;
+    assert_eq!(status, 200, "{tenant}");
+    assert_eq!(tenant["keepalive_seconds"], 45);
+    let (status, _) = acme
+        .patch("/api/v1/tenants/sales", &json!({"keepalive_seconds": 45.5}))
+        .await;
+    assert_eq!(status, 400);
+
+    // Any offset, not only Z; an offset that moves the instant moves the filter.
+    let (status, _) = acme.claim("80:5E:C0:17:DE:13", "sales").await;
+    assert_eq!(status, 201);
+    let (status, page) = acme
+        .get("/api/v1/devices?seen_since=2000-01-01T02:00:00%2B02:00&never_seen=true")
+        .await;
+    assert_eq!(status, 200, "{page}");
+    let (status, page) = acme
+        .get("/api/v1/devices?seen_before=2999-01-01T00:00:00-05:00")
+        .await;
+    assert_eq!(status, 200, "{page}");
+    let (status, err) = acme.get("/api/v1/devices?seen_since=yesterday").await;
+    assert_eq!(status, 400);
+    assert!(err["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("RFC 3339"));
 }

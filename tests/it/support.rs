@@ -548,6 +548,11 @@ pub struct ApiClient {
 }
 
 impl ApiClient {
+    /// The API's base URL (`https://127.0.0.1:PORT`).
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
     /// The raw request builder, with the token.
     pub fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
         let r = self.client.request(method, format!("{}{path}", self.base));
