@@ -3,8 +3,9 @@
 //! store's test-database helper) and store contents generated straight into a database
 //! (`generated.rs`).
 //!
-//! Included by `boot_storm`, `cluster` and `hydrate` with `#[path]`: each bench is its own crate,
-//! and this is bench scaffolding, not part of the library. Must not know what a bench measures.
+//! Included by `boot_storm`, `cluster`, `device_list` and `hydrate` with `#[path]`: each bench
+//! is its own crate, and this is bench scaffolding, not part of the library. Must not know what
+//! a bench measures.
 
 // Each bench uses a different part of it.
 #![allow(dead_code)]

@@ -11,7 +11,7 @@ use super::failure::Failure;
 use super::tenants::{self, TenantLock};
 use super::transaction::{Conn, Param, Tx};
 use super::PostgresStore;
-use crate::domain::{DeviceSettings, Mac, PartnerId, TenantName, Vendor};
+use crate::domain::{DeviceSettings, Mac, PartnerId};
 use crate::store::codec::{self, AuditEvent};
 use crate::store::rules;
 use crate::store::{
@@ -267,29 +267,34 @@ pub(super) async fn search(
     partner: Option<PartnerId>,
     q: DeviceQuery,
 ) -> Result<Vec<DeviceView>, Error> {
+    let (conditions, limit) = codec::device_search(partner, q);
+    let mut values: Vec<Box<dyn tokio_postgres::types::ToSql + Sync + Send>> = Vec::new();
+    let mut clauses = Vec::with_capacity(conditions.len());
+    for (condition, value) in conditions {
+        match value {
+            Some(value) => {
+                values.push(bound(value));
+                clauses.push(condition.replace("{}", &format!("${}", values.len())));
+            }
+            None => clauses.push(condition.to_owned()),
+        }
+    }
+    values.push(bound(limit));
     let sql = format!(
-        "{VIEW_SELECT} WHERE ($1::bigint IS NULL OR t.partner_id = $1) AND d.mac > $2 \
-         AND ($3::text IS NULL OR (d.mac >= $3 AND d.mac < $3 || 'g')) \
-         AND ($4::text IS NULL OR t.name = $4) AND ($5::text IS NULL OR d.vendor = $5) \
-         AND ($6::bigint IS NULL OR s.last_seen >= $6) AND ($7::bigint IS NULL OR s.last_seen < $7) \
-         AND (NOT $8::bool OR s.mac IS NULL) ORDER BY d.mac LIMIT $9"
+        "{VIEW_SELECT} WHERE {} ORDER BY d.mac LIMIT ${}",
+        clauses.join(" AND "),
+        values.len()
     );
-    let after = codec::after(q.after);
-    let tenant = q.tenant.as_ref().map(TenantName::as_str);
-    let vendor = q.vendor.map(Vendor::as_str);
-    let limit = codec::limit(q.limit);
-    let params: [Param<'_>; 9] = [
-        &partner,
-        &after,
-        &q.mac_prefix,
-        &tenant,
-        &vendor,
-        &q.seen_since,
-        &q.seen_before,
-        &q.never_seen,
-        &limit,
-    ];
+    let params: Vec<Param<'_>> = values.iter().map(|v| v.as_ref() as Param<'_>).collect();
     store
         .read_all("search_devices", &sql, &params, decode::view)
         .await
+}
+
+/// A search value as PostgreSQL binds it.
+fn bound(value: codec::SearchValue) -> Box<dyn tokio_postgres::types::ToSql + Sync + Send> {
+    match value {
+        codec::SearchValue::Int(n) => Box::new(n),
+        codec::SearchValue::Text(t) => Box::new(t),
+    }
 }
