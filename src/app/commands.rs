@@ -10,7 +10,7 @@ use std::sync::Arc;
 use anyhow::Context;
 
 use crate::config::Config;
-use crate::domain::{partner::check_partner_name, Mac, Vendor};
+use crate::domain::{partner::check_partner_name, Mac};
 use crate::import;
 use crate::metrics::Metrics;
 use crate::partner_api;
@@ -189,10 +189,11 @@ pub async fn render_once(
     if let Some(d) = device {
         registry.put_device(d);
     }
-    let default_path = match vendor {
-        Some(Vendor::Yealink) => format!("/{}.cfg", mac.to_lower_hex()),
-        _ => format!("/{}.xml", mac.to_upper_hex()),
-    };
+    // A MAC of no known vendor is answered 404 whatever its file; any name shows that.
+    let default_path = vendor.map_or_else(
+        || format!("/{}.xml", mac.to_upper_hex()),
+        |v| provisioning::device_file(v, mac),
+    );
     let path = path.map_or(default_path, |p| {
         if p.starts_with('/') {
             p.to_owned()

@@ -181,10 +181,13 @@ impl Components {
     }
 
     /// What the partner API's handlers share.
+    /// `phones_origin`: where this node's phones reach it (`None`: it serves none, and the
+    /// API has no config to preview).
     pub(super) fn api_state(
         &self,
         config: &Config,
         metrics: &Arc<Metrics>,
+        phones_origin: Option<String>,
     ) -> partner_api::ApiState {
         partner_api::ApiState {
             store: self.store.clone(),
@@ -195,6 +198,12 @@ impl Components {
                 .as_ref()
                 .map(|t| partner_api::auth::AdminToken::new(t.expose())),
             metrics: metrics.clone(),
+            preview: phones_origin.map(|origin| {
+                Arc::new(PhonePreview {
+                    provisioner: self.provisioner.clone(),
+                    phones_origin: origin,
+                }) as Arc<dyn partner_api::preview::ConfigPreview>
+            }),
         }
     }
 
@@ -266,5 +275,24 @@ impl Components {
         let _ = writers.status.await;
         drop(store);
         drop(postgres);
+    }
+}
+
+/// The partner API's config preview, rendered by this node's provisioner with the templates
+/// it serves phones.
+struct PhonePreview {
+    provisioner: Arc<Provisioner>,
+    phones_origin: String,
+}
+
+impl partner_api::preview::ConfigPreview for PhonePreview {
+    fn preview(
+        &self,
+        mac: crate::domain::Mac,
+        path: Option<&str>,
+        user_agent: Option<&str>,
+    ) -> provisioning::Preview {
+        self.provisioner
+            .preview(mac, path, user_agent, &self.phones_origin)
     }
 }

@@ -76,6 +76,18 @@ impl Listeners {
         self.reload.clone()
     }
 
+    /// What a phone's Host header would name, for rendering a config without a phone's
+    /// request (the partner API's preview) when no `public_url` is configured: the HTTPS
+    /// listener if there is one, else the plain one; `None` when this node serves no phones.
+    pub fn phones_origin(&self) -> Option<String> {
+        let addresses = self.addresses();
+        match (addresses.phones, addresses.http) {
+            (Some(a), _) => Some(format!("https://{a}")),
+            (None, Some(a)) => Some(format!("http://{a}")),
+            (None, None) => None,
+        }
+    }
+
     /// The bound addresses.
     pub fn addresses(&self) -> Addresses {
         let addr = |l: &Option<TcpListener>| l.as_ref().and_then(|l| l.local_addr().ok());

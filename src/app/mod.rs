@@ -127,6 +127,7 @@ async fn serve(
             presented_on.into_iter().flatten().collect(),
         ))
     });
+    let phones_origin = listeners.phones_origin();
     let reloader = reloads::spawn(
         reloads::hooks(
             Arc::new(reloads::Settings::new(
@@ -170,7 +171,10 @@ async fn serve(
         challenges,
     );
     if let Some(listener) = listeners.api {
-        servers.push(serving.api(listener, components.api_state(config, metrics)));
+        servers.push(serving.api(
+            listener,
+            components.api_state(config, metrics, phones_origin),
+        ));
     }
 
     readiness.set_ready();

@@ -179,7 +179,46 @@ pub async fn list_devices(
             "limit must be between 1 and 1000".into(),
         ));
     }
-    let mac_prefix = p
+    let query = device_query(
+        Filters {
+            mac_prefix: p.mac_prefix,
+            tenant: p.tenant,
+            vendor: p.vendor,
+            seen_since: p.seen_since,
+            seen_before: p.seen_before,
+            never_seen: p.never_seen,
+        },
+        p.after,
+        limit,
+    )?;
+    let devices = state.store.search_devices(Some(partner), query).await?;
+    let next = (devices.len() == limit)
+        .then(|| devices.last().map(|d| d.record.mac.to_string()))
+        .flatten();
+    Ok(Json(DeviceList {
+        devices: devices.into_iter().map(Into::into).collect(),
+        next,
+    }))
+}
+
+/// The search filters the device list and the export share, as given in the query.
+pub(super) struct Filters {
+    pub mac_prefix: Option<String>,
+    pub tenant: Option<String>,
+    pub vendor: Option<String>,
+    pub seen_since: Option<String>,
+    pub seen_before: Option<String>,
+    pub never_seen: Option<bool>,
+}
+
+/// The store's query for `filters`, from the MAC after `after`, `limit` devices at most.
+pub(super) fn device_query(
+    filters: Filters,
+    after: Option<String>,
+    limit: usize,
+) -> Result<DeviceQuery, ApiError> {
+    let bad = |field: &str, e: String| ApiError::BadRequest(format!("{field}: {e}"));
+    let mac_prefix = filters
         .mac_prefix
         .map(|m| {
             let hex: String = m
@@ -196,43 +235,33 @@ pub async fn list_devices(
             }
         })
         .transpose()?;
-    let bad = |field: &str, e: String| ApiError::BadRequest(format!("{field}: {e}"));
-    let query = DeviceQuery {
+    Ok(DeviceQuery {
         mac_prefix,
-        tenant: p
+        tenant: filters
             .tenant
             .map(|t| TenantName::parse(&t).map_err(|e| bad("tenant", e.to_string())))
             .transpose()?,
-        vendor: p
+        vendor: filters
             .vendor
             .map(|v| {
                 v.parse::<Vendor>()
                     .map_err(|e| bad("vendor", e.to_string()))
             })
             .transpose()?,
-        seen_since: p
+        seen_since: filters
             .seen_since
             .map(|t| parse_time("seen_since", &t))
             .transpose()?,
-        seen_before: p
+        seen_before: filters
             .seen_before
             .map(|t| parse_time("seen_before", &t))
             .transpose()?,
-        never_seen: p.never_seen.unwrap_or(false),
-        after: p
-            .after
+        never_seen: filters.never_seen.unwrap_or(false),
+        after: after
             .map(|m| Mac::parse(&m).map_err(|e| bad("after", e.to_string())))
             .transpose()?,
         limit,
-    };
-    let devices = state.store.search_devices(Some(partner), query).await?;
-    let next = (devices.len() == limit)
-        .then(|| devices.last().map(|d| d.record.mac.to_string()))
-        .flatten();
-    Ok(Json(DeviceList {
-        devices: devices.into_iter().map(Into::into).collect(),
-        next,
-    }))
+    })
 }
 
 /// Show one device with its last-fetch status.

@@ -26,8 +26,10 @@ pub mod auth;
 mod customers;
 mod devices;
 pub mod error;
+mod export;
 mod openapi;
 mod partners;
+pub mod preview;
 mod tenants;
 pub mod wire;
 
@@ -52,6 +54,8 @@ pub struct ApiState {
     pub admin_token: Option<auth::AdminToken>,
     /// Metrics.
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// Renders what a device's phone will be served (`None` on a node that serves no phones).
+    pub preview: Option<Arc<dyn preview::ConfigPreview>>,
 }
 
 impl ApiState {
@@ -255,9 +259,11 @@ pub fn routes() -> (axum::Router<ApiState>, utoipa::openapi::OpenApi) {
             devices::release_device
         ))
         .routes(routes!(devices::import_devices))
+        .routes(routes!(export::export_devices))
         .routes(routes!(devices::open_enrolment))
         .routes(routes!(devices::rotate_credentials))
         .routes(routes!(devices::revoke_credentials))
+        .routes(routes!(preview::preview_config))
         .split_for_parts()
 }
 

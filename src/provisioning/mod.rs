@@ -28,6 +28,7 @@ mod issue;
 pub mod ledger;
 mod origin;
 mod outcome;
+mod preview;
 pub mod render;
 pub mod routes;
 pub mod sightings;
@@ -42,6 +43,7 @@ pub use issue::{
     commit_credentials, settle_credentials, CredentialSink, Issuance, IssueJob, Ticket,
 };
 pub use outcome::{Answer, Handled, Outcome, METRIC_SLOTS, VENDOR_METRIC_SLOTS};
+pub use preview::{device_file, Preview, ISSUED_AT_FIRST_FETCH, MASKED};
 pub use render::Renderer;
 
 /// A phone's request, as far as provisioning cares.

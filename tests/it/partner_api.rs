@@ -916,3 +916,208 @@ async fn the_api_keeps_its_documents_promises_at_the_edges() {
         .unwrap()
         .contains("RFC 3339"));
 }
+
+#[tokio::test]
+async fn a_partner_previews_what_its_phone_will_be_served_with_every_secret_masked() {
+    let server = TestServer::start().await;
+    let acme = server.partner("acme", &["sales"]).await;
+    let globex = server.partner("globex", &["ops"]).await;
+    let (status, device) = acme
+        .post(
+            "/api/v1/devices",
+            &json!({"mac": YEALINK_MAC, "tenant": "sales",
+                    "lines": [{"user": "1001", "password": "secret-pw-1001"}]}),
+        )
+        .await;
+    assert_eq!(status, 201, "{device}");
+    let preview_path = format!("/api/v1/devices/{YEALINK_MAC}/config");
+
+    // Before its first fetch: the device file is the one that hands out its credentials.
+    let (status, first) = acme.get(&preview_path).await;
+    assert_eq!(status, 200, "{first}");
+    assert_eq!(first["path"], format!("/{YEALINK_MAC}.cfg"));
+    assert_eq!(first["content_type"], "text/plain; charset=utf-8");
+    assert_eq!(first["hands_out_credentials"], true);
+    let config = first["config"].as_str().unwrap();
+    assert!(
+        config.contains("account.1.sip_server.1.address = sales.cloud.example"),
+        "{config}"
+    );
+    assert!(config.contains("account.1.password = ********"), "{config}");
+    assert!(config.contains("<issued-at-first-fetch>"), "{config}");
+    assert!(!first.to_string().contains("secret-pw-1001"), "{first}");
+
+    // Once the phone has enrolled, the preview is what it is served, password masked.
+    let phone = server.phone(Some(YEALINK_UA));
+    let path = format!("/{YEALINK_MAC}.cfg");
+    assert_eq!(phone.get(&path).await.status, 200, "enrols");
+    assert_eq!(phone.get(&path).await.status, 200, "authenticates: binds");
+    server.bound(YEALINK_MAC).await;
+    let served = phone.get(&path).await;
+    assert_eq!(served.status, 200);
+    let (status, after) = acme
+        .get(&format!(
+            "{preview_path}?user_agent={}",
+            urlencode(YEALINK_UA)
+        ))
+        .await;
+    assert_eq!(status, 200, "{after}");
+    assert_eq!(after["hands_out_credentials"], false);
+    assert_eq!(
+        after["config"].as_str().unwrap(),
+        served.text().replace("secret-pw-1001", "********"),
+        "the preview is the served file with its password masked"
+    );
+    let (_, served_device) = acme.get(&format!("/api/v1/devices/{YEALINK_MAC}")).await;
+    assert_eq!(
+        served_device["phone_auth"]["state"], "enrolled",
+        "a preview binds and records nothing"
+    );
+
+    // The model's common file, as the phone asks for it.
+    let (status, common) = acme
+        .get(&format!(
+            "{preview_path}?path=/y000000000066.cfg&user_agent={}",
+            urlencode(YEALINK_UA)
+        ))
+        .await;
+    assert_eq!(status, 200, "{common}");
+    assert_eq!(common["hands_out_credentials"], false);
+
+    // Files this phone is not served, and callers it is not theirs.
+    for (query, why) in [
+        ("?path=/nonsense.txt", "not a phone's file"),
+        ("?path=/805ec0000001.cfg", "another device's file"),
+        (
+            &format!("?path=/{}.xml", YEALINK_MAC.to_uppercase()) as &str,
+            "another vendor's file",
+        ),
+    ] {
+        let (status, body) = acme.get(&format!("{preview_path}{query}")).await;
+        assert_eq!(status, 422, "{why}: {body}");
+        assert_eq!(body["error"]["code"], "not_served", "{why}: {body}");
+    }
+    let (status, body) = globex.get(&preview_path).await;
+    assert_eq!(status, 404, "another partner's device: {body}");
+    let (status, body) = acme.get("/api/v1/devices/805ec0000001/config").await;
+    assert_eq!(status, 404, "an unclaimed MAC: {body}");
+    let (status, body) = acme.get(&format!("{preview_path}?colour=blue")).await;
+    assert_eq!(status, 400, "{body}");
+}
+
+fn urlencode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_partner_exports_its_devices_as_csv_page_after_page() {
+    let server = TestServer::start().await;
+    let acme = server.partner("acme", &["sales", "support"]).await;
+    let globex = server.partner("globex", &["globex-hq"]).await;
+    assert_eq!(globex.claim("805ec0000003", "globex-hq").await.0, 201);
+    // More than the export's page of 1,000, so it must follow its own cursor.
+    let rows: Vec<serde_json::Value> = (0..2500)
+        .map(|i| json!({"mac": format!("80:5e:c0:20:{:02x}:{:02x}", i / 256, i % 256), "tenant": "sales"}))
+        .collect();
+    let (status, report) = acme
+        .post("/api/v1/devices/import", &json!({"devices": rows}))
+        .await;
+    assert_eq!(status, 200, "{report}");
+    let (status, d) = acme
+        .post(
+            "/api/v1/devices",
+            &json!({"mac": YEALINK_MAC, "tenant": "support", "display_name": "=HYPERLINK(\"http://x\")",
+                    "lines": [{"user": "1001", "password": "secret-pw-1001"}]}),
+        )
+        .await;
+    assert_eq!(status, 201, "{d}");
+    let phone = server.phone(Some(YEALINK_UA));
+    assert_eq!(phone.get(&format!("/{YEALINK_MAC}.cfg")).await.status, 200);
+    eventually(|| async {
+        let (_, shown) = acme.get(&format!("/api/v1/devices/{YEALINK_MAC}")).await;
+        (!shown["status"].is_null()).then_some(())
+    })
+    .await;
+
+    let export = |query: &'static str| {
+        let acme = &acme;
+        async move {
+            let response = acme
+                .request(
+                    reqwest::Method::GET,
+                    &format!("/api/v1/devices/export{query}"),
+                )
+                .send()
+                .await
+                .unwrap();
+            let status = response.status().as_u16();
+            let content_type = response
+                .headers()
+                .get("content-type")
+                .map(|v| v.to_str().unwrap().to_owned());
+            let text = response.text().await.unwrap();
+            (status, content_type, text)
+        }
+    };
+    let (status, content_type, text) = export("").await;
+    assert_eq!(status, 200, "{text}");
+    assert_eq!(content_type.as_deref(), Some("text/csv; charset=utf-8"));
+    let mut reader = csv::Reader::from_reader(text.as_bytes());
+    let header: Vec<String> = reader
+        .headers()
+        .unwrap()
+        .iter()
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(header[..3], ["mac", "vendor", "tenant"]);
+    let records: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    assert_eq!(
+        records.len(),
+        2501,
+        "every device of the partner, none of another's"
+    );
+    let macs: Vec<&str> = records.iter().map(|r| r.get(0).unwrap()).collect();
+    assert!(
+        macs.windows(2).all(|w| w[0] < w[1]),
+        "MAC order, no repeats"
+    );
+    assert!(!macs.contains(&"805ec0000003"), "another partner's device");
+    let column = |name: &str| header.iter().position(|h| h == name).unwrap();
+    let phone_row = records
+        .iter()
+        .find(|r| r.get(0) == Some(YEALINK_MAC))
+        .expect("the phone's row");
+    assert_eq!(&phone_row[column("tenant")], "support");
+    assert_eq!(&phone_row[column("lines")], "1");
+    assert_eq!(
+        &phone_row[column("display_name")],
+        "'=HYPERLINK(\"http://x\")",
+        "a formula is written as text"
+    );
+    assert_eq!(&phone_row[column("last_outcome")], "enrolled");
+    assert_eq!(&phone_row[column("phone_auth")], "enrolment_pending");
+    assert_eq!(&phone_row[column("model")], "T46S");
+    assert!(!text.contains("secret-pw-1001"));
+
+    // The list's filters apply.
+    let (status, _, text) = export("?tenant=support").await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        text.lines().count(),
+        2,
+        "the header and the one phone: {text}"
+    );
+    let (_, _, text) = export("?never_seen=true&mac_prefix=80:5e:c0:20:09").await;
+    assert_eq!(text.lines().count(), 1 + 196, "{text}");
+    let (status, _, text) = export("?limit=5").await;
+    assert_eq!(status, 400, "{text}");
+    let (status, _, text) = export("?vendor=cisco").await;
+    assert_eq!(status, 400, "{text}");
+}
