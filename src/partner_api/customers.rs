@@ -1,13 +1,16 @@
 //! Customers: the businesses a partner sells to. A partner sees only its own.
 
-use axum::extract::State;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
+use axum::response::Response;
 use axum::Json;
 
 use super::auth::Authenticated;
 use super::error::{ApiError, ErrorBody};
 use super::wire::{CustomerIn, CustomerOut, CustomerPatch};
-use super::{ApiPath, ApiState, JsonBody};
+use super::{list_limit, paged, ApiPath, ApiState, JsonBody};
+use crate::store::Page;
 
 /// Create a customer.
 #[utoipa::path(post, path = "/api/v1/customers", tag = "customers",
@@ -32,26 +35,54 @@ pub async fn create_customer(
     Ok((StatusCode::CREATED, Json(c.into())))
 }
 
-/// List the partner's customers.
+/// A page of the customer list.
+#[derive(serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct CustomerPage {
+    /// The id of the previous page's last customer (as in the `Link: rel="next"` header).
+    #[param(minimum = 0)]
+    after: Option<i64>,
+    /// Page size, 1–1000 (default 1000).
+    #[param(minimum = 1, maximum = 1000)]
+    limit: Option<usize>,
+}
+
+/// List the partner's customers in id order, a page at a time.
 #[utoipa::path(get, path = "/api/v1/customers", tag = "customers",
+    params(CustomerPage),
     responses(
-        (status = 200, description = "Customers", body = Vec<CustomerOut>),
+        (status = 200, description = "A page of customers; when it is full, the `Link` header names the next", body = Vec<CustomerOut>,
+            headers(("Link" = String, description = "`<…?after=ID&limit=N>; rel=\"next\"` when there may be more"))),
+        (status = 400, description = "Bad parameters", body = ErrorBody),
         (status = 401, description = "Missing or invalid token", body = ErrorBody),
     ))]
 pub async fn list_customers(
     State(state): State<ApiState>,
     caller: Authenticated,
-) -> Result<Json<Vec<CustomerOut>>, ApiError> {
+    page: Result<Query<CustomerPage>, QueryRejection>,
+) -> Result<Response, ApiError> {
     let partner = caller.partner()?;
-    Ok(Json(
-        state
-            .store
-            .customers(partner)
-            .await?
-            .into_iter()
-            .map(Into::into)
-            .collect(),
-    ))
+    let Query(page) = page.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    let (after, limit) = (page.after, list_limit(page.limit)?);
+    if after.is_some_and(|id| id < 0) {
+        return Err(ApiError::BadRequest(
+            "after: a customer id is not negative".into(),
+        ));
+    }
+    let customers = state
+        .store
+        .customers(
+            partner,
+            Page {
+                after,
+                limit: Some(limit),
+            },
+        )
+        .await?;
+    let last = customers.last().map(|c| c.id.to_string());
+    let rows: Vec<CustomerOut> = customers.into_iter().map(Into::into).collect();
+    Ok(paged("/api/v1/customers", rows, limit, last))
 }
 
 /// Show one customer.

@@ -94,6 +94,48 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
     }
 }
 
+/// Page size of the tenant and customer lists when the client names none: large enough that a
+/// client written before these lists were paged still gets everything an ordinary partner has.
+pub const LIST_PAGE: usize = 1000;
+
+/// A list's page size from the query, 1–1000, or 400.
+fn list_limit(limit: Option<usize>) -> Result<usize, ApiError> {
+    let limit = limit.unwrap_or(LIST_PAGE);
+    if (1..=1000).contains(&limit) {
+        Ok(limit)
+    } else {
+        Err(ApiError::BadRequest(
+            "limit must be between 1 and 1000".into(),
+        ))
+    }
+}
+
+/// A page of a list as the response: the rows as a JSON array and, when the page is full, a
+/// `Link: <route?after=…&limit=…>; rel="next"` header (RFC 8288) to the next one.
+fn paged<T: serde::Serialize>(
+    route: &str,
+    rows: Vec<T>,
+    limit: usize,
+    last: Option<String>,
+) -> Response {
+    let next = (rows.len() == limit)
+        .then_some(last)
+        .flatten()
+        .and_then(|after| {
+            axum::http::HeaderValue::from_str(&format!(
+                "<{route}?after={after}&limit={limit}>; rel=\"next\""
+            ))
+            .ok()
+        });
+    let mut response = axum::Json(rows).into_response();
+    if let Some(link) = next {
+        response
+            .headers_mut()
+            .insert(axum::http::header::LINK, link);
+    }
+    response
+}
+
 /// A path parameter: one that does not parse (a customer id that is not a number, or too
 /// big) is 400 with the API's error body, as every other error.
 pub struct ApiPath<T>(pub T);

@@ -1,16 +1,18 @@
 //! Tenant instances: one hosted PBX each, named by a DNS label unique across the service, and
 //! everything its phones receive. A change reaches the tenant's phones on their next fetch.
 
-use axum::extract::State;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
+use axum::response::Response;
 use axum::Json;
 
 use super::auth::Authenticated;
 use super::error::{ApiError, ErrorBody};
 use super::wire::{TenantIn, TenantOut};
-use super::{ApiPath, ApiState, JsonBody};
+use super::{list_limit, paged, ApiPath, ApiState, JsonBody};
 use crate::domain::{TenantName, TenantSettings};
-use crate::store::{TenantChanged, TenantCreated};
+use crate::store::{Page, TenantChanged, TenantCreated};
 
 fn tenant_name(s: &str) -> Result<TenantName, ApiError> {
     TenantName::parse(s).map_err(|e| ApiError::Invalid {
@@ -62,26 +64,52 @@ fn unknown_customer() -> ApiError {
     }
 }
 
-/// List the partner's tenant instances.
+/// A page of the tenant list.
+#[derive(serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct TenantPage {
+    /// The name of the previous page's last tenant (as in the `Link: rel="next"` header).
+    #[param(value_type = Option<super::wire::TenantNameText>)]
+    after: Option<String>,
+    /// Page size, 1–1000 (default 1000).
+    #[param(minimum = 1, maximum = 1000)]
+    limit: Option<usize>,
+}
+
+/// List the partner's tenant instances in name order, a page at a time.
 #[utoipa::path(get, path = "/api/v1/tenants", tag = "tenants",
+    params(TenantPage),
     responses(
-        (status = 200, description = "Tenants", body = Vec<TenantOut>),
+        (status = 200, description = "A page of tenants; when it is full, the `Link` header names the next", body = Vec<TenantOut>,
+            headers(("Link" = String, description = "`<…?after=NAME&limit=N>; rel=\"next\"` when there may be more"))),
+        (status = 400, description = "Bad parameters", body = ErrorBody),
         (status = 401, description = "Missing or invalid token", body = ErrorBody),
     ))]
 pub async fn list_tenants(
     State(state): State<ApiState>,
     caller: Authenticated,
-) -> Result<Json<Vec<TenantOut>>, ApiError> {
+    page: Result<Query<TenantPage>, QueryRejection>,
+) -> Result<Response, ApiError> {
     let partner = caller.partner()?;
-    Ok(Json(
-        state
-            .store
-            .tenants_of(Some(partner))
-            .await?
-            .into_iter()
-            .map(Into::into)
-            .collect(),
-    ))
+    let Query(page) = page.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    let (after, limit) = (page.after, list_limit(page.limit)?);
+    let after = after
+        .map(|a| TenantName::parse(&a).map_err(|e| ApiError::BadRequest(format!("after: {e}"))))
+        .transpose()?;
+    let tenants = state
+        .store
+        .tenants_of(
+            Some(partner),
+            Page {
+                after,
+                limit: Some(limit),
+            },
+        )
+        .await?;
+    let last = tenants.last().map(|t| t.name.to_string());
+    let rows: Vec<TenantOut> = tenants.into_iter().map(Into::into).collect();
+    Ok(paged("/api/v1/tenants", rows, limit, last))
 }
 
 /// Show one tenant instance.

@@ -381,6 +381,12 @@ impl AuditRow {
     }
 }
 
+/// A page's row limit as SQL takes it: `None` (every row) is PostgreSQL's `LIMIT NULL`; SQLite
+/// spells it `-1`.
+pub(crate) fn page_limit(limit: Option<usize>) -> Option<i64> {
+    limit.map(|l| i64::try_from(l).unwrap_or(i64::MAX))
+}
+
 #[cfg(test)]
 mod device_search_tests {
     use super::*;

@@ -34,9 +34,9 @@ mod test_database;
 pub use records::{
     Actor, AuditEntry, AuditQuery, Change, ChangeEntry, ClaimOutcome, ClaimRequest,
     CredentialChange, CustomerRecord, DeviceQuery, DeviceRecord, DeviceStatus, DeviceUpdate,
-    DeviceView, ImportBatch, ImportDevice, ImportResult, MigrateReport, Millis, PartnerRecord,
-    RotationOutcome, RowOutcome, Sighting, TenantChanged, TenantCreated, TenantId, TenantRecord,
-    TokenRecord, UpdateOutcome,
+    DeviceView, ImportBatch, ImportDevice, ImportResult, MigrateReport, Millis, Page,
+    PartnerRecord, RotationOutcome, RowOutcome, Sighting, TenantChanged, TenantCreated, TenantId,
+    TenantRecord, TokenRecord, UpdateOutcome,
 };
 
 pub use crate::domain::clock::now_millis;
@@ -98,7 +98,7 @@ pub enum Error {
 pub trait Store: Send + Sync + 'static {
     /// All tenants.
     async fn tenants(&self) -> Result<Vec<TenantRecord>, Error> {
-        self.tenants_of(None).await
+        self.tenants_of(None, Page::all()).await
     }
 
     /// One tenant by id (`None` if deleted).
@@ -174,8 +174,12 @@ pub trait Store: Send + Sync + 'static {
         actor: &Actor,
     ) -> Result<CustomerRecord, Error>;
 
-    /// A partner's customers.
-    async fn customers(&self, partner: PartnerId) -> Result<Vec<CustomerRecord>, Error>;
+    /// A partner's customers in id order, one page.
+    async fn customers(
+        &self,
+        partner: PartnerId,
+        page: Page<CustomerId>,
+    ) -> Result<Vec<CustomerRecord>, Error>;
 
     /// One of a partner's customers.
     async fn customer(
@@ -202,8 +206,13 @@ pub trait Store: Send + Sync + 'static {
         actor: &Actor,
     ) -> Result<TenantCreated, Error>;
 
-    /// Tenants visible to the actor (a partner's own, or all for the operator).
-    async fn tenants_of(&self, partner: Option<PartnerId>) -> Result<Vec<TenantRecord>, Error>;
+    /// Tenants visible to the actor (a partner's own, or all for the operator) in name order,
+    /// one page.
+    async fn tenants_of(
+        &self,
+        partner: Option<PartnerId>,
+        page: Page<TenantName>,
+    ) -> Result<Vec<TenantRecord>, Error>;
 
     /// A tenant by name, if visible to the actor.
     async fn tenant_by_name(

@@ -23,7 +23,7 @@ macro_rules! impl_store {
             use $crate::store::{
                 Actor, AuditEntry, AuditQuery, ChangeEntry, ClaimOutcome, ClaimRequest,
                 CredentialChange, CustomerRecord, DeviceQuery, DeviceRecord, DeviceUpdate,
-                DeviceView, Error, ImportBatch, ImportResult, Millis, PartnerRecord,
+                DeviceView, Error, ImportBatch, ImportResult, Millis, Page, PartnerRecord,
                 RotationOutcome, Sighting, Store, TenantChanged, TenantCreated, TenantId,
                 TenantRecord, TokenRecord, UpdateOutcome,
             };
@@ -118,8 +118,8 @@ macro_rules! impl_store {
                     partners::create_customer(self, partner, fields, actor).await
                 }
 
-                async fn customers(&self, partner: PartnerId) -> Result<Vec<CustomerRecord>, Error> {
-                    partners::customers(self, partner).await
+                async fn customers(&self, partner: PartnerId, page: Page<CustomerId>) -> Result<Vec<CustomerRecord>, Error> {
+                    partners::customers(self, partner, page).await
                 }
 
                 async fn customer(
@@ -150,8 +150,8 @@ macro_rules! impl_store {
                     tenants::create(self, name, customer, settings, actor).await
                 }
 
-                async fn tenants_of(&self, partner: Option<PartnerId>) -> Result<Vec<TenantRecord>, Error> {
-                    tenants::of(self, partner).await
+                async fn tenants_of(&self, partner: Option<PartnerId>, page: Page<TenantName>) -> Result<Vec<TenantRecord>, Error> {
+                    tenants::of(self, partner, page).await
                 }
 
                 async fn tenant_by_name(

@@ -237,6 +237,26 @@ pub enum TenantChanged {
     HasDevices,
 }
 
+/// A keyset page of a list: the rows after `after` in the list's order, `limit` at most
+/// (`None`: every row).
+#[derive(Clone, Debug)]
+pub struct Page<K> {
+    /// The last row of the previous page.
+    pub after: Option<K>,
+    /// The most rows.
+    pub limit: Option<usize>,
+}
+
+impl<K> Page<K> {
+    /// Every row.
+    pub fn all() -> Self {
+        Self {
+            after: None,
+            limit: None,
+        }
+    }
+}
+
 /// Filters for listing devices.
 #[derive(Clone, Debug, Default)]
 pub struct DeviceQuery {

@@ -1121,3 +1121,83 @@ async fn a_partner_exports_its_devices_as_csv_page_after_page() {
     let (status, _, text) = export("?vendor=cisco").await;
     assert_eq!(status, 400, "{text}");
 }
+
+#[tokio::test]
+async fn tenant_and_customer_lists_come_a_page_at_a_time_following_the_link_header() {
+    let server = TestServer::start().await;
+    let acme = server
+        .partner("acme", &["t1", "t2", "t3", "t4", "t5"])
+        .await;
+    let _globex = server.partner("globex", &["t22"]).await;
+
+    // Following `Link: rel="next"` walks every tenant once, in name order.
+    let mut seen = Vec::new();
+    let mut next = Some("/api/v1/tenants?limit=2".to_owned());
+    while let Some(path) = next.take() {
+        let response = acme
+            .request(reqwest::Method::GET, &path)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        next = response.headers().get("link").map(|link| {
+            let link = link.to_str().unwrap();
+            assert!(link.ends_with(">; rel=\"next\""), "{link}");
+            link[1..link.find('>').unwrap()].to_owned()
+        });
+        let page: Vec<serde_json::Value> = response.json().await.unwrap();
+        assert!(page.len() <= 2);
+        seen.extend(page.iter().map(|t| t["name"].as_str().unwrap().to_owned()));
+    }
+    assert_eq!(
+        seen,
+        ["t1", "t2", "t3", "t4", "t5"],
+        "only its own, each once"
+    );
+
+    // Without parameters: the whole list (up to 1,000), no Link.
+    let response = acme
+        .request(reqwest::Method::GET, "/api/v1/tenants")
+        .send()
+        .await
+        .unwrap();
+    assert!(response.headers().get("link").is_none());
+    assert_eq!(
+        response
+            .json::<Vec<serde_json::Value>>()
+            .await
+            .unwrap()
+            .len(),
+        5
+    );
+
+    for company in ["B", "C"] {
+        let (status, body) = acme
+            .post("/api/v1/customers", &json!({"company": company}))
+            .await;
+        assert_eq!(status, 201, "{body}");
+    }
+    let (status, first) = acme.get("/api/v1/customers?limit=2").await;
+    assert_eq!(status, 200, "{first}");
+    let first = first.as_array().unwrap();
+    assert_eq!(first.len(), 2);
+    let after = first[1]["id"].as_i64().unwrap();
+    let (_, rest) = acme
+        .get(&format!("/api/v1/customers?after={after}&limit=2"))
+        .await;
+    assert_eq!(rest.as_array().unwrap().len(), 1);
+    assert_eq!(rest[0]["company"], "C");
+
+    for bad in [
+        "/api/v1/tenants?limit=0",
+        "/api/v1/tenants?limit=1001",
+        "/api/v1/tenants?after=Not_A_Name",
+        "/api/v1/customers?after=x",
+        "/api/v1/customers?after=-1",
+        "/api/v1/customers?page=2",
+    ] {
+        let (status, body) = acme.get(bad).await;
+        assert_eq!(status, 400, "{bad}: {body}");
+        assert!(body["error"]["code"].is_string(), "{bad}: {body}");
+    }
+}

@@ -53,7 +53,7 @@ use concurrency::{
 use credentials::{credentials, server_secret};
 use devices::{devices_page_walks_in_mac_order, search_filters, sightings};
 use imports::import_reports_every_row_and_is_idempotent;
-use partners::{customers, partner_scoping, partners_and_tokens};
+use partners::{customers, partner_scoping, partners_and_tokens, tenant_and_customer_pages};
 use secrets::secret_swap;
 use tenants::tenant_lifecycle;
 
@@ -158,6 +158,7 @@ contract!(
     import_reports_every_row_and_is_idempotent,
     claim_rules,
     partner_scoping,
+    tenant_and_customer_pages,
     move_and_release,
     tenant_lifecycle,
     partners_and_tokens,

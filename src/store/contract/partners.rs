@@ -38,12 +38,15 @@ pub(crate) async fn partner_scoping(nodes: Nodes) {
         ts.into_iter().map(|t| t.name.to_string()).collect()
     };
     assert_eq!(
-        names(store.tenants_of(Some(p1.id)).await.unwrap()),
+        names(store.tenants_of(Some(p1.id), Page::all()).await.unwrap()),
         ["t1", "t2"]
     );
-    assert_eq!(names(store.tenants_of(Some(p2.id)).await.unwrap()), ["t3"]);
     assert_eq!(
-        names(store.tenants_of(None).await.unwrap()),
+        names(store.tenants_of(Some(p2.id), Page::all()).await.unwrap()),
+        ["t3"]
+    );
+    assert_eq!(
+        names(store.tenants_of(None, Page::all()).await.unwrap()),
         ["ops", "t1", "t2", "t3"]
     );
     assert_eq!(
@@ -176,8 +179,15 @@ pub(crate) async fn partner_scoping(nodes: Nodes) {
     assert_eq!(store.device(d.mac).await.unwrap(), Some(d.clone()));
 
     // Customers.
-    assert!(store.customers(p2.id).await.unwrap().is_empty());
-    assert_eq!(store.customers(p1.id).await.unwrap(), vec![c1.clone()]);
+    assert!(store
+        .customers(p2.id, Page::all())
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        store.customers(p1.id, Page::all()).await.unwrap(),
+        vec![c1.clone()]
+    );
     assert_eq!(store.customer(p2.id, c1.id).await.unwrap(), None);
     assert_eq!(
         store
@@ -373,7 +383,7 @@ pub(crate) async fn customers(nodes: Nodes) {
         .await
         .unwrap();
     assert_eq!(
-        store.customers(p.id).await.unwrap(),
+        store.customers(p.id, Page::all()).await.unwrap(),
         vec![c.clone(), c2.clone()]
     );
     assert_eq!(store.customer(p.id, c.id).await.unwrap(), Some(c.clone()));
@@ -417,5 +427,67 @@ pub(crate) async fn customers(nodes: Nodes) {
             ("customer.create", Some(detail(c2.id).as_str())),
             ("customer.update", Some(detail(c.id).as_str())),
         ]
+    );
+}
+
+/// Tenants page by name and customers by id, each page after the previous one's last row,
+/// only the partner's own.
+pub(crate) async fn tenant_and_customer_pages(nodes: Nodes) {
+    let store = nodes.one.as_ref();
+    let p1 = partner(store, "one").await;
+    let p2 = partner(store, "two").await;
+    let (a1, a2) = (partner_actor(&p1), partner_actor(&p2));
+    for n in ["t5", "t1", "t4", "t2", "t3"] {
+        tenant(store, n, &a1).await;
+    }
+    tenant(store, "t22", &a2).await;
+    let page = |after: Option<&str>, limit| Page {
+        after: after.map(name),
+        limit: Some(limit),
+    };
+    let names = |ts: Vec<TenantRecord>| -> Vec<String> {
+        ts.into_iter().map(|t| t.name.to_string()).collect()
+    };
+    let of = |after, limit| store.tenants_of(Some(p1.id), page(after, limit));
+    assert_eq!(names(of(None, 2).await.unwrap()), ["t1", "t2"]);
+    assert_eq!(names(of(Some("t2"), 2).await.unwrap()), ["t3", "t4"]);
+    assert_eq!(names(of(Some("t4"), 2).await.unwrap()), ["t5"]);
+    assert!(of(Some("t5"), 2).await.unwrap().is_empty());
+    assert_eq!(
+        names(store.tenants_of(None, page(Some("t2"), 2)).await.unwrap()),
+        ["t22", "t3"],
+        "the operator pages through every partner's"
+    );
+
+    let mut ids = Vec::new();
+    for company in ["A", "B", "C"] {
+        let fields = CustomerFields {
+            company: company.into(),
+            ..CustomerFields::default()
+        };
+        ids.push(store.create_customer(p1.id, fields, &a1).await.unwrap().id);
+    }
+    let other = CustomerFields {
+        company: "Other".into(),
+        ..CustomerFields::default()
+    };
+    store.create_customer(p2.id, other, &a2).await.unwrap();
+    let customers = |after, limit| {
+        store.customers(
+            p1.id,
+            Page {
+                after,
+                limit: Some(limit),
+            },
+        )
+    };
+    let companies = |cs: Vec<CustomerRecord>| -> Vec<String> {
+        cs.into_iter().map(|c| c.fields.company).collect()
+    };
+    assert_eq!(companies(customers(None, 2).await.unwrap()), ["A", "B"]);
+    assert_eq!(companies(customers(Some(ids[1]), 2).await.unwrap()), ["C"]);
+    assert_eq!(
+        companies(store.customers(p1.id, Page::all()).await.unwrap()),
+        ["A", "B", "C"]
     );
 }

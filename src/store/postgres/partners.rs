@@ -8,7 +8,7 @@ use super::failure::corrupt;
 use super::PostgresStore;
 use crate::domain::{CustomerFields, CustomerId, PartnerId};
 use crate::store::codec::{self, AuditEvent};
-use crate::store::{now_millis, Actor, CustomerRecord, Error, PartnerRecord, TokenRecord};
+use crate::store::{now_millis, Actor, CustomerRecord, Error, Page, PartnerRecord, TokenRecord};
 
 /// [`Store::create_partner`](crate::store::Store::create_partner).
 pub(super) async fn create(
@@ -223,10 +223,20 @@ pub(super) async fn create_customer(
 pub(super) async fn customers(
     store: &PostgresStore,
     partner: PartnerId,
+    page: Page<CustomerId>,
 ) -> Result<Vec<CustomerRecord>, Error> {
-    let sql = format!("SELECT {CUSTOMER_COLUMNS} FROM customers WHERE partner_id = $1 ORDER BY id");
+    let sql = format!(
+        "SELECT {CUSTOMER_COLUMNS} FROM customers \
+         WHERE partner_id = $1 AND ($2::bigint IS NULL OR id > $2) ORDER BY id LIMIT $3"
+    );
+    let limit = codec::page_limit(page.limit);
     store
-        .read_all("customers", &sql, &[&partner], decode::customer)
+        .read_all(
+            "customers",
+            &sql,
+            &[&partner, &page.after, &limit],
+            decode::customer,
+        )
         .await
 }
 

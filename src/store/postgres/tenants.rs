@@ -13,7 +13,9 @@ use crate::domain::{CustomerId, PartnerId, TenantName, TenantSettings};
 use crate::store::codec::{self, AuditEvent};
 use crate::store::now_millis;
 use crate::store::rules;
-use crate::store::{Actor, Change, Error, TenantChanged, TenantCreated, TenantId, TenantRecord};
+use crate::store::{
+    Actor, Change, Error, Page, TenantChanged, TenantCreated, TenantId, TenantRecord,
+};
 
 /// The tenant with id `id`, if any.
 pub(super) async fn load(c: Conn<'_>, id: TenantId) -> Result<Option<TenantRecord>, Failure> {
@@ -103,13 +105,22 @@ pub(super) async fn by_id(
 pub(super) async fn of(
     store: &PostgresStore,
     partner: Option<PartnerId>,
+    page: Page<TenantName>,
 ) -> Result<Vec<TenantRecord>, Error> {
     let sql = format!(
         "SELECT {TENANT_COLUMNS} FROM tenants \
-         WHERE $1::bigint IS NULL OR partner_id = $1 ORDER BY name"
+         WHERE ($1::bigint IS NULL OR partner_id = $1) AND ($2::text IS NULL OR name > $2) \
+         ORDER BY name LIMIT $3"
     );
+    let after = page.after.map(|n| n.as_str().to_owned());
+    let limit = codec::page_limit(page.limit);
     store
-        .read_all("tenants_of", &sql, &[&partner], decode::tenant)
+        .read_all(
+            "tenants_of",
+            &sql,
+            &[&partner, &after, &limit],
+            decode::tenant,
+        )
         .await
 }
 

@@ -10,7 +10,7 @@ use super::decode::{self, RawCustomer, CUSTOMER_COLUMNS, PARTNER_COLUMNS, TOKEN_
 use super::{audit, SqliteStore};
 use crate::domain::{CustomerFields, CustomerId, PartnerId};
 use crate::store::codec::{self, AuditEvent};
-use crate::store::{now_millis, Actor, CustomerRecord, Error, PartnerRecord, TokenRecord};
+use crate::store::{now_millis, Actor, CustomerRecord, Error, Page, PartnerRecord, TokenRecord};
 
 /// [`Store::create_partner`](crate::store::Store::create_partner).
 pub(super) async fn create(
@@ -212,16 +212,24 @@ pub(super) async fn create_customer(
 pub(super) async fn customers(
     store: &SqliteStore,
     partner: PartnerId,
+    page: Page<CustomerId>,
 ) -> Result<Vec<CustomerRecord>, Error> {
+    let limit = codec::page_limit(page.limit).unwrap_or(-1);
     store
         .read(move |conn| {
             let sql = format!(
-                "SELECT {CUSTOMER_COLUMNS} FROM customers WHERE partner_id = ?1 ORDER BY id"
+                "SELECT {CUSTOMER_COLUMNS} FROM customers \
+                 WHERE partner_id = ?1 AND (?2 IS NULL OR id > ?2) ORDER BY id LIMIT ?3"
             );
-            all(conn, &sql, [partner], decode::customer)?
-                .into_iter()
-                .map(RawCustomer::decode)
-                .collect()
+            all(
+                conn,
+                &sql,
+                rusqlite::params![partner, page.after, limit],
+                decode::customer,
+            )?
+            .into_iter()
+            .map(RawCustomer::decode)
+            .collect()
         })
         .await
 }

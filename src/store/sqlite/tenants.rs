@@ -14,7 +14,7 @@ use crate::domain::{CustomerId, PartnerId, TenantName, TenantSettings};
 use crate::store::codec::{self, AuditEvent, TenantColumns};
 use crate::store::rules;
 use crate::store::{
-    now_millis, Actor, Change, Error, TenantChanged, TenantCreated, TenantId, TenantRecord,
+    now_millis, Actor, Change, Error, Page, TenantChanged, TenantCreated, TenantId, TenantRecord,
 };
 
 /// The tenant matching `clause` (`id = ?1`, `name = ?1`) with `param`.
@@ -81,16 +81,26 @@ pub(super) async fn by_id(
 pub(super) async fn of(
     store: &SqliteStore,
     partner: Option<PartnerId>,
+    page: Page<TenantName>,
 ) -> Result<Vec<TenantRecord>, Error> {
+    let after = page.after.map(|n| n.as_str().to_owned());
+    let limit = codec::page_limit(page.limit).unwrap_or(-1);
     store
         .read(move |conn| {
             let sql = format!(
-                "SELECT {TENANT_COLUMNS} FROM tenants WHERE ?1 IS NULL OR partner_id = ?1 ORDER BY name"
+                "SELECT {TENANT_COLUMNS} FROM tenants \
+                 WHERE (?1 IS NULL OR partner_id = ?1) AND (?2 IS NULL OR name > ?2) \
+                 ORDER BY name LIMIT ?3"
             );
-            all(conn, &sql, [partner], decode::tenant)?
-                .into_iter()
-                .map(TenantColumns::decode)
-                .collect()
+            all(
+                conn,
+                &sql,
+                rusqlite::params![partner, after, limit],
+                decode::tenant,
+            )?
+            .into_iter()
+            .map(TenantColumns::decode)
+            .collect()
         })
         .await
 }
