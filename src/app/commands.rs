@@ -153,7 +153,16 @@ pub async fn create_token(config: &Config, partner: &str) -> anyhow::Result<Issu
     };
     let issued = partner_api::auth::issue()?;
     store
-        .create_token(record.id, &issued.key_id, &issued.secret_hash, &actor)
+        .create_token(
+            record.id,
+            crate::store::NewToken {
+                key_id: issued.key_id.clone(),
+                secret_hash: issued.secret_hash.to_vec(),
+                name: Some("created on the command line".into()),
+                ..crate::store::NewToken::default()
+            },
+            &actor,
+        )
         .await?
         .context("the partner disappeared")?;
     Ok(IssuedToken {

@@ -10,6 +10,7 @@ use std::net::IpAddr;
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
+use axum::http::Method;
 use base64::Engine;
 use ring::rand::{SecureRandom, SystemRandom};
 use subtle::ConstantTimeEq;
@@ -18,7 +19,7 @@ use super::error::ApiError;
 use super::ApiState;
 use crate::domain::PartnerId;
 use crate::server::ConnInfo;
-use crate::store::Actor;
+use crate::store::{now_millis, Actor, Millis, TokenRecord};
 
 /// Prefix of every partner token, so leaked tokens are easy to spot and scan for.
 pub const TOKEN_PREFIX: &str = "zt_";
@@ -150,6 +151,27 @@ impl Authenticated {
     }
 }
 
+/// How stale a token's `last_used_at` may get: a busy token costs one write a minute.
+const LAST_USED_RESOLUTION_MS: i64 = 60_000;
+
+/// Records, off the request's path, that `token` was accepted at `now` when its stored
+/// `last_used_at` is more than a minute old. A lost write (the store is down, the server
+/// stops) only leaves the time a little older.
+fn note_use(state: &ApiState, token: &TokenRecord, now: Millis) {
+    if token
+        .last_used_at
+        .is_some_and(|at| now - at < LAST_USED_RESOLUTION_MS)
+    {
+        return;
+    }
+    let (store, id) = (state.store.clone(), token.id);
+    tokio::spawn(async move {
+        if let Err(e) = store.tokens_used(vec![(id, now)]).await {
+            tracing::debug!(error = %e, token = id, "cannot record a token's last use");
+        }
+    });
+}
+
 impl FromRequestParts<ApiState> for Authenticated {
     type Rejection = ApiError;
 
@@ -173,15 +195,20 @@ impl FromRequestParts<ApiState> for Authenticated {
             }
         }
         let (key_id, secret) = split(presented).ok_or(ApiError::Unauthenticated)?;
+        let now = now_millis();
         let record = state
             .store
             .token_by_key(key_id)
             .await?
-            .filter(|t| t.revoked_at.is_none())
+            .filter(|t| t.valid_at(now))
             .ok_or(ApiError::Unauthenticated)?;
         if !bool::from(hash(secret).as_slice().ct_eq(record.secret_hash.as_slice())) {
             return Err(ApiError::Unauthenticated);
         }
+        if record.read_only && !matches!(parts.method, Method::GET | Method::HEAD) {
+            return Err(ApiError::ReadOnlyToken);
+        }
+        note_use(state, &record, now);
         let partner = state
             .store
             .partner(record.partner)

@@ -398,13 +398,15 @@ pub async fn import_devices(
     caller: Authenticated,
     req: Request,
 ) -> Result<Json<ImportOut>, ApiError> {
-    caller.partner()?;
     let csv = req
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.trim_start().to_ascii_lowercase().starts_with("text/csv"));
+    // The body is read before the caller is refused: an answer sent while an authenticated
+    // client is still sending would close the connection under it (a reset, not a 403).
     let body = read_body(req, &state, IMPORT_LIMIT).await?;
+    caller.partner()?;
     let rows = if csv {
         // Any text is a CSV body by the document's schema; what it must hold is a rule.
         crate::import::csv_rows(&body).map_err(|e| ApiError::Invalid {

@@ -21,6 +21,9 @@ pub enum ApiError {
     /// An admin token on a partner route.
     #[error("this route needs a partner token")]
     PartnerOnly,
+    /// A read-only token on a request that changes something.
+    #[error("this token may only read (GET); use a read_write token to change anything")]
+    ReadOnlyToken,
     /// A method the route does not have.
     #[error("this route does not take {0}")]
     MethodNotAllowed(String),
@@ -97,7 +100,9 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
             ApiError::Unauthenticated => StatusCode::UNAUTHORIZED,
-            ApiError::AdminOnly | ApiError::PartnerOnly => StatusCode::FORBIDDEN,
+            ApiError::AdminOnly | ApiError::PartnerOnly | ApiError::ReadOnlyToken => {
+                StatusCode::FORBIDDEN
+            }
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
@@ -120,6 +125,7 @@ impl ApiError {
             ApiError::Unauthenticated => "unauthenticated",
             ApiError::AdminOnly => "admin_only",
             ApiError::PartnerOnly => "partner_only",
+            ApiError::ReadOnlyToken => "read_only_token",
             ApiError::NotFound(_) => "not_found",
             ApiError::MethodNotAllowed(_) => "method_not_allowed",
             ApiError::BadRequest(_) => "bad_request",

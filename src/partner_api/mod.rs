@@ -31,6 +31,7 @@ mod openapi;
 mod partners;
 pub mod preview;
 mod tenants;
+mod tokens;
 pub mod wire;
 
 use error::ApiError;
@@ -154,7 +155,7 @@ impl<T: DeserializeOwned + Send, S: Send + Sync> axum::extract::FromRequestParts
     }
 }
 
-/// Like [`JsonBody`], but an empty body means the defaults.
+/// Like [`JsonBody`], but an empty body (or JSON `null`) means the defaults.
 pub struct OptionalJsonBody<T>(pub T);
 
 impl<T: DeserializeOwned + Default, S: Send + Sync> FromRequest<S> for OptionalJsonBody<T> {
@@ -162,7 +163,7 @@ impl<T: DeserializeOwned + Default, S: Send + Sync> FromRequest<S> for OptionalJ
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
         let bytes = read_body(req, state, BODY_LIMIT).await?;
-        if bytes.iter().all(u8::is_ascii_whitespace) {
+        if bytes.iter().all(u8::is_ascii_whitespace) || bytes.trim_ascii() == b"null" {
             return Ok(OptionalJsonBody(T::default()));
         }
         parse_json(&bytes).map(OptionalJsonBody)
@@ -252,6 +253,7 @@ fn integral_numbers(value: &mut serde_json::Value) -> bool {
         (name = "customers", description = "The businesses a partner sells to"),
         (name = "tenants", description = "Tenant instances (one hosted PBX each) and what their phones receive"),
         (name = "devices", description = "Claiming phones for tenants"),
+        (name = "tokens", description = "The calling partner's own API tokens"),
     )
 )]
 struct ApiDoc;
@@ -282,6 +284,8 @@ pub fn routes() -> (axum::Router<ApiState>, utoipa::openapi::OpenApi) {
         .routes(routes!(partners::create_partner, partners::list_partners))
         .routes(routes!(partners::create_token, partners::list_tokens))
         .routes(routes!(partners::revoke_token))
+        .routes(routes!(tokens::create_own_token, tokens::list_own_tokens))
+        .routes(routes!(tokens::revoke_own_token))
         .routes(routes!(partners::audit_log))
         .routes(routes!(
             customers::create_customer,

@@ -8,8 +8,8 @@ use utoipa::IntoParams;
 
 use super::auth::{self, Authenticated};
 use super::error::{ApiError, ErrorBody};
-use super::wire::{AuditList, AuditOut, PartnerIn, PartnerOut, TokenOut};
-use super::{ApiPath, ApiState, JsonBody};
+use super::wire::{AuditList, AuditOut, PartnerIn, PartnerOut, TokenIn, TokenOut};
+use super::{ApiPath, ApiState, JsonBody, OptionalJsonBody};
 use crate::domain::partner::check_partner_name;
 use crate::domain::Mac;
 use crate::store::AuditQuery;
@@ -68,8 +68,10 @@ pub async fn list_partners(
 /// Issue an API token for a partner. The token is in this answer only; it is stored hashed.
 #[utoipa::path(post, path = "/api/v1/partners/{id}/tokens", tag = "admin",
     params(("id" = i64, Path, description = "Partner id")),
+    request_body(content = Option<TokenIn>, description = "Name, scope and expiry (an empty body: a read-write token that never expires)"),
     responses(
         (status = 201, description = "Issued", body = TokenOut),
+        (status = 422, description = "Invalid name or expiry", body = ErrorBody),
         (status = 401, description = "Missing or invalid token", body = ErrorBody),
         (status = 403, description = "Not the administrator", body = ErrorBody),
         (status = 404, description = "No such partner", body = ErrorBody),
@@ -78,15 +80,17 @@ pub async fn create_token(
     State(state): State<ApiState>,
     caller: Authenticated,
     ApiPath(id): ApiPath<i64>,
+    OptionalJsonBody(body): OptionalJsonBody<TokenIn>,
 ) -> Result<(StatusCode, Json<TokenOut>), ApiError> {
     caller.admin()?;
     let issued = auth::issue().map_err(|e| {
         tracing::error!(error = %e, "cannot issue a token");
         ApiError::Internal
     })?;
+    let token = body.into_new(&issued)?;
     let record = state
         .store
-        .create_token(id, &issued.key_id, &issued.secret_hash, &caller.actor())
+        .create_token(id, token, &caller.actor())
         .await?
         .ok_or(ApiError::NotFound("partner"))?;
     Ok((

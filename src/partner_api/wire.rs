@@ -118,8 +118,16 @@ pub struct TokenOut {
     pub token: Option<String>,
     /// Public part of the token, to tell tokens apart.
     pub key_id: String,
+    /// What the partner calls it.
+    pub name: Option<String>,
+    /// `read_write`, or `read_only` (only GET requests).
+    pub scope: TokenScope,
     /// Creation time.
     pub created_at: String,
+    /// When it stops working, `null`: never.
+    pub expires_at: Option<String>,
+    /// When it was last accepted, to the minute; `null`: never used.
+    pub last_used_at: Option<String>,
     /// Revocation time.
     pub revoked_at: Option<String>,
 }
@@ -131,9 +139,75 @@ impl TokenOut {
             id: t.id,
             token,
             key_id: t.key_id,
+            name: t.name,
+            scope: if t.read_only {
+                TokenScope::ReadOnly
+            } else {
+                TokenScope::ReadWrite
+            },
             created_at: time(t.created_at),
+            expires_at: t.expires_at.map(time),
+            last_used_at: t.last_used_at.map(time),
             revoked_at: t.revoked_at.map(time),
         }
+    }
+}
+
+/// What a token may do.
+#[derive(Serialize, Deserialize, ToSchema, Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum TokenScope {
+    /// Everything its partner may do.
+    #[default]
+    ReadWrite,
+    /// Only reads (GET): any other method answers 403 `read_only_token`.
+    ReadOnly,
+}
+
+/// A token to issue.
+#[derive(Deserialize, ToSchema, Default)]
+#[serde(deny_unknown_fields)]
+pub struct TokenIn {
+    /// What to call it (1–64 printable characters), e.g. the system that will use it.
+    #[schema(min_length = 1, max_length = 64)]
+    pub name: Option<String>,
+    /// What it may do (default `read_write`).
+    pub scope: Option<TokenScope>,
+    /// When it stops working (RFC 3339, any offset, in the future); default: never.
+    #[schema(format = DateTime)]
+    pub expires_at: Option<String>,
+}
+
+impl TokenIn {
+    /// The token to store for `issued`, or why these settings cannot be.
+    pub fn into_new(
+        self,
+        issued: &super::auth::IssuedToken,
+    ) -> Result<crate::store::NewToken, ApiError> {
+        let invalid = |message: String| ApiError::Invalid {
+            code: "invalid_setting",
+            message,
+        };
+        if let Some(name) = &self.name {
+            let chars = name.chars().count();
+            if !(1..=64).contains(&chars) || name.chars().any(char::is_control) {
+                return Err(invalid("name must be 1-64 printable characters".into()));
+            }
+        }
+        let expires_at = self
+            .expires_at
+            .map(|t| parse_time("expires_at", &t))
+            .transpose()?;
+        if expires_at.is_some_and(|e| e <= crate::store::now_millis()) {
+            return Err(invalid("expires_at must be in the future".into()));
+        }
+        Ok(crate::store::NewToken {
+            key_id: issued.key_id.clone(),
+            secret_hash: issued.secret_hash.to_vec(),
+            name: self.name,
+            expires_at,
+            read_only: self.scope == Some(TokenScope::ReadOnly),
+        })
     }
 }
 

@@ -34,7 +34,7 @@ mod test_database;
 pub use records::{
     Actor, AuditEntry, AuditQuery, Change, ChangeEntry, ClaimOutcome, ClaimRequest,
     CredentialChange, CustomerRecord, DeviceQuery, DeviceRecord, DeviceStatus, DeviceUpdate,
-    DeviceView, ImportBatch, ImportDevice, ImportResult, MigrateReport, Millis, Page,
+    DeviceView, ImportBatch, ImportDevice, ImportResult, MigrateReport, Millis, NewToken, Page,
     PartnerRecord, RotationOutcome, RowOutcome, Sighting, TenantChanged, TenantCreated, TenantId,
     TenantRecord, TokenRecord, UpdateOutcome,
 };
@@ -147,10 +147,12 @@ pub trait Store: Send + Sync + 'static {
     async fn create_token(
         &self,
         partner: PartnerId,
-        key_id: &str,
-        secret_hash: &[u8],
+        token: NewToken,
         actor: &Actor,
     ) -> Result<Option<TokenRecord>, Error>;
+
+    /// Records that tokens were accepted (`(token id, when)`), for their `last_used_at`.
+    async fn tokens_used(&self, used: Vec<(i64, Millis)>) -> Result<(), Error>;
 
     /// A partner's tokens, revoked ones included.
     async fn tokens(&self, partner: PartnerId) -> Result<Vec<TokenRecord>, Error>;

@@ -23,7 +23,7 @@ macro_rules! impl_store {
             use $crate::store::{
                 Actor, AuditEntry, AuditQuery, ChangeEntry, ClaimOutcome, ClaimRequest,
                 CredentialChange, CustomerRecord, DeviceQuery, DeviceRecord, DeviceUpdate,
-                DeviceView, Error, ImportBatch, ImportResult, Millis, Page, PartnerRecord,
+                DeviceView, Error, ImportBatch, ImportResult, Millis, NewToken, Page, PartnerRecord,
                 RotationOutcome, Sighting, Store, TenantChanged, TenantCreated, TenantId,
                 TenantRecord, TokenRecord, UpdateOutcome,
             };
@@ -85,11 +85,14 @@ macro_rules! impl_store {
                 async fn create_token(
                     &self,
                     partner: PartnerId,
-                    key_id: &str,
-                    secret_hash: &[u8],
+                    token: NewToken,
                     actor: &Actor,
                 ) -> Result<Option<TokenRecord>, Error> {
-                    partners::create_token(self, partner, key_id, secret_hash, actor).await
+                    partners::create_token(self, partner, token, actor).await
+                }
+
+                async fn tokens_used(&self, used: Vec<(i64, Millis)>) -> Result<(), Error> {
+                    partners::tokens_used(self, used).await
                 }
 
                 async fn tokens(&self, partner: PartnerId) -> Result<Vec<TokenRecord>, Error> {

@@ -60,6 +60,36 @@ pub struct TokenRecord {
     pub created_at: Millis,
     /// Revocation time, if revoked.
     pub revoked_at: Option<Millis>,
+    /// What the partner calls it.
+    pub name: Option<String>,
+    /// When it stops working, if ever.
+    pub expires_at: Option<Millis>,
+    /// Whether it may only read (GET).
+    pub read_only: bool,
+    /// When it was last accepted, to the minute (written off the request's path).
+    pub last_used_at: Option<Millis>,
+}
+
+/// A token to store: its public id, the hash of its secret, and what it may do.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct NewToken {
+    /// Public identifier inside the token.
+    pub key_id: String,
+    /// SHA-256 of the secret part.
+    pub secret_hash: Vec<u8>,
+    /// What the partner calls it.
+    pub name: Option<String>,
+    /// When it stops working, if ever.
+    pub expires_at: Option<Millis>,
+    /// Whether it may only read.
+    pub read_only: bool,
+}
+
+impl TokenRecord {
+    /// Whether it is accepted at `now`: not revoked, not expired.
+    pub fn valid_at(&self, now: Millis) -> bool {
+        self.revoked_at.is_none() && self.expires_at.is_none_or(|e| e > now)
+    }
 }
 
 /// A customer as stored.

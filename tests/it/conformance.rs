@@ -2,7 +2,8 @@
 //! installs it into `target/schemathesis` and names it in `SCHEMATHESIS`) runs every one of its
 //! checks — server errors, undocumented statuses and content types, response schemas,
 //! schema-valid requests refused and schema-violating ones accepted, stateful sequences —
-//! against a live server, first with a partner's token, then with the administrator's (whose
+//! against a live server, first with a partner's token (the route that revokes the partner's
+//! own tokens last, as it may revoke the one in use), then with the administrator's (whose
 //! stateful phase revokes tokens, the partner's among them). A single finding fails the test.
 //!
 //! `schemathesis.toml` beside this file says which statuses a schema-valid request may get:
@@ -14,8 +15,9 @@ use std::process::Command;
 
 use crate::support::*;
 
-/// Runs schemathesis against `api` with `token`; its report, failing the test on a finding.
-fn schemathesis(api: &str, token: &str, who: &str) {
+/// Runs schemathesis against `api` with `token` on the operations `only` selects (schemathesis
+/// filter arguments); its report, failing the test on a finding.
+fn schemathesis(api: &str, token: &str, who: &str, only: &[&str]) {
     let program = std::env::var("SCHEMATHESIS").unwrap_or_else(|_| "schemathesis".into());
     let config = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/schemathesis.toml");
     // It keeps a cache of its own in the working directory.
@@ -33,6 +35,7 @@ fn schemathesis(api: &str, token: &str, who: &str) {
         .args(["--tls-verify", "false", "--checks", "all"])
         .args(["--max-examples", "25", "--seed", "20261128"])
         .args(["--header", &format!("Authorization: Bearer {token}")])
+        .args(only)
         .output()
         .unwrap_or_else(|e| {
             panic!("{program} (PyPI schemathesis) must be installed, as .ci/test does: {e}")
@@ -53,9 +56,14 @@ async fn the_partner_api_keeps_to_its_openapi_document() {
         partner.base().to_owned(),
         partner.token().unwrap().to_owned(),
     );
+    // A partner may revoke its own token, and schemathesis finds that route's ids: it runs
+    // last, once everything else has been tried with the token.
+    let own_token = ["--include-path", "/api/v1/tokens/{token_id}"];
     tokio::task::spawn_blocking(move || {
-        schemathesis(&api, &token, "partner");
-        schemathesis(&api, ADMIN_TOKEN, "administrator");
+        let except_own_token = ["--exclude-path", own_token[1]];
+        schemathesis(&api, &token, "partner", &except_own_token);
+        schemathesis(&api, &token, "partner", &own_token);
+        schemathesis(&api, ADMIN_TOKEN, "administrator", &[]);
     })
     .await
     .unwrap();

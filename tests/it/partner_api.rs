@@ -1201,3 +1201,93 @@ async fn tenant_and_customer_lists_come_a_page_at_a_time_following_the_link_head
         assert!(body["error"]["code"].is_string(), "{bad}: {body}");
     }
 }
+
+#[tokio::test]
+async fn a_partner_manages_its_own_tokens_named_scoped_expiring_and_last_used() {
+    let server = TestServer::start().await;
+    let acme = server.partner("acme", &["sales"]).await;
+    let globex = server.partner("globex", &["ops"]).await;
+
+    let (status, issued) = acme
+        .post(
+            "/api/v1/tokens",
+            &json!({"name": "inventory export", "scope": "read_only"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{issued}");
+    assert_eq!(issued["scope"], "read_only");
+    assert_eq!(issued["name"], "inventory export");
+    assert!(issued["expires_at"].is_null());
+    let reader = server.api(issued["token"].as_str());
+
+    // A read-only token reads, and changes nothing.
+    let (status, _) = reader.get("/api/v1/tenants").await;
+    assert_eq!(status, 200);
+    let (status, body) = reader.claim(YEALINK_MAC, "sales").await;
+    assert_eq!(status, 403, "{body}");
+    assert_eq!(body["error"]["code"], "read_only_token");
+    let (status, body) = reader.post("/api/v1/tokens", &json!({})).await;
+    assert_eq!(status, 403, "it cannot issue a writer either: {body}");
+    let (_, device) = acme.get(&format!("/api/v1/devices/{YEALINK_MAC}")).await;
+    assert_eq!(
+        device["error"]["code"], "not_found",
+        "the refused claim left nothing"
+    );
+
+    // The list shows each token's use, without the token itself.
+    let listed = eventually(|| async {
+        let (_, tokens) = acme.get("/api/v1/tokens").await;
+        let tokens = tokens.as_array().unwrap().clone();
+        let reader = tokens.iter().find(|t| t["id"] == issued["id"])?.clone();
+        (!reader["last_used_at"].is_null()).then_some(tokens)
+    })
+    .await;
+    assert_eq!(listed.len(), 2, "the partner's first token and the new one");
+    assert!(listed.iter().all(|t| t["token"].is_null()));
+    let (_, theirs) = globex.get("/api/v1/tokens").await;
+    assert_eq!(
+        theirs.as_array().unwrap().len(),
+        1,
+        "only its own: {theirs}"
+    );
+
+    // An expiry in the past is refused; a token past its expiry is refused like a wrong one.
+    let (status, body) = acme
+        .post(
+            "/api/v1/tokens",
+            &json!({"expires_at": "2020-01-01T00:00:00Z"}),
+        )
+        .await;
+    assert_eq!(status, 422, "{body}");
+    let soon = humantime::format_rfc3339_seconds(
+        std::time::SystemTime::now() + std::time::Duration::from_secs(3),
+    )
+    .to_string();
+    let (status, short) = acme
+        .post(
+            "/api/v1/tokens",
+            &json!({"name": "short", "expires_at": soon}),
+        )
+        .await;
+    assert_eq!(status, 201, "{short}");
+    let short_lived = server.api(short["token"].as_str());
+    assert_eq!(short_lived.get("/api/v1/tenants").await.0, 200);
+    eventually(|| async { (short_lived.get("/api/v1/tenants").await.0 == 401).then_some(()) })
+        .await;
+
+    // Revoking: another partner's token is not found; its own works at once.
+    let (status, _) = globex
+        .delete(&format!("/api/v1/tokens/{}", issued["id"]))
+        .await;
+    assert_eq!(status, 404);
+    assert_eq!(reader.get("/api/v1/tenants").await.0, 200);
+    let (status, _) = acme
+        .delete(&format!("/api/v1/tokens/{}", issued["id"]))
+        .await;
+    assert_eq!(status, 204);
+    assert_eq!(reader.get("/api/v1/tenants").await.0, 401);
+
+    // The administrator's routes set the same, and its token has no partner's tokens.
+    let (status, body) = server.admin().get("/api/v1/tokens").await;
+    assert_eq!(status, 403, "{body}");
+}

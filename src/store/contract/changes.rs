@@ -24,7 +24,7 @@ pub(crate) async fn change_sequence(nodes: Nodes) {
         .await
         .unwrap();
     store
-        .create_token(p.id, "k1", b"h", &Actor::cli())
+        .create_token(p.id, new_token("k1", b"h"), &Actor::cli())
         .await
         .unwrap();
     assert_eq!(

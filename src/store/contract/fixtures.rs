@@ -154,3 +154,12 @@ pub(super) async fn changes_after(store: &dyn Store, seq: i64) -> Vec<Change> {
 pub(super) fn macs(views: &[DeviceView]) -> Vec<String> {
     views.iter().map(|v| v.record.mac.to_string()).collect()
 }
+
+/// A token to store with key id `key` and secret hash `hash`, read-write, never expiring.
+pub(crate) fn new_token(key: &str, hash: &[u8]) -> NewToken {
+    NewToken {
+        key_id: key.into(),
+        secret_hash: hash.to_vec(),
+        ..NewToken::default()
+    }
+}

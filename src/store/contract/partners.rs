@@ -28,7 +28,7 @@ pub(crate) async fn partner_scoping(nodes: Nodes) {
     assert_eq!(operators.partner, None);
     let d = claimed(store, request("805ec017de13", "t1"), &a1).await;
     let tok1 = store
-        .create_token(p1.id, "key-one", b"hash-one", &Actor::cli())
+        .create_token(p1.id, new_token("key-one", b"hash-one"), &Actor::cli())
         .await
         .unwrap()
         .expect("token");
@@ -263,7 +263,7 @@ pub(crate) async fn partners_and_tokens(nodes: Nodes) {
     assert_eq!(store.partner_by_name("nope").await.unwrap(), None);
 
     let t1 = store
-        .create_token(acme.id, "k1", &[1, 2, 3], &Actor::cli())
+        .create_token(acme.id, new_token("k1", &[1, 2, 3]), &Actor::cli())
         .await
         .unwrap()
         .expect("token");
@@ -272,13 +272,13 @@ pub(crate) async fn partners_and_tokens(nodes: Nodes) {
     assert_eq!(t1.secret_hash, vec![1, 2, 3]);
     assert_eq!(t1.revoked_at, None);
     let t2 = store
-        .create_token(acme.id, "k2", &[4; 32], &Actor::cli())
+        .create_token(acme.id, new_token("k2", &[4; 32]), &Actor::cli())
         .await
         .unwrap()
         .expect("token");
     assert_eq!(
         store
-            .create_token(999_999, "k3", &[5], &Actor::cli())
+            .create_token(999_999, new_token("k3", &[5]), &Actor::cli())
             .await
             .unwrap(),
         None
@@ -311,6 +311,45 @@ pub(crate) async fn partners_and_tokens(nodes: Nodes) {
     assert!(revoked.revoked_at.is_some_and(|at| at >= t1.created_at));
     assert_eq!(store.tokens(acme.id).await.unwrap().len(), 2);
     assert_eq!(store.token_by_key("k2").await.unwrap(), Some(t2.clone()));
+
+    // A named, read-only token with an expiry, and when tokens were last used.
+    let t3 = store
+        .create_token(
+            acme.id,
+            NewToken {
+                name: Some("inventory export".into()),
+                expires_at: Some(t2.created_at + 3_600_000),
+                read_only: true,
+                ..new_token("k3", &[6; 32])
+            },
+            &Actor::cli(),
+        )
+        .await
+        .unwrap()
+        .expect("token");
+    assert_eq!(store.token_by_key("k3").await.unwrap(), Some(t3.clone()));
+    assert!(t3.read_only && t3.valid_at(t3.created_at));
+    assert!(
+        !t3.valid_at(t2.created_at + 3_600_000),
+        "expired at its end"
+    );
+    assert!(!revoked.valid_at(revoked.created_at), "revoked");
+    let at = t2.created_at + 60_000;
+    store
+        .tokens_used(vec![(t2.id, at), (t3.id, at)])
+        .await
+        .unwrap();
+    store.tokens_used(vec![(t2.id, at - 1)]).await.unwrap();
+    let used = |key: &'static str| async move {
+        store.token_by_key(key).await.unwrap().unwrap().last_used_at
+    };
+    assert_eq!(
+        used("k2").await,
+        Some(at),
+        "an older use never goes back in time"
+    );
+    assert_eq!(used("k3").await, Some(at));
+    assert_eq!(used("k1").await, None);
 
     let audit = store.audit_log(all_audit()).await.unwrap();
     let entries: Vec<(&str, Option<serde_json::Value>)> = audit
@@ -346,6 +385,10 @@ pub(crate) async fn partners_and_tokens(nodes: Nodes) {
             (
                 "token.revoke",
                 Some(serde_json::json!({"partner": acme.id, "token": t1.id}))
+            ),
+            (
+                "token.create",
+                Some(serde_json::json!({"partner": acme.id, "token": t3.id}))
             ),
         ]
     );

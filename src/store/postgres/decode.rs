@@ -38,7 +38,7 @@ pub(super) const CUSTOMER_COLUMNS: &str = "id, partner_id, fields, created_at";
 
 /// An API token's columns, in [`token`]'s order.
 pub(super) const TOKEN_COLUMNS: &str =
-    "id, partner_id, key_id, secret_hash, created_at, revoked_at";
+    "id, partner_id, key_id, secret_hash, created_at, revoked_at, name, expires_at, read_only, last_used_at";
 
 /// A tenant row ([`TENANT_COLUMNS`]).
 pub(super) fn tenant(row: &Row) -> Result<TenantRecord, Failure> {
@@ -113,6 +113,10 @@ pub(super) fn token(row: &Row) -> Result<TokenRecord, Failure> {
         secret_hash: get(row, 3)?,
         created_at: get(row, 4)?,
         revoked_at: get(row, 5)?,
+        name: get(row, 6)?,
+        expires_at: get(row, 7)?,
+        read_only: get(row, 8)?,
+        last_used_at: get(row, 9)?,
     })
 }
 

@@ -8,7 +8,9 @@ use super::failure::corrupt;
 use super::PostgresStore;
 use crate::domain::{CustomerFields, CustomerId, PartnerId};
 use crate::store::codec::{self, AuditEvent};
-use crate::store::{now_millis, Actor, CustomerRecord, Error, Page, PartnerRecord, TokenRecord};
+use crate::store::{
+    now_millis, Actor, CustomerRecord, Error, Millis, NewToken, Page, PartnerRecord, TokenRecord,
+};
 
 /// [`Store::create_partner`](crate::store::Store::create_partner).
 pub(super) async fn create(
@@ -84,14 +86,13 @@ pub(super) async fn by_name(
 pub(super) async fn create_token(
     store: &PostgresStore,
     partner: PartnerId,
-    key_id: &str,
-    secret_hash: &[u8],
+    token: NewToken,
     actor: &Actor,
 ) -> Result<Option<TokenRecord>, Error> {
-    let (key_id, secret_hash, actor) = (key_id.to_owned(), secret_hash.to_vec(), actor.clone());
+    let actor = actor.clone();
     store
         .write("create_token", move |tx| {
-            let (key_id, secret_hash, actor) = (key_id.clone(), secret_hash.clone(), actor.clone());
+            let (token, actor) = (token.clone(), actor.clone());
             Box::pin(async move {
                 let now = now_millis();
                 let c = tx.conn();
@@ -106,9 +107,18 @@ pub(super) async fn create_token(
                 }
                 let row = c
                     .query_opt(
-                        "INSERT INTO api_tokens (partner_id, key_id, secret_hash, created_at) \
-                     VALUES ($1, $2, $3, $4) RETURNING id",
-                        &[&partner, &key_id, &secret_hash, &now],
+                        "INSERT INTO api_tokens \
+                         (partner_id, key_id, secret_hash, created_at, name, expires_at, read_only) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+                        &[
+                            &partner,
+                            &token.key_id,
+                            &token.secret_hash,
+                            &now,
+                            &token.name,
+                            &token.expires_at,
+                            &token.read_only,
+                        ],
                     )
                     .await?;
                 let Some(row) = row else {
@@ -119,11 +129,39 @@ pub(super) async fn create_token(
                 Ok(Some(TokenRecord {
                     id,
                     partner,
-                    key_id,
-                    secret_hash,
+                    key_id: token.key_id,
+                    secret_hash: token.secret_hash,
                     created_at: now,
                     revoked_at: None,
+                    name: token.name,
+                    expires_at: token.expires_at,
+                    read_only: token.read_only,
+                    last_used_at: None,
                 }))
+            })
+        })
+        .await
+}
+
+/// [`Store::tokens_used`](crate::store::Store::tokens_used).
+pub(super) async fn tokens_used(
+    store: &PostgresStore,
+    used: Vec<(i64, Millis)>,
+) -> Result<(), Error> {
+    let (ids, ats): (Vec<i64>, Vec<i64>) = used.into_iter().unzip();
+    store
+        .write("tokens_used", move |tx| {
+            let (ids, ats) = (ids.clone(), ats.clone());
+            Box::pin(async move {
+                tx.conn()
+                    .execute(
+                        "UPDATE api_tokens t SET last_used_at = u.at \
+                         FROM unnest($1::bigint[], $2::bigint[]) AS u(id, at) \
+                         WHERE t.id = u.id AND (t.last_used_at IS NULL OR t.last_used_at < u.at)",
+                        &[&ids, &ats],
+                    )
+                    .await?;
+                Ok(())
             })
         })
         .await

@@ -122,6 +122,16 @@ pub(super) const MIGRATIONS: &[Migration] = &[
     UPDATE tenants SET settings = replace(settings, '"phone_auth":"mtls"', '"phone_auth":"enrolment"');
     "#,
     ),
+    // 5: partners manage their own API tokens: a name, an expiry, read-only scope, and when
+    // each was last used.
+    Migration::Sql(
+        r#"
+    ALTER TABLE api_tokens ADD COLUMN name TEXT;
+    ALTER TABLE api_tokens ADD COLUMN expires_at BIGINT;
+    ALTER TABLE api_tokens ADD COLUMN read_only BOOLEAN NOT NULL DEFAULT FALSE;
+    ALTER TABLE api_tokens ADD COLUMN last_used_at BIGINT;
+    "#,
+    ),
 ];
 
 /// One schema migration: SQL, or SQL followed by a data conversion written in Rust.

@@ -29,7 +29,7 @@ pub(super) const CUSTOMER_COLUMNS: &str = "id, partner_id, fields, created_at";
 
 /// An API token's columns, in [`token`]'s order.
 pub(super) const TOKEN_COLUMNS: &str =
-    "id, partner_id, key_id, secret_hash, created_at, revoked_at";
+    "id, partner_id, key_id, secret_hash, created_at, revoked_at, name, expires_at, read_only, last_used_at";
 
 /// A partner's columns, in [`partner`]'s order.
 pub(super) const PARTNER_COLUMNS: &str = "id, name, created_at";
@@ -136,6 +136,10 @@ pub(super) fn token(r: &Row<'_>) -> rusqlite::Result<TokenRecord> {
         secret_hash: r.get(3)?,
         created_at: r.get(4)?,
         revoked_at: r.get(5)?,
+        name: r.get(6)?,
+        expires_at: r.get(7)?,
+        read_only: r.get(8)?,
+        last_used_at: r.get(9)?,
     })
 }
 

@@ -10,7 +10,9 @@ use super::decode::{self, RawCustomer, CUSTOMER_COLUMNS, PARTNER_COLUMNS, TOKEN_
 use super::{audit, SqliteStore};
 use crate::domain::{CustomerFields, CustomerId, PartnerId};
 use crate::store::codec::{self, AuditEvent};
-use crate::store::{now_millis, Actor, CustomerRecord, Error, Page, PartnerRecord, TokenRecord};
+use crate::store::{
+    now_millis, Actor, CustomerRecord, Error, Millis, NewToken, Page, PartnerRecord, TokenRecord,
+};
 
 /// [`Store::create_partner`](crate::store::Store::create_partner).
 pub(super) async fn create(
@@ -90,11 +92,10 @@ pub(super) async fn by_name(
 pub(super) async fn create_token(
     store: &SqliteStore,
     partner: PartnerId,
-    key_id: &str,
-    secret_hash: &[u8],
+    token: NewToken,
     actor: &Actor,
 ) -> Result<Option<TokenRecord>, Error> {
-    let (key_id, secret_hash, actor) = (key_id.to_owned(), secret_hash.to_vec(), actor.clone());
+    let actor = actor.clone();
     store
         .write(move |tx| {
             let now = now_millis();
@@ -108,20 +109,62 @@ pub(super) async fn create_token(
                 return Ok(None);
             }
             tx.prepare_cached(
-                "INSERT INTO api_tokens (partner_id, key_id, secret_hash, created_at) VALUES (?1, ?2, ?3, ?4)",
+                "INSERT INTO api_tokens \
+                 (partner_id, key_id, secret_hash, created_at, name, expires_at, read_only) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             )
-            .and_then(|mut s| s.execute(params![partner, key_id, secret_hash, now]))
+            .and_then(|mut s| {
+                s.execute(params![
+                    partner,
+                    token.key_id,
+                    token.secret_hash,
+                    now,
+                    token.name,
+                    token.expires_at,
+                    token.read_only
+                ])
+            })
             .db()?;
             let id = tx.last_insert_rowid();
-            audit::append(tx, now, &actor, AuditEvent::TokenCreated { partner, token: id })?;
+            audit::append(
+                tx,
+                now,
+                &actor,
+                AuditEvent::TokenCreated { partner, token: id },
+            )?;
             Ok(Some(TokenRecord {
                 id,
                 partner,
-                key_id,
-                secret_hash,
+                key_id: token.key_id,
+                secret_hash: token.secret_hash,
                 created_at: now,
                 revoked_at: None,
+                name: token.name,
+                expires_at: token.expires_at,
+                read_only: token.read_only,
+                last_used_at: None,
             }))
+        })
+        .await
+}
+
+/// [`Store::tokens_used`](crate::store::Store::tokens_used).
+pub(super) async fn tokens_used(
+    store: &SqliteStore,
+    used: Vec<(i64, Millis)>,
+) -> Result<(), Error> {
+    store
+        .write(move |tx| {
+            let mut update = tx
+                .prepare_cached(
+                    "UPDATE api_tokens SET last_used_at = ?2 \
+                     WHERE id = ?1 AND (last_used_at IS NULL OR last_used_at < ?2)",
+                )
+                .db()?;
+            for (id, at) in &used {
+                update.execute(params![id, at]).db()?;
+            }
+            Ok(())
         })
         .await
 }

@@ -120,6 +120,16 @@ const MIGRATIONS: &[Migration] = &[
     UPDATE tenants SET settings = replace(settings, '"phone_auth":"mtls"', '"phone_auth":"enrolment"');
     "#,
     ),
+    // 5: partners manage their own API tokens: a name, an expiry, read-only scope, and when
+    // each was last used.
+    Migration::Sql(
+        r#"
+    ALTER TABLE api_tokens ADD COLUMN name TEXT;
+    ALTER TABLE api_tokens ADD COLUMN expires_at INTEGER;
+    ALTER TABLE api_tokens ADD COLUMN read_only INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE api_tokens ADD COLUMN last_used_at INTEGER;
+    "#,
+    ),
 ];
 
 /// The newest schema version this build knows.
