@@ -1,5 +1,5 @@
-//! Devices: claiming a MAC for a tenant, listing and searching, moving, releasing, and bulk
-//! import. The claim rules are checked here (MAC syntax, vendor OUI, Gigaset label code) and
+//! Devices: claiming a MAC for a tenant, listing and searching, moving, releasing, bulk
+//! release and move of selected devices, and bulk import. The claim rules are checked here (MAC syntax, vendor OUI, Gigaset label code) and
 //! decided race-free by the store (one MAC, one tenant).
 
 use axum::extract::{Query, Request, State};
@@ -11,13 +11,16 @@ use utoipa::IntoParams;
 use super::auth::Authenticated;
 use super::error::{ApiError, ErrorBody};
 use super::wire::{
-    checked_device_settings, device_settings, networks, parse_time, DeviceIn, DeviceList,
-    DeviceOut, DevicePatch, EnrolmentIn, ImportIn, ImportOut, ImportRowOut,
+    checked_device_settings, device_settings, networks, parse_time, BulkActionIn, BulkIn, BulkOut,
+    BulkOutcomeOut, BulkRefusalCode, BulkRowOut, DeviceIn, DeviceList, DeviceOut, DevicePatch,
+    EnrolmentIn, ImportIn, ImportOut, ImportRowOut, BULK_MAX,
 };
 use super::{parse_json, read_body, ApiPath, ApiState, JsonBody, OptionalJsonBody, IMPORT_LIMIT};
 use crate::domain::{check_claimable, ClaimRefusal, DeviceSettings, Mac, TenantName, Vendor};
+use crate::registry::Committed;
 use crate::store::{
-    ClaimOutcome, ClaimRequest, DeviceQuery, DeviceUpdate, RotationOutcome, UpdateOutcome,
+    BulkAction, BulkOutcome, BulkResult, ClaimOutcome, ClaimRequest, DeviceQuery, DeviceUpdate,
+    RotationOutcome, UpdateOutcome,
 };
 
 fn refusal_code(e: &ClaimRefusal) -> &'static str {
@@ -373,6 +376,120 @@ pub async fn release_device(
         .await;
     state.metrics.releases.inc();
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Release or move many of the partner's devices at once: `{"action": "release", "macs": […]}`
+/// or `{"action": "move", "macs": […], "tenant": "<name>"}`, at most 10,000 MACs in any
+/// notation. **Per-MAC**: every MAC gets its own result in request order; the accepted ones are
+/// changed together in one transaction, each audited as by the single-device routes. A MAC that
+/// is malformed is refused with `invalid_mac`; one not claimed, or not yours, with `not_found`
+/// (indistinguishable); one already in the target tenant is `unchanged`, as is a MAC named
+/// again after its first occurrence (which made the change). A target tenant that is not yours
+/// answers 404 and changes nothing.
+#[utoipa::path(post, path = "/api/v1/devices/bulk", tag = "devices",
+    request_body = BulkIn,
+    responses(
+        (status = 200, description = "One result per MAC, in request order", body = BulkOut),
+        (status = 400, description = "Malformed body, wrong types or unknown fields", body = ErrorBody),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 404, description = "Target tenant not found (or not yours): nothing changed", body = ErrorBody),
+        (status = 413, description = "Body too large", body = ErrorBody),
+        (status = 422, description = "More than 10,000 MACs, a move without a tenant or a release with one", body = ErrorBody),
+    ))]
+pub async fn bulk_devices(
+    State(state): State<ApiState>,
+    caller: Authenticated,
+    req: Request,
+) -> Result<Json<BulkOut>, ApiError> {
+    // 10,000 MACs in a long notation outgrow the ordinary body limit; the import's fits them
+    // with room for whatever a partner's tooling puts around them. The body is read before the
+    // caller's role is checked, as the `JsonBody` routes do: answering while a large body is
+    // still arriving would cut the connection under the client instead of answering it.
+    let body = read_body(req, &state, IMPORT_LIMIT).await?;
+    caller.partner()?;
+    let body: BulkIn = parse_json(&body)?;
+    if body.macs.len() > BULK_MAX {
+        return Err(ApiError::Invalid {
+            code: "too_many_macs",
+            message: format!(
+                "{} MACs given, at most {BULK_MAX} per request",
+                body.macs.len()
+            ),
+        });
+    }
+    let action = match (body.action, body.tenant) {
+        (BulkActionIn::Release, None) => BulkAction::Release,
+        (BulkActionIn::Move, Some(tenant)) => BulkAction::Move(
+            // A name that cannot be a tenant's names none of the partner's: 404 as for any.
+            TenantName::parse(&tenant).map_err(|_| ApiError::NotFound("tenant"))?,
+        ),
+        (BulkActionIn::Release, Some(_)) => {
+            return Err(ApiError::Invalid {
+                code: "tenant_not_allowed",
+                message: "a release takes no tenant".into(),
+            })
+        }
+        (BulkActionIn::Move, None) => {
+            return Err(ApiError::Invalid {
+                code: "tenant_required",
+                message: "a move needs the target tenant".into(),
+            })
+        }
+    };
+    // Malformed MACs are refused here and never reach the store; the rest keep their
+    // position so the store's outcomes can be put back in request order.
+    let parsed: Vec<Option<Mac>> = body.macs.iter().map(|m| Mac::parse(m).ok()).collect();
+    let valid: Vec<Mac> = parsed.iter().flatten().copied().collect();
+    let outcomes = match state
+        .store
+        .bulk_devices(action, valid, &caller.actor())
+        .await?
+    {
+        BulkResult::Applied(outcomes) => outcomes,
+        BulkResult::UnknownTenant => return Err(ApiError::NotFound("tenant")),
+    };
+    let mut committed = Committed::default();
+    let mut results = Vec::with_capacity(body.macs.len());
+    let mut outcomes = outcomes.into_iter();
+    for (given, mac) in body.macs.into_iter().zip(parsed) {
+        let (outcome, code) = match mac.map(|mac| (mac, outcomes.next())) {
+            None => (BulkOutcomeOut::Refused, Some(BulkRefusalCode::InvalidMac)),
+            Some((mac, Some(BulkOutcome::Released))) => {
+                committed.released.push(mac);
+                (BulkOutcomeOut::Released, None)
+            }
+            Some((_, Some(BulkOutcome::Moved(record)))) => {
+                committed.devices.push(record);
+                (BulkOutcomeOut::Moved, None)
+            }
+            Some((_, Some(BulkOutcome::Unchanged))) => (BulkOutcomeOut::Unchanged, None),
+            // The store answers once per MAC it was given; a missing answer is treated as
+            // the store's "not found", which changes nothing.
+            Some((_, Some(BulkOutcome::NotFound) | None)) => {
+                (BulkOutcomeOut::Refused, Some(BulkRefusalCode::NotFound))
+            }
+        };
+        results.push(BulkRowOut {
+            mac: given,
+            outcome,
+            code,
+        });
+    }
+    let (released, moved) = (committed.released.len(), committed.devices.len());
+    // Committed: the registry learns it before we answer, so a released phone's very next
+    // fetch is refused and a moved one's is served its new tenant's config.
+    state.publish_committed(committed).await;
+    state.metrics.releases.inc_by(released as u64);
+    state.metrics.moves.inc_by(moved as u64);
+    let refused = results
+        .iter()
+        .filter(|r| r.outcome == BulkOutcomeOut::Refused)
+        .count();
+    Ok(Json(BulkOut {
+        applied: results.len() - refused,
+        refused,
+        results,
+    }))
 }
 
 /// Claim many devices at once, as JSON (`{"devices": [<device>, …]}`) or CSV (`Content-Type:

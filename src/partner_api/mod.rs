@@ -238,7 +238,7 @@ fn integral_numbers(value: &mut serde_json::Value) -> bool {
     info(
         title = "zerotouch partner API",
         version = "1",
-        description = "Register (claim) the MACs of the phones you sell to your customers' tenant instances, and manage those tenants.\n\nAuthenticate with `Authorization: Bearer <token>`. Errors are `{\"error\": {\"code\", \"message\"}}` with a stable code. A resource of another partner answers 404, exactly like one that does not exist.\n\nBulk import (`POST /api/v1/devices/import`) is **per-row**: every row gets its own result; the accepted rows are committed together in one transaction, refused rows change nothing."
+        description = "Register (claim) the MACs of the phones you sell to your customers' tenant instances, and manage those tenants.\n\nAuthenticate with `Authorization: Bearer <token>`. Errors are `{\"error\": {\"code\", \"message\"}}` with a stable code. A resource of another partner answers 404, exactly like one that does not exist.\n\nBulk import (`POST /api/v1/devices/import`) is **per-row**: every row gets its own result; the accepted rows are committed together in one transaction, refused rows change nothing. So is a bulk release or move (`POST /api/v1/devices/bulk`): every MAC gets its own result, the accepted ones are changed in one transaction."
     ),
     modifiers(&BearerAuth),
     components(schemas(
@@ -305,6 +305,7 @@ pub fn routes() -> (axum::Router<ApiState>, utoipa::openapi::OpenApi) {
             devices::release_device
         ))
         .routes(routes!(devices::import_devices))
+        .routes(routes!(devices::bulk_devices))
         .routes(routes!(export::export_devices))
         .routes(routes!(devices::open_enrolment))
         .routes(routes!(devices::rotate_credentials))

@@ -728,6 +728,81 @@ pub struct DevicePatch {
     pub enrolment_networks: Option<Vec<String>>,
 }
 
+/// The most MACs one `POST /devices/bulk` may name.
+pub const BULK_MAX: usize = 10_000;
+
+/// What `POST /devices/bulk` does with each device.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum BulkActionIn {
+    /// Release each device (as `DELETE /devices/{mac}`).
+    Release,
+    /// Move each device to `tenant` (as `PATCH /devices/{mac}` with a tenant).
+    Move,
+}
+
+/// `POST /devices/bulk`: release or move many of the partner's devices at once.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BulkIn {
+    /// `release` or `move`.
+    pub action: BulkActionIn,
+    /// The devices' MACs, any notation, at most 10,000. A malformed one is refused on its
+    /// own; one named twice is changed once.
+    #[schema(max_items = 10000)]
+    pub macs: Vec<String>,
+    /// The target tenant (one of the partner's): required for `move`, refused for `release`.
+    #[schema(value_type = Option<TenantNameText>)]
+    pub tenant: Option<String>,
+}
+
+/// How one MAC of a bulk change ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum BulkOutcomeOut {
+    /// Released: its phone gets nothing on its next fetch.
+    Released,
+    /// Moved to the target tenant.
+    Moved,
+    /// Nothing to do: already in the target tenant, or named earlier in the request.
+    Unchanged,
+    /// Refused (see `code`); nothing changed for this MAC.
+    Refused,
+}
+
+/// Why a MAC of a bulk change was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum BulkRefusalCode {
+    /// Not a MAC in any notation.
+    InvalidMac,
+    /// Not claimed, or not yours (indistinguishable).
+    NotFound,
+}
+
+/// One MAC's result.
+#[derive(Serialize, ToSchema)]
+pub struct BulkRowOut {
+    /// The MAC as given.
+    pub mac: String,
+    /// What happened.
+    pub outcome: BulkOutcomeOut,
+    /// Why, when refused.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub code: Option<BulkRefusalCode>,
+}
+
+/// Results of a bulk change, one per MAC in the order given.
+#[derive(Serialize, ToSchema)]
+pub struct BulkOut {
+    /// MACs released, moved or unchanged.
+    pub applied: usize,
+    /// MACs refused.
+    pub refused: usize,
+    /// Per-MAC results, in request order.
+    pub results: Vec<BulkRowOut>,
+}
+
 /// `POST /devices/{mac}/enrolment`.
 #[derive(Deserialize, ToSchema, Default)]
 #[serde(deny_unknown_fields)]

@@ -7,8 +7,8 @@
 //! HTTP, templates or the in-memory registry.
 //!
 //! Map: `records.rs` holds the data types of the contract; `rules.rs` every decision that is
-//! not SQL (claim-code match, import row outcomes, who may see what, credential transitions,
-//! the enrolment window, migration 3's data step); `codec.rs` how records and audit entries are
+//! not SQL (claim-code match, import row outcomes, a bulk change's per-MAC outcomes, who may
+//! see what, credential transitions, the enrolment window, migration 3's data step); `codec.rs` how records and audit entries are
 //! written to and read from columns; `operations.rs` which backend function implements which
 //! [`Store`] operation. Both backends, `sqlite/` and `postgres/`, call those and add only their
 //! SQL, connections and transactions. `contract` is the one test suite run against both.
@@ -32,11 +32,11 @@ pub mod sqlite;
 mod test_database;
 
 pub use records::{
-    Actor, AuditEntry, AuditQuery, Change, ChangeEntry, ClaimOutcome, ClaimRequest,
-    CredentialChange, CustomerRecord, DeviceQuery, DeviceRecord, DeviceStatus, DeviceUpdate,
-    DeviceView, ImportBatch, ImportDevice, ImportResult, MigrateReport, Millis, NewToken, Page,
-    PartnerRecord, RotationOutcome, RowOutcome, Sighting, TenantChanged, TenantCreated, TenantId,
-    TenantRecord, TokenRecord, UpdateOutcome,
+    Actor, AuditEntry, AuditQuery, BulkAction, BulkOutcome, BulkResult, Change, ChangeEntry,
+    ClaimOutcome, ClaimRequest, CredentialChange, CustomerRecord, DeviceQuery, DeviceRecord,
+    DeviceStatus, DeviceUpdate, DeviceView, ImportBatch, ImportDevice, ImportResult, MigrateReport,
+    Millis, NewToken, Page, PartnerRecord, RotationOutcome, RowOutcome, Sighting, TenantChanged,
+    TenantCreated, TenantId, TenantRecord, TokenRecord, UpdateOutcome,
 };
 
 pub use crate::domain::clock::now_millis;
@@ -249,6 +249,17 @@ pub trait Store: Send + Sync + 'static {
 
     /// Releases a device; false if it is not claimed by one of the actor's tenants.
     async fn release(&self, mac: Mac, actor: &Actor) -> Result<bool, Error>;
+
+    /// Releases or moves many devices in one transaction: every MAC gets an outcome (in the
+    /// order of `macs`), each change is audited and appended to the change sequence as the
+    /// single-device operation would, and either all of them are committed or (on error) none.
+    /// A move whose target tenant the actor may not use changes nothing.
+    async fn bulk_devices(
+        &self,
+        action: BulkAction,
+        macs: Vec<Mac>,
+        actor: &Actor,
+    ) -> Result<BulkResult, Error>;
 
     /// A device with its tenant name and status, if visible to `partner`.
     async fn device_view(

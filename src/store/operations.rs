@@ -21,7 +21,7 @@ macro_rules! impl_store {
                 CustomerFields, CustomerId, Mac, PartnerId, TenantName, TenantSettings,
             };
             use $crate::store::{
-                Actor, AuditEntry, AuditQuery, ChangeEntry, ClaimOutcome, ClaimRequest,
+                Actor, AuditEntry, AuditQuery, BulkAction, BulkResult, ChangeEntry, ClaimOutcome, ClaimRequest,
                 CredentialChange, CustomerRecord, DeviceQuery, DeviceRecord, DeviceUpdate,
                 DeviceView, Error, ImportBatch, ImportResult, Millis, NewToken, Page, PartnerRecord,
                 RotationOutcome, Sighting, Store, TenantChanged, TenantCreated, TenantId,
@@ -198,6 +198,15 @@ macro_rules! impl_store {
 
                 async fn release(&self, mac: Mac, actor: &Actor) -> Result<bool, Error> {
                     devices::release(self, mac, actor).await
+                }
+
+                async fn bulk_devices(
+                    &self,
+                    action: BulkAction,
+                    macs: Vec<Mac>,
+                    actor: &Actor,
+                ) -> Result<BulkResult, Error> {
+                    devices::bulk(self, action, macs, actor).await
                 }
 
                 async fn device_view(

@@ -239,6 +239,42 @@ pub enum UpdateOutcome {
     UnknownTenant,
 }
 
+/// What a bulk change does to each of the devices it names.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BulkAction {
+    /// Release each device, as [`Store::release`](super::Store::release) does.
+    Release,
+    /// Move each device to this tenant, as a tenant change through
+    /// [`Store::update_device`](super::Store::update_device) does.
+    Move(TenantName),
+}
+
+/// How one MAC of a bulk change ended.
+// A moved device's record is what the registry needs; the outcomes of one request are read
+// once and dropped, so boxing the record would only add an allocation per device.
+#[allow(clippy::large_enum_variant)]
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BulkOutcome {
+    /// The device was released.
+    Released,
+    /// The device was moved; its record afterwards.
+    Moved(DeviceRecord),
+    /// Nothing to do: the device is already in the target tenant, or the MAC was named earlier
+    /// in the same request and that occurrence changed it.
+    Unchanged,
+    /// The MAC is not claimed, or not by one of the actor's tenants (indistinguishable).
+    NotFound,
+}
+
+/// How a bulk change ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BulkResult {
+    /// Committed: one outcome per MAC, in the order given.
+    Applied(Vec<BulkOutcome>),
+    /// The target tenant of a move does not exist or is not the actor's: nothing changed.
+    UnknownTenant,
+}
+
 /// How creating a tenant ended.
 // Built once per API call and matched at once: boxing the record would buy nothing.
 #[allow(clippy::large_enum_variant)]

@@ -2,20 +2,22 @@
 //! transactions: who may use a tenant, device or customer; when an import's tenant row finds
 //! its name taken; how a claim of an already claimed MAC ends (the label-code match); what an
 //! import's device row reports; how a phone's credential change, a rotation request and a
-//! reopened enrolment window change a device; the enrolment window and its 7-day default; and
-//! migration 3's data step.
+//! reopened enrolment window change a device; what a bulk release or move does with each MAC
+//! (and with a MAC named twice); the enrolment window and its 7-day default; and migration 3's
+//! data step.
 //!
 //! Every function here decides over records read inside the caller's transaction and returns
 //! what to write: it must not know SQL, connections, or which backend calls it.
 
 use super::codec;
 use super::records::{
-    Actor, ClaimOutcome, ClaimRequest, CredentialChange, DeviceRecord, ImportDevice, ImportResult,
-    Millis, RowOutcome, TenantId,
+    Actor, BulkOutcome, ClaimOutcome, ClaimRequest, CredentialChange, DeviceRecord, ImportDevice,
+    ImportResult, Millis, RowOutcome, TenantId,
 };
 use super::Error;
 use crate::domain::credentials::{EnrolmentRecord, Window};
 use crate::domain::{ClaimCode, ClaimSecret, Mac, PartnerId};
+use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 
 /// Hours an enrolment window stays open when a claim does not say: 7 days.
@@ -145,6 +147,65 @@ pub(crate) fn import_device(
     refresh
 }
 
+/// The distinct MACs of a bulk change, in the order a backend visits them: sorted, so that two
+/// bulk changes naming the same devices lock their rows in the same order and cannot deadlock
+/// each other (PostgreSQL), and each device is changed once however often it is named.
+pub(crate) fn bulk_visits(macs: &[Mac]) -> Vec<Mac> {
+    let mut visits = macs.to_vec();
+    visits.sort_unstable();
+    visits.dedup();
+    visits
+}
+
+/// What a bulk change does with one device, given the device as read (and locked) inside the
+/// transaction if the actor may see it, and the tenant a move goes to (`None`: a release).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum BulkStep {
+    /// Delete the device.
+    Release,
+    /// Give the device the target tenant.
+    Move,
+    /// It is in the target tenant already: nothing to write, audit or announce.
+    Unchanged,
+    /// Not claimed, or not the actor's: nothing to do, and the same answer either way.
+    NotFound,
+}
+
+/// What a bulk change does with `device` (see [`BulkStep`]).
+pub(crate) fn bulk_step(device: Option<&DeviceRecord>, target: Option<TenantId>) -> BulkStep {
+    match (device, target) {
+        (None, _) => BulkStep::NotFound,
+        (Some(_), None) => BulkStep::Release,
+        (Some(d), Some(to)) if d.tenant == to => BulkStep::Unchanged,
+        (Some(_), Some(_)) => BulkStep::Move,
+    }
+}
+
+/// Each MAC's outcome in the order given, from the outcome decided for each distinct MAC
+/// (`decided`; a MAC missing there was not found). A MAC named again reports `Unchanged` for
+/// the repeats — its first occurrence made the change — unless it was not found, which every
+/// occurrence then reports, so a repeat says no more about a MAC than its first occurrence.
+pub(crate) fn bulk_outcomes(
+    macs: &[Mac],
+    mut decided: HashMap<Mac, BulkOutcome>,
+) -> Vec<BulkOutcome> {
+    let mut found: HashMap<Mac, bool> = HashMap::with_capacity(decided.len());
+    let mut seen = HashSet::with_capacity(macs.len());
+    macs.iter()
+        .map(|mac| {
+            if seen.insert(*mac) {
+                let outcome = decided.remove(mac).unwrap_or(BulkOutcome::NotFound);
+                found.insert(*mac, outcome != BulkOutcome::NotFound);
+                outcome
+            } else if found.get(mac).copied().unwrap_or(false) {
+                BulkOutcome::Unchanged
+            } else {
+                BulkOutcome::NotFound
+            }
+        })
+        .collect()
+}
+
 /// A phone's credential change applied at `now` to `device` as read inside the writing
 /// transaction, or `None` when the change does not apply.
 pub(crate) fn change_credentials(
@@ -267,6 +328,49 @@ mod tests {
         assert_eq!(
             import_tenant(Some((7, Some(2))), &Actor::cli()),
             ImportTenant::Update(7)
+        );
+    }
+
+    #[test]
+    fn a_bulk_change_visits_each_device_once_in_mac_order() {
+        let m = |s: &str| Mac::parse(s).unwrap();
+        let macs = [m("805ec0000002"), m("805ec0000001"), m("80:5e:c0:00:00:02")];
+        assert_eq!(bulk_visits(&macs), [m("805ec0000001"), m("805ec0000002")]);
+        assert!(bulk_visits(&[]).is_empty());
+    }
+
+    #[test]
+    fn a_bulk_step_releases_moves_or_leaves_a_device() {
+        let request = ClaimRequest {
+            mac: Mac::parse("805ec0000001").unwrap(),
+            vendor: Vendor::Yealink,
+            claim_code: None,
+            tenant: TenantName::parse("t1").unwrap(),
+            settings: DeviceSettings::default(),
+            enrol_until: None,
+        };
+        let device = new_claim(&request, 1);
+        assert_eq!(bulk_step(None, None), BulkStep::NotFound);
+        assert_eq!(bulk_step(None, Some(1)), BulkStep::NotFound);
+        assert_eq!(bulk_step(Some(&device), None), BulkStep::Release);
+        assert_eq!(bulk_step(Some(&device), Some(1)), BulkStep::Unchanged);
+        assert_eq!(bulk_step(Some(&device), Some(2)), BulkStep::Move);
+    }
+
+    #[test]
+    fn a_mac_named_twice_is_changed_once_and_reports_unchanged_after() {
+        let m = |s: &str| Mac::parse(s).unwrap();
+        let (a, b, c) = (m("805ec0000001"), m("805ec0000002"), m("805ec0000003"));
+        let decided = HashMap::from([(a, BulkOutcome::Released)]);
+        assert_eq!(
+            bulk_outcomes(&[b, a, c, a, b], decided),
+            [
+                BulkOutcome::NotFound,
+                BulkOutcome::Released,
+                BulkOutcome::NotFound,
+                BulkOutcome::Unchanged,
+                BulkOutcome::NotFound,
+            ]
         );
     }
 

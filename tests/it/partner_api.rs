@@ -1291,3 +1291,154 @@ async fn a_partner_manages_its_own_tokens_named_scoped_expiring_and_last_used() 
     let (status, body) = server.admin().get("/api/v1/tokens").await;
     assert_eq!(status, 403, "{body}");
 }
+
+#[tokio::test]
+async fn a_partner_releases_and_moves_selected_devices_in_one_request() {
+    let server = TestServer::start().await;
+    let acme = server.partner("acme", &["sales", "support"]).await;
+    let globex = server.partner("globex", &["globex-hq"]).await;
+    let yealink = |n: u8| {
+        (
+            format!("805ec00000{n:02x}"),
+            server.phone(Some(&format!(
+                "Yealink SIP-T46S 66.86.0.15 80:5e:c0:00:00:{n:02x}"
+            ))),
+        )
+    };
+    let phones: Vec<_> = (1..=5).map(yealink).collect();
+    for (mac, phone) in &phones {
+        assert_eq!(acme.claim(mac, "sales").await.0, 201);
+        let served = phone.get(&format!("/{mac}.cfg")).await;
+        assert_eq!(served.status, 200);
+        assert!(served.text().contains("sales.cloud.example"));
+    }
+    let (theirs, their_phone) = yealink(9);
+    assert_eq!(globex.claim(&theirs, "globex-hq").await.0, 201);
+    assert_eq!(their_phone.get(&format!("/{theirs}.cfg")).await.status, 200);
+
+    // Three of acme's (in three notations), one of globex's and a malformed MAC.
+    let (status, body) = acme
+        .post(
+            "/api/v1/devices/bulk",
+            &json!({"action": "release", "macs": [
+                "80:5E:C0:00:00:01", &theirs, "805ec0000002", "not-a-mac", "80-5E-C0-00-00-03"
+            ]}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body,
+        json!({"applied": 3, "refused": 2, "results": [
+            {"mac": "80:5E:C0:00:00:01", "outcome": "released"},
+            {"mac": theirs, "outcome": "refused", "code": "not_found"},
+            {"mac": "805ec0000002", "outcome": "released"},
+            {"mac": "not-a-mac", "outcome": "refused", "code": "invalid_mac"},
+            {"mac": "80-5E-C0-00-00-03", "outcome": "released"},
+        ]})
+    );
+    // The released phones get nothing on their very next fetch; globex's is untouched.
+    for (mac, phone) in &phones[..3] {
+        assert_eq!(phone.get(&format!("/{mac}.cfg")).await.status, 404, "{mac}");
+        assert_eq!(acme.get(&format!("/api/v1/devices/{mac}")).await.0, 404);
+    }
+    assert_eq!(their_phone.get(&format!("/{theirs}.cfg")).await.status, 200);
+    let (status, device) = globex.get(&format!("/api/v1/devices/{theirs}")).await;
+    assert_eq!(
+        (status, device["tenant"].as_str()),
+        (200, Some("globex-hq"))
+    );
+    let (_, audit) = server.admin().get("/api/v1/audit?limit=1000").await;
+    let releases: Vec<&str> = audit["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "device.release")
+        .inspect(|e| assert!(e["actor"].as_str().unwrap().starts_with("partner:")))
+        .map(|e| e["mac"].as_str().unwrap())
+        .collect();
+    assert_eq!(releases, ["805ec0000001", "805ec0000002", "805ec0000003"]);
+
+    // A move to another of acme's tenants reaches the phones on their next fetch.
+    let (status, body) = acme
+        .post(
+            "/api/v1/devices/bulk",
+            &json!({"action": "move", "tenant": "support",
+                    "macs": [&phones[3].0, &phones[4].0, &phones[3].0]}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let outcomes: Vec<&str> = body["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["outcome"].as_str().unwrap())
+        .collect();
+    assert_eq!(outcomes, ["moved", "moved", "unchanged"]);
+    assert_eq!(
+        (body["applied"].as_u64(), body["refused"].as_u64()),
+        (Some(3), Some(0))
+    );
+    for (mac, phone) in &phones[3..] {
+        let served = phone.get(&format!("/{mac}.cfg")).await;
+        assert!(served.text().contains("support.cloud.example"), "{mac}");
+    }
+
+    // A move to globex's tenant is refused whole: nothing changes.
+    // What partners did, that is: a phone's enrolment is confirmed off its fetch's path.
+    let partners_did = || async {
+        let (_, audit) = server.admin().get("/api/v1/audit?limit=1000").await;
+        let entries = audit["entries"].as_array().unwrap().clone();
+        entries
+            .into_iter()
+            .filter(|e| e["actor"] != "phone")
+            .collect::<Vec<_>>()
+    };
+    let audited = partners_did().await;
+    let (status, body) = acme
+        .post(
+            "/api/v1/devices/bulk",
+            &json!({"action": "move", "tenant": "globex-hq", "macs": [&phones[3].0, &theirs]}),
+        )
+        .await;
+    assert_eq!(status, 404, "{body}");
+    let (_, device) = acme.get(&format!("/api/v1/devices/{}", phones[3].0)).await;
+    assert_eq!(device["tenant"], "support");
+    let (_, device) = globex.get(&format!("/api/v1/devices/{theirs}")).await;
+    assert_eq!(device["tenant"], "globex-hq");
+    assert_eq!(partners_did().await, audited);
+
+    // What the body must say: a tenant for a move, none for a release, 10,000 MACs at most.
+    for (body, status) in [
+        (json!({"action": "move", "macs": [&phones[3].0]}), 422),
+        (
+            json!({"action": "release", "tenant": "sales", "macs": []}),
+            422,
+        ),
+        (json!({"action": "steal", "macs": []}), 400),
+        (
+            json!({"action": "release", "macs": vec!["805ec0000004"; 10_001]}),
+            422,
+        ),
+    ] {
+        assert_eq!(
+            acme.post("/api/v1/devices/bulk", &body).await.0,
+            status,
+            "{body}"
+        );
+    }
+    let (_, device) = acme.get(&format!("/api/v1/devices/{}", phones[3].0)).await;
+    assert_eq!(device["tenant"], "support");
+    // The administrator has no devices of its own to release.
+    assert_eq!(
+        server
+            .admin()
+            .post(
+                "/api/v1/devices/bulk",
+                &json!({"action": "release", "macs": []})
+            )
+            .await
+            .0,
+        403
+    );
+    server.stop().await.unwrap();
+}

@@ -1,4 +1,5 @@
-//! The store contract, part: Reading devices: search filters and paging, last-seen sightings, hydration pages.
+//! The store contract, part: Reading devices: search filters and paging, last-seen sightings, hydration pages;
+//! and changing many at once (bulk release and move).
 //!
 //! Written against [`Store`] only; run against every backend by `contract/mod.rs`.
 
@@ -327,5 +328,195 @@ pub(crate) async fn devices_page_walks_in_mac_order(nodes: Nodes) {
             .map(|d| d.mac)
             .collect::<Vec<_>>(),
         first_two[1..]
+    );
+}
+
+/// A bulk release or move: one outcome per MAC in the order given, another partner's device
+/// and an unclaimed MAC alike `NotFound` and untouched, a MAC named twice changed once, each
+/// change audited and announced as the single-device operation does, and a move to a tenant
+/// the actor may not use changing nothing at all.
+pub(crate) async fn bulk_release_and_move(nodes: Nodes) {
+    let store = nodes.one.as_ref();
+    let p1 = partner(store, "one").await;
+    let p2 = partner(store, "two").await;
+    let (a1, a2) = (partner_actor(&p1), partner_actor(&p2));
+    tenant(store, "t1", &a1).await;
+    let t2 = tenant(store, "t2", &a1).await;
+    tenant(store, "t3", &a2).await;
+    let mine = [
+        "805ec0000001",
+        "805ec0000002",
+        "805ec0000003",
+        "805ec0000004",
+    ];
+    let mut devices = BTreeMap::new();
+    for m in mine {
+        devices.insert(m, claimed(store, request(m, "t1"), &a1).await);
+    }
+    claimed(store, request("805ec0000005", "t2"), &a1).await;
+    let theirs = claimed(store, request("805ec0000009", "t3"), &a2).await;
+    let outcome = |r: BulkResult| match r {
+        BulkResult::Applied(outcomes) => outcomes,
+        BulkResult::UnknownTenant => panic!("the tenant is the actor's"),
+    };
+    let changes_before = store.latest_change().await.unwrap();
+
+    // A move to another partner's tenant, or to none, changes nothing whatever the MACs.
+    for to in ["t3", "nowhere"] {
+        assert_eq!(
+            store
+                .bulk_devices(
+                    BulkAction::Move(name(to)),
+                    vec![mac(mine[0]), mac(mine[1])],
+                    &a1
+                )
+                .await
+                .unwrap(),
+            BulkResult::UnknownTenant
+        );
+    }
+    assert_eq!(store.latest_change().await.unwrap(), changes_before);
+
+    // Move: the first two (the first named twice), one already there, one of another
+    // partner's and one never claimed.
+    let moved = outcome(
+        nodes
+            .two
+            .bulk_devices(
+                BulkAction::Move(name("t2")),
+                [
+                    mine[1],
+                    mine[0],
+                    "805ec0000005",
+                    mine[1],
+                    "805ec0000009",
+                    "805ec00000ff",
+                ]
+                .map(mac)
+                .to_vec(),
+                &a1,
+            )
+            .await
+            .unwrap(),
+    );
+    let moved_record = |m: &str| {
+        BulkOutcome::Moved(DeviceRecord {
+            tenant: t2.id,
+            ..devices[m].clone()
+        })
+    };
+    assert_eq!(
+        moved,
+        [
+            moved_record(mine[1]),
+            moved_record(mine[0]),
+            BulkOutcome::Unchanged,
+            BulkOutcome::Unchanged,
+            BulkOutcome::NotFound,
+            BulkOutcome::NotFound,
+        ]
+    );
+    for m in [mine[0], mine[1]] {
+        assert_eq!(
+            store.device(mac(m)).await.unwrap().map(|d| d.tenant),
+            Some(t2.id)
+        );
+    }
+    assert_eq!(
+        store.device(theirs.mac).await.unwrap(),
+        Some(theirs.clone())
+    );
+    // Only the two moves were announced (in MAC order), nothing for what was left alone.
+    assert_eq!(
+        changes_after(store, changes_before).await,
+        [Change::Device(mac(mine[0])), Change::Device(mac(mine[1]))]
+    );
+
+    // Release: three of mine (one named twice, in two notations), another partner's, one
+    // never claimed.
+    let changes_before = store.latest_change().await.unwrap();
+    let released = outcome(
+        store
+            .bulk_devices(
+                BulkAction::Release,
+                vec![
+                    mac(mine[2]),
+                    mac("805ec0000009"),
+                    mac(mine[0]),
+                    mac("80:5e:c0:00:00:03"),
+                    mac("805ec00000ff"),
+                    mac(mine[1]),
+                ],
+                &a1,
+            )
+            .await
+            .unwrap(),
+    );
+    assert_eq!(
+        released,
+        [
+            BulkOutcome::Released,
+            BulkOutcome::NotFound,
+            BulkOutcome::Released,
+            BulkOutcome::Unchanged,
+            BulkOutcome::NotFound,
+            BulkOutcome::Released,
+        ]
+    );
+    for m in [mine[0], mine[1], mine[2]] {
+        assert_eq!(nodes.two.device(mac(m)).await.unwrap(), None);
+    }
+    assert!(store.device(mac(mine[3])).await.unwrap().is_some());
+    assert_eq!(store.device(theirs.mac).await.unwrap(), Some(theirs));
+    assert_eq!(
+        changes_after(store, changes_before).await,
+        [mine[0], mine[1], mine[2]].map(|m| Change::Device(mac(m)))
+    );
+
+    // Audited as the single-device operations are: one entry per change, nothing else.
+    let log = store.audit_log(all_audit()).await.unwrap();
+    let bulk: Vec<(&str, Option<&str>, Option<&str>)> = log
+        .iter()
+        .filter(|e| e.action == "device.move" || e.action == "device.release")
+        .map(|e| (e.action.as_str(), e.mac.as_deref(), e.tenant.as_deref()))
+        .collect();
+    let one = mac(mine[0]).to_string();
+    let two = mac(mine[1]).to_string();
+    let three = mac(mine[2]).to_string();
+    assert_eq!(
+        bulk,
+        [
+            ("device.move", Some(one.as_str()), Some("t2")),
+            ("device.move", Some(two.as_str()), Some("t2")),
+            ("device.release", Some(one.as_str()), Some("t2")),
+            ("device.release", Some(two.as_str()), Some("t2")),
+            ("device.release", Some(three.as_str()), Some("t1")),
+        ]
+    );
+    assert!(log
+        .iter()
+        .filter(|e| e.action == "device.move" || e.action == "device.release")
+        .all(|e| e.actor == a1.name));
+
+    // Nothing named, nothing done; the operator may release any partner's device.
+    assert_eq!(
+        store
+            .bulk_devices(BulkAction::Release, Vec::new(), &a1)
+            .await
+            .unwrap(),
+        BulkResult::Applied(Vec::new())
+    );
+    assert_eq!(
+        outcome(
+            store
+                .bulk_devices(
+                    BulkAction::Release,
+                    vec![mac("805ec0000009")],
+                    &Actor::cli()
+                )
+                .await
+                .unwrap()
+        ),
+        [BulkOutcome::Released]
     );
 }

@@ -51,7 +51,7 @@ use concurrency::{
     concurrent_enrolment_binds_once, tenant_delete_races_claims_consistently,
 };
 use credentials::{credentials, server_secret};
-use devices::{devices_page_walks_in_mac_order, search_filters, sightings};
+use devices::{bulk_release_and_move, devices_page_walks_in_mac_order, search_filters, sightings};
 use imports::import_reports_every_row_and_is_idempotent;
 use partners::{customers, partner_scoping, partners_and_tokens, tenant_and_customer_pages};
 use secrets::secret_swap;
@@ -160,6 +160,7 @@ contract!(
     partner_scoping,
     tenant_and_customer_pages,
     move_and_release,
+    bulk_release_and_move,
     tenant_lifecycle,
     partners_and_tokens,
     customers,

@@ -1,10 +1,14 @@
-//! Device operations in PostgreSQL: claims, moves and setting changes, releases, reading
+//! Device operations in PostgreSQL: claims, moves and setting changes, releases (one device or
+//! a bulk release or move of many in one transaction), reading
 //! devices (by MAC, hydration pages, what a partner sees, search), and the lookup other
 //! operations share (a device visible to an actor, its row locked).
 //!
 //! How a claim of a claimed MAC ends (the label-code match) and who may see what are the
 //! store's shared `rules`; this file holds their SQL, row locks and the races between nodes
 //! (see [`claim_in`]). Must not know credentials beyond storing a new claim's unbound state.
+
+use std::collections::HashMap;
+use std::sync::Arc;
 
 use super::decode::{self, get, DEVICE_COLUMNS, VIEW_SELECT};
 use super::failure::Failure;
@@ -13,10 +17,10 @@ use super::transaction::{Conn, Param, Tx};
 use super::PostgresStore;
 use crate::domain::{DeviceSettings, Mac, PartnerId};
 use crate::store::codec::{self, AuditEvent};
-use crate::store::rules;
+use crate::store::rules::{self, BulkStep};
 use crate::store::{
-    now_millis, Actor, Change, ClaimOutcome, ClaimRequest, DeviceQuery, DeviceRecord, DeviceUpdate,
-    DeviceView, Error, Millis, UpdateOutcome,
+    now_millis, Actor, BulkAction, BulkOutcome, BulkResult, Change, ClaimOutcome, ClaimRequest,
+    DeviceQuery, DeviceRecord, DeviceUpdate, DeviceView, Error, Millis, UpdateOutcome,
 };
 
 /// The device if claimed by a tenant the actor may see, with that tenant's name, its row
@@ -239,6 +243,88 @@ pub(super) async fn release(store: &PostgresStore, mac: Mac, actor: &Actor) -> R
                 tx.change(Change::Device(mac));
                 Ok(true)
             })
+        })
+        .await
+}
+
+/// One bulk change inside a write transaction (run again from the start if it is retried).
+async fn bulk_in(
+    tx: &Tx<'_>,
+    action: &BulkAction,
+    macs: &[Mac],
+    actor: &Actor,
+) -> Result<BulkResult, Failure> {
+    let now = now_millis();
+    let c = tx.conn();
+    let target = match action {
+        BulkAction::Release => None,
+        BulkAction::Move(to) => {
+            // KEY SHARE, as a single move: the tenant cannot be deleted before we commit.
+            let Some((to_id, _)) =
+                tenants::visible(c, to.as_str(), actor.partner, TenantLock::KeyShare).await?
+            else {
+                return Ok(BulkResult::UnknownTenant);
+            };
+            Some((to_id, to.as_str()))
+        }
+    };
+    let mut decided = HashMap::new();
+    // Rows are locked in MAC order (`bulk_visits`): two bulk changes cannot deadlock each
+    // other; against single-device writes a deadlock is retried by `write`.
+    for mac in rules::bulk_visits(macs) {
+        let found = visible(c, mac, actor.partner, target.is_none()).await?;
+        let step = rules::bulk_step(found.as_ref().map(|(d, _)| d), target.map(|t| t.0));
+        // Each change is written, audited and announced exactly as the single-device operation
+        // writes it, so the audit log and other nodes cannot tell them apart.
+        let outcome = match (step, found, target) {
+            (BulkStep::Release, Some((_, tenant)), _) => {
+                c.execute("DELETE FROM devices WHERE mac = $1", &[&mac.to_string()])
+                    .await?;
+                tx.audit(now, actor, AuditEvent::DeviceReleased(mac, &tenant));
+                tx.change(Change::Device(mac));
+                BulkOutcome::Released
+            }
+            (BulkStep::Move, Some((mut device, from)), Some((to_id, to))) => {
+                c.execute(
+                    "UPDATE devices SET tenant_id = $2, updated_at = $3 WHERE mac = $1",
+                    &[&mac.to_string(), &to_id, &now],
+                )
+                .await?;
+                tx.audit(
+                    now,
+                    actor,
+                    AuditEvent::DeviceMoved {
+                        mac,
+                        from: &from,
+                        to,
+                    },
+                );
+                tx.change(Change::Device(mac));
+                device.tenant = to_id;
+                BulkOutcome::Moved(device)
+            }
+            (BulkStep::Unchanged, ..) => BulkOutcome::Unchanged,
+            // `bulk_step` gives Release and Move only for a device that was found (and Move
+            // only with a target): what is left was not found.
+            _ => BulkOutcome::NotFound,
+        };
+        decided.insert(mac, outcome);
+    }
+    Ok(BulkResult::Applied(rules::bulk_outcomes(macs, decided)))
+}
+
+/// [`Store::bulk_devices`](crate::store::Store::bulk_devices).
+pub(super) async fn bulk(
+    store: &PostgresStore,
+    action: BulkAction,
+    macs: Vec<Mac>,
+    actor: &Actor,
+) -> Result<BulkResult, Error> {
+    let (action, macs, actor) = (Arc::new(action), Arc::new(macs), actor.clone());
+    store
+        .write("bulk_devices", move |tx| {
+            let (action, macs, actor) = (Arc::clone(&action), Arc::clone(&macs), actor.clone());
+            Box::pin(async move { bulk_in(tx, &action, &macs, &actor).await })
         })
         .await
 }

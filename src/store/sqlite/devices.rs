@@ -1,4 +1,5 @@
-//! Device operations in SQLite: claims, moves and setting changes, releases, reading devices
+//! Device operations in SQLite: claims, moves and setting changes, releases (one device or a
+//! bulk release or move of many in one transaction), reading devices
 //! (by MAC, hydration pages, what a partner sees, search), and the lookups other operations
 //! share (a device by MAC, a device visible to an actor).
 //!
@@ -7,6 +8,8 @@
 //! transaction serial, so a claim reads, then inserts. Must not know credentials beyond storing
 //! a new claim's unbound state.
 
+use std::collections::HashMap;
+
 use rusqlite::{params, Connection, Transaction};
 
 use super::connection::{all, one, Db};
@@ -14,10 +17,10 @@ use super::decode::{self, RawView, DEVICE_COLUMNS, VIEW_SELECT};
 use super::{audit, changes, tenants, SqliteStore};
 use crate::domain::{DeviceSettings, Mac, PartnerId};
 use crate::store::codec::{self, AuditEvent, DeviceColumns};
-use crate::store::rules;
+use crate::store::rules::{self, BulkStep};
 use crate::store::{
-    now_millis, Actor, Change, ClaimOutcome, ClaimRequest, DeviceQuery, DeviceRecord, DeviceUpdate,
-    DeviceView, Error, Millis, UpdateOutcome,
+    now_millis, Actor, BulkAction, BulkOutcome, BulkResult, Change, ClaimOutcome, ClaimRequest,
+    DeviceQuery, DeviceRecord, DeviceUpdate, DeviceView, Error, Millis, UpdateOutcome,
 };
 
 /// The device claimed as `mac`, if any.
@@ -205,6 +208,70 @@ pub(super) async fn release(store: &SqliteStore, mac: Mac, actor: &Actor) -> Res
             audit::append(tx, now, &actor, AuditEvent::DeviceReleased(mac, &tenant))?;
             changes::append(tx, &Change::Device(mac), now)?;
             Ok(true)
+        })
+        .await
+}
+
+/// [`Store::bulk_devices`](crate::store::Store::bulk_devices).
+pub(super) async fn bulk(
+    store: &SqliteStore,
+    action: BulkAction,
+    macs: Vec<Mac>,
+    actor: &Actor,
+) -> Result<BulkResult, Error> {
+    let actor = actor.clone();
+    store
+        .write(move |tx| {
+            let now = now_millis();
+            let target = match &action {
+                BulkAction::Release => None,
+                BulkAction::Move(to) => {
+                    let Some((to_id, _)) = tenants::visible(tx, to.as_str(), actor.partner)? else {
+                        return Ok(BulkResult::UnknownTenant);
+                    };
+                    Some((to_id, to.as_str()))
+                }
+            };
+            let mut decided = HashMap::new();
+            for mac in rules::bulk_visits(&macs) {
+                let found = visible(tx, mac, actor.partner)?;
+                let step = rules::bulk_step(found.as_ref().map(|(d, _)| d), target.map(|t| t.0));
+                // Each change is written, audited and announced exactly as the single-device
+                // operation writes it, so the audit log and other nodes cannot tell them apart.
+                let outcome = match (step, found, target) {
+                    (BulkStep::Release, Some((_, tenant)), _) => {
+                        tx.prepare_cached("DELETE FROM devices WHERE mac = ?1")
+                            .and_then(|mut s| s.execute([mac.to_string()]))
+                            .db()?;
+                        let event = AuditEvent::DeviceReleased(mac, &tenant);
+                        audit::append(tx, now, &actor, event)?;
+                        changes::append(tx, &Change::Device(mac), now)?;
+                        BulkOutcome::Released
+                    }
+                    (BulkStep::Move, Some((mut device, from)), Some((to_id, to))) => {
+                        tx.prepare_cached(
+                            "UPDATE devices SET tenant_id = ?2, updated_at = ?3 WHERE mac = ?1",
+                        )
+                        .and_then(|mut s| s.execute(params![mac.to_string(), to_id, now]))
+                        .db()?;
+                        let event = AuditEvent::DeviceMoved {
+                            mac,
+                            from: &from,
+                            to,
+                        };
+                        audit::append(tx, now, &actor, event)?;
+                        changes::append(tx, &Change::Device(mac), now)?;
+                        device.tenant = to_id;
+                        BulkOutcome::Moved(device)
+                    }
+                    (BulkStep::Unchanged, ..) => BulkOutcome::Unchanged,
+                    // `bulk_step` gives Release and Move only for a device that was found
+                    // (and Move only with a target): what is left was not found.
+                    _ => BulkOutcome::NotFound,
+                };
+                decided.insert(mac, outcome);
+            }
+            Ok(BulkResult::Applied(rules::bulk_outcomes(&macs, decided)))
         })
         .await
 }
