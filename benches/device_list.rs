@@ -5,7 +5,8 @@
 //! in-process on it, gives one partner every tenth tenant (so `--devices 1000000 --tenants 1000`
 //! gives it 100,000 devices among a million), and times, over one keep-alive connection with the
 //! partner's token: the first page, pages deep in the list (following `next`), MAC-prefix
-//! searches, a tenant's page and a vendor-filtered page. Each request's time is measured at the
+//! searches, a tenant's page, a vendor-filtered page, and the whole list exported as CSV (at
+//! most 5 times). Each request's time is measured at the
 //! client, so it is an upper bound of the server's time. Every answer is checked (status 200,
 //! devices only of the partner's tenants).
 
@@ -323,6 +324,30 @@ async fn measure(
         times.push(took);
     }
     report("vendor_never_seen", times, rows);
+
+    // The whole list as CSV: every one of the partner's devices, streamed page by page.
+    let exports = o.requests.clamp(1, 5);
+    let (mut times, mut rows) = (Vec::new(), 0);
+    for _ in 0..exports {
+        let started = Instant::now();
+        let response = http
+            .get(format!("{api}/api/v1/devices/export"))
+            .bearer_auth(&token)
+            .send()
+            .await?;
+        let status = response.status();
+        let text = response.text().await?;
+        times.push(started.elapsed());
+        if status != 200 {
+            bail!("export: {status} {text}");
+        }
+        let lines = text.lines().count().saturating_sub(1);
+        if lines != o.devices / 10 {
+            bail!("export: {lines} devices, expected {}", o.devices / 10);
+        }
+        rows += lines;
+    }
+    report("export_csv", times, rows);
 
     stop.cancel();
     server.await??;
