@@ -23,6 +23,7 @@ use crate::registry::{Committed, Registry};
 use crate::store::{DeviceRecord, Store, TenantRecord};
 
 pub mod auth;
+mod check;
 mod customers;
 mod devices;
 pub mod error;
@@ -307,6 +308,7 @@ pub fn routes() -> (axum::Router<ApiState>, utoipa::openapi::OpenApi) {
         .routes(routes!(devices::import_devices))
         .routes(routes!(devices::bulk_devices))
         .routes(routes!(export::export_devices))
+        .routes(routes!(check::check_mac))
         .routes(routes!(devices::open_enrolment))
         .routes(routes!(devices::rotate_credentials))
         .routes(routes!(devices::revoke_credentials))

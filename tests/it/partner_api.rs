@@ -1442,3 +1442,65 @@ async fn a_partner_releases_and_moves_selected_devices_in_one_request() {
     );
     server.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_mac_is_checked_as_it_is_typed_with_the_claims_own_reasons() {
+    let server = TestServer::start().await;
+    let acme = server.partner("acme", &["sales"]).await;
+    let globex = server.partner("globex", &["ops"]).await;
+    assert_eq!(acme.claim("805ec0000001", "sales").await.0, 201);
+    assert_eq!(globex.claim("805ec0000002", "ops").await.0, 201);
+    let (status, gigaset) = globex
+        .post(
+            "/api/v1/devices",
+            &json!({"mac": GIGASET_MAC, "tenant": "ops", "claim_code": "AB12"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{gigaset}");
+
+    let check = |query: String| {
+        let acme = &acme;
+        async move {
+            let (status, body) = acme.get(&format!("/api/v1/devices/check?{query}")).await;
+            assert_eq!(status, 200, "{query}: {body}");
+            body
+        }
+    };
+    let free = check("mac=80-5E-C0-00-00-09".into()).await;
+    assert_eq!(free["state"], "available", "{free}");
+    assert_eq!(free["mac"], "805ec0000009");
+    assert_eq!(free["vendor"], "yealink");
+    assert_eq!(free["needs_claim_code"], false);
+    assert_eq!(check("mac=805e.c000.0001".into()).await["state"], "yours");
+    let taken = check("mac=80:5e:c0:00:00:02".into()).await;
+    assert_eq!(taken["state"], "in_use", "{taken}");
+    assert!(!taken.to_string().contains("globex"), "never who: {taken}");
+    let typing = check("mac=80:5e:c0".into()).await;
+    assert_eq!(typing["state"], "invalid_mac");
+    assert!(typing["mac"].is_null() && typing["reason"].is_string());
+    assert_eq!(
+        check("mac=001122334455".into()).await["state"],
+        "unsupported_vendor"
+    );
+
+    // A Gigaset asks for its label code, unless it is taken already.
+    let gigaset = check("mac=7c:2f:80:00:00:01".into()).await;
+    assert_eq!(gigaset["state"], "needs_claim_code", "{gigaset}");
+    assert_eq!(gigaset["needs_claim_code"], true);
+    assert_eq!(gigaset["vendor"], "gigaset");
+    assert_eq!(
+        check("mac=7c:2f:80:00:00:01&claim_code=A!".into()).await["state"],
+        "invalid_claim_code"
+    );
+    assert_eq!(
+        check("mac=7c:2f:80:00:00:01&claim_code=ab12".into()).await["state"],
+        "available"
+    );
+    assert_eq!(check(format!("mac={GIGASET_MAC}")).await["state"], "in_use");
+
+    // The claim agrees with what the check said.
+    assert_eq!(acme.claim("805ec0000009", "sales").await.0, 201);
+    assert_eq!(acme.claim("805ec0000002", "sales").await.0, 409);
+    let (status, body) = acme.get("/api/v1/devices/check").await;
+    assert_eq!(status, 400, "mac is required: {body}");
+}
