@@ -5,6 +5,11 @@ use std::net::IpAddr;
 use super::clock::Millis;
 use super::mac::Mac;
 
+/// The outcome of a fetch that presented credentials the device does not have: recorded
+/// apart from the last-seen status (a stranger must not overwrite what the real phone did),
+/// so its partner sees devices failing to authenticate.
+pub const FAILED_AUTHENTICATION: &str = "auth_failed";
+
 /// One fetch by a known device, recorded off the hot path for troubleshooting.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Sighting {
@@ -24,4 +29,11 @@ pub struct Sighting {
     pub file: &'static str,
     /// The outcome label.
     pub outcome: &'static str,
+}
+
+impl Sighting {
+    /// Whether it records a failed authentication rather than a served fetch.
+    pub fn is_failed_authentication(&self) -> bool {
+        self.outcome == FAILED_AUTHENTICATION
+    }
 }

@@ -75,6 +75,9 @@ pub struct TenantPage {
     /// Page size, 1–1000 (default 1000).
     #[param(minimum = 1, maximum = 1000)]
     limit: Option<usize>,
+    /// Also how each tenant's devices stand (`counts`): one more query over the page's
+    /// devices.
+    counts: Option<bool>,
 }
 
 /// List the partner's tenant instances in name order, a page at a time.
@@ -108,11 +111,28 @@ pub async fn list_tenants(
         )
         .await?;
     let last = tenants.last().map(|t| t.name.to_string());
-    let rows: Vec<TenantOut> = tenants.into_iter().map(Into::into).collect();
+    let mut counts: std::collections::HashMap<_, _> = if page.counts.unwrap_or(false) {
+        let ids = tenants.iter().map(|t| t.id).collect();
+        state.store.tenant_counts(ids).await?.into_iter().collect()
+    } else {
+        std::collections::HashMap::new()
+    };
+    let with_counts = page.counts.unwrap_or(false);
+    let rows: Vec<TenantOut> = tenants
+        .into_iter()
+        .map(|t| {
+            let found = counts.remove(&t.id);
+            let mut out = TenantOut::from(t);
+            if with_counts {
+                out.counts = Some(found.map(Into::into).unwrap_or_default());
+            }
+            out
+        })
+        .collect();
     Ok(paged("/api/v1/tenants", rows, limit, last))
 }
 
-/// Show one tenant instance.
+/// Show one tenant instance, with how its devices stand (`counts`).
 #[utoipa::path(get, path = "/api/v1/tenants/{name}", tag = "tenants",
     params(("name" = super::wire::TenantNameText, Path, description = "Tenant name")),
     responses(
@@ -132,7 +152,16 @@ pub async fn get_tenant(
         .tenant_by_name(Some(partner), &name)
         .await?
         .ok_or(ApiError::NotFound("tenant"))?;
-    Ok(Json(t.into()))
+    let counts = state.store.tenant_counts(vec![t.id]).await?;
+    let mut out = TenantOut::from(t);
+    out.counts = Some(
+        counts
+            .into_iter()
+            .next()
+            .map(|(_, c)| c.into())
+            .unwrap_or_default(),
+    );
+    Ok(Json(out))
 }
 
 /// Change a tenant's settings; absent fields stay as they are. Its phones get the change on

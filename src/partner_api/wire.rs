@@ -558,6 +558,33 @@ pub struct TenantOut {
     /// Warnings about these settings (e.g. that `phone_auth: mac` is weak).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
+    /// How its devices stand: in the tenant's own answer, and in the list with `counts=true`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub counts: Option<TenantCountsOut>,
+}
+
+/// How a tenant's devices stand.
+#[derive(Serialize, ToSchema, Default)]
+pub struct TenantCountsOut {
+    /// Devices claimed.
+    pub devices: u64,
+    /// Of them, never served a config.
+    pub never_seen: u64,
+    /// Of them, bound to their own provisioning credentials (`phone_auth.state` `enrolled`).
+    pub enrolled: u64,
+    /// Of them, whose last attempt to authenticate failed after their last served fetch.
+    pub failing_authentication: u64,
+}
+
+impl From<crate::store::TenantCounts> for TenantCountsOut {
+    fn from(c: crate::store::TenantCounts) -> Self {
+        Self {
+            devices: c.devices,
+            never_seen: c.never_seen,
+            enrolled: c.enrolled,
+            failing_authentication: c.failing_authentication,
+        }
+    }
 }
 
 impl From<TenantRecord> for TenantOut {
@@ -598,6 +625,7 @@ impl From<TenantRecord> for TenantOut {
                 .map(ToString::to_string)
                 .collect(),
             allow_plain_http: s.allow_plain_http,
+            counts: None,
             warnings,
         }
     }

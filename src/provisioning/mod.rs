@@ -285,7 +285,9 @@ impl Provisioner {
                 }
             }
         };
-        if answer.outcome == Outcome::Served {
+        // A failed authentication is recorded too (apart from the last-seen status), so the
+        // partner sees devices failing to authenticate; it is rare and already costly.
+        if matches!(answer.outcome, Outcome::Served | Outcome::AuthFailed) {
             self.record_sighting(
                 fetch.source,
                 fetch.user_agent.unwrap_or(""),

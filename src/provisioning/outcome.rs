@@ -100,7 +100,7 @@ impl Outcome {
             Outcome::MacMismatch => "mac_mismatch",
             Outcome::VendorMismatch => "vendor_mismatch",
             Outcome::Challenged => "challenged",
-            Outcome::AuthFailed => "auth_failed",
+            Outcome::AuthFailed => crate::domain::sighting::FAILED_AUTHENTICATION,
             Outcome::Throttled => "throttled",
             Outcome::MethodNotAllowed => "method_not_allowed",
             Outcome::Unsupported => "unsupported",

@@ -79,7 +79,9 @@ async fn write_batches(
     mut rx: mpsc::Receiver<Sighting>,
     shutdown: CancellationToken,
 ) {
-    let mut pending: HashMap<Mac, Sighting> = HashMap::new();
+    // The latest of each kind per device: a failed authentication (anyone's) must not take
+    // the place of the phone's own served fetch in the same batch.
+    let mut pending: HashMap<(Mac, bool), Sighting> = HashMap::new();
     let mut tick = tokio::time::interval(batching.flush_every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -88,7 +90,7 @@ async fn write_batches(
             _ = tick.tick() => flush(&*ledger, &metrics, &mut pending).await,
             s = rx.recv() => match s {
                 Some(s) => {
-                    pending.insert(s.mac, s);
+                    pending.insert((s.mac, s.is_failed_authentication()), s);
                     if pending.len() >= batching.max_batch {
                         flush(&*ledger, &metrics, &mut pending).await;
                     }
@@ -99,12 +101,16 @@ async fn write_batches(
     }
     rx.close();
     while let Ok(s) = rx.try_recv() {
-        pending.insert(s.mac, s);
+        pending.insert((s.mac, s.is_failed_authentication()), s);
     }
     flush(&*ledger, &metrics, &mut pending).await;
 }
 
-async fn flush(ledger: &dyn Ledger, metrics: &Metrics, pending: &mut HashMap<Mac, Sighting>) {
+async fn flush(
+    ledger: &dyn Ledger,
+    metrics: &Metrics,
+    pending: &mut HashMap<(Mac, bool), Sighting>,
+) {
     if pending.is_empty() {
         return;
     }

@@ -36,7 +36,7 @@ pub use records::{
     ClaimOutcome, ClaimRequest, CredentialChange, CustomerRecord, DeviceQuery, DeviceRecord,
     DeviceStatus, DeviceUpdate, DeviceView, ImportBatch, ImportDevice, ImportResult, MigrateReport,
     Millis, NewToken, Page, PartnerRecord, RotationOutcome, RowOutcome, Sighting, TenantChanged,
-    TenantCreated, TenantId, TenantRecord, TokenRecord, UpdateOutcome,
+    TenantCounts, TenantCreated, TenantId, TenantRecord, TokenRecord, UpdateOutcome,
 };
 
 pub use crate::domain::clock::now_millis;
@@ -215,6 +215,12 @@ pub trait Store: Send + Sync + 'static {
         partner: Option<PartnerId>,
         page: Page<TenantName>,
     ) -> Result<Vec<TenantRecord>, Error>;
+
+    /// How each of `tenants`' devices stand (a tenant without devices is absent).
+    async fn tenant_counts(
+        &self,
+        tenants: Vec<TenantId>,
+    ) -> Result<Vec<(TenantId, TenantCounts)>, Error>;
 
     /// A tenant by name, if visible to the actor.
     async fn tenant_by_name(

@@ -24,7 +24,7 @@ macro_rules! impl_store {
                 Actor, AuditEntry, AuditQuery, BulkAction, BulkResult, ChangeEntry, ClaimOutcome, ClaimRequest,
                 CredentialChange, CustomerRecord, DeviceQuery, DeviceRecord, DeviceUpdate,
                 DeviceView, Error, ImportBatch, ImportResult, Millis, NewToken, Page, PartnerRecord,
-                RotationOutcome, Sighting, Store, TenantChanged, TenantCreated, TenantId,
+                RotationOutcome, Sighting, Store, TenantChanged, TenantCounts, TenantCreated, TenantId,
                 TenantRecord, TokenRecord, UpdateOutcome,
             };
 
@@ -151,6 +151,10 @@ macro_rules! impl_store {
                     actor: &Actor,
                 ) -> Result<TenantCreated, Error> {
                     tenants::create(self, name, customer, settings, actor).await
+                }
+
+                async fn tenant_counts(&self, tenants: Vec<TenantId>) -> Result<Vec<(TenantId, TenantCounts)>, Error> {
+                    tenants::counts(self, tenants).await
                 }
 
                 async fn tenants_of(&self, partner: Option<PartnerId>, page: Page<TenantName>) -> Result<Vec<TenantRecord>, Error> {

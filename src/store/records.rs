@@ -303,6 +303,19 @@ pub enum TenantChanged {
     HasDevices,
 }
 
+/// How a tenant's devices stand, for its partner's overview.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TenantCounts {
+    /// Devices claimed.
+    pub devices: u64,
+    /// Of them, never served a config.
+    pub never_seen: u64,
+    /// Of them, bound to their own provisioning credentials.
+    pub enrolled: u64,
+    /// Of them, whose last attempt to authenticate failed after their last served fetch.
+    pub failing_authentication: u64,
+}
+
 /// A keyset page of a list: the rows after `after` in the list's order, `limit` at most
 /// (`None`: every row).
 #[derive(Clone, Debug)]

@@ -1504,3 +1504,51 @@ async fn a_mac_is_checked_as_it_is_typed_with_the_claims_own_reasons() {
     let (status, body) = acme.get("/api/v1/devices/check").await;
     assert_eq!(status, 400, "mac is required: {body}");
 }
+
+#[tokio::test]
+async fn a_tenant_shows_how_its_devices_stand_including_those_failing_to_authenticate() {
+    let server = TestServer::start().await;
+    let acme = server.partner("acme", &["sales", "quiet"]).await;
+    for mac in [YEALINK_MAC, "805ec0000002", "805ec0000003"] {
+        assert_eq!(acme.claim(mac, "sales").await.0, 201);
+    }
+    let path = format!("/{YEALINK_MAC}.cfg");
+    let phone = server.phone(Some(YEALINK_UA));
+    assert_eq!(phone.get(&path).await.status, 200, "enrols");
+    assert_eq!(phone.get(&path).await.status, 200, "authenticates: binds");
+    server.bound(YEALINK_MAC).await;
+    // 805ec0000002 enrols; then someone presents the wrong password for it.
+    let other = server.phone(Some("Yealink SIP-T46S 66.86.0.15 80:5e:c0:00:00:02"));
+    assert_eq!(other.get("/805ec0000002.cfg").await.status, 200, "enrols");
+    let (wrong, _) = server
+        .phone(Some("Yealink SIP-T46S 66.86.0.15 80:5e:c0:00:00:02"))
+        .get_once(
+            "/805ec0000002.cfg",
+            Some("Basic MDAwMDAwMDAwMDAyOndyb25nLXBhc3N3b3Jk"),
+        )
+        .await;
+    assert_eq!(wrong.status, 404, "answered like an unknown MAC");
+
+    let counts = eventually(|| async {
+        let (status, t) = acme.get("/api/v1/tenants/sales").await;
+        assert_eq!(status, 200, "{t}");
+        // Status and failures are written in batches, off the phones' path.
+        let c = &t["counts"];
+        (c["failing_authentication"] == 1 && c["never_seen"] == 1).then_some(c.clone())
+    })
+    .await;
+    assert_eq!(counts["devices"], 3, "{counts}");
+    assert_eq!(counts["enrolled"], 1, "{counts}");
+
+    // The failed attempt is not the phone's last-seen status.
+    let (_, device) = acme.get("/api/v1/devices/805ec0000002").await;
+    assert_eq!(device["status"]["last_outcome"], "enrolled", "{device}");
+
+    let (_, list) = acme.get("/api/v1/tenants?counts=true").await;
+    let list = list.as_array().unwrap();
+    assert_eq!(list[0]["name"], "quiet");
+    assert_eq!(list[0]["counts"]["devices"], 0);
+    assert_eq!(list[1]["counts"], counts);
+    let (_, plain) = acme.get("/api/v1/tenants").await;
+    assert!(plain[0].get("counts").is_none(), "only when asked: {plain}");
+}

@@ -55,7 +55,7 @@ use devices::{bulk_release_and_move, devices_page_walks_in_mac_order, search_fil
 use imports::import_reports_every_row_and_is_idempotent;
 use partners::{customers, partner_scoping, partners_and_tokens, tenant_and_customer_pages};
 use secrets::secret_swap;
-use tenants::tenant_lifecycle;
+use tenants::{tenant_counts, tenant_lifecycle};
 
 /// Two handles on one fresh database, like two nodes.
 pub(crate) struct Nodes {
@@ -162,6 +162,7 @@ contract!(
     move_and_release,
     bulk_release_and_move,
     tenant_lifecycle,
+    tenant_counts,
     partners_and_tokens,
     customers,
     search_filters,

@@ -124,3 +124,104 @@ pub(crate) async fn tenant_lifecycle(nodes: Nodes) {
         TenantCreated::Created(_)
     ));
 }
+
+/// Per-tenant counts: devices, never served, bound to their credentials, and failing to
+/// authenticate since they were last served; a failed authentication never touches the
+/// last-seen status.
+pub(crate) async fn tenant_counts(nodes: Nodes) {
+    let store = nodes.one.as_ref();
+    let p = partner(store, "acme").await;
+    let actor = partner_actor(&p);
+    let t1 = tenant(store, "t1", &actor).await;
+    let t2 = tenant(store, "t2", &actor).await;
+    let empty = tenant(store, "t3", &actor).await;
+    let window = now_millis() + 3_600_000;
+    for m in [
+        "805ec0000001",
+        "805ec0000002",
+        "805ec0000003",
+        "805ec0000004",
+    ] {
+        let mut req = request(m, "t1");
+        req.enrol_until = Some(window);
+        claimed(store, req, &actor).await;
+    }
+    claimed(store, request("805ec0000005", "t2"), &actor).await;
+    let from: Option<IpAddr> = Some("198.51.100.9".parse().expect("ip"));
+    let enrol = CredentialChange::Enrol {
+        ha1: Ha1::new("u", "password"),
+        user_agent: "Yealink SIP-T46S".into(),
+    };
+    // 0001: enrolled and bound. 0002: issued, not yet used (not enrolled).
+    for (m, bind) in [("805ec0000001", true), ("805ec0000002", false)] {
+        store
+            .change_credentials(mac(m), enrol.clone(), from)
+            .await
+            .unwrap()
+            .expect("enrolled");
+        if bind {
+            store
+                .change_credentials(mac(m), CredentialChange::Confirm, from)
+                .await
+                .unwrap()
+                .expect("bound");
+        }
+    }
+    let t0 = now_millis();
+    let failed = |m: &str, at| Sighting {
+        outcome: crate::domain::sighting::FAILED_AUTHENTICATION,
+        ..sighting(m, at, "device")
+    };
+    store
+        .record_sightings(vec![
+            sighting("805ec0000001", t0, "device"),
+            // Served, then failing: counts.
+            sighting("805ec0000003", t0, "device"),
+            failed("805ec0000003", t0 + 10),
+            // Failed, then served again: does not.
+            failed("805ec0000001", t0 - 10),
+            // Never served, failing: counts, and stays never seen.
+            failed("805ec0000004", t0),
+        ])
+        .await
+        .unwrap();
+    let mut counts = store
+        .tenant_counts(vec![t1.id, t2.id, empty.id])
+        .await
+        .unwrap();
+    counts.sort_by_key(|(id, _)| *id);
+    assert_eq!(
+        counts,
+        vec![
+            (
+                t1.id,
+                TenantCounts {
+                    devices: 4,
+                    never_seen: 2,
+                    enrolled: 1,
+                    failing_authentication: 2,
+                }
+            ),
+            (
+                t2.id,
+                TenantCounts {
+                    devices: 1,
+                    never_seen: 1,
+                    enrolled: 0,
+                    failing_authentication: 0,
+                }
+            ),
+        ]
+    );
+    let status = store
+        .device_view(None, mac("805ec0000004"))
+        .await
+        .unwrap()
+        .expect("claimed")
+        .status;
+    assert_eq!(
+        status, None,
+        "a failed authentication is not a sighting of the phone"
+    );
+    assert!(store.tenant_counts(Vec::new()).await.unwrap().is_empty());
+}

@@ -1,5 +1,5 @@
 //! Last-seen status in PostgreSQL: a batch of sightings written in one transaction, as
-//! columns, for devices that are still claimed. Must not know how sightings are collected or
+//! columns, for devices that are still claimed; failed authentications to their own table. Must not know how sightings are collected or
 //! batched.
 
 use std::collections::BTreeMap;
@@ -14,10 +14,30 @@ pub(super) async fn record(store: &PostgresStore, batch: Vec<Sighting>) -> Resul
     if batch.is_empty() {
         return Ok(());
     }
-    let cols = Arc::new(sighting_columns(&batch));
+    let (failures, served): (Vec<Sighting>, Vec<Sighting>) = batch
+        .into_iter()
+        .partition(Sighting::is_failed_authentication);
+    let cols = Arc::new(sighting_columns(&served));
+    let failed = Arc::new(sighting_columns(&failures));
     store.write("record_sightings", move |tx| {
-        let cols = Arc::clone(&cols);
+        let (cols, failed) = (Arc::clone(&cols), Arc::clone(&failed));
         Box::pin(async move {
+            if !failed.mac.is_empty() {
+                tx.conn()
+                    .execute(
+                        "INSERT INTO device_auth_failures (mac, at, source_ip, user_agent) \
+                         SELECT u.* FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[]) \
+                             AS u(mac, at, source_ip, user_agent) \
+                         WHERE EXISTS (SELECT 1 FROM devices d WHERE d.mac = u.mac) \
+                         ON CONFLICT (mac) DO UPDATE SET at = excluded.at, \
+                         source_ip = excluded.source_ip, user_agent = excluded.user_agent",
+                        &[&failed.mac, &failed.at, &failed.source, &failed.user_agent],
+                    )
+                    .await?;
+            }
+            if cols.mac.is_empty() {
+                return Ok(());
+            }
             tx.conn()
                 .execute(
                     "INSERT INTO device_status (mac, last_seen, source_ip, user_agent, model, firmware, last_file, last_outcome) \

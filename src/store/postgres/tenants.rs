@@ -14,7 +14,7 @@ use crate::store::codec::{self, AuditEvent};
 use crate::store::now_millis;
 use crate::store::rules;
 use crate::store::{
-    Actor, Change, Error, Page, TenantChanged, TenantCreated, TenantId, TenantRecord,
+    Actor, Change, Error, Page, TenantChanged, TenantCounts, TenantCreated, TenantId, TenantRecord,
 };
 
 /// The tenant with id `id`, if any.
@@ -250,6 +250,43 @@ pub(super) async fn delete(
                 tx.audit(now, &actor, AuditEvent::TenantDeleted(name.as_str()));
                 Ok(TenantChanged::Done(None))
             })
+        })
+        .await
+}
+
+/// [`Store::tenant_counts`](crate::store::Store::tenant_counts).
+pub(super) async fn counts(
+    store: &PostgresStore,
+    tenants: Vec<TenantId>,
+) -> Result<Vec<(TenantId, TenantCounts)>, Error> {
+    if tenants.is_empty() {
+        return Ok(Vec::new());
+    }
+    // Bound credentials: not compromised, and not merely issued (pending with no previous
+    // ones), as `PhoneCredentials::state` says.
+    let sql = "SELECT d.tenant_id, count(*), \
+         count(*) FILTER (WHERE s.mac IS NULL), \
+         count(*) FILTER (WHERE d.credentials IS NOT NULL \
+             AND coalesce((d.credentials::jsonb ->> 'compromised')::boolean, false) = false \
+             AND (coalesce((d.credentials::jsonb ->> 'pending')::boolean, false) = false \
+                  OR d.credentials::jsonb ? 'previous')), \
+         count(*) FILTER (WHERE f.at > coalesce(s.last_seen, 0)) \
+         FROM devices d \
+         LEFT JOIN device_status s ON s.mac = d.mac \
+         LEFT JOIN device_auth_failures f ON f.mac = d.mac \
+         WHERE d.tenant_id = ANY($1) GROUP BY d.tenant_id";
+    store
+        .read_all("tenant_counts", sql, &[&tenants], |row| {
+            let n = |i: usize| get::<i64>(row, i).map(|v| u64::try_from(v).unwrap_or(0));
+            Ok((
+                get(row, 0)?,
+                TenantCounts {
+                    devices: n(1)?,
+                    never_seen: n(2)?,
+                    enrolled: n(3)?,
+                    failing_authentication: n(4)?,
+                },
+            ))
         })
         .await
 }

@@ -121,9 +121,16 @@ const MIGRATIONS: &[Migration] = &[
     "#,
     ),
     // 5: partners manage their own API tokens: a name, an expiry, read-only scope, and when
-    // each was last used.
+    // each was last used; a device's last failed authentication, apart from its last-seen
+    // status, for the per-instance count of devices failing to authenticate.
     Migration::Sql(
         r#"
+    CREATE TABLE device_auth_failures (
+        mac         TEXT PRIMARY KEY REFERENCES devices(mac) ON DELETE CASCADE,
+        at          INTEGER NOT NULL,
+        source_ip   TEXT NOT NULL,
+        user_agent  TEXT NOT NULL
+    ) WITHOUT ROWID;
     ALTER TABLE api_tokens ADD COLUMN name TEXT;
     ALTER TABLE api_tokens ADD COLUMN expires_at INTEGER;
     ALTER TABLE api_tokens ADD COLUMN read_only INTEGER NOT NULL DEFAULT 0;

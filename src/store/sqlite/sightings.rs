@@ -1,5 +1,5 @@
 //! Last-seen status in SQLite: a batch of sightings written in one transaction, for devices
-//! that are still claimed. Must not know how sightings are collected or batched.
+//! that are still claimed; failed authentications to their own table. Must not know how sightings are collected or batched.
 
 use rusqlite::params;
 
@@ -23,7 +23,26 @@ pub(super) async fn record(store: &SqliteStore, batch: Vec<Sighting>) -> Result<
                      last_file = excluded.last_file, last_outcome = excluded.last_outcome",
                 )
                 .db()?;
+            let mut failure = tx
+                .prepare_cached(
+                    "INSERT INTO device_auth_failures (mac, at, source_ip, user_agent) \
+                     SELECT ?1, ?2, ?3, ?4 WHERE EXISTS (SELECT 1 FROM devices WHERE mac = ?1) \
+                     ON CONFLICT(mac) DO UPDATE SET at = excluded.at, source_ip = excluded.source_ip, \
+                     user_agent = excluded.user_agent",
+                )
+                .db()?;
             for s in &batch {
+                if s.is_failed_authentication() {
+                    failure
+                        .execute(params![
+                            s.mac.to_string(),
+                            s.at,
+                            s.source.to_string(),
+                            s.user_agent
+                        ])
+                        .db()?;
+                    continue;
+                }
                 stmt.execute(params![
                     s.mac.to_string(),
                     s.at,

@@ -14,7 +14,8 @@ use crate::domain::{CustomerId, PartnerId, TenantName, TenantSettings};
 use crate::store::codec::{self, AuditEvent, TenantColumns};
 use crate::store::rules;
 use crate::store::{
-    now_millis, Actor, Change, Error, Page, TenantChanged, TenantCreated, TenantId, TenantRecord,
+    now_millis, Actor, Change, Error, Page, TenantChanged, TenantCounts, TenantCreated, TenantId,
+    TenantRecord,
 };
 
 /// The tenant matching `clause` (`id = ?1`, `name = ?1`) with `param`.
@@ -219,6 +220,53 @@ pub(super) async fn delete(
             changes::append(tx, &Change::Tenant(id), now)?;
             audit::append(tx, now, &actor, AuditEvent::TenantDeleted(name.as_str()))?;
             Ok(TenantChanged::Done(None))
+        })
+        .await
+}
+
+/// [`Store::tenant_counts`](crate::store::Store::tenant_counts).
+pub(super) async fn counts(
+    store: &SqliteStore,
+    tenants: Vec<TenantId>,
+) -> Result<Vec<(TenantId, TenantCounts)>, Error> {
+    if tenants.is_empty() {
+        return Ok(Vec::new());
+    }
+    store
+        .read(move |conn| {
+            let placeholders = vec!["?"; tenants.len()].join(", ");
+            // Bound credentials: not compromised, and not merely issued (pending with no
+            // previous ones), as `PhoneCredentials::state` says.
+            let sql = format!(
+                "SELECT d.tenant_id, count(*), \
+                 coalesce(sum(s.mac IS NULL), 0), \
+                 coalesce(sum(d.credentials IS NOT NULL \
+                     AND coalesce(json_extract(d.credentials, '$.compromised'), 0) = 0 \
+                     AND (coalesce(json_extract(d.credentials, '$.pending'), 0) = 0 \
+                          OR json_extract(d.credentials, '$.previous') IS NOT NULL)), 0), \
+                 coalesce(sum(f.at IS NOT NULL AND f.at > coalesce(s.last_seen, 0)), 0) \
+                 FROM devices d \
+                 LEFT JOIN device_status s ON s.mac = d.mac \
+                 LEFT JOIN device_auth_failures f ON f.mac = d.mac \
+                 WHERE d.tenant_id IN ({placeholders}) GROUP BY d.tenant_id"
+            );
+            all(
+                conn,
+                &sql,
+                rusqlite::params_from_iter(tenants.iter()),
+                |r| {
+                    let n = |i: usize| r.get::<_, i64>(i).map(|v| u64::try_from(v).unwrap_or(0));
+                    Ok((
+                        r.get(0)?,
+                        TenantCounts {
+                            devices: n(1)?,
+                            never_seen: n(2)?,
+                            enrolled: n(3)?,
+                            failing_authentication: n(4)?,
+                        },
+                    ))
+                },
+            )
         })
         .await
 }
