@@ -6,7 +6,7 @@ use axum::Json;
 use serde::Deserialize;
 use utoipa::IntoParams;
 
-use super::auth::{self, Authenticated};
+use super::auth::Authenticated;
 use super::error::{ApiError, ErrorBody};
 use super::wire::{AuditList, AuditOut, PartnerIn, PartnerOut, TokenIn, TokenOut};
 use super::{ApiPath, ApiState, JsonBody, OptionalJsonBody};
@@ -83,20 +83,9 @@ pub async fn create_token(
     OptionalJsonBody(body): OptionalJsonBody<TokenIn>,
 ) -> Result<(StatusCode, Json<TokenOut>), ApiError> {
     caller.admin()?;
-    let issued = auth::issue().map_err(|e| {
-        tracing::error!(error = %e, "cannot issue a token");
-        ApiError::Internal
-    })?;
-    let token = body.into_new(&issued)?;
-    let record = state
-        .store
-        .create_token(id, token, &caller.actor())
+    super::tokens::issue(&state, id, body, &caller)
         .await?
-        .ok_or(ApiError::NotFound("partner"))?;
-    Ok((
-        StatusCode::CREATED,
-        Json(TokenOut::from_record(record, Some(issued.token))),
-    ))
+        .ok_or(ApiError::NotFound("partner"))
 }
 
 /// List a partner's tokens (never the tokens themselves).

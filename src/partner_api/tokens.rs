@@ -28,6 +28,20 @@ pub async fn create_own_token(
     OptionalJsonBody(body): OptionalJsonBody<TokenIn>,
 ) -> Result<(StatusCode, Json<TokenOut>), ApiError> {
     let partner = caller.partner()?;
+    // The partner was there a moment ago, when its token was checked.
+    issue(&state, partner, body, &caller)
+        .await?
+        .ok_or(ApiError::Unauthenticated)
+}
+
+/// Issues and stores a token for `partner` as `body` asks, by `caller`; `None` if there is no
+/// such partner. The answer is the only place the token ever appears.
+pub(super) async fn issue(
+    state: &ApiState,
+    partner: crate::domain::PartnerId,
+    body: TokenIn,
+    caller: &Authenticated,
+) -> Result<Option<(StatusCode, Json<TokenOut>)>, ApiError> {
     let issued = auth::issue().map_err(|e| {
         tracing::error!(error = %e, "cannot issue a token");
         ApiError::Internal
@@ -36,12 +50,13 @@ pub async fn create_own_token(
     let record = state
         .store
         .create_token(partner, token, &caller.actor())
-        .await?
-        .ok_or(ApiError::Unauthenticated)?;
-    Ok((
-        StatusCode::CREATED,
-        Json(TokenOut::from_record(record, Some(issued.token))),
-    ))
+        .await?;
+    Ok(record.map(|record| {
+        (
+            StatusCode::CREATED,
+            Json(TokenOut::from_record(record, Some(issued.token))),
+        )
+    }))
 }
 
 /// The calling partner's tokens, revoked ones included (never the tokens themselves).
