@@ -897,6 +897,20 @@ pub struct DeviceOut {
     pub phone_auth: PhoneAuthOut,
     /// Networks (CIDR) this phone may enrol from; empty: its tenant's list decides.
     pub enrolment_networks: Vec<String>,
+    /// The last fetch that presented credentials this device does not have (a phone with
+    /// stale credentials, or someone trying its MAC); `null` if none. Never the credentials.
+    pub last_auth_failure: Option<AuthFailureOut>,
+}
+
+/// A failed authentication: when, from where, by what.
+#[derive(Serialize, ToSchema)]
+pub struct AuthFailureOut {
+    /// When.
+    pub at: String,
+    /// The address the fetch came from.
+    pub source: String,
+    /// Its User-Agent (control characters removed, at most 256 bytes).
+    pub user_agent: String,
 }
 
 /// Where a device stands with phone authentication. Never carries a secret.
@@ -957,6 +971,11 @@ impl From<DeviceView> for DeviceOut {
                 .iter()
                 .map(ToString::to_string)
                 .collect(),
+            last_auth_failure: v.auth_failure.map(|f| AuthFailureOut {
+                at: time(f.at),
+                source: f.source,
+                user_agent: f.user_agent,
+            }),
             phone_auth: PhoneAuthOut {
                 state: if v.record.claim_secret.is_some() {
                     "label_code"

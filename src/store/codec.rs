@@ -13,8 +13,8 @@ use serde::Serialize;
 use serde_json::{json, Value};
 
 use super::records::{
-    Actor, Change, ChangeEntry, ClaimRequest, CustomerRecord, DeviceQuery, DeviceRecord,
-    DeviceStatus, DeviceView, Millis, TenantId, TenantRecord,
+    Actor, AuthFailure, Change, ChangeEntry, ClaimRequest, CustomerRecord, DeviceQuery,
+    DeviceRecord, DeviceStatus, DeviceView, Millis, TenantId, TenantRecord,
 };
 use super::Error;
 use crate::domain::{CustomerId, Mac, PartnerId, TenantName, Vendor};
@@ -183,6 +183,7 @@ pub(crate) fn view(
     updated_at: Millis,
     status: Option<DeviceStatus>,
     enrolment: Option<&str>,
+    auth_failure: Option<AuthFailure>,
 ) -> Result<DeviceView, Error> {
     Ok(DeviceView {
         record: device.decode()?,
@@ -191,6 +192,7 @@ pub(crate) fn view(
         updated_at,
         status,
         enrolment: from_optional_json("enrolment", enrolment)?,
+        auth_failure,
     })
 }
 

@@ -32,11 +32,11 @@ pub mod sqlite;
 mod test_database;
 
 pub use records::{
-    Actor, AuditEntry, AuditQuery, BulkAction, BulkOutcome, BulkResult, Change, ChangeEntry,
-    ClaimOutcome, ClaimRequest, CredentialChange, CustomerRecord, DeviceQuery, DeviceRecord,
-    DeviceStatus, DeviceUpdate, DeviceView, ImportBatch, ImportDevice, ImportResult, MigrateReport,
-    Millis, NewToken, Page, PartnerRecord, RotationOutcome, RowOutcome, Sighting, TenantChanged,
-    TenantCounts, TenantCreated, TenantId, TenantRecord, TokenRecord, UpdateOutcome,
+    Actor, AuditEntry, AuditQuery, AuthFailure, BulkAction, BulkOutcome, BulkResult, Change,
+    ChangeEntry, ClaimOutcome, ClaimRequest, CredentialChange, CustomerRecord, DeviceQuery,
+    DeviceRecord, DeviceStatus, DeviceUpdate, DeviceView, ImportBatch, ImportDevice, ImportResult,
+    MigrateReport, Millis, NewToken, Page, PartnerRecord, RotationOutcome, RowOutcome, Sighting,
+    TenantChanged, TenantCounts, TenantCreated, TenantId, TenantRecord, TokenRecord, UpdateOutcome,
 };
 
 pub use crate::domain::clock::now_millis;

@@ -139,6 +139,20 @@ pub struct DeviceView {
     pub status: Option<DeviceStatus>,
     /// How its current credentials were issued, if it enrolled.
     pub enrolment: Option<EnrolmentRecord>,
+    /// Its last failed authentication, if any: kept apart from `status`, which only the
+    /// phone's served fetches write.
+    pub auth_failure: Option<AuthFailure>,
+}
+
+/// A fetch that presented credentials the device does not have.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuthFailure {
+    /// When.
+    pub at: Millis,
+    /// Source address.
+    pub source: String,
+    /// User-Agent, cleaned and truncated.
+    pub user_agent: String,
 }
 
 /// Who changes something, for the audit log.

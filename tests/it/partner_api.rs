@@ -1540,9 +1540,19 @@ async fn a_tenant_shows_how_its_devices_stand_including_those_failing_to_authent
     assert_eq!(counts["devices"], 3, "{counts}");
     assert_eq!(counts["enrolled"], 1, "{counts}");
 
-    // The failed attempt is not the phone's last-seen status.
+    // The failed attempt is not the phone's last-seen status; the partner sees it apart.
     let (_, device) = acme.get("/api/v1/devices/805ec0000002").await;
     assert_eq!(device["status"]["last_outcome"], "enrolled", "{device}");
+    let failure = &device["last_auth_failure"];
+    assert_eq!(failure["source"], "127.0.0.1", "{device}");
+    assert_eq!(
+        failure["user_agent"],
+        "Yealink SIP-T46S 66.86.0.15 80:5e:c0:00:00:02"
+    );
+    assert!(failure["at"].is_string());
+    assert!(!device.to_string().contains("wrong-password"));
+    let (_, fine) = acme.get(&format!("/api/v1/devices/{YEALINK_MAC}")).await;
+    assert!(fine["last_auth_failure"].is_null(), "{fine}");
 
     let (_, list) = acme.get("/api/v1/tenants?counts=true").await;
     let list = list.as_array().unwrap();

@@ -213,15 +213,23 @@ pub(crate) async fn tenant_counts(nodes: Nodes) {
             ),
         ]
     );
-    let status = store
+    let view = store
         .device_view(None, mac("805ec0000004"))
         .await
         .unwrap()
-        .expect("claimed")
-        .status;
+        .expect("claimed");
     assert_eq!(
-        status, None,
+        view.status, None,
         "a failed authentication is not a sighting of the phone"
     );
+    let failure = view.auth_failure.expect("kept apart");
+    assert_eq!((failure.at, failure.source.as_str()), (t0, "192.0.2.7"));
+    let served = store
+        .device_view(None, mac("805ec0000003"))
+        .await
+        .unwrap()
+        .expect("claimed");
+    assert_eq!(served.auth_failure.map(|f| f.at), Some(t0 + 10));
+    assert_eq!(served.status.map(|s| s.last_seen), Some(t0));
     assert!(store.tenant_counts(Vec::new()).await.unwrap().is_empty());
 }

@@ -10,8 +10,8 @@ use tokio_postgres::Row;
 use super::failure::{corrupt, Failure};
 use crate::store::codec::{self, DeviceColumns, TenantColumns};
 use crate::store::{
-    AuditEntry, ChangeEntry, CustomerRecord, DeviceRecord, DeviceStatus, DeviceView, PartnerRecord,
-    TenantRecord, TokenRecord,
+    AuditEntry, AuthFailure, ChangeEntry, CustomerRecord, DeviceRecord, DeviceStatus, DeviceView,
+    PartnerRecord, TenantRecord, TokenRecord,
 };
 
 /// A column, or [`Error::Corrupt`](crate::store::Error::Corrupt) when it cannot be decoded as
@@ -30,8 +30,10 @@ pub(super) const DEVICE_COLUMNS: &str =
 /// What a partner sees of devices, in [`view`]'s order.
 pub(super) const VIEW_SELECT: &str = "SELECT d.mac, d.vendor, d.tenant_id, d.claim_secret, d.credentials, d.enrol_until, d.settings, \
      t.name, d.claimed_at, d.updated_at, \
-     s.last_seen, s.source_ip, s.user_agent, s.model, s.firmware, s.last_file, s.last_outcome, d.enrolment \
-     FROM devices d JOIN tenants t ON t.id = d.tenant_id LEFT JOIN device_status s ON s.mac = d.mac";
+     s.last_seen, s.source_ip, s.user_agent, s.model, s.firmware, s.last_file, s.last_outcome, d.enrolment, \
+     f.at, f.source_ip, f.user_agent \
+     FROM devices d JOIN tenants t ON t.id = d.tenant_id LEFT JOIN device_status s ON s.mac = d.mac \
+     LEFT JOIN device_auth_failures f ON f.mac = d.mac";
 
 /// A customer's columns, in [`customer`]'s order.
 pub(super) const CUSTOMER_COLUMNS: &str = "id, partner_id, fields, created_at";
@@ -91,6 +93,14 @@ pub(super) fn view(row: &Row) -> Result<DeviceView, Failure> {
         get(row, 9)?,
         status,
         get::<Option<String>>(row, 17)?.as_deref(),
+        match get::<Option<i64>>(row, 18)? {
+            Some(at) => Some(AuthFailure {
+                at,
+                source: get(row, 19)?,
+                user_agent: get(row, 20)?,
+            }),
+            None => None,
+        },
     )?)
 }
 

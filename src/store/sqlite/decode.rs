@@ -9,7 +9,8 @@ use rusqlite::Row;
 
 use crate::store::codec::{self, DeviceColumns, TenantColumns};
 use crate::store::{
-    AuditEntry, CustomerRecord, DeviceStatus, DeviceView, Error, PartnerRecord, TokenRecord,
+    AuditEntry, AuthFailure, CustomerRecord, DeviceStatus, DeviceView, Error, PartnerRecord,
+    TokenRecord,
 };
 
 /// A tenant's columns, in [`tenant`]'s order.
@@ -21,8 +22,10 @@ pub(super) const DEVICE_COLUMNS: &str =
 
 /// What a partner sees of devices, in [`view`]'s order.
 pub(super) const VIEW_SELECT: &str = "SELECT d.mac, d.vendor, d.tenant_id, d.claim_secret, d.credentials, d.enrol_until, d.settings, t.name, d.claimed_at, d.updated_at, \
-     s.last_seen, s.source_ip, s.user_agent, s.model, s.firmware, s.last_file, s.last_outcome, d.enrolment \
-     FROM devices d JOIN tenants t ON t.id = d.tenant_id LEFT JOIN device_status s ON s.mac = d.mac";
+     s.last_seen, s.source_ip, s.user_agent, s.model, s.firmware, s.last_file, s.last_outcome, d.enrolment, \
+     f.at, f.source_ip, f.user_agent \
+     FROM devices d JOIN tenants t ON t.id = d.tenant_id LEFT JOIN device_status s ON s.mac = d.mac \
+     LEFT JOIN device_auth_failures f ON f.mac = d.mac";
 
 /// A customer's columns, in [`customer`]'s order.
 pub(super) const CUSTOMER_COLUMNS: &str = "id, partner_id, fields, created_at";
@@ -71,6 +74,7 @@ pub(super) struct RawView {
     updated_at: i64,
     status: Option<DeviceStatus>,
     enrolment: Option<String>,
+    auth_failure: Option<AuthFailure>,
 }
 
 /// A row of [`VIEW_SELECT`].
@@ -95,6 +99,14 @@ pub(super) fn view(r: &Row<'_>) -> rusqlite::Result<RawView> {
         updated_at: r.get(9)?,
         status,
         enrolment: r.get(17)?,
+        auth_failure: match r.get::<_, Option<i64>>(18)? {
+            Some(at) => Some(AuthFailure {
+                at,
+                source: r.get(19)?,
+                user_agent: r.get(20)?,
+            }),
+            None => None,
+        },
     })
 }
 
@@ -108,6 +120,7 @@ impl RawView {
             self.updated_at,
             self.status,
             self.enrolment.as_deref(),
+            self.auth_failure,
         )
     }
 }
