@@ -13,6 +13,7 @@ pub mod import;
 pub mod metrics;
 pub mod partner_api;
 pub mod provisioning;
+pub mod redirect;
 pub mod registry;
 pub mod reload;
 pub mod server;
