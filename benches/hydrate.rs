@@ -195,6 +195,7 @@ async fn claims(backend: &str, store: Arc<dyn Store>, o: &Options) -> anyhow::Re
                         tenant: TenantName::parse("bench")?,
                         settings: DeviceSettings::default(),
                         enrol_until: None,
+                        redirect: false,
                     };
                     match store.claim(request, &Actor::cli()).await? {
                         ClaimOutcome::Created(_) => {}

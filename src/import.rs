@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::domain::{
-    check_claimable, ClaimRefusal, DeviceSettings, OuiTable, TenantName, TenantSettings,
+    check_claimable, ClaimRefusal, DeviceSettings, OuiTable, TenantName, TenantSettings, VendorSet,
 };
 use crate::store::{self, Actor, ImportBatch, ImportDevice, RowOutcome, Store};
 
@@ -216,6 +216,7 @@ fn check_device(row: usize, value: Value, ouis: &OuiTable) -> Checked<ImportDevi
         ));
     }
     Checked::Ok(ImportDevice {
+        redirect: false,
         enrol_until: Some(crate::store::now_millis() + enrolment_ms(d.enrolment_hours)),
         row,
         mac: device.mac,
@@ -260,19 +261,21 @@ pub async fn import_json(
     document: &[u8],
     actor: &Actor,
 ) -> Result<Report, Error> {
-    import_json_reporting(store, ouis, document, actor, &Silent).await
+    import_json_reporting(store, ouis, VendorSet::EMPTY, document, actor, &Silent).await
 }
 
-/// [`import_json`], telling `progress` how far it got.
+/// [`import_json`], telling `progress` how far it got; new claims of `redirects`' vendors are
+/// queued for registration with their redirect services.
 pub async fn import_json_reporting(
     store: &dyn Store,
     ouis: &OuiTable,
+    redirects: VendorSet,
     document: &[u8],
     actor: &Actor,
     progress: &dyn Progress,
 ) -> Result<Report, Error> {
     let (tenants, devices) = json_rows(document)?;
-    apply(store, ouis, tenants, devices, actor, progress).await
+    apply(store, ouis, redirects, tenants, devices, actor, progress).await
 }
 
 /// Reads a JSON import document into its tenant rows and device rows, not yet checked. A
@@ -289,14 +292,16 @@ pub fn json_rows(document: &[u8]) -> Result<(Vec<Value>, Vec<Value>), Error> {
     Ok((doc.tenants, doc.devices))
 }
 
-/// Applies device rows (objects shaped like `POST /devices` bodies) as `actor`.
+/// Applies device rows (objects shaped like `POST /devices` bodies) as `actor`; new claims of
+/// `redirects`' vendors are queued for registration with their redirect services.
 pub async fn import_devices(
     store: &dyn Store,
     ouis: &OuiTable,
+    redirects: VendorSet,
     rows: Vec<Value>,
     actor: &Actor,
 ) -> Result<Report, Error> {
-    apply(store, ouis, Vec::new(), rows, actor, &Silent).await
+    apply(store, ouis, redirects, Vec::new(), rows, actor, &Silent).await
 }
 
 /// CSV columns a device import may have; `mac` and `tenant` are required.
@@ -448,16 +453,20 @@ fn prepare_reporting(
 async fn apply(
     store: &dyn Store,
     ouis: &OuiTable,
+    redirects: VendorSet,
     tenants: Vec<Value>,
     devices: Vec<Value>,
     actor: &Actor,
     progress: &dyn Progress,
 ) -> Result<Report, Error> {
     let Prepared {
-        batch,
+        mut batch,
         tenants: mut tenant_results,
         devices: mut device_results,
     } = prepare_reporting(ouis, tenants, devices, actor, progress);
+    for d in &mut batch.devices {
+        d.redirect = redirects.contains(d.vendor);
+    }
     progress.stage(
         Stage::Committing,
         (batch.tenants.len() + batch.devices.len()) as u64,
@@ -537,10 +546,16 @@ mod tests {
             "devices": [{"mac":"80:5E:C0:17:DE:13","tenant":"sales"},
                         {"mac":"not a mac","tenant":"sales"}]}"#;
         let recorded = Recorded::default();
-        let report =
-            import_json_reporting(&store, &OuiTable::default(), doc, &Actor::cli(), &recorded)
-                .await
-                .unwrap();
+        let report = import_json_reporting(
+            &store,
+            &OuiTable::default(),
+            VendorSet::EMPTY,
+            doc,
+            &Actor::cli(),
+            &recorded,
+        )
+        .await
+        .unwrap();
         assert_eq!((report.applied, report.refused), (2, 1), "{report:?}");
         assert_eq!(
             *recorded.0.lock().unwrap(),

@@ -42,6 +42,23 @@ enum TokenAction {
 }
 
 #[derive(Subcommand)]
+enum RedirectAction {
+    /// Compare the devices claimed here with what the vendors' redirect services hold (where
+    /// their API can list) and print the differences; with --apply, queue the registrations
+    /// and deregistrations that repair them, for the servers' outbox workers to deliver.
+    Sync {
+        /// Only this vendor (yealink, snom, gigaset) [default: every vendor configured]
+        #[arg(long)]
+        vendor: Option<zerotouch::domain::Vendor>,
+        /// Queue the repairs instead of only printing them.
+        #[arg(long)]
+        apply: bool,
+        #[command(flatten)]
+        knobs: Knobs,
+    },
+}
+
+#[derive(Subcommand)]
 enum Command {
     /// Serve phones (HTTPS, optional HTTP) and metrics until SIGTERM or SIGINT; SIGHUP reloads
     /// the TLS certificate files.
@@ -70,6 +87,11 @@ enum Command {
     Token {
         #[command(subcommand)]
         action: TokenAction,
+    },
+    /// Registrations with the vendors' redirect services (Yealink RPS, Snom SRAPS, Gigaset).
+    Redirect {
+        #[command(subcommand)]
+        action: RedirectAction,
     },
     /// Print exactly what a phone would receive for a request, for debugging a phone.
     Render {
@@ -149,6 +171,9 @@ fn main() -> ExitCode {
         | Command::Render { knobs, .. }
         | Command::Token {
             action: TokenAction::Create { knobs, .. },
+        }
+        | Command::Redirect {
+            action: RedirectAction::Sync { knobs, .. },
         }
         | Command::Migrate { knobs }
         | Command::Backup { knobs, .. }
@@ -251,6 +276,12 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
         }
         Command::Migrate { .. } => {
             print!("{}", app::migrate(&config).await?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Redirect {
+            action: RedirectAction::Sync { vendor, apply, .. },
+        } => {
+            print!("{}", app::redirect_sync(&config, vendor, apply).await?);
             Ok(ExitCode::SUCCESS)
         }
         Command::Backup { file, .. } => {

@@ -100,6 +100,13 @@ pub struct Metrics {
     pub reloads: IntCounterVec,
     /// ACME orders by `result` (`issued`, `failed`).
     pub acme_orders: IntCounterVec,
+    /// Calls to the vendors' redirect services by `vendor`, `action` (`register`,
+    /// `deregister`) and `result` (`delivered`, `registered_elsewhere`, `refused`, `retry`).
+    pub redirect_deliveries: IntCounterVec,
+    /// Undelivered outbox rows by `vendor` (as this node last read them).
+    pub redirect_backlog: IntGaugeVec,
+    /// Age of the oldest undelivered outbox row by `vendor`, seconds (0 when none).
+    pub redirect_oldest_seconds: IntGaugeVec,
     /// Last-seen updates written to the store.
     pub sightings_written: IntCounter,
     /// Last-seen updates dropped because the queue was full or the store failed.
@@ -308,6 +315,30 @@ impl Metrics {
             &["result"],
         ));
         reg(Box::new(acme_orders.clone()));
+        let redirect_deliveries = defined(IntCounterVec::new(
+            Opts::new(
+                "zerotouch_redirect_deliveries_total",
+                "Outbox rows this node delivered to the vendors' redirect services, by vendor, action (register, deregister) and result (delivered, registered_elsewhere, refused, retry).",
+            ),
+            &["vendor", "action", "result"],
+        ));
+        reg(Box::new(redirect_deliveries.clone()));
+        let redirect_backlog = defined(IntGaugeVec::new(
+            Opts::new(
+                "zerotouch_redirect_backlog",
+                "Undelivered rows of the redirect outbox, by vendor (shared by every node with PostgreSQL).",
+            ),
+            &["vendor"],
+        ));
+        reg(Box::new(redirect_backlog.clone()));
+        let redirect_oldest_seconds = defined(IntGaugeVec::new(
+            Opts::new(
+                "zerotouch_redirect_oldest_seconds",
+                "Age of the oldest undelivered row of the redirect outbox, by vendor (0 when the outbox is empty).",
+            ),
+            &["vendor"],
+        ));
+        reg(Box::new(redirect_oldest_seconds.clone()));
         let sightings_written = defined(IntCounter::new(
             "zerotouch_status_updates_written_total",
             "Device last-seen updates written to the store.",
@@ -505,6 +536,9 @@ impl Metrics {
             tls_certificate_expiry,
             reloads,
             acme_orders,
+            redirect_deliveries,
+            redirect_backlog,
+            redirect_oldest_seconds,
             sightings_written,
             sightings_dropped,
             changes_applied,

@@ -57,6 +57,7 @@ pub async fn import_file(
     let report = import::import_json_reporting(
         store.as_ref(),
         &config.oui_table(),
+        config.redirect.vendors(),
         &document,
         &actor,
         &progress,
@@ -263,6 +264,27 @@ fn sqlite_store_of(config: &Config, what: &str) -> anyhow::Result<std::path::Pat
         );
     }
     Ok(config.database_path())
+}
+
+/// `zerotouch redirect sync`: compares our claims with what the vendors' redirect services
+/// hold and prints the differences; with `apply`, queues the repairs (the running servers'
+/// workers deliver them).
+pub async fn redirect_sync(
+    config: &Config,
+    vendor: Option<crate::domain::Vendor>,
+    apply: bool,
+) -> anyhow::Result<String> {
+    let services = super::redirect::services(config)?;
+    let vendors: Vec<_> = match vendor {
+        Some(v) => vec![v],
+        None => config.redirect.vendors().iter().collect(),
+    };
+    if vendors.is_empty() {
+        anyhow::bail!("no redirect service is configured (redirect_yealink_key_id, redirect_snom_hawk_id, redirect_gigaset_user and their secrets)");
+    }
+    let store = open_store(config).await?;
+    let report = super::redirect::sync(store.as_ref(), &services, &vendors, apply).await?;
+    Ok(report.print())
 }
 
 /// `zerotouch backup FILE`: a consistent copy of the SQLite store, taken while a server may

@@ -48,6 +48,8 @@ pub(super) struct Components {
     /// With ACME: the HTTP-01 answers the plain listener gives, and the stored certificate in
     /// use from the start.
     pub(super) acme: Option<(Arc<Challenges>, Option<acme::Certificate>)>,
+    /// The vendors' redirect services configured.
+    pub(super) redirect: super::redirect::Services,
     writers: Writers,
 }
 
@@ -116,6 +118,7 @@ impl Components {
             .map(|c| super::listeners::acceptor(c, config))
             .transpose()?;
         let ouis = Arc::new(config.oui_table());
+        let redirect = super::redirect::services(config)?;
 
         let ledger: Arc<dyn provisioning::ledger::Ledger> = Arc::new(super::ledger::StoreLedger {
             store: store.clone(),
@@ -171,6 +174,7 @@ impl Components {
             tls,
             certificates,
             acme,
+            redirect,
             writers: Writers {
                 status_stop,
                 status,
@@ -204,6 +208,15 @@ impl Components {
                     phones_origin: origin,
                 }) as Arc<dyn partner_api::preview::ConfigPreview>
             }),
+            redirects: partner_api::redirect::Redirects {
+                vendors: config.redirect.vendors(),
+                check: config.redirect.check_before_claim.then(|| {
+                    Arc::new(super::redirect::BoundedCheck {
+                        services: self.redirect.clone(),
+                        timeout: config.redirect.check_timeout,
+                    }) as Arc<dyn partner_api::redirect::ElsewhereCheck>
+                }),
+            },
         }
     }
 

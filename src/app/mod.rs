@@ -27,6 +27,7 @@ mod ledger;
 mod listeners;
 mod manual;
 mod progress;
+mod redirect;
 mod reloads;
 mod store;
 
@@ -34,7 +35,8 @@ use components::Components;
 use listeners::Serving;
 
 pub use commands::{
-    backup, create_token, import_file, print_import, render_once, restore, IssuedToken, Output,
+    backup, create_token, import_file, print_import, redirect_sync, render_once, restore,
+    IssuedToken, Output,
 };
 pub use listeners::{Addresses, Listeners};
 pub use manual::{completions, man_pages, Shell};
@@ -159,6 +161,15 @@ async fn serve(
                 metrics: metrics.clone(),
             }),
             installed,
+            metrics.clone(),
+            background.clone(),
+        ));
+    }
+    if !components.redirect.is_empty() {
+        tasks.push(redirect::spawn(
+            components.store.clone(),
+            components.redirect.clone(),
+            redirect::Pacing::from_config(&config.redirect),
             metrics.clone(),
             background.clone(),
         ));

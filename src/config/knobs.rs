@@ -232,6 +232,110 @@ pub struct Knobs {
     #[arg(long, env = "ZEROTOUCH_ACME_CHECK_EVERY", value_name = "DURATION")]
     pub acme_check_every: Option<WrittenDuration>,
 
+    /// Yealink RPS API base URL [default: https://api-dm.yealink.com:8443]
+    #[arg(long, env = "ZEROTOUCH_REDIRECT_YEALINK_URL", value_name = "URL")]
+    pub redirect_yealink_url: Option<String>,
+
+    /// Yealink RPS access key id; with the secret, registers claimed Yealink phones with RPS [default: none: not registered]
+    #[arg(long, env = "ZEROTOUCH_REDIRECT_YEALINK_KEY_ID", value_name = "ID")]
+    pub redirect_yealink_key_id: Option<String>,
+
+    /// Yealink RPS access key secret: from the file or ZEROTOUCH_REDIRECT_YEALINK_SECRET only, never a flag
+    #[arg(skip)]
+    pub redirect_yealink_secret: Option<String>,
+
+    /// File holding the Yealink RPS access key secret [default: none]
+    #[arg(
+        long,
+        env = "ZEROTOUCH_REDIRECT_YEALINK_SECRET_FILE",
+        value_name = "FILE"
+    )]
+    pub redirect_yealink_secret_file: Option<PathBuf>,
+
+    /// Snom SRAPS API base URL [default: https://secure-provisioning.snom.com]
+    #[arg(long, env = "ZEROTOUCH_REDIRECT_SNOM_URL", value_name = "URL")]
+    pub redirect_snom_url: Option<String>,
+
+    /// Snom SRAPS access key id (Hawk); with the key, registers claimed Snom phones with SRAPS [default: none: not registered]
+    #[arg(long, env = "ZEROTOUCH_REDIRECT_SNOM_HAWK_ID", value_name = "ID")]
+    pub redirect_snom_hawk_id: Option<String>,
+
+    /// Snom SRAPS secret key (Hawk): from the file or ZEROTOUCH_REDIRECT_SNOM_HAWK_KEY only, never a flag
+    #[arg(skip)]
+    pub redirect_snom_hawk_key: Option<String>,
+
+    /// File holding the Snom SRAPS secret key [default: none]
+    #[arg(
+        long,
+        env = "ZEROTOUCH_REDIRECT_SNOM_HAWK_KEY_FILE",
+        value_name = "FILE"
+    )]
+    pub redirect_snom_hawk_key_file: Option<PathBuf>,
+
+    /// Gigaset redirect server's XML-RPC URL [default: https://prov.gigaset.net/apiserver/]
+    #[arg(long, env = "ZEROTOUCH_REDIRECT_GIGASET_URL", value_name = "URL")]
+    pub redirect_gigaset_url: Option<String>,
+
+    /// Gigaset redirect server provider account; with the password, registers claimed Gigaset phones [default: none: not registered]
+    #[arg(long, env = "ZEROTOUCH_REDIRECT_GIGASET_USER", value_name = "USER")]
+    pub redirect_gigaset_user: Option<String>,
+
+    /// Gigaset redirect server password: from the file or ZEROTOUCH_REDIRECT_GIGASET_PASSWORD only, never a flag
+    #[arg(skip)]
+    pub redirect_gigaset_password: Option<String>,
+
+    /// File holding the Gigaset redirect server password [default: none]
+    #[arg(
+        long,
+        env = "ZEROTOUCH_REDIRECT_GIGASET_PASSWORD_FILE",
+        value_name = "FILE"
+    )]
+    pub redirect_gigaset_password_file: Option<PathBuf>,
+
+    /// Ask the vendor's redirect service before a claim and refuse a MAC it holds for another provider (409 registered_elsewhere) [default: false]
+    #[arg(
+        long,
+        env = "ZEROTOUCH_REDIRECT_CHECK_BEFORE_CLAIM",
+        value_name = "BOOL"
+    )]
+    pub redirect_check_before_claim: Option<bool>,
+
+    /// How long a claim waits for that answer before it is accepted and the registration queued [default: 3s]
+    #[arg(
+        long,
+        env = "ZEROTOUCH_REDIRECT_CHECK_TIMEOUT",
+        value_name = "DURATION"
+    )]
+    pub redirect_check_timeout: Option<WrittenDuration>,
+
+    /// Time-out of one call to a redirect service [default: 10s]
+    #[arg(
+        long,
+        env = "ZEROTOUCH_REDIRECT_REQUEST_TIMEOUT",
+        value_name = "DURATION"
+    )]
+    pub redirect_request_timeout: Option<WrittenDuration>,
+
+    /// Wait before the first retry of a failed delivery; doubles per try [default: 10s]
+    #[arg(long, env = "ZEROTOUCH_REDIRECT_RETRY_FIRST", value_name = "DURATION")]
+    pub redirect_retry_first: Option<WrittenDuration>,
+
+    /// Longest wait between retries [default: 1h]
+    #[arg(long, env = "ZEROTOUCH_REDIRECT_RETRY_MAX", value_name = "DURATION")]
+    pub redirect_retry_max: Option<WrittenDuration>,
+
+    /// How long a node holds outbox rows it is delivering before another node (or itself after a restart) may take them [default: 60s]
+    #[arg(long, env = "ZEROTOUCH_REDIRECT_LEASE", value_name = "DURATION")]
+    pub redirect_lease: Option<WrittenDuration>,
+
+    /// How often the outbox is read when it was empty [default: 1s]
+    #[arg(long, env = "ZEROTOUCH_REDIRECT_POLL", value_name = "DURATION")]
+    pub redirect_poll: Option<WrittenDuration>,
+
+    /// Calls to redirect services in flight at once per node [default: 32]
+    #[arg(long, env = "ZEROTOUCH_REDIRECT_CONCURRENCY", value_name = "N")]
+    pub redirect_concurrency: Option<usize>,
+
     /// Log format [default: text]
     #[arg(long, env = "ZEROTOUCH_LOG_FORMAT", value_name = "FORMAT")]
     pub log_format: Option<LogFormat>,
@@ -269,7 +373,7 @@ impl Knobs {
             max_connections_per_address, max_connections_per_ipv4_network,
             max_connections_per_ipv6_network, max_unserved_per_connection, proxy_protocol_from,
             tls_reload_poll, acme_directory, acme_contact, acme_domains, acme_ca_root,
-            acme_renew_before, acme_check_every)
+            acme_renew_before, acme_check_every, redirect_yealink_url, redirect_yealink_key_id, redirect_yealink_secret, redirect_yealink_secret_file, redirect_snom_url, redirect_snom_hawk_id, redirect_snom_hawk_key, redirect_snom_hawk_key_file, redirect_gigaset_url, redirect_gigaset_user, redirect_gigaset_password, redirect_gigaset_password_file, redirect_check_before_claim, redirect_check_timeout, redirect_request_timeout, redirect_retry_first, redirect_retry_max, redirect_lease, redirect_poll, redirect_concurrency)
     }
 
     /// Reads a TOML file as a layer.

@@ -45,9 +45,11 @@ pub enum Error {
 }
 
 mod knobs;
+mod redirect;
 mod values;
 
 pub use knobs::Knobs;
+pub use redirect::{RedirectAccount, RedirectConfig};
 pub use values::{
     mask_password, DatabaseUrl, ExtraOui, Listen, LogFormat, Names, Networks, Redacted,
     WrittenDuration,
@@ -162,6 +164,8 @@ pub struct Config {
     pub log_level: String,
     /// Extra OUIs per vendor.
     pub extra_ouis: BTreeMap<Vendor, Vec<String>>,
+    /// The vendors' redirect services.
+    pub redirect: RedirectConfig,
     #[serde(skip)]
     ouis: Vec<ExtraOui>,
 }
@@ -186,10 +190,18 @@ impl Config {
             Some(path) => Knobs::from_file(path)?,
             None => Knobs::default(),
         };
+        let from_env = |name: &str| std::env::var(name).ok().filter(|t| !t.is_empty());
         if cli.admin_token.is_none() {
-            cli.admin_token = std::env::var("ZEROTOUCH_ADMIN_TOKEN")
-                .ok()
-                .filter(|t| !t.is_empty());
+            cli.admin_token = from_env("ZEROTOUCH_ADMIN_TOKEN");
+        }
+        if cli.redirect_yealink_secret.is_none() {
+            cli.redirect_yealink_secret = from_env("ZEROTOUCH_REDIRECT_YEALINK_SECRET");
+        }
+        if cli.redirect_snom_hawk_key.is_none() {
+            cli.redirect_snom_hawk_key = from_env("ZEROTOUCH_REDIRECT_SNOM_HAWK_KEY");
+        }
+        if cli.redirect_gigaset_password.is_none() {
+            cli.redirect_gigaset_password = from_env("ZEROTOUCH_REDIRECT_GIGASET_PASSWORD");
         }
         let mut config = Config::resolve(file.merged_with(cli.clone()))?;
         config.layers = Some(Layers(cli));
@@ -234,6 +246,13 @@ impl Config {
                     "expected scheme://host[:port] such as https://prov.example.com",
                 ));
             }
+        }
+        let redirect = RedirectConfig::resolve(&k)?;
+        if !redirect.vendors().is_empty() && k.public_url.is_none() {
+            return Err(invalid(
+                "public_url",
+                "the redirect services need the phones' public URL (public_url) to register",
+            ));
         }
         let ouis = k.extra_ouis.clone();
         OuiTable::with_extra(ouis.iter().map(|e| (e.0, e.1)))
@@ -355,6 +374,7 @@ impl Config {
             log_format: k.log_format.unwrap_or_default(),
             log_level: k.log_level.unwrap_or_else(|| "info".to_owned()),
             extra_ouis: extra,
+            redirect,
             ouis,
         };
         if config.throttle_budget == 0

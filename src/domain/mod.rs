@@ -26,4 +26,4 @@ pub use partner::{CustomerFields, CustomerId, PartnerId};
 pub use tenant::{
     FirmwareRule, Host, InvalidSetting, PhoneAuth, TenantName, TenantSettings, Transport,
 };
-pub use vendor::{OuiTable, Vendor};
+pub use vendor::{OuiTable, Vendor, VendorSet};

@@ -165,6 +165,41 @@ impl Default for OuiTable {
     }
 }
 
+/// A set of vendors (those with a redirect service configured, for one).
+#[derive(Clone, Copy, Default, PartialEq, Eq, Debug)]
+pub struct VendorSet(u8);
+
+impl VendorSet {
+    /// No vendor.
+    pub const EMPTY: VendorSet = VendorSet(0);
+
+    /// The set with `vendor` added.
+    pub const fn with(self, vendor: Vendor) -> VendorSet {
+        VendorSet(self.0 | 1 << vendor.index())
+    }
+
+    /// Whether `vendor` is in the set.
+    pub const fn contains(self, vendor: Vendor) -> bool {
+        self.0 & 1 << vendor.index() != 0
+    }
+
+    /// Whether no vendor is.
+    pub const fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+
+    /// The vendors in the set, in [`Vendor::ALL`] order.
+    pub fn iter(self) -> impl Iterator<Item = Vendor> {
+        Vendor::ALL.into_iter().filter(move |v| self.contains(*v))
+    }
+}
+
+impl FromIterator<Vendor> for VendorSet {
+    fn from_iter<I: IntoIterator<Item = Vendor>>(iter: I) -> Self {
+        iter.into_iter().fold(VendorSet::EMPTY, VendorSet::with)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -204,5 +239,17 @@ mod tests {
     fn vendor_names_parse_case_insensitively() {
         assert_eq!("Yealink".parse::<Vendor>(), Ok(Vendor::Yealink));
         assert!("polycom".parse::<Vendor>().is_err());
+    }
+
+    #[test]
+    fn vendor_sets_hold_what_was_added() {
+        let set: VendorSet = [Vendor::Snom, Vendor::Gigaset].into_iter().collect();
+        assert!(!set.contains(Vendor::Yealink));
+        assert!(set.contains(Vendor::Snom) && set.contains(Vendor::Gigaset));
+        assert_eq!(
+            set.iter().collect::<Vec<_>>(),
+            [Vendor::Snom, Vendor::Gigaset]
+        );
+        assert!(VendorSet::EMPTY.is_empty() && !set.is_empty());
     }
 }

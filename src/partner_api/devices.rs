@@ -15,7 +15,9 @@ use super::wire::{
     BulkOutcomeOut, BulkRefusalCode, BulkRowOut, DeviceIn, DeviceList, DeviceOut, DevicePatch,
     EnrolmentIn, ImportIn, ImportOut, ImportRowOut, BULK_MAX,
 };
-use super::{parse_json, read_body, ApiPath, ApiState, JsonBody, OptionalJsonBody, IMPORT_LIMIT};
+use super::{
+    parse_json, read_body, redirect, ApiPath, ApiState, JsonBody, OptionalJsonBody, IMPORT_LIMIT,
+};
 use crate::domain::{check_claimable, ClaimRefusal, DeviceSettings, Mac, TenantName, Vendor};
 use crate::registry::Committed;
 use crate::store::{
@@ -57,7 +59,14 @@ async fn view(state: &ApiState, partner: i64, mac: Mac) -> Result<DeviceOut, Api
         .device_view(Some(partner), mac)
         .await?
         .ok_or(ApiError::NotFound("device"))?;
-    Ok(v.into())
+    let mut out = DeviceOut::from(v);
+    if let Some(r) = redirect::states(state.store.as_ref(), vec![mac])
+        .await?
+        .remove(&mac)
+    {
+        out.redirect = r;
+    }
+    Ok(out)
 }
 
 /// Register (claim) a phone's MAC for one of the partner's tenants. Gigaset devices need the
@@ -70,7 +79,7 @@ async fn view(state: &ApiState, partner: i64, mac: Mac) -> Result<DeviceOut, Api
         (status = 400, description = "Malformed body, wrong types or unknown fields", body = ErrorBody),
         (status = 401, description = "Missing or invalid token", body = ErrorBody),
         (status = 404, description = "Tenant not found (or not yours)", body = ErrorBody),
-        (status = 409, description = "Already in use (claimed by another tenant)", body = ErrorBody),
+        (status = 409, description = "Already in use (claimed by another tenant), or registered elsewhere (the vendor's redirect service holds the MAC for another provider; only when the operator turned that check on)", body = ErrorBody),
         (status = 422, description = "Could not be registered: malformed, multicast or zero MAC, not a supported vendor, missing or wrong claim code", body = ErrorBody),
     ))]
 pub async fn claim_device(
@@ -97,7 +106,22 @@ pub async fn claim_device(
         enrol_until: Some(
             crate::store::now_millis() + crate::import::enrolment_ms(body.enrolment_hours),
         ),
+        redirect: state.redirects.vendors.contains(device.vendor),
     };
+    if let Some(check) = &state.redirects.check {
+        if request.redirect
+            && check
+                .registered_elsewhere(request.vendor, request.mac, request.claim_code.as_ref())
+                .await
+        {
+            state
+                .metrics
+                .claim_refusals
+                .with_label_values(&["registered_elsewhere"])
+                .inc();
+            return Err(ApiError::RegisteredElsewhere(device.mac.to_string()));
+        }
+    }
     let status = match state.store.claim(request, &caller.actor()).await? {
         ClaimOutcome::Created(record) => {
             state.publish(Vec::new(), vec![record]).await;
@@ -198,8 +222,20 @@ pub async fn list_devices(
     let next = (devices.len() == limit)
         .then(|| devices.last().map(|d| d.record.mac.to_string()))
         .flatten();
+    let macs = devices.iter().map(|d| d.record.mac).collect();
+    let mut redirects = redirect::states(state.store.as_ref(), macs).await?;
     Ok(Json(DeviceList {
-        devices: devices.into_iter().map(Into::into).collect(),
+        devices: devices
+            .into_iter()
+            .map(|d| {
+                let mac = d.record.mac;
+                let mut out = DeviceOut::from(d);
+                if let Some(r) = redirects.remove(&mac) {
+                    out.redirect = r;
+                }
+                out
+            })
+            .collect(),
         next,
     }))
 }
@@ -533,13 +569,18 @@ pub async fn import_devices(
     } else {
         parse_json::<ImportIn>(&body)?.devices
     };
-    let report =
-        crate::import::import_devices(state.store.as_ref(), &state.ouis, rows, &caller.actor())
-            .await
-            .map_err(|e| match e {
-                crate::import::Error::Malformed(m) => ApiError::BadRequest(m),
-                crate::import::Error::Store(e) => e.into(),
-            })?;
+    let report = crate::import::import_devices(
+        state.store.as_ref(),
+        &state.ouis,
+        state.redirects.vendors,
+        rows,
+        &caller.actor(),
+    )
+    .await
+    .map_err(|e| match e {
+        crate::import::Error::Malformed(m) => ApiError::BadRequest(m),
+        crate::import::Error::Store(e) => e.into(),
+    })?;
     state
         .publish(
             report.committed.applied_tenants.clone(),

@@ -57,6 +57,12 @@ pub enum ApiError {
     /// The MAC is claimed by another tenant.
     #[error("{0} is already in use")]
     AlreadyInUse(String),
+    /// The vendor's redirect service holds the MAC for another provider (asked before the
+    /// claim, when the operator turned that check on). Who is never said.
+    #[error(
+        "the MAC address {0} could not be registered: the phone is provisioned by another provider"
+    )]
+    RegisteredElsewhere(String),
     /// The tenant name is taken.
     #[error("tenant name {0:?} is not available")]
     NameNotAvailable(String),
@@ -111,6 +117,7 @@ impl ApiError {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
             ApiError::AlreadyInUse(_)
+            | ApiError::RegisteredElsewhere(_)
             | ApiError::NameNotAvailable(_)
             | ApiError::TenantHasDevices(_)
             | ApiError::NotEnrolled(_) => StatusCode::CONFLICT,
@@ -133,6 +140,7 @@ impl ApiError {
             ApiError::Invalid { code, .. } => code,
             ApiError::CouldNotRegister { .. } => "could_not_be_registered",
             ApiError::AlreadyInUse(_) => "already_in_use",
+            ApiError::RegisteredElsewhere(_) => "registered_elsewhere",
             ApiError::NameNotAvailable(_) => "name_not_available",
             ApiError::TenantHasDevices(_) => "tenant_has_devices",
             ApiError::NotEnrolled(_) => "not_enrolled",

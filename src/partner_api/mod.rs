@@ -31,6 +31,7 @@ mod export;
 mod openapi;
 mod partners;
 pub mod preview;
+pub mod redirect;
 mod tenants;
 mod tokens;
 pub mod wire;
@@ -58,6 +59,8 @@ pub struct ApiState {
     pub metrics: Arc<crate::metrics::Metrics>,
     /// Renders what a device's phone will be served (`None` on a node that serves no phones).
     pub preview: Option<Arc<dyn preview::ConfigPreview>>,
+    /// The vendors' redirect services.
+    pub redirects: redirect::Redirects,
 }
 
 impl ApiState {

@@ -900,6 +900,49 @@ pub struct DeviceOut {
     /// The last fetch that presented credentials this device does not have (a phone with
     /// stale credentials, or someone trying its MAC); `null` if none. Never the credentials.
     pub last_auth_failure: Option<AuthFailureOut>,
+    /// Where the phone stands with its vendor's redirect service.
+    pub redirect: RedirectOut,
+}
+
+/// A device's registration with its vendor's redirect service (Yealink RPS, Snom SRAPS,
+/// Gigaset's redirect server).
+#[derive(Serialize, ToSchema)]
+pub struct RedirectOut {
+    /// `not_configured` (no redirect service for this vendor when it was claimed), `pending`
+    /// (queued), `registered`, `registered_elsewhere` (the vendor holds the MAC for another
+    /// provider), or `failed` (with the vendor's reason, and the next try unless the vendor
+    /// refused for good).
+    #[schema(pattern = "^(not_configured|pending|registered|registered_elsewhere|failed)$")]
+    pub state: String,
+    /// Why it failed.
+    pub reason: Option<String>,
+    /// When it is tried next.
+    pub next_try_at: Option<String>,
+    /// When the state last changed.
+    pub updated_at: Option<String>,
+}
+
+impl RedirectOut {
+    /// The state of a device without one.
+    pub fn not_configured() -> Self {
+        Self {
+            state: "not_configured".into(),
+            reason: None,
+            next_try_at: None,
+            updated_at: None,
+        }
+    }
+}
+
+impl From<crate::store::RedirectStatus> for RedirectOut {
+    fn from(s: crate::store::RedirectStatus) -> Self {
+        Self {
+            state: s.state.as_str().to_owned(),
+            reason: s.reason,
+            next_try_at: s.next_try_at.map(time),
+            updated_at: Some(time(s.updated_at)),
+        }
+    }
 }
 
 /// A failed authentication: when, from where, by what.
@@ -971,6 +1014,7 @@ impl From<DeviceView> for DeviceOut {
                 .iter()
                 .map(ToString::to_string)
                 .collect(),
+            redirect: RedirectOut::not_configured(),
             last_auth_failure: v.auth_failure.map(|f| AuthFailureOut {
                 at: time(f.at),
                 source: f.source,

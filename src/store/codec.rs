@@ -12,6 +12,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::{json, Value};
 
+use super::outbox::RedirectAction;
 use super::records::{
     Actor, AuthFailure, Change, ChangeEntry, ClaimRequest, CustomerRecord, DeviceQuery,
     DeviceRecord, DeviceStatus, DeviceView, Millis, TenantId, TenantRecord,
@@ -287,6 +288,21 @@ pub(crate) enum AuditEvent<'a> {
     RotationRequested(Mac, &'a str),
     /// A phone's own credential change, with the action `rules::change_credentials` named.
     PhoneCredentials(&'static str, Mac, Option<&'a str>),
+    /// `device.redirect.register` / `device.redirect.deregister`: what the vendor's redirect
+    /// service answered (a first failed try and every final outcome; retries are not logged
+    /// one by one, so an outage cannot flood the log).
+    Redirect {
+        /// Which row.
+        action: RedirectAction,
+        /// The device.
+        mac: Mac,
+        /// Its tenant, while it is claimed.
+        tenant: Option<&'a str>,
+        /// The settlement's result label.
+        result: &'static str,
+        /// The vendor's reason, if any.
+        reason: Option<&'a str>,
+    },
 }
 
 impl AuditEvent<'_> {
@@ -351,6 +367,21 @@ impl AuditEvent<'_> {
                 ("device.credentials.rotate", Some(mac), Some(tenant), None)
             }
             AuditEvent::PhoneCredentials(action, mac, tenant) => (action, Some(mac), tenant, None),
+            AuditEvent::Redirect {
+                action,
+                mac,
+                tenant,
+                result,
+                reason,
+            } => (
+                match action {
+                    RedirectAction::Register => "device.redirect.register",
+                    RedirectAction::Deregister => "device.redirect.deregister",
+                },
+                Some(mac),
+                tenant,
+                Some(json!({"result": result, "reason": reason})),
+            ),
         }
     }
 }

@@ -17,13 +17,16 @@ use std::net::IpAddr;
 
 use async_trait::async_trait;
 
-use crate::domain::{CustomerFields, CustomerId, Mac, PartnerId, TenantName, TenantSettings};
+use crate::domain::{
+    CustomerFields, CustomerId, Mac, PartnerId, TenantName, TenantSettings, Vendor,
+};
 
 mod codec;
 #[cfg(test)]
 mod contract;
 #[macro_use]
 mod operations;
+mod outbox;
 pub mod postgres;
 mod records;
 pub mod rules;
@@ -37,6 +40,10 @@ pub use records::{
     DeviceRecord, DeviceStatus, DeviceUpdate, DeviceView, ImportBatch, ImportDevice, ImportResult,
     MigrateReport, Millis, NewToken, Page, PartnerRecord, RotationOutcome, RowOutcome, Sighting,
     TenantChanged, TenantCounts, TenantCreated, TenantId, TenantRecord, TokenRecord, UpdateOutcome,
+};
+
+pub use outbox::{
+    Backlog, Enqueue, OutboxRow, RedirectAction, RedirectState, RedirectStatus, Settlement,
 };
 
 pub use crate::domain::clock::now_millis;
@@ -319,6 +326,45 @@ pub trait Store: Send + Sync + 'static {
 
     /// Asks for new credentials at the device's next authenticated fetch.
     async fn request_rotation(&self, mac: Mac, actor: &Actor) -> Result<RotationOutcome, Error>;
+
+    /// Leases up to `limit` outbox rows to `owner` until `lease_until`: rows due at `now`,
+    /// not leased by anyone whose lease is still running, and each the oldest undelivered row
+    /// of its MAC (so a MAC's rows are delivered in order, and by one worker at a time, on
+    /// every node sharing the store).
+    async fn redirect_lease(
+        &self,
+        owner: &str,
+        now: Millis,
+        lease_until: Millis,
+        limit: usize,
+    ) -> Result<Vec<OutboxRow>, Error>;
+
+    /// Records how delivering leased rows ended, in one transaction: a finished row is
+    /// removed, a retried one released with its next try; a register row's outcome becomes its
+    /// device's redirect state (unless a newer row for the MAC is queued); first failures and
+    /// final outcomes are audited. A row whose lease `owner` lost (it expired and another
+    /// worker took the row) is left alone.
+    async fn redirect_settle(
+        &self,
+        owner: &str,
+        settled: Vec<(OutboxRow, Settlement)>,
+    ) -> Result<(), Error>;
+
+    /// What the outbox holds, per vendor with undelivered rows.
+    async fn redirect_backlog(&self) -> Result<Vec<Backlog>, Error>;
+
+    /// Makes every retried row of `vendor` due at `now` (the vendor answers again after an
+    /// outage, so rows backed off for hours need not wait); how many.
+    async fn redirect_wake(&self, vendor: Vendor, now: Millis) -> Result<u64, Error>;
+
+    /// The redirect state of each of `macs` that has one (claimed with a redirect service
+    /// configured), in MAC order.
+    async fn redirect_states(&self, macs: Vec<Mac>) -> Result<Vec<RedirectStatus>, Error>;
+
+    /// Queues rows outside a claim or release (the repair of `redirect sync --apply`): a
+    /// register row is queued only for a device still claimed, and sets its state `pending`;
+    /// how many rows were queued.
+    async fn redirect_enqueue(&self, rows: Vec<Enqueue>, actor: &Actor) -> Result<usize, Error>;
 
     /// The server-wide secret named `name` (shared by every node), storing `fresh` first if
     /// there is none yet.

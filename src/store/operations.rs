@@ -2,7 +2,7 @@
 //! implements it, written once for both backends.
 //!
 //! Each backend lays out its operations the same way: a module per resource (`tenants`,
-//! `devices`, `partners`, `credentials`, `secrets`, `import`, `sightings`, `changes`, `audit`) holding one
+//! `devices`, `partners`, `credentials`, `secrets`, `import`, `sightings`, `changes`, `audit`, `redirect`) holding one
 //! function per operation, which takes the store first. [`impl_store!`] implements the trait for
 //! a backend by calling them, so the two backends cannot drift apart in how operations are
 //! routed, and an operation added to the trait is added here once. Must not know SQL or either
@@ -21,7 +21,7 @@ macro_rules! impl_store {
                 CustomerFields, CustomerId, Mac, PartnerId, TenantName, TenantSettings,
             };
             use $crate::store::{
-                Actor, AuditEntry, AuditQuery, BulkAction, BulkResult, ChangeEntry, ClaimOutcome, ClaimRequest,
+                Actor, AuditEntry, AuditQuery, Backlog, BulkAction, Enqueue, OutboxRow, RedirectStatus, Settlement, BulkResult, ChangeEntry, ClaimOutcome, ClaimRequest,
                 CredentialChange, CustomerRecord, DeviceQuery, DeviceRecord, DeviceUpdate,
                 DeviceView, Error, ImportBatch, ImportResult, Millis, NewToken, Page, PartnerRecord,
                 RotationOutcome, Sighting, Store, TenantChanged, TenantCounts, TenantCreated, TenantId,
@@ -253,6 +253,40 @@ macro_rules! impl_store {
 
                 async fn request_rotation(&self, mac: Mac, actor: &Actor) -> Result<RotationOutcome, Error> {
                     credentials::request_rotation(self, mac, actor).await
+                }
+
+                async fn redirect_lease(
+                    &self,
+                    owner: &str,
+                    now: Millis,
+                    lease_until: Millis,
+                    limit: usize,
+                ) -> Result<Vec<OutboxRow>, Error> {
+                    redirect::lease(self, owner, now, lease_until, limit).await
+                }
+
+                async fn redirect_settle(
+                    &self,
+                    owner: &str,
+                    settled: Vec<(OutboxRow, Settlement)>,
+                ) -> Result<(), Error> {
+                    redirect::settle(self, owner, settled).await
+                }
+
+                async fn redirect_backlog(&self) -> Result<Vec<Backlog>, Error> {
+                    redirect::backlog(self).await
+                }
+
+                async fn redirect_wake(&self, vendor: $crate::domain::Vendor, now: Millis) -> Result<u64, Error> {
+                    redirect::wake(self, vendor, now).await
+                }
+
+                async fn redirect_states(&self, macs: Vec<Mac>) -> Result<Vec<RedirectStatus>, Error> {
+                    redirect::states(self, macs).await
+                }
+
+                async fn redirect_enqueue(&self, rows: Vec<Enqueue>, actor: &Actor) -> Result<usize, Error> {
+                    redirect::enqueue(self, rows, actor).await
                 }
 
                 async fn secret(&self, name: &str, fresh: &[u8]) -> Result<Vec<u8>, Error> {

@@ -184,6 +184,15 @@ impl Actor {
             source,
         }
     }
+
+    /// The redirect outbox's worker, reporting what a vendor's redirect service answered.
+    pub fn redirect() -> Self {
+        Self {
+            name: "redirect".into(),
+            partner: None,
+            source: None,
+        }
+    }
 }
 
 /// A claim of one MAC for one tenant.
@@ -201,6 +210,9 @@ pub struct ClaimRequest {
     pub settings: DeviceSettings,
     /// End of the enrolment window this claim opens.
     pub enrol_until: Option<Millis>,
+    /// Whether a new claim queues a registration with the vendor's redirect service (the
+    /// operator configured one for this vendor).
+    pub redirect: bool,
 }
 
 /// How a rotation request ended.
@@ -474,6 +486,8 @@ pub struct ImportDevice {
     pub settings: DeviceSettings,
     /// End of the enrolment window a new claim opens.
     pub enrol_until: Option<Millis>,
+    /// Whether a new claim queues a registration with the vendor's redirect service.
+    pub redirect: bool,
 }
 
 /// What the store did with one row.

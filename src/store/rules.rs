@@ -115,6 +115,7 @@ impl ImportDevice {
             tenant: self.tenant.clone(),
             settings: self.settings.clone(),
             enrol_until: self.enrol_until,
+            redirect: self.redirect,
         }
     }
 }
@@ -348,6 +349,7 @@ mod tests {
             tenant: TenantName::parse("t1").unwrap(),
             settings: DeviceSettings::default(),
             enrol_until: None,
+            redirect: false,
         };
         let device = new_claim(&request, 1);
         assert_eq!(bulk_step(None, None), BulkStep::NotFound);
@@ -384,6 +386,7 @@ mod tests {
             tenant: TenantName::parse("t1").unwrap(),
             settings: DeviceSettings::default(),
             enrol_until: None,
+            redirect: false,
         };
         let claimed = new_claim(&request(Some("AB12")), 1);
         assert!(claimed.credentials.is_none());

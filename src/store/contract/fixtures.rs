@@ -56,6 +56,7 @@ pub(super) fn request(m: &str, tenant: &str) -> ClaimRequest {
         tenant: name(tenant),
         settings: DeviceSettings::default(),
         enrol_until: None,
+        redirect: false,
     }
 }
 
@@ -85,6 +86,7 @@ pub(super) fn import_device(row: usize, m: &str, tenant: &str) -> ImportDevice {
         tenant: r.tenant,
         settings: DeviceSettings::default(),
         enrol_until: None,
+        redirect: false,
     }
 }
 

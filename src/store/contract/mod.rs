@@ -39,6 +39,7 @@ mod credentials;
 mod devices;
 mod fixtures;
 mod imports;
+mod outbox;
 mod partners;
 mod secrets;
 mod tenants;
@@ -53,6 +54,7 @@ use concurrency::{
 use credentials::{credentials, server_secret};
 use devices::{bulk_release_and_move, devices_page_walks_in_mac_order, search_filters, sightings};
 use imports::import_reports_every_row_and_is_idempotent;
+use outbox::{redirect_leases_are_exclusive, redirect_outbox};
 use partners::{customers, partner_scoping, partners_and_tokens, tenant_and_customer_pages};
 use secrets::secret_swap;
 use tenants::{tenant_counts, tenant_lifecycle};
@@ -177,4 +179,6 @@ contract!(
     change_feed_misses_nothing_under_concurrent_writers,
     tenant_delete_races_claims_consistently,
     concurrent_enrolment_binds_once,
+    redirect_outbox,
+    redirect_leases_are_exclusive,
 );

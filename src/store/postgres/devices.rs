@@ -12,6 +12,7 @@ use std::sync::Arc;
 
 use super::decode::{self, get, DEVICE_COLUMNS, VIEW_SELECT};
 use super::failure::Failure;
+use super::redirect;
 use super::tenants::{self, TenantLock};
 use super::transaction::{Conn, Param, Tx};
 use super::PostgresStore;
@@ -96,6 +97,9 @@ pub(super) async fn claim_in(
         if inserted == 1 {
             tx.audit(now, actor, AuditEvent::DeviceClaimed(req));
             tx.change(Change::Device(req.mac));
+            if req.redirect {
+                redirect::queue_claim(c, req, now).await?;
+            }
             return Ok(ClaimOutcome::Created(device));
         }
         let sql = format!("SELECT {DEVICE_COLUMNS} FROM devices WHERE mac = $1 FOR NO KEY UPDATE");
@@ -239,6 +243,7 @@ pub(super) async fn release(store: &PostgresStore, mac: Mac, actor: &Actor) -> R
                 };
                 c.execute("DELETE FROM devices WHERE mac = $1", &[&mac.to_string()])
                     .await?;
+                redirect::queue_release(c, mac, now).await?;
                 tx.audit(now, &actor, AuditEvent::DeviceReleased(mac, &tenant));
                 tx.change(Change::Device(mac));
                 Ok(true)
@@ -280,6 +285,7 @@ async fn bulk_in(
             (BulkStep::Release, Some((_, tenant)), _) => {
                 c.execute("DELETE FROM devices WHERE mac = $1", &[&mac.to_string()])
                     .await?;
+                redirect::queue_release(c, mac, now).await?;
                 tx.audit(now, actor, AuditEvent::DeviceReleased(mac, &tenant));
                 tx.change(Change::Device(mac));
                 BulkOutcome::Released

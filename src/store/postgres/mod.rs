@@ -48,6 +48,7 @@ mod import;
 mod listen;
 mod partners;
 mod pool;
+mod redirect;
 mod schema;
 mod secrets;
 mod sightings;

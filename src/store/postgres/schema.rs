@@ -139,6 +139,36 @@ pub(super) const MIGRATIONS: &[Migration] = &[
     ALTER TABLE api_tokens ADD COLUMN last_used_at BIGINT;
     "#,
     ),
+    // 6: the redirect outbox: registrations with the vendors' redirect services, queued in
+    // the claim's or release's transaction and delivered by a worker on any node (one node per
+    // row at a time), oldest first per MAC; each claimed device's redirect state.
+    Migration::Sql(
+        r#"
+    CREATE TABLE redirect_outbox (
+        id            BIGSERIAL PRIMARY KEY,
+        mac           TEXT NOT NULL,
+        vendor        TEXT NOT NULL,
+        action        TEXT NOT NULL,
+        claim_code    TEXT,
+        queued_at     BIGINT NOT NULL,
+        attempts      INTEGER NOT NULL DEFAULT 0,
+        next_try_at   BIGINT NOT NULL,
+        lease_owner   TEXT,
+        leased_until  BIGINT,
+        last_error    TEXT
+    );
+    CREATE INDEX redirect_outbox_by_mac ON redirect_outbox(mac, id);
+    CREATE INDEX redirect_outbox_by_due ON redirect_outbox(next_try_at);
+    CREATE TABLE redirect_states (
+        mac          TEXT PRIMARY KEY,
+        vendor       TEXT NOT NULL,
+        state        TEXT NOT NULL,
+        reason       TEXT,
+        next_try_at  BIGINT,
+        updated_at   BIGINT NOT NULL
+    );
+    "#,
+    ),
 ];
 
 /// One schema migration: SQL, or SQL followed by a data conversion written in Rust.

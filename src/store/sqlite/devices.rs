@@ -14,7 +14,7 @@ use rusqlite::{params, Connection, Transaction};
 
 use super::connection::{all, one, Db};
 use super::decode::{self, RawView, DEVICE_COLUMNS, VIEW_SELECT};
-use super::{audit, changes, tenants, SqliteStore};
+use super::{audit, changes, redirect, tenants, SqliteStore};
 use crate::domain::{DeviceSettings, Mac, PartnerId};
 use crate::store::codec::{self, AuditEvent, DeviceColumns};
 use crate::store::rules::{self, BulkStep};
@@ -91,6 +91,9 @@ pub(super) fn claim_in(
             .db()?;
             audit::append(tx, now, actor, AuditEvent::DeviceClaimed(req))?;
             changes::append(tx, &Change::Device(req.mac), now)?;
+            if req.redirect {
+                redirect::queue_claim(tx, req, now)?;
+            }
             Ok(ClaimOutcome::Created(device))
         }
     }
@@ -205,6 +208,7 @@ pub(super) async fn release(store: &SqliteStore, mac: Mac, actor: &Actor) -> Res
             tx.prepare_cached("DELETE FROM devices WHERE mac = ?1")
                 .and_then(|mut s| s.execute([mac.to_string()]))
                 .db()?;
+            redirect::queue_release(tx, mac, now)?;
             audit::append(tx, now, &actor, AuditEvent::DeviceReleased(mac, &tenant))?;
             changes::append(tx, &Change::Device(mac), now)?;
             Ok(true)
@@ -243,6 +247,7 @@ pub(super) async fn bulk(
                         tx.prepare_cached("DELETE FROM devices WHERE mac = ?1")
                             .and_then(|mut s| s.execute([mac.to_string()]))
                             .db()?;
+                        redirect::queue_release(tx, mac, now)?;
                         let event = AuditEvent::DeviceReleased(mac, &tenant);
                         audit::append(tx, now, &actor, event)?;
                         changes::append(tx, &Change::Device(mac), now)?;

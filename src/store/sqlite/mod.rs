@@ -31,6 +31,7 @@ mod devices;
 mod files;
 mod import;
 mod partners;
+mod redirect;
 mod schema;
 mod secrets;
 mod sightings;
@@ -126,6 +127,7 @@ mod tests {
             tenant: TenantName::parse(tenant).unwrap(),
             settings: DeviceSettings::default(),
             enrol_until: None,
+            redirect: false,
         }
     }
 

@@ -137,6 +137,36 @@ const MIGRATIONS: &[Migration] = &[
     ALTER TABLE api_tokens ADD COLUMN last_used_at INTEGER;
     "#,
     ),
+    // 6: the redirect outbox: registrations with the vendors' redirect services, queued in
+    // the claim's or release's transaction and delivered by a worker, oldest first per MAC;
+    // each claimed device's redirect state as its partner sees it.
+    Migration::Sql(
+        r#"
+    CREATE TABLE redirect_outbox (
+        id            INTEGER PRIMARY KEY AUTOINCREMENT,
+        mac           TEXT NOT NULL,
+        vendor        TEXT NOT NULL,
+        action        TEXT NOT NULL,
+        claim_code    TEXT,
+        queued_at     INTEGER NOT NULL,
+        attempts      INTEGER NOT NULL DEFAULT 0,
+        next_try_at   INTEGER NOT NULL,
+        lease_owner   TEXT,
+        leased_until  INTEGER,
+        last_error    TEXT
+    );
+    CREATE INDEX redirect_outbox_by_mac ON redirect_outbox(mac, id);
+    CREATE INDEX redirect_outbox_by_due ON redirect_outbox(next_try_at);
+    CREATE TABLE redirect_states (
+        mac          TEXT PRIMARY KEY,
+        vendor       TEXT NOT NULL,
+        state        TEXT NOT NULL,
+        reason       TEXT,
+        next_try_at  INTEGER,
+        updated_at   INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    "#,
+    ),
 ];
 
 /// The newest schema version this build knows.
