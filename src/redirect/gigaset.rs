@@ -63,10 +63,11 @@ impl std::fmt::Debug for Gigaset {
     }
 }
 
-/// The URL Gigaset phones are sent to: the provider base; Nx70 bases ask for
-/// `provisioning.xml` and then `<MAC>.xml` below it.
+/// The URL Gigaset phones are sent to: our per-device file, with the `%MACD` placeholder
+/// Gigaset's redirect documentation shows (`http://provider.com/xml/%MACD.xml`), which the
+/// device replaces with its MAC.
 pub fn provisioning_url(public_url: &str) -> String {
-    format!("{}/", public_url.trim_end_matches('/'))
+    format!("{}/%MACD.xml", public_url.trim_end_matches('/'))
 }
 
 /// A device's MAC-ID, `MAC-CODE` in upper case; the code must be 4 letters or digits.
@@ -306,10 +307,14 @@ mod tests {
     }
 
     #[test]
-    fn url_is_the_provider_base() {
+    fn url_carries_the_mac_placeholder() {
         assert_eq!(
             provisioning_url("https://prov.example.com"),
-            "https://prov.example.com/"
+            "https://prov.example.com/%MACD.xml"
+        );
+        assert_eq!(
+            provisioning_url("https://prov.example.com/t/"),
+            "https://prov.example.com/t/%MACD.xml"
         );
     }
 
