@@ -89,16 +89,26 @@ pub(crate) struct Answer {
     pub body: Bytes,
 }
 
-/// Sends a request and reads the whole answer; a network failure is [`Failure::Transient`].
+/// The largest answer body read; a vendor's answers are small JSON or XML documents.
+const BODY_MAX: usize = 4 << 20;
+
+/// Sends a request and reads the whole answer (at most [`BODY_MAX`] bytes); a network
+/// failure or an oversized body is [`Failure::Transient`].
 pub(crate) async fn send(request: reqwest::RequestBuilder) -> Result<Answer, Failure> {
-    let response = request.send().await.map_err(|e| network_failure(&e))?;
+    let mut response = request.send().await.map_err(|e| network_failure(&e))?;
     let status = response.status();
     let headers = response.headers().clone();
-    let body = response.bytes().await.map_err(|e| network_failure(&e))?;
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(|e| network_failure(&e))? {
+        if body.len() + chunk.len() > BODY_MAX {
+            return Err(transient("the vendor's answer was too large"));
+        }
+        body.extend_from_slice(&chunk);
+    }
     Ok(Answer {
         status,
         headers,
-        body,
+        body: Bytes::from(body),
     })
 }
 

@@ -260,6 +260,29 @@ mod tests {
         );
     }
 
+    proptest::proptest! {
+        #[test]
+        fn any_body_decodes_or_is_malformed(body in proptest::collection::vec(proptest::num::u8::ANY, 0..400)) {
+            let _ = decode_response(&body);
+        }
+
+        #[test]
+        fn strings_survive_a_round_trip(text in "\\PC{0,40}", n in proptest::num::i32::ANY) {
+            // A call's params, answered back as a response, decode to what was sent.
+            let call = encode_call("m", &[Value::Array(vec![Value::Str(text.clone()), Value::Int(n.into())])]);
+            let params = call
+                .split_once("<params>")
+                .and_then(|(_, rest)| rest.split_once("</params>"))
+                .map(|(inner, _)| inner.to_owned())
+                .unwrap_or_default();
+            let response = format!("<methodResponse><params>{params}</params></methodResponse>");
+            proptest::prop_assert_eq!(
+                decode_response(response.as_bytes()),
+                Ok(Response::Value(Value::Array(vec![Value::Str(text), Value::Int(n.into())])))
+            );
+        }
+    }
+
     #[test]
     fn garbage_is_malformed() {
         assert_eq!(decode_response(b"<html>oops</html>"), Err(Malformed));

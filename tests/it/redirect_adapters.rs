@@ -406,3 +406,17 @@ async fn knobs_name_each_vendors_settings() {
         assert!(knobs.iter().any(|(_, v)| *v == stand.secret));
     }
 }
+
+#[tokio::test]
+async fn stand_in_sees_one_mac_delivered_concurrently() {
+    // The stand-in's in-flight count is what lets the outbox's tests prove it never
+    // delivers one MAC twice at once: show that it does see such overlap.
+    let stand = StandIn::start(Vendor::Gigaset).await;
+    let a = good(&stand);
+    let d = device(Vendor::Gigaset, 1);
+    stand.set_fault(Fault::Latency(Duration::from_millis(100)));
+    let (x, y) = tokio::join!(a.check(&d), a.check(&d));
+    assert_eq!((x, y), (Ok(Holder::Nobody), Ok(Holder::Nobody)));
+    assert_eq!(stand.concurrent_max(), 2);
+    assert_eq!(stand.calls().len(), 2);
+}
