@@ -280,6 +280,14 @@ impl RedirectService for Gigaset {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn debug_does_not_show_the_secret() {
+        let settings = GigasetSettings::new("id", Secret::new("s3cr3t-value"));
+        assert!(!format!("{settings:?}").contains("s3cr3t"));
+        let adapter = Gigaset::new(settings, "https://p.example").unwrap();
+        assert!(!format!("{adapter:?}").contains("s3cr3t"));
+    }
     use crate::domain::Mac;
 
     fn device(code: Option<&str>) -> Device {

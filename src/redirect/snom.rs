@@ -460,6 +460,14 @@ mod tests {
     use super::*;
 
     #[test]
+    fn debug_does_not_show_the_secret() {
+        let settings = SnomSettings::new("id", Secret::new("s3cr3t-value"));
+        assert!(!format!("{settings:?}").contains("s3cr3t"));
+        let adapter = Snom::new(settings, "https://p.example").unwrap();
+        assert!(!format!("{adapter:?}").contains("s3cr3t"));
+    }
+
+    #[test]
     fn url_carries_the_mac_placeholder() {
         assert_eq!(
             provisioning_url("https://prov.example.com"),

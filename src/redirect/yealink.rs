@@ -519,6 +519,14 @@ mod tests {
     use super::*;
 
     #[test]
+    fn debug_does_not_show_the_secret() {
+        let settings = YealinkSettings::new("id", Secret::new("s3cr3t-value"));
+        assert!(!format!("{settings:?}").contains("s3cr3t"));
+        let adapter = Yealink::new(settings, "https://p.example").unwrap();
+        assert!(!format!("{adapter:?}").contains("s3cr3t"));
+    }
+
+    #[test]
     fn url_is_the_directory() {
         assert_eq!(
             provisioning_url("https://prov.example.com"),
