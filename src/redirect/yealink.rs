@@ -389,6 +389,11 @@ impl Yealink {
     }
 }
 
+/// Whether a refusal is of our credentials (HTTP 401/403) rather than of a device.
+fn credentials_refused(f: &Failure) -> bool {
+    matches!(refused_code(f), Some("401" | "403"))
+}
+
 fn id_of(v: &Value) -> Option<String> {
     match v.get("id")? {
         Value::String(s) if !s.is_empty() => Some(s.clone()),
@@ -424,9 +429,11 @@ impl RedirectService for Yealink {
             let macs: Vec<Mac> = chunk.iter().map(|d| d.mac).collect();
             match self.add(&server, &macs).await {
                 Ok(()) => results.extend(chunk.iter().map(|_| Ok(()))),
-                // One refused MAC refuses the whole batch: sort it out device by device.
+                // One refused MAC refuses the whole batch: sort it out device by device
+                // (not when our credentials were refused: every single call would be too).
                 Err(f @ Failure::Refused { .. })
-                    if chunk.len() > 1 || refused_code(&f) == Some(MAC_EXISTED) =>
+                    if (chunk.len() > 1 && !credentials_refused(&f))
+                        || refused_code(&f) == Some(MAC_EXISTED) =>
                 {
                     for mac in macs {
                         results.push(self.register_one(&server, mac).await);

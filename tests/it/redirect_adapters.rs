@@ -199,6 +199,18 @@ async fn wrong_secret(vendor: Vendor) {
     let r = a.register(std::slice::from_ref(&d)).await;
     assert!(matches!(&r[..], [Err(Failure::Refused { .. })]), "{r:?}");
     assert_clean(&stand, r[0].as_ref().unwrap_err());
+    // A batch is refused whole, at the first call.
+    let before = stand.refusals();
+    let batch: Vec<Device> = (2..=4).map(|n| device(vendor, n)).collect();
+    let r = a.register(&batch).await;
+    assert_eq!(r.len(), 3);
+    assert!(
+        r.iter().all(|x| matches!(x, Err(Failure::Refused { .. }))),
+        "{r:?}"
+    );
+    if vendor == Vendor::Yealink {
+        assert_eq!(stand.refusals(), before + 1);
+    }
     let c = a.check(&d).await;
     assert!(matches!(c, Err(Failure::Refused { .. })), "{c:?}");
     assert_clean(&stand, &c.unwrap_err());
