@@ -10,6 +10,12 @@
 
 use std::time::Duration;
 
+pub mod gigaset;
+pub mod http;
+pub mod snom;
+pub mod xmlrpc;
+pub mod yealink;
+
 use async_trait::async_trait;
 
 use crate::domain::{Mac, Vendor};

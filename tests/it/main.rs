@@ -17,7 +17,9 @@ mod package;
 mod partner_api;
 mod phones;
 mod postgres_tls;
+mod redirect_adapters;
 mod security;
+mod standins;
 mod store_files;
 mod support;
 #[path = "../../src/store/test_database.rs"]
