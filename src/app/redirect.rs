@@ -51,11 +51,66 @@ impl Services {
 
 /// The adapters `config` configures, each registering the phones' public URL.
 pub fn services(config: &crate::config::Config) -> anyhow::Result<Services> {
-    let Some(_public_url) = config.public_url.as_deref() else {
+    use crate::redirect::http::Secret;
+    use crate::redirect::{gigaset, snom, yealink};
+    use anyhow::Context;
+    let Some(public_url) = config.public_url.as_deref() else {
         return Ok(Services::default());
     };
-    let services: Vec<Arc<dyn RedirectService>> = Vec::new();
+    let r = &config.redirect;
+    let name = account_name(public_url);
+    let secret = |a: &crate::config::RedirectAccount| Secret::new(a.secret.expose());
+    let mut services: Vec<Arc<dyn RedirectService>> = Vec::new();
+    if let Some(a) = &r.yealink {
+        let settings = yealink::YealinkSettings {
+            base_url: a.url.clone(),
+            server_name: name.clone(),
+            timeout: r.request_timeout,
+            ..yealink::YealinkSettings::new(a.id.clone(), secret(a))
+        };
+        let adapter = yealink::Yealink::new(settings, public_url).context("Yealink RPS")?;
+        services.push(Arc::new(adapter));
+    }
+    if let Some(a) = &r.snom {
+        let settings = snom::SnomSettings {
+            base_url: a.url.clone(),
+            profile_name: name.clone(),
+            timeout: r.request_timeout,
+            ..snom::SnomSettings::new(a.id.clone(), secret(a))
+        };
+        let adapter = snom::Snom::new(settings, public_url).context("Snom SRAPS")?;
+        services.push(Arc::new(adapter));
+    }
+    if let Some(a) = &r.gigaset {
+        let settings = gigaset::GigasetSettings {
+            url: a.url.clone(),
+            provider_name: name.clone(),
+            timeout: r.request_timeout,
+            ..gigaset::GigasetSettings::new(a.id.clone(), secret(a))
+        };
+        let adapter =
+            gigaset::Gigaset::new(settings, public_url).context("Gigaset redirect server")?;
+        services.push(Arc::new(adapter));
+    }
     Ok(Services::new(services))
+}
+
+/// The name our server entry (Yealink), profile (Snom) or provider (Gigaset) carries at the
+/// vendor: the phones' host name, which is ours alone (RPS wants server names unique across
+/// the service, at most 20 characters).
+fn account_name(public_url: &str) -> String {
+    let host = public_url
+        .split_once("://")
+        .map_or(public_url, |(_, rest)| rest)
+        .split(['/', ':'])
+        .next()
+        .unwrap_or("zerotouch");
+    let name: String = host.chars().take(20).collect();
+    if name.is_empty() {
+        "zerotouch".to_owned()
+    } else {
+        name
+    }
 }
 
 /// The check before a claim, bounded by `timeout`.
@@ -386,6 +441,19 @@ fn millis(d: Duration) -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn account_names_are_the_phones_host() {
+        assert_eq!(account_name("https://prov.example.com"), "prov.example.com");
+        assert_eq!(
+            account_name("https://prov.example.com:8443/p"),
+            "prov.example.com"
+        );
+        assert_eq!(
+            account_name("https://provisioning.cloud.example.com"),
+            "provisioning.cloud.e"
+        );
+    }
 
     #[test]
     fn back_off_doubles_up_to_the_cap_and_honours_longer_hints() {

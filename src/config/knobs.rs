@@ -252,7 +252,7 @@ pub struct Knobs {
     )]
     pub redirect_yealink_secret_file: Option<PathBuf>,
 
-    /// Snom SRAPS API base URL [default: https://secure-provisioning.snom.com]
+    /// Snom SRAPS API base URL [default: https://secure-provisioning.snom.com/api/v1]
     #[arg(long, env = "ZEROTOUCH_REDIRECT_SNOM_URL", value_name = "URL")]
     pub redirect_snom_url: Option<String>,
 
@@ -272,7 +272,7 @@ pub struct Knobs {
     )]
     pub redirect_snom_hawk_key_file: Option<PathBuf>,
 
-    /// Gigaset redirect server's XML-RPC URL [default: https://prov.gigaset.net/apiserver/]
+    /// Gigaset redirect server's XML-RPC URL [default: https://prov.gigaset.net/apxml/rpc.do]
     #[arg(long, env = "ZEROTOUCH_REDIRECT_GIGASET_URL", value_name = "URL")]
     pub redirect_gigaset_url: Option<String>,
 

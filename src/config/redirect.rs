@@ -86,21 +86,21 @@ impl RedirectConfig {
             ("redirect_yealink_secret", &k.redirect_yealink_secret),
             &k.redirect_yealink_secret_file,
             ("redirect_yealink_url", &k.redirect_yealink_url),
-            "https://api-dm.yealink.com:8443",
+            crate::redirect::yealink::DEFAULT_BASE_URL,
         )?;
         let snom = account(
             ("redirect_snom_hawk_id", &k.redirect_snom_hawk_id),
             ("redirect_snom_hawk_key", &k.redirect_snom_hawk_key),
             &k.redirect_snom_hawk_key_file,
             ("redirect_snom_url", &k.redirect_snom_url),
-            "https://secure-provisioning.snom.com",
+            crate::redirect::snom::DEFAULT_BASE_URL,
         )?;
         let gigaset = account(
             ("redirect_gigaset_user", &k.redirect_gigaset_user),
             ("redirect_gigaset_password", &k.redirect_gigaset_password),
             &k.redirect_gigaset_password_file,
             ("redirect_gigaset_url", &k.redirect_gigaset_url),
-            "https://prov.gigaset.net/apiserver/",
+            crate::redirect::gigaset::DEFAULT_URL,
         )?;
         let d = |v: &Option<super::WrittenDuration>, default: u64| {
             v.as_ref().map_or(Duration::from_secs(default), |h| h.0)
@@ -224,7 +224,7 @@ mod tests {
         let c = RedirectConfig::resolve(&knobs()).unwrap();
         assert_eq!(c.vendors().iter().collect::<Vec<_>>(), [Vendor::Snom]);
         let snom = c.account(Vendor::Snom).unwrap();
-        assert_eq!(snom.url, "https://secure-provisioning.snom.com");
+        assert_eq!(snom.url, "https://secure-provisioning.snom.com/api/v1");
         assert_eq!(format!("{snom:?}").matches("key").count(), 0);
         assert_eq!(c.check_timeout, Duration::from_secs(3));
         assert!(!c.check_before_claim);

@@ -53,8 +53,8 @@ pub struct OutboxRow {
     pub vendor: Vendor,
     /// What to ask.
     pub action: RedirectAction,
-    /// A Gigaset's label code (its service keys devices by MAC-ID); kept only until the row is
-    /// delivered.
+    /// A Gigaset's label code: its service keys devices by MAC-ID. Kept with the row and the
+    /// device's redirect state while the vendor may have to be told about the device.
     pub claim_code: Option<ClaimCode>,
     /// Deliveries tried before this one.
     pub attempts: u32,

@@ -17,6 +17,7 @@ mod package;
 mod partner_api;
 mod phones;
 mod postgres_tls;
+mod redirect;
 mod redirect_adapters;
 mod security;
 mod standins;

@@ -27,22 +27,32 @@ pub(super) async fn queue_claim(
 ) -> Result<(), Failure> {
     let code = req.claim_code.as_ref().map(ClaimCode::as_str);
     insert_row(c, req.mac, req.vendor, RedirectAction::Register, code, now).await?;
-    set_pending(c, req.mac, req.vendor, now).await
+    set_pending(c, req.mac, req.vendor, code, now).await
 }
 
 /// Queues a released device's deregistration when it has a redirect state, and forgets the
-/// state.
+/// state. A Gigaset's label code moves to the deregistration row: its vendor keys devices by
+/// MAC-ID.
 pub(super) async fn queue_release(c: Conn<'_>, mac: Mac, now: Millis) -> Result<(), Failure> {
     let row = c
         .query_opt(
-            "DELETE FROM redirect_states WHERE mac = $1 RETURNING vendor",
+            "DELETE FROM redirect_states WHERE mac = $1 RETURNING vendor, claim_code",
             &[&mac.to_string()],
         )
         .await?;
     if let Some(row) = row {
         let vendor: String = get(&row, 0)?;
+        let code: Option<String> = get(&row, 1)?;
         let vendor = vendor.parse().map_err(corrupt)?;
-        insert_row(c, mac, vendor, RedirectAction::Deregister, None, now).await?;
+        insert_row(
+            c,
+            mac,
+            vendor,
+            RedirectAction::Deregister,
+            code.as_deref(),
+            now,
+        )
+        .await?;
     }
     Ok(())
 }
@@ -70,13 +80,21 @@ async fn insert_row(
     Ok(())
 }
 
-async fn set_pending(c: Conn<'_>, mac: Mac, vendor: Vendor, now: Millis) -> Result<(), Failure> {
+/// Marks a device `pending`, keeping the label code it had when none is given.
+async fn set_pending(
+    c: Conn<'_>,
+    mac: Mac,
+    vendor: Vendor,
+    code: Option<&str>,
+    now: Millis,
+) -> Result<(), Failure> {
     c.execute(
-        "INSERT INTO redirect_states (mac, vendor, state, reason, next_try_at, updated_at) \
-         VALUES ($1, $2, 'pending', NULL, $3, $3) \
-         ON CONFLICT (mac) DO UPDATE SET vendor = $2, state = 'pending', reason = NULL, \
-         next_try_at = $3, updated_at = $3",
-        &[&mac.to_string(), &vendor.as_str(), &now],
+        "INSERT INTO redirect_states (mac, vendor, state, claim_code, reason, next_try_at, updated_at) \
+         VALUES ($1, $2, 'pending', $3, NULL, $4, $4) \
+         ON CONFLICT (mac) DO UPDATE SET vendor = $2, state = 'pending', \
+         claim_code = COALESCE($3, redirect_states.claim_code), reason = NULL, \
+         next_try_at = $4, updated_at = $4",
+        &[&mac.to_string(), &vendor.as_str(), &code, &now],
     )
     .await?;
     Ok(())
@@ -260,14 +278,13 @@ pub(super) async fn wake(store: &PostgresStore, vendor: Vendor, now: Millis) -> 
     store
         .write("redirect_wake", move |tx| {
             Box::pin(async move {
-                Ok(tx
-                    .conn()
+                tx.conn()
                     .execute(
                         "UPDATE redirect_outbox SET next_try_at = $2 \
                          WHERE vendor = $1 AND attempts > 0 AND next_try_at > $2",
                         &[&vendor.as_str(), &now],
                     )
-                    .await?)
+                    .await
             })
         })
         .await
@@ -317,6 +334,15 @@ pub(super) async fn enqueue(
                 let c = tx.conn();
                 let mut queued = 0;
                 for row in rows {
+                    let code: Option<String> = c
+                        .query_opt(
+                            "SELECT claim_code FROM redirect_states WHERE mac = $1",
+                            &[&row.mac.to_string()],
+                        )
+                        .await?
+                        .map(|r| get::<Option<String>>(&r, 0))
+                        .transpose()?
+                        .flatten();
                     if row.action == RedirectAction::Register {
                         let claimed = c
                             .query_opt(
@@ -327,9 +353,9 @@ pub(super) async fn enqueue(
                         if claimed.is_none() {
                             continue;
                         }
-                        set_pending(c, row.mac, row.vendor, now).await?;
+                        set_pending(c, row.mac, row.vendor, None, now).await?;
                     }
-                    insert_row(c, row.mac, row.vendor, row.action, None, now).await?;
+                    insert_row(c, row.mac, row.vendor, row.action, code.as_deref(), now).await?;
                     tx.audit(
                         now,
                         &actor,

@@ -141,7 +141,8 @@ pub(super) const MIGRATIONS: &[Migration] = &[
     ),
     // 6: the redirect outbox: registrations with the vendors' redirect services, queued in
     // the claim's or release's transaction and delivered by a worker on any node (one node per
-    // row at a time), oldest first per MAC; each claimed device's redirect state.
+    // row at a time), oldest first per MAC; each claimed device's redirect state (with a Gigaset's label code,
+    // which its vendor needs again to deregister it).
     Migration::Sql(
         r#"
     CREATE TABLE redirect_outbox (
@@ -163,6 +164,7 @@ pub(super) const MIGRATIONS: &[Migration] = &[
         mac          TEXT PRIMARY KEY,
         vendor       TEXT NOT NULL,
         state        TEXT NOT NULL,
+        claim_code   TEXT,
         reason       TEXT,
         next_try_at  BIGINT,
         updated_at   BIGINT NOT NULL

@@ -25,21 +25,29 @@ pub(super) fn queue_claim(
 ) -> Result<(), Error> {
     let code = req.claim_code.as_ref().map(ClaimCode::as_str);
     insert_row(tx, req.mac, req.vendor, RedirectAction::Register, code, now)?;
-    set_pending(tx, req.mac, req.vendor, now)
+    set_pending(tx, req.mac, req.vendor, code, now)
 }
 
 /// Queues a released device's deregistration when it has a redirect state (it was queued for
-/// registration, whatever came of it), and forgets the state.
+/// registration, whatever came of it), and forgets the state. A Gigaset's label code moves to
+/// the deregistration row: its vendor keys devices by MAC-ID.
 pub(super) fn queue_release(tx: &Transaction<'_>, mac: Mac, now: Millis) -> Result<(), Error> {
-    let vendor: Option<String> = one(
+    let state: Option<(String, Option<String>)> = one(
         tx,
-        "DELETE FROM redirect_states WHERE mac = ?1 RETURNING vendor",
+        "DELETE FROM redirect_states WHERE mac = ?1 RETURNING vendor, claim_code",
         [mac.to_string()],
-        |r| r.get(0),
+        |r| Ok((r.get(0)?, r.get(1)?)),
     )?;
-    if let Some(vendor) = vendor {
+    if let Some((vendor, code)) = state {
         let vendor = vendor.parse().map_err(corrupt)?;
-        insert_row(tx, mac, vendor, RedirectAction::Deregister, None, now)?;
+        insert_row(
+            tx,
+            mac,
+            vendor,
+            RedirectAction::Deregister,
+            code.as_deref(),
+            now,
+        )?;
     }
     Ok(())
 }
@@ -69,14 +77,21 @@ fn insert_row(
     Ok(())
 }
 
-fn set_pending(tx: &Transaction<'_>, mac: Mac, vendor: Vendor, now: Millis) -> Result<(), Error> {
+/// Marks a device `pending`, keeping the label code it had when none is given.
+fn set_pending(
+    tx: &Transaction<'_>,
+    mac: Mac,
+    vendor: Vendor,
+    code: Option<&str>,
+    now: Millis,
+) -> Result<(), Error> {
     tx.prepare_cached(
-        "INSERT INTO redirect_states (mac, vendor, state, reason, next_try_at, updated_at) \
-         VALUES (?1, ?2, 'pending', NULL, ?3, ?3) \
-         ON CONFLICT (mac) DO UPDATE SET vendor = ?2, state = 'pending', reason = NULL, \
-         next_try_at = ?3, updated_at = ?3",
+        "INSERT INTO redirect_states (mac, vendor, state, claim_code, reason, next_try_at, updated_at) \
+         VALUES (?1, ?2, 'pending', ?3, NULL, ?4, ?4) \
+         ON CONFLICT (mac) DO UPDATE SET vendor = ?2, state = 'pending', \
+         claim_code = COALESCE(?3, claim_code), reason = NULL, next_try_at = ?4, updated_at = ?4",
     )
-    .and_then(|mut s| s.execute(params![mac.to_string(), vendor.as_str(), now]))
+    .and_then(|mut s| s.execute(params![mac.to_string(), vendor.as_str(), code, now]))
     .db()?;
     Ok(())
 }
@@ -84,6 +99,9 @@ fn set_pending(tx: &Transaction<'_>, mac: Mac, vendor: Vendor, now: Millis) -> R
 fn corrupt(e: impl std::fmt::Display) -> Error {
     Error::Corrupt(e.to_string())
 }
+
+/// A `redirect_states` row: vendor, state, reason, next try, last change.
+type RawState = (String, String, Option<String>, Option<i64>, i64);
 
 type RawRow = (i64, String, String, String, Option<String>, i64, i64);
 
@@ -266,7 +284,7 @@ pub(super) async fn states(
             macs.dedup();
             let mut out = Vec::new();
             for mac in macs {
-                let row: Option<(String, String, Option<String>, Option<i64>, i64)> = one(
+                let row: Option<RawState> = one(
                     conn,
                     "SELECT vendor, state, reason, next_try_at, updated_at FROM redirect_states WHERE mac = ?1",
                     [mac.to_string()],
@@ -300,6 +318,13 @@ pub(super) async fn enqueue(
             let now = now_millis();
             let mut queued = 0;
             for row in rows {
+                let code: Option<String> = one(
+                    tx,
+                    "SELECT claim_code FROM redirect_states WHERE mac = ?1",
+                    [row.mac.to_string()],
+                    |r| r.get(0),
+                )?
+                .flatten();
                 if row.action == RedirectAction::Register {
                     let claimed: Option<String> = one(
                         tx,
@@ -310,9 +335,9 @@ pub(super) async fn enqueue(
                     if claimed.is_none() {
                         continue;
                     }
-                    set_pending(tx, row.mac, row.vendor, now)?;
+                    set_pending(tx, row.mac, row.vendor, None, now)?;
                 }
-                insert_row(tx, row.mac, row.vendor, row.action, None, now)?;
+                insert_row(tx, row.mac, row.vendor, row.action, code.as_deref(), now)?;
                 let event = AuditEvent::Redirect {
                     action: row.action,
                     mac: row.mac,

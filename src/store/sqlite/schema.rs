@@ -139,7 +139,8 @@ const MIGRATIONS: &[Migration] = &[
     ),
     // 6: the redirect outbox: registrations with the vendors' redirect services, queued in
     // the claim's or release's transaction and delivered by a worker, oldest first per MAC;
-    // each claimed device's redirect state as its partner sees it.
+    // each claimed device's redirect state as its partner sees it (with a Gigaset's label code,
+    // which its vendor needs again to deregister it).
     Migration::Sql(
         r#"
     CREATE TABLE redirect_outbox (
@@ -161,6 +162,7 @@ const MIGRATIONS: &[Migration] = &[
         mac          TEXT PRIMARY KEY,
         vendor       TEXT NOT NULL,
         state        TEXT NOT NULL,
+        claim_code   TEXT,
         reason       TEXT,
         next_try_at  INTEGER,
         updated_at   INTEGER NOT NULL

@@ -237,6 +237,11 @@ impl StandIn {
         self.shared.books().ours.clone()
     }
 
+    /// Removes `mac` from our account, as someone using the vendor's own portal would.
+    pub fn forget(&self, mac: Mac) {
+        self.shared.books().ours.remove(&mac);
+    }
+
     /// Marks `mac` as registered by another provider's account.
     pub fn seed_elsewhere(&self, mac: Mac) {
         self.shared.books().elsewhere.insert(mac);
