@@ -332,7 +332,7 @@ pub struct Knobs {
     #[arg(long, env = "ZEROTOUCH_REDIRECT_POLL", value_name = "DURATION")]
     pub redirect_poll: Option<WrittenDuration>,
 
-    /// Calls to redirect services in flight at once per node [default: 32]
+    /// Calls to redirect services in flight at once per node [default: 64]
     #[arg(long, env = "ZEROTOUCH_REDIRECT_CONCURRENCY", value_name = "N")]
     pub redirect_concurrency: Option<usize>,
 

@@ -116,7 +116,7 @@ impl RedirectConfig {
             retry_max: d(&k.redirect_retry_max, 3600),
             lease: d(&k.redirect_lease, 60),
             poll: d(&k.redirect_poll, 1),
-            concurrency: k.redirect_concurrency.unwrap_or(32),
+            concurrency: k.redirect_concurrency.unwrap_or(64),
         };
         let invalid = |key, reason: &str| Error::Invalid {
             key,

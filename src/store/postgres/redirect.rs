@@ -178,77 +178,116 @@ pub(super) async fn settle(
         .await
 }
 
+/// Settles set-wise: one statement each for the finished rows, the retried rows, the states
+/// and the tenants of the audited rows, however many rows a round delivered.
 async fn settle_in(
     tx: &Tx<'_>,
     owner: &str,
     settled: &[(OutboxRow, Settlement)],
 ) -> Result<(), Failure> {
     let now = now_millis();
-    let actor = Actor::redirect();
     let c = tx.conn();
-    for (row, outcome) in settled {
-        let still_ours = c
-            .query_opt(
-                "SELECT id FROM redirect_outbox WHERE id = $1 AND lease_owner = $2 FOR UPDATE",
-                &[&row.id, &owner],
-            )
-            .await?;
-        if still_ours.is_none() {
-            continue;
-        }
+    let (finished, retried): (Vec<_>, Vec<_>) =
+        settled.iter().partition(|(_, o)| o.next_try().is_none());
+    let finished_ids: Vec<i64> = finished.iter().map(|(r, _)| r.id).collect();
+    let mut ours: std::collections::HashSet<i64> = c
+        .query(
+            "DELETE FROM redirect_outbox WHERE id = ANY($1) AND lease_owner = $2 RETURNING id",
+            &[&finished_ids, &owner],
+        )
+        .await?
+        .iter()
+        .map(|r| get::<i64>(r, 0))
+        .collect::<Result<_, _>>()?;
+    let (ids, ats, reasons): (Vec<i64>, Vec<i64>, Vec<Option<String>>) = retried
+        .iter()
+        .map(|(r, o)| (r.id, o.next_try().unwrap_or(now), o.reason()))
+        .fold(
+            (Vec::new(), Vec::new(), Vec::new()),
+            |mut acc, (i, a, r)| {
+                acc.0.push(i);
+                acc.1.push(a);
+                acc.2.push(r);
+                acc
+            },
+        );
+    for row in c
+        .query(
+            "UPDATE redirect_outbox o SET attempts = o.attempts + 1, next_try_at = u.at, \
+             lease_owner = NULL, leased_until = NULL, last_error = u.reason \
+             FROM unnest($1::bigint[], $2::bigint[], $3::text[]) AS u(id, at, reason) \
+             WHERE o.id = u.id AND o.lease_owner = $4 RETURNING o.id",
+            &[&ids, &ats, &reasons, &owner],
+        )
+        .await?
+    {
+        ours.insert(get(&row, 0)?);
+    }
+    let settled: Vec<&(OutboxRow, Settlement)> = settled
+        .iter()
+        .filter(|(r, _)| ours.contains(&r.id))
+        .collect();
+
+    // A register row's outcome becomes its device's state, unless a newer row is queued.
+    let registers: Vec<&&(OutboxRow, Settlement)> = settled
+        .iter()
+        .filter(|(r, _)| r.action == RedirectAction::Register)
+        .collect();
+    if !registers.is_empty() {
+        let macs: Vec<String> = registers.iter().map(|(r, _)| r.mac.to_string()).collect();
+        let states: Vec<&str> = registers
+            .iter()
+            .map(|(_, o)| o.state_after_register().as_str())
+            .collect();
+        let reasons: Vec<Option<String>> = registers.iter().map(|(_, o)| o.reason()).collect();
+        let nexts: Vec<Option<i64>> = registers.iter().map(|(_, o)| o.next_try()).collect();
+        let ids: Vec<i64> = registers.iter().map(|(r, _)| r.id).collect();
+        c.execute(
+            "UPDATE redirect_states s SET state = u.state, reason = u.reason, \
+             next_try_at = u.next_try, updated_at = $6 \
+             FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::bigint[]) \
+               AS u(mac, state, reason, next_try, id) \
+             WHERE s.mac = u.mac AND NOT EXISTS \
+               (SELECT 1 FROM redirect_outbox o WHERE o.mac = u.mac AND o.id > u.id)",
+            &[&macs, &states, &reasons, &nexts, &ids, &now],
+        )
+        .await?;
+    }
+
+    // First failures and final outcomes are audited, with the device's tenant while claimed.
+    let audited: Vec<&&(OutboxRow, Settlement)> = settled
+        .iter()
+        .filter(|(r, o)| o.next_try().is_none() || r.attempts == 0)
+        .collect();
+    if audited.is_empty() {
+        return Ok(());
+    }
+    let macs: Vec<String> = audited.iter().map(|(r, _)| r.mac.to_string()).collect();
+    let mut tenants = std::collections::HashMap::new();
+    for row in c
+        .query(
+            "SELECT d.mac, t.name FROM devices d JOIN tenants t ON t.id = d.tenant_id \
+             WHERE d.mac = ANY($1)",
+            &[&macs],
+        )
+        .await?
+    {
+        tenants.insert(get::<String>(&row, 0)?, get::<String>(&row, 1)?);
+    }
+    let actor = Actor::redirect();
+    for ((row, outcome), mac) in audited.iter().map(|p| &***p).zip(&macs) {
         let reason = outcome.reason();
-        match outcome.next_try() {
-            Some(at) => {
-                c.execute(
-                    "UPDATE redirect_outbox SET attempts = attempts + 1, next_try_at = $2, \
-                     lease_owner = NULL, leased_until = NULL, last_error = $3 WHERE id = $1",
-                    &[&row.id, &at, &reason],
-                )
-                .await?
-            }
-            None => {
-                c.execute("DELETE FROM redirect_outbox WHERE id = $1", &[&row.id])
-                    .await?
-            }
-        };
-        let mac = row.mac.to_string();
-        if row.action == RedirectAction::Register {
-            c.execute(
-                "UPDATE redirect_states SET state = $2, reason = $3, next_try_at = $4, updated_at = $5 \
-                 WHERE mac = $1 AND NOT EXISTS \
-                 (SELECT 1 FROM redirect_outbox WHERE mac = $1 AND id > $6)",
-                &[
-                    &mac,
-                    &outcome.state_after_register().as_str(),
-                    &reason,
-                    &outcome.next_try(),
-                    &now,
-                    &row.id,
-                ],
-            )
-            .await?;
-        }
-        if outcome.next_try().is_none() || row.attempts == 0 {
-            let tenant = c
-                .query_opt(
-                    "SELECT t.name FROM devices d JOIN tenants t ON t.id = d.tenant_id WHERE d.mac = $1",
-                    &[&mac],
-                )
-                .await?
-                .map(|r| get::<String>(&r, 0))
-                .transpose()?;
-            tx.audit(
-                now,
-                &actor,
-                AuditEvent::Redirect {
-                    action: row.action,
-                    mac: row.mac,
-                    tenant: tenant.as_deref(),
-                    result: outcome.result(),
-                    reason: reason.as_deref(),
-                },
-            );
-        }
+        tx.audit(
+            now,
+            &actor,
+            AuditEvent::Redirect {
+                action: row.action,
+                mac: row.mac,
+                tenant: tenants.get(mac).map(String::as_str),
+                result: outcome.result(),
+                reason: reason.as_deref(),
+            },
+        );
     }
     Ok(())
 }
