@@ -256,6 +256,19 @@ pub(crate) enum AuditEvent<'a> {
         /// The token's row id.
         token: i64,
     },
+    /// `user.create`: a portal user of a partner.
+    UserCreated {
+        /// Whose user.
+        partner: PartnerId,
+        /// The user's row id.
+        user: i64,
+        /// The login e-mail.
+        email: &'a str,
+    },
+    /// `user.password.link`: a set-password link was issued (never the link itself).
+    PasswordLinkIssued(i64),
+    /// `user.password.set`: a user set a password with a link.
+    PasswordSet(i64),
     /// `customer.create`.
     CustomerCreated(CustomerId),
     /// `customer.update`.
@@ -327,6 +340,25 @@ impl AuditEvent<'_> {
                 None,
                 Some(json!({"partner": partner, "token": token})),
             ),
+            AuditEvent::UserCreated {
+                partner,
+                user,
+                email,
+            } => (
+                "user.create",
+                None,
+                None,
+                Some(json!({"partner": partner, "user": user, "email": email})),
+            ),
+            AuditEvent::PasswordLinkIssued(user) => (
+                "user.password.link",
+                None,
+                None,
+                Some(json!({"user": user})),
+            ),
+            AuditEvent::PasswordSet(user) => {
+                ("user.password.set", None, None, Some(json!({"user": user})))
+            }
             AuditEvent::CustomerCreated(id) => {
                 ("customer.create", None, None, Some(json!({"customer": id})))
             }

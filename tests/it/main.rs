@@ -16,6 +16,7 @@ mod operations;
 mod package;
 mod partner_api;
 mod phones;
+mod portal;
 mod postgres_tls;
 mod security;
 mod store_files;

@@ -260,14 +260,13 @@ pub(super) async fn wake(store: &PostgresStore, vendor: Vendor, now: Millis) -> 
     store
         .write("redirect_wake", move |tx| {
             Box::pin(async move {
-                Ok(tx
-                    .conn()
+                tx.conn()
                     .execute(
                         "UPDATE redirect_outbox SET next_try_at = $2 \
                          WHERE vendor = $1 AND attempts > 0 AND next_try_at > $2",
                         &[&vendor.as_str(), &now],
                     )
-                    .await?)
+                    .await
             })
         })
         .await

@@ -254,6 +254,9 @@ pub(super) async fn wake(store: &SqliteStore, vendor: Vendor, now: Millis) -> Re
         .await
 }
 
+/// A `redirect_states` row: vendor, state, reason, next try, last update.
+type StateRow = (String, String, Option<String>, Option<i64>, i64);
+
 /// [`Store::redirect_states`](crate::store::Store::redirect_states).
 pub(super) async fn states(
     store: &SqliteStore,
@@ -266,7 +269,7 @@ pub(super) async fn states(
             macs.dedup();
             let mut out = Vec::new();
             for mac in macs {
-                let row: Option<(String, String, Option<String>, Option<i64>, i64)> = one(
+                let row: Option<StateRow> = one(
                     conn,
                     "SELECT vendor, state, reason, next_try_at, updated_at FROM redirect_states WHERE mac = ?1",
                     [mac.to_string()],
