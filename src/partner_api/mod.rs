@@ -399,8 +399,9 @@ fn method_label(method: &axum::http::Method) -> &'static str {
         .map_or("other", |(_, label)| label)
 }
 
-/// Counts and times every request by route template and status, and logs it.
-async fn observe(State(state): State<ApiState>, req: Request, next: Next) -> Response {
+/// Counts and times every request by route template and status, and logs it (the route
+/// template, never the path or query: a set-password link's token stays out of the log).
+pub(crate) async fn observe(State(state): State<ApiState>, req: Request, next: Next) -> Response {
     let started = Instant::now();
     let route = req
         .extensions()

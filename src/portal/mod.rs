@@ -100,6 +100,10 @@ pub fn router(api: ApiState, expiry: Expiry) -> Result<axum::Router, TemplateErr
         .route("/assets/portal.css", get(assets::css))
         .route("/assets/portal.js", get(assets::js))
         .layer(axum::middleware::from_fn(same_origin_posts))
+        .layer(axum::middleware::from_fn_with_state(
+            api.clone(),
+            crate::partner_api::observe,
+        ))
         .with_state(state);
     Ok(portal
         .merge(crate::partner_api::router(api))

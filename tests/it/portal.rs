@@ -594,3 +594,60 @@ async fn portal_pages_act_through_the_api_rules_and_the_audit_shows_the_user() {
     );
     let _ = ADMIN_TOKEN;
 }
+
+#[tokio::test]
+async fn the_first_user_is_created_on_the_command_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().to_str().unwrap();
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_zerotouch"))
+            .args(args)
+            .args([
+                "--data-dir",
+                dir,
+                "--portal-url",
+                "https://portal.example:9443",
+            ])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    run(&["token", "create", "--partner", "acme"]);
+    let link = run(&[
+        "user",
+        "create",
+        "--partner",
+        "acme",
+        "--email",
+        "ann@acme.test",
+    ]);
+    let link = link.trim();
+    assert!(
+        link.starts_with("https://portal.example:9443/set-password?token="),
+        "{link}"
+    );
+    let server = TestServer::start_in(tmp.path(), |_| {}).await;
+    let mut browser = Browser::new(&server);
+    let path = &link["https://portal.example:9443".len()..];
+    assert_eq!(set_password(&mut browser, path).await.status, 303);
+    assert_eq!(browser.login("ann@acme.test", PASSWORD).await.status, 303);
+    let page = browser.get("/devices").await;
+    assert!(page.body.contains("ann@acme.test · acme"));
+    let (_, log) = server.admin().get("/api/v1/audit").await;
+    let actions: Vec<&str> = log["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["action"].as_str())
+        .collect();
+    assert!(
+        actions.contains(&"user.create") && actions.contains(&"user.password.set"),
+        "{actions:?}"
+    );
+    server.stop().await.unwrap();
+}
