@@ -3,7 +3,7 @@
 //!
 //! A person logs in with e-mail and password (`account.rs`), gets a server-side session
 //! (`session.rs`), and works through pages (`customers.rs`, `instances.rs`, `devices.rs`,
-//! `bulk.rs`) that call the partner API's own handlers with the user as caller, so every rule,
+//! `bulk.rs`, `audit.rs`) that call the partner API's own handlers with the user as caller, so every rule,
 //! refusal and audit entry is the API's. Pages are Tera templates embedded in the binary
 //! (`pages.rs`), in English, French or German (`i18n.rs`); the one script and style sheet are
 //! embedded too (`assets.rs`). Every answer of the listener carries a strict
@@ -23,6 +23,7 @@ use crate::partner_api::ApiState;
 
 mod account;
 mod assets;
+mod audit;
 mod bulk;
 mod customers;
 mod devices;
@@ -97,6 +98,7 @@ pub fn router(api: ApiState, expiry: Expiry) -> Result<axum::Router, TemplateErr
             get(devices::release_confirm).post(devices::release),
         )
         .route("/bulk", get(bulk::form).post(bulk::submit))
+        .route("/audit", get(audit::list))
         .route("/assets/portal.css", get(assets::css))
         .route("/assets/portal.js", get(assets::js))
         .layer(axum::middleware::from_fn(same_origin_posts))

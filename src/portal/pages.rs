@@ -39,6 +39,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("device.html", include_str!("templates/device.html")),
     ("release.html", include_str!("templates/release.html")),
     ("bulk.html", include_str!("templates/bulk.html")),
+    ("audit.html", include_str!("templates/audit.html")),
 ];
 
 /// The compiled templates.

@@ -428,6 +428,8 @@ pub(crate) struct AuditRow {
     pub(crate) mac: Option<String>,
     pub(crate) tenant: Option<String>,
     pub(crate) detail: Option<String>,
+    /// The partner whose caller acted (`None`: the operator, a phone).
+    pub(crate) partner: Option<i64>,
 }
 
 impl AuditRow {
@@ -442,6 +444,7 @@ impl AuditRow {
             mac: mac.map(|m| m.to_string()),
             tenant: tenant.map(str::to_owned),
             detail: detail.map(|d| d.to_string()),
+            partner: actor.partner,
         }
     }
 }

@@ -413,6 +413,9 @@ pub struct AuditQuery {
     pub mac: Option<Mac>,
     /// Only this tenant's.
     pub tenant: Option<String>,
+    /// Only entries left by this partner's callers (its tokens and portal users); entries
+    /// from before schema 7 name no partner and are left out.
+    pub partner: Option<PartnerId>,
     /// Page size.
     pub limit: usize,
 }

@@ -6,7 +6,7 @@
 use reqwest::header::{HeaderMap, ACCEPT_LANGUAGE, COOKIE, LOCATION, SET_COOKIE};
 use serde_json::json;
 
-use crate::support::{ApiClient, TestServer, ADMIN_TOKEN, YEALINK_MAC};
+use crate::support::{ApiClient, TestServer, YEALINK_MAC};
 
 const PASSWORD: &str = "a long enough password";
 
@@ -592,7 +592,16 @@ async fn portal_pages_act_through_the_api_rules_and_the_audit_shows_the_user() {
         actor.starts_with("user:") && actor.ends_with(":ann@acme.test"),
         "{actor}"
     );
-    let _ = ADMIN_TOKEN;
+    let audit = ann.get("/audit?mac=80:5E:C0:11:22:33").await;
+    assert_eq!(audit.status, 200, "{}", audit.body);
+    assert!(audit.body.contains("device.claim") && audit.body.contains("device.release"));
+    assert!(audit.body.contains(":ann@acme.test"));
+    let everything = ann.get("/audit").await;
+    assert!(everything.body.contains("customer.create"));
+    assert!(
+        !everything.body.contains("805ec0aabbcc\"") && !everything.body.contains("globex"),
+        "nothing of another partner's"
+    );
 }
 
 #[tokio::test]

@@ -115,6 +115,21 @@ pub(crate) async fn portal_users(nodes: Nodes) {
             ("user.password.link".to_owned(), "cli".to_owned()),
         ]
     );
+    let acmes: Vec<String> = two
+        .audit_log(AuditQuery {
+            partner: Some(acme.id),
+            ..all_audit()
+        })
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.action)
+        .collect();
+    assert_eq!(
+        acmes,
+        vec!["user.password.link", "user.password.set"],
+        "the partner's own callers' entries only"
+    );
 }
 
 /// A session stored on one node is found on the other, touched, ended; creating a session

@@ -170,7 +170,8 @@ pub(super) const MIGRATIONS: &[Migration] = &[
     "#,
     ),
     // 7: the partner portal: users of a partner (e-mail, argon2id hash, language), their
-    // one-time set-password links and their sessions (links and session ids stored hashed).
+    // one-time set-password links and their sessions (links and session ids stored hashed);
+    // the partner whose caller left each audit entry, for the partner's own audit page.
     Migration::Sql(
         r#"
     CREATE TABLE partner_users (
@@ -197,6 +198,8 @@ pub(super) const MIGRATIONS: &[Migration] = &[
     );
     CREATE INDEX portal_sessions_by_user ON portal_sessions(user_id);
     CREATE INDEX portal_sessions_by_seen ON portal_sessions(last_seen);
+    ALTER TABLE audit ADD COLUMN partner_id BIGINT;
+    CREATE INDEX audit_by_partner ON audit(partner_id, id);
     "#,
     ),
 ];

@@ -168,7 +168,8 @@ const MIGRATIONS: &[Migration] = &[
     "#,
     ),
     // 7: the partner portal: users of a partner (e-mail, argon2id hash, language), their
-    // one-time set-password links and their sessions (links and session ids stored hashed).
+    // one-time set-password links and their sessions (links and session ids stored hashed);
+    // the partner whose caller left each audit entry, for the partner's own audit page.
     Migration::Sql(
         r#"
     CREATE TABLE partner_users (
@@ -195,6 +196,8 @@ const MIGRATIONS: &[Migration] = &[
     );
     CREATE INDEX portal_sessions_by_user ON portal_sessions(user_id);
     CREATE INDEX portal_sessions_by_seen ON portal_sessions(last_seen);
+    ALTER TABLE audit ADD COLUMN partner_id INTEGER;
+    CREATE INDEX audit_by_partner ON audit(partner_id, id);
     "#,
     ),
 ];
