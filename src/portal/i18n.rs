@@ -243,6 +243,14 @@ const MESSAGES: &[(&str, [&str; 3])] = &[
     ("error_not_found", ["Not found", "Introuvable", "Nicht gefunden"]),
     ("error_not_enrolled", ["This phone has not enrolled yet: there is nothing to rotate", "Ce téléphone n'est pas encore inscrit : rien à renouveler", "Dieses Telefon ist noch nicht registriert: es gibt nichts zu erneuern"]),
     ("error_unavailable", ["The database is unreachable; try again shortly", "La base de données est injoignable ; réessayez dans un instant", "Die Datenbank ist nicht erreichbar; bitte gleich erneut versuchen"]),
+    ("error_invalid_field", ["A field is not valid", "Un champ n'est pas valide", "Ein Feld ist ungültig"]),
+    ("error_invalid_setting", ["A setting is not valid", "Un réglage n'est pas valide", "Eine Einstellung ist ungültig"]),
+    ("error_invalid_tenant_name", ["This is not a valid instance name (lower-case letters, digits and hyphens)", "Ce n'est pas un nom d'instance valide (minuscules, chiffres et tirets)", "Kein gültiger Instanzname (Kleinbuchstaben, Ziffern und Bindestriche)"]),
+    ("error_unknown_customer", ["Choose one of your customers", "Choisissez l'un de vos clients", "Wählen Sie einen Ihrer Kunden"]),
+    ("error_tenant_not_allowed", ["Choose one of your instances", "Choisissez l'une de vos instances", "Wählen Sie eine Ihrer Instanzen"]),
+    ("error_tenant_required", ["Choose an instance", "Choisissez une instance", "Wählen Sie eine Instanz"]),
+    ("error_tenant_has_devices", ["This instance still has phones: move or release them first", "Cette instance a encore des téléphones : déplacez-les ou libérez-les d'abord", "Diese Instanz hat noch Telefone: zuerst verschieben oder freigeben"]),
+    ("error_bad_request", ["The request is not valid", "La requête n'est pas valide", "Die Anfrage ist ungültig"]),
     ("error_internal", ["Internal error", "Erreur interne", "Interner Fehler"]),
 ];
 

@@ -108,11 +108,20 @@ pub fn error_text(lang: Lang, e: &ApiError) -> String {
         ApiError::CouldNotRegister { code, .. } => Some(*code),
         _ => None,
     };
-    if matches!(e, ApiError::Internal) {
-        return lang.t("error_internal").to_owned();
+    match e {
+        ApiError::Internal => lang.t("error_internal").to_owned(),
+        // The rule's own words say which field and why; the catalog says what kind of
+        // refusal it is in the user's language.
+        ApiError::Invalid { message, .. } | ApiError::BadRequest(message) => {
+            match lang.error(e.code(), None) {
+                Some(kind) if lang != Lang::En => format!("{kind} ({message})"),
+                _ => message.clone(),
+            }
+        }
+        _ => lang
+            .error(e.code(), reason)
+            .unwrap_or_else(|| e.to_string()),
     }
-    lang.error(e.code(), reason)
-        .unwrap_or_else(|| e.to_string())
 }
 
 fn status_code(status: u16) -> StatusCode {
@@ -148,6 +157,26 @@ fn date_filter(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn refusals_read_in_the_users_language() {
+        let invalid = ApiError::Invalid {
+            code: "invalid_setting",
+            message: "sip_port must be between 1 and 65535".into(),
+        };
+        assert_eq!(
+            error_text(Lang::Fr, &invalid),
+            "Un réglage n'est pas valide (sip_port must be between 1 and 65535)"
+        );
+        assert_eq!(
+            error_text(Lang::En, &invalid),
+            "sip_port must be between 1 and 65535"
+        );
+        assert_eq!(
+            error_text(Lang::De, &ApiError::AlreadyInUse("805ec0112233".into())),
+            "Diese MAC-Adresse wird bereits verwendet"
+        );
+    }
 
     #[test]
     fn every_template_compiles_and_the_message_page_renders() {
