@@ -4,6 +4,7 @@
 
 mod acme;
 mod backups;
+mod chromium;
 mod cli;
 mod cluster;
 mod conformance;

@@ -111,7 +111,7 @@ impl Browser {
 }
 
 /// The id of the partner named `name`.
-async fn partner_id(server: &TestServer, name: &str) -> i64 {
+pub(crate) async fn partner_id(server: &TestServer, name: &str) -> i64 {
     let (_, partners) = server.admin().get("/api/v1/partners").await;
     partners
         .as_array()
@@ -124,7 +124,7 @@ async fn partner_id(server: &TestServer, name: &str) -> i64 {
 }
 
 /// Creates a user of `partner` through the admin API; its one-time link's path and its id.
-async fn user_link(server: &TestServer, partner: &str, email: &str) -> (String, i64) {
+pub(crate) async fn user_link(server: &TestServer, partner: &str, email: &str) -> (String, i64) {
     let id = partner_id(server, partner).await;
     let (status, body) = server
         .admin()
