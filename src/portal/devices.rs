@@ -105,6 +105,17 @@ pub async fn list(
             params.insert(key.into(), json!(v));
         }
     }
+    // A date picker gives `YYYY-MM-DD`: from that day's start (UTC).
+    let seen_since = text(&q, "seen_since").filter(|d| {
+        d.len() == 10
+            && d.bytes().enumerate().all(|(i, b)| match i {
+                4 | 7 => b == b'-',
+                _ => b.is_ascii_digit(),
+            })
+    });
+    if let Some(day) = &seen_since {
+        params.insert("seen_since".into(), json!(format!("{day}T00:00:00Z")));
+    }
     let never_seen = q.get("never_seen").is_some_and(|v| v == "1");
     if never_seen {
         params.insert("never_seen".into(), json!(true));
@@ -129,6 +140,7 @@ pub async fn list(
     c.insert("tenant", &text(&q, "tenant"));
     c.insert("vendor", &text(&q, "vendor"));
     c.insert("never_seen", &never_seen);
+    c.insert("seen_since", &seen_since);
     c.insert("problem", &problem);
     c.insert("released", &q.contains_key("released"));
     c.insert(

@@ -146,7 +146,8 @@ async fn form_page(
 fn defaults() -> serde_json::Value {
     serde_json::json!({
         "transport": "udp", "sip_port": "", "expiry_seconds": 3600, "keepalive_seconds": 30,
-        "timezone": "Etc/UTC", "language": "en", "phone_auth": "enrolment"
+        "timezone": "Etc/UTC", "language": "en", "phone_auth": "enrolment",
+        "ntp_server": "pool.ntp.org", "recheck_minutes": 1440
     })
 }
 
@@ -164,6 +165,8 @@ fn body(form: &HashMap<String, String>) -> TenantIn {
         expiry_seconds: number(form, "expiry_seconds"),
         keepalive_seconds: number(form, "keepalive_seconds"),
         timezone: text(form, "timezone"),
+        ntp_server: text(form, "ntp_server"),
+        recheck_minutes: number(form, "recheck_minutes"),
         language: text(form, "language"),
         phone_auth: text(form, "phone_auth"),
         ..TenantIn::default()

@@ -522,6 +522,11 @@ async fn portal_pages_act_through_the_api_rules_and_the_audit_shows_the_user() {
     assert!(search.body.contains("805ec0112233"));
     let none = ann.get("/devices?q=0004").await;
     assert!(!none.body.contains("805ec0112233"));
+    let unseen = ann.get("/devices?never_seen=1").await;
+    assert!(unseen.body.contains("805ec0112233"));
+    let seen = ann.get("/devices?seen_since=2026-01-01").await;
+    assert_eq!(seen.status, 200);
+    assert!(!seen.body.contains("805ec0112233"), "never seen");
 
     let check = ann.get("/devices/check?mac=7C:2F:80:01:02:03").await;
     let check: serde_json::Value = serde_json::from_str(&check.body).unwrap();
