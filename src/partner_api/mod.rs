@@ -33,7 +33,7 @@ mod partners;
 pub mod preview;
 pub mod redirect;
 pub(crate) mod tenants;
-mod tokens;
+pub(crate) mod tokens;
 pub(crate) mod users;
 pub mod wire;
 

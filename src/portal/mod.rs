@@ -3,7 +3,7 @@
 //!
 //! A person logs in with e-mail and password (`account.rs`), gets a server-side session
 //! (`session.rs`), and works through pages (`customers.rs`, `instances.rs`, `devices.rs`,
-//! `bulk.rs`, `audit.rs`) that call the partner API's own handlers with the user as caller, so every rule,
+//! `bulk.rs`, `audit.rs`, `tokens.rs`) that call the partner API's own handlers with the user as caller, so every rule,
 //! refusal and audit entry is the API's. Pages are Tera templates embedded in the binary
 //! (`pages.rs`), in English, French or German (`i18n.rs`); the one script and style sheet are
 //! embedded too (`assets.rs`). Every answer of the listener carries a strict
@@ -33,6 +33,7 @@ mod pages;
 pub mod password;
 pub mod session;
 pub mod throttle;
+mod tokens;
 
 pub use pages::Pages;
 pub use session::Expiry;
@@ -99,6 +100,8 @@ pub fn router(api: ApiState, expiry: Expiry) -> Result<axum::Router, TemplateErr
         )
         .route("/bulk", get(bulk::form).post(bulk::submit))
         .route("/audit", get(audit::list))
+        .route("/tokens", get(tokens::list).post(tokens::create))
+        .route("/tokens/{id}/revoke", post(tokens::revoke))
         .route("/assets/portal.css", get(assets::css))
         .route("/assets/portal.js", get(assets::js))
         .layer(axum::middleware::from_fn(same_origin_posts))

@@ -40,6 +40,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("release.html", include_str!("templates/release.html")),
     ("bulk.html", include_str!("templates/bulk.html")),
     ("audit.html", include_str!("templates/audit.html")),
+    ("tokens.html", include_str!("templates/tokens.html")),
 ];
 
 /// The compiled templates.

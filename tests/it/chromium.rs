@@ -293,6 +293,18 @@ async fn a_partner_works_in_the_portal_in_chromium() {
     web.until("!document.getElementById('claim-code-row').hidden")
         .await;
     web.screenshot(&shots, "new-phone-gigaset").await;
+    web.choose("#tenant", "dupont").await;
+    web.click("main form button[type=submit]").await;
+    web.until("document.body.innerText.includes('could not be registered')")
+        .await;
+    web.until("!document.getElementById('claim-code-row').hidden")
+        .await;
+    web.type_into("#claim_code", "AB12").await;
+    web.choose("#tenant", "dupont").await;
+    web.click("main form button[type=submit]").await;
+    web.until("location.pathname === '/devices/7c2f80e0d605'")
+        .await;
+    web.go(&format!("{base}/devices/new")).await;
     web.type_into("#mac", "80:5E:C0:AA:BB:CC").await;
     web.until("document.getElementById('mac-state').textContent.includes('in use')")
         .await;

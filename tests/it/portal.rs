@@ -357,6 +357,13 @@ async fn a_user_cannot_reach_another_partners_objects_by_url() {
             .await;
         assert_eq!(page.status, 404, "{path}: {}", page.body);
     }
+    let (_, tokens) = globex.get("/api/v1/tokens").await;
+    let token = tokens[0]["id"].as_i64().unwrap();
+    let page = ann
+        .submit("/tokens", &format!("/tokens/{token}/revoke"), &[])
+        .await;
+    assert_eq!(page.status, 404, "another partner's token");
+    assert_eq!(globex.get("/api/v1/tokens").await.0, 200, "still valid");
     let list = ann.get("/devices").await;
     assert!(!list.body.contains(YEALINK_MAC));
     let (status, device) = globex.get(&format!("/api/v1/devices/{YEALINK_MAC}")).await;
@@ -597,6 +604,41 @@ async fn portal_pages_act_through_the_api_rules_and_the_audit_shows_the_user() {
         actor.starts_with("user:") && actor.ends_with(":ann@acme.test"),
         "{actor}"
     );
+    let issued = ann
+        .submit(
+            "/tokens",
+            "/tokens",
+            &[("name", "billing"), ("read_only", "1")],
+        )
+        .await;
+    assert_eq!(issued.status, 201, "{}", issued.body);
+    let token = {
+        let at =
+            issued.body.find("<output class=\"link\">").unwrap() + "<output class=\"link\">".len();
+        issued.body[at..].split('<').next().unwrap().to_owned()
+    };
+    let reader = server.api(Some(&token));
+    assert_eq!(reader.get("/api/v1/devices").await.0, 200);
+    assert_eq!(
+        reader
+            .post("/api/v1/customers", &json!({"company": "No"}))
+            .await
+            .0,
+        403,
+        "read only"
+    );
+    let listed = ann.get("/tokens").await;
+    let id = {
+        let row = listed.body.find("<tr><td>billing</td>").unwrap();
+        let at =
+            listed.body[row..].find("action=\"/tokens/").unwrap() + row + "action=\"/tokens/".len();
+        listed.body[at..].split('/').next().unwrap().to_owned()
+    };
+    let revoked = ann
+        .submit("/tokens", &format!("/tokens/{id}/revoke"), &[])
+        .await;
+    assert_eq!(revoked.status, 303);
+    assert_eq!(reader.get("/api/v1/devices").await.0, 401);
     let audit = ann.get("/audit?mac=80:5E:C0:11:22:33").await;
     assert_eq!(audit.status, 200, "{}", audit.body);
     assert!(audit.body.contains("device.claim") && audit.body.contains("device.release"));
