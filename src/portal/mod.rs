@@ -3,7 +3,7 @@
 //!
 //! A person logs in with e-mail and password (`account.rs`), gets a server-side session
 //! (`session.rs`), and works through pages (`customers.rs`, `instances.rs`, `devices.rs`,
-//! `bulk.rs`, `audit.rs`, `tokens.rs`) that call the partner API's own handlers with the user as caller, so every rule,
+//! `bulk.rs`, `selected.rs`, `audit.rs`, `tokens.rs`) that call the partner API's own handlers with the user as caller, so every rule,
 //! refusal and audit entry is the API's. Pages are Tera templates embedded in the binary
 //! (`pages.rs`), in English, French or German (`i18n.rs`); the one script and style sheet are
 //! embedded too (`assets.rs`). Every answer of the listener carries a strict
@@ -31,6 +31,7 @@ pub mod i18n;
 mod instances;
 mod pages;
 pub mod password;
+mod selected;
 pub mod session;
 pub mod throttle;
 mod tokens;
@@ -90,6 +91,7 @@ pub fn router(api: ApiState, expiry: Expiry) -> Result<axum::Router, TemplateErr
         .route("/devices", get(devices::list).post(devices::create))
         .route("/devices/new", get(devices::new_form))
         .route("/devices/check", get(devices::check))
+        .route("/devices/selected", post(selected::submit))
         .route("/devices/{mac}", get(devices::page))
         .route("/devices/{mac}/enrolment", post(devices::reopen))
         .route("/devices/{mac}/rotate", post(devices::rotate))

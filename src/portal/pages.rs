@@ -41,6 +41,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("bulk.html", include_str!("templates/bulk.html")),
     ("audit.html", include_str!("templates/audit.html")),
     ("tokens.html", include_str!("templates/tokens.html")),
+    ("selected.html", include_str!("templates/selected.html")),
 ];
 
 /// The compiled templates.

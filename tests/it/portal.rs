@@ -581,6 +581,47 @@ async fn portal_pages_act_through_the_api_rules_and_the_audit_shows_the_user() {
     );
     assert!(committed.body.contains("state-refused"));
 
+    let moved = ann
+        .submit(
+            "/devices",
+            "/devices/selected",
+            &[
+                ("mac", "805ec0445566"),
+                ("mac", "805ec0aabbcc"),
+                ("tenant", "sales"),
+                ("action", "move"),
+            ],
+        )
+        .await;
+    assert_eq!(moved.status, 200, "{}", moved.body);
+    assert!(moved.body.contains("state-moved") && moved.body.contains("state-refused"));
+    let asked = ann
+        .submit(
+            "/devices",
+            "/devices/selected",
+            &[("mac", "805ec0445566"), ("action", "release")],
+        )
+        .await;
+    assert!(
+        asked.body.contains("release_confirmed"),
+        "a confirmation first"
+    );
+    assert_eq!(ann.get("/devices/805ec0445566").await.status, 200);
+    let released = ann
+        .submit(
+            "/devices",
+            "/devices/selected",
+            &[("mac", "805ec0445566"), ("action", "release_confirmed")],
+        )
+        .await;
+    assert!(
+        released.body.contains("state-released"),
+        "{}",
+        released.body
+    );
+    assert_eq!(ann.get("/devices/805ec0445566").await.status, 404);
+    let (status, device) = globex.get("/api/v1/devices/805ec0aabbcc").await;
+    assert_eq!((status, device["tenant"].as_str()), (200, Some("support")));
     let confirm = ann.get("/devices/805ec0112233/release").await;
     assert_eq!(confirm.status, 200);
     let released = ann
