@@ -16,8 +16,9 @@ use super::pages::{error_text, Pages};
 use super::session::PortalUser;
 use super::PortalState;
 use crate::domain::{Language, TenantName, TimeZone};
-use crate::partner_api::tenants::{create_tenant, get_tenant, update_tenant};
-use crate::partner_api::wire::{CustomerOut, TenantIn, TenantOut};
+use crate::partner_api::error::ApiError;
+use crate::partner_api::tenants::{create_tenant, delete_tenant, get_tenant, update_tenant};
+use crate::partner_api::wire::{CustomerOut, FirmwareIn, TenantIn, TenantOut};
 use crate::partner_api::{ApiPath, JsonBody};
 use crate::store::Page;
 
@@ -131,6 +132,22 @@ async fn form_page(
         })
         .collect();
     let timezones: Vec<&str> = TimeZone::all().map(|z| z.name()).collect();
+    // The firmware policy as the textarea holds it: one `vendor;model;version;url` a line.
+    let firmware = instance
+        .as_ref()
+        .map_or(String::new(), |i| match &i["firmware"] {
+            serde_json::Value::String(text) => text.clone(),
+            serde_json::Value::Array(rows) => rows
+                .iter()
+                .map(|f| {
+                    ["vendor", "model", "version", "url"]
+                        .map(|k| f[k].as_str().unwrap_or(""))
+                        .join(";")
+                })
+                .collect::<Vec<_>>()
+                .join("\n"),
+            _ => String::new(),
+        });
     let mut c = Pages::context(user.lang, Some(user), "instances");
     c.insert("instance", &instance);
     c.insert("editing", &editing);
@@ -138,6 +155,7 @@ async fn form_page(
     c.insert("languages", &languages);
     c.insert("timezones", &timezones);
     c.insert("transports", &["udp", "tcp", "tls"]);
+    c.insert("firmware", &firmware);
     c.insert("error", &error);
     state.pages.render(status, "instance_form.html", &c)
 }
@@ -156,8 +174,33 @@ pub async fn new_form(State(state): State<PortalState>, user: PortalUser) -> Res
     form_page(&state, &user, 200, Some(defaults()), false, None).await
 }
 
-fn body(form: &HashMap<String, String>) -> TenantIn {
-    TenantIn {
+/// The firmware policy typed as `vendor;model;version;url` lines (an empty box: none).
+fn firmware(form: &HashMap<String, String>) -> Result<Vec<FirmwareIn>, ApiError> {
+    let text = form.get("firmware").map_or("", String::as_str);
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(i, line)| {
+            let parts: Vec<&str> = line.split(';').map(str::trim).collect();
+            match parts.as_slice() {
+                [vendor, model, version, url] => Ok(FirmwareIn {
+                    vendor: (*vendor).to_owned(),
+                    model: (*model).to_owned(),
+                    version: (*version).to_owned(),
+                    url: (*url).to_owned(),
+                }),
+                _ => Err(ApiError::Invalid {
+                    code: "invalid_setting",
+                    message: format!("firmware line {}: vendor;model;version;url", i + 1),
+                }),
+            }
+        })
+        .collect()
+}
+
+fn body(form: &HashMap<String, String>) -> Result<TenantIn, ApiError> {
+    Ok(TenantIn {
+        firmware: Some(firmware(form)?),
         customer: number(form, "customer"),
         sip_server: text(form, "sip_server"),
         sip_port: number(form, "sip_port"),
@@ -170,7 +213,7 @@ fn body(form: &HashMap<String, String>) -> TenantIn {
         language: text(form, "language"),
         phone_auth: text(form, "phone_auth"),
         ..TenantIn::default()
-    }
+    })
 }
 
 /// Creates an instance.
@@ -182,9 +225,16 @@ pub async fn create(
     if !user.csrf_ok(form.get("csrf").map(String::as_str)) {
         return state.pages.message(user.lang, 403, "forbidden");
     }
-    let mut tenant = body(&form);
-    tenant.name = text(&form, "name");
-    match create_tenant(State(state.api.clone()), user.caller(), JsonBody(tenant)).await {
+    let created = match body(&form) {
+        Ok(mut tenant) => {
+            tenant.name = text(&form, "name");
+            create_tenant(State(state.api.clone()), user.caller(), JsonBody(tenant))
+                .await
+                .map(|_| ())
+        }
+        Err(e) => Err(e),
+    };
+    match created {
         Ok(_) => Redirect::to("/instances?saved=1").into_response(),
         Err(e) => {
             let echo = serde_json::to_value(&form).ok();
@@ -219,23 +269,57 @@ pub async fn update(
     if !user.csrf_ok(form.get("csrf").map(String::as_str)) {
         return state.pages.message(user.lang, 403, "forbidden");
     }
-    match update_tenant(
-        State(state.api.clone()),
-        user.caller(),
-        ApiPath(name.clone()),
-        JsonBody(body(&form)),
-    )
-    .await
-    {
+    let updated = match body(&form) {
+        Ok(tenant) => update_tenant(
+            State(state.api.clone()),
+            user.caller(),
+            ApiPath(name.clone()),
+            JsonBody(tenant),
+        )
+        .await
+        .map(|_| ()),
+        Err(e) => Err(e),
+    };
+    match updated {
         Ok(_) => Redirect::to("/instances?saved=1").into_response(),
-        Err(crate::partner_api::error::ApiError::NotFound(_)) => {
-            state.pages.message(user.lang, 404, "not_found")
-        }
+        Err(ApiError::NotFound(_)) => state.pages.message(user.lang, 404, "not_found"),
         Err(e) => {
             let mut echo = serde_json::to_value(&form).unwrap_or_default();
             echo["name"] = serde_json::Value::from(name);
             let error = Some(error_text(user.lang, &e));
             form_page(&state, &user, e.status().as_u16(), Some(echo), true, error).await
         }
+    }
+}
+
+/// The confirmation step before an instance is deleted.
+pub async fn delete_confirm(
+    State(state): State<PortalState>,
+    user: PortalUser,
+    Path(name): Path<String>,
+) -> Response {
+    match get_tenant(State(state.api.clone()), user.caller(), ApiPath(name)).await {
+        Ok(Json(t)) => {
+            let mut c = Pages::context(user.lang, Some(&user), "instances");
+            c.insert("instance", &t);
+            state.pages.render(200, "instance_delete.html", &c)
+        }
+        Err(e) => state.pages.api_error(&user, &e),
+    }
+}
+
+/// Deletes an instance that has no phones left.
+pub async fn delete(
+    State(state): State<PortalState>,
+    user: PortalUser,
+    Path(name): Path<String>,
+    Form(form): Fields,
+) -> Response {
+    if !user.csrf_ok(form.get("csrf").map(String::as_str)) {
+        return state.pages.message(user.lang, 403, "forbidden");
+    }
+    match delete_tenant(State(state.api.clone()), user.caller(), ApiPath(name)).await {
+        Ok(_) => Redirect::to("/instances?saved=1").into_response(),
+        Err(e) => state.pages.api_error(&user, &e),
     }
 }

@@ -85,6 +85,10 @@ pub fn router(api: ApiState, expiry: Expiry) -> Result<axum::Router, TemplateErr
         .route("/instances", get(instances::list).post(instances::create))
         .route("/instances/new", get(instances::new_form))
         .route(
+            "/instances/{name}/delete",
+            get(instances::delete_confirm).post(instances::delete),
+        )
+        .route(
             "/instances/{name}",
             get(instances::edit_form).post(instances::update),
         )

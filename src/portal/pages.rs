@@ -42,6 +42,10 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("audit.html", include_str!("templates/audit.html")),
     ("tokens.html", include_str!("templates/tokens.html")),
     ("selected.html", include_str!("templates/selected.html")),
+    (
+        "instance_delete.html",
+        include_str!("templates/instance_delete.html"),
+    ),
 ];
 
 /// The compiled templates.

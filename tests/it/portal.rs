@@ -488,6 +488,38 @@ async fn portal_pages_act_through_the_api_rules_and_the_audit_shows_the_user() {
     assert_eq!(instance.status, 303, "{}", instance.body);
     let edit = ann.get("/instances/dupont").await;
     assert!(edit.body.contains("pbx.dupont.example"));
+    let firmware = ann
+        .submit(
+            "/instances/dupont",
+            "/instances/dupont",
+            &[
+                ("customer", customer_id.as_str()),
+                ("sip_server", "pbx.dupont.example"),
+                (
+                    "firmware",
+                    "yealink;T46S;66.86.0.15;https://fw.example/T46S.rom",
+                ),
+            ],
+        )
+        .await;
+    assert_eq!(firmware.status, 303, "{}", firmware.body);
+    assert!(ann
+        .get("/instances/dupont")
+        .await
+        .body
+        .contains("yealink;T46S;66.86.0.15;https:&#x2F;&#x2F;fw.example&#x2F;T46S.rom"));
+    let broken = ann
+        .submit(
+            "/instances/dupont",
+            "/instances/dupont",
+            &[
+                ("customer", customer_id.as_str()),
+                ("firmware", "yealink;T46S"),
+            ],
+        )
+        .await;
+    assert_eq!(broken.status, 422);
+    assert!(broken.body.contains("firmware line 1"));
 
     let invalid = ann
         .submit(
@@ -622,6 +654,28 @@ async fn portal_pages_act_through_the_api_rules_and_the_audit_shows_the_user() {
     assert_eq!(ann.get("/devices/805ec0445566").await.status, 404);
     let (status, device) = globex.get("/api/v1/devices/805ec0aabbcc").await;
     assert_eq!((status, device["tenant"].as_str()), (200, Some("support")));
+    let spare = ann
+        .submit(
+            "/instances/new",
+            "/instances",
+            &[
+                ("name", "spare"),
+                ("customer", customer_id.as_str()),
+                ("sip_server", "pbx.spare.example"),
+            ],
+        )
+        .await;
+    assert_eq!(spare.status, 303, "{}", spare.body);
+    assert_eq!(ann.get("/instances/spare/delete").await.status, 200);
+    let busy = ann
+        .submit("/instances/dupont/delete", "/instances/dupont/delete", &[])
+        .await;
+    assert_eq!(busy.status, 409, "it still has phones");
+    let gone = ann
+        .submit("/instances/spare/delete", "/instances/spare/delete", &[])
+        .await;
+    assert_eq!(gone.status, 303);
+    assert_eq!(ann.get("/instances/spare").await.status, 404);
     let confirm = ann.get("/devices/805ec0112233/release").await;
     assert_eq!(confirm.status, 200);
     let released = ann
