@@ -48,10 +48,13 @@ fn lines(text: &str) -> Vec<(usize, String, Option<String>)> {
             if line.is_empty() {
                 return None;
             }
-            let (mac, code) = match line.split_once([';', ',']) {
-                Some((m, c)) => (m.trim(), Some(c.trim()).filter(|c| !c.is_empty())),
-                None => (line, None),
-            };
+            let mut fields = line.split([';', ',']).map(|f| f.trim().trim_matches('"'));
+            let mac = fields.next().unwrap_or("");
+            let code = fields.next().filter(|c| !c.is_empty());
+            // A CSV file's header row names its columns.
+            if i == 0 && mac.eq_ignore_ascii_case("mac") {
+                return None;
+            }
             Some((i + 1, mac.to_owned(), code.map(str::to_owned)))
         })
         .collect()
@@ -202,6 +205,11 @@ mod tests {
     #[test]
     fn pasted_lines_split_into_mac_and_id() {
         let got = lines("805ec0123456\n\n  7C:2F:80:E0:D6:05 ; AB12 \n00:04:13,\n");
+        assert_eq!(
+            lines("mac,claim_code,display_name\n\"805ec0123456\",,Desk\n"),
+            vec![(2, "805ec0123456".to_owned(), None)],
+            "a CSV file with its header"
+        );
         assert_eq!(
             got,
             vec![

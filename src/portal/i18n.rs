@@ -235,6 +235,7 @@ const MESSAGES: &[(&str, [&str; 3])] = &[
     ("done", ["Done.", "Fait.", "Erledigt."]),
     ("bulk_title", ["Bulk add", "Ajout en masse", "Massenimport"]),
     ("bulk_lines", ["One phone per line: MAC[;Gigaset ID]", "Un téléphone par ligne : MAC[;ID Gigaset]", "Ein Telefon pro Zeile: MAC[;Gigaset-ID]"]),
+    ("bulk_file", ["Or load a CSV file (MAC, Gigaset ID) into the box", "Ou chargez un fichier CSV (MAC, ID Gigaset) dans la zone", "Oder eine CSV-Datei (MAC, Gigaset-ID) in das Feld laden"]),
     ("bulk_preview", ["Check", "Vérifier", "Prüfen"]),
     ("bulk_commit", ["Register the valid ones", "Enregistrer les valides", "Gültige registrieren"]),
     ("line", ["Line", "Ligne", "Zeile"]),

@@ -156,6 +156,16 @@ impl Session {
         .await;
     }
 
+    async fn send_keys(&self, css: &str, text: &str) {
+        let e = self.find(css).await;
+        self.call(
+            reqwest::Method::POST,
+            &format!("/element/{e}/value"),
+            Some(json!({"text": text})),
+        )
+        .await;
+    }
+
     async fn click(&self, css: &str) {
         let e = self.find(css).await;
         self.call(
@@ -336,6 +346,16 @@ async fn a_partner_works_in_the_portal_in_chromium() {
     web.screenshot(&shots, "bulk-preview").await;
     web.click("button[value=commit]").await;
     web.until("document.querySelector('tr.state-created') !== null")
+        .await;
+
+    let csv = tmp.path().join("phones.csv");
+    std::fs::write(&csv, "mac,claim_code\n80:5E:C0:77:88:99,\n").unwrap();
+    web.go(&format!("{base}/bulk")).await;
+    web.send_keys("#bulk-file", csv.to_str().unwrap()).await;
+    web.until("document.getElementById('lines').value.includes('80:5E:C0:77:88:99')")
+        .await;
+    web.click("button[value=preview]").await;
+    web.until("document.querySelectorAll('tr.state-available').length === 1")
         .await;
 
     web.go(&format!("{base}/devices?q=80%3A5e%3Ac0")).await;

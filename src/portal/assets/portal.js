@@ -5,6 +5,19 @@
 // still works and the server says the same after submitting.
 (function () {
   "use strict";
+  // Bulk add: a CSV or text file chosen is read into the box, to be checked like a paste.
+  var file = document.getElementById("bulk-file");
+  if (file) {
+    file.addEventListener("change", function () {
+      var chosen = file.files && file.files[0];
+      if (!chosen) { return; }
+      chosen.text().then(function (text) { document.getElementById("lines").value = text; });
+    });
+  }
+})();
+
+(function () {
+  "use strict";
   var form = document.getElementById("new-phone");
   if (!form) { return; }
   var mac = document.getElementById("mac");
