@@ -802,3 +802,47 @@ async fn the_first_user_is_created_on_the_command_line() {
     );
     server.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_user_invites_a_colleague_of_the_same_partner() {
+    let server = TestServer::start().await;
+    let (mut ann, _) = logged_in(&server, "acme", &["sales"]).await;
+    let invited = ann
+        .submit("/invite", "/invite", &[("email", "Bob@Acme.test")])
+        .await;
+    assert_eq!(invited.status, 201, "{}", invited.body);
+    let link = {
+        // The page escapes the link's slashes (`&#x2F;`); its token is plain base64url.
+        let at = invited.body.find("set-password?token=").unwrap() + "set-password?token=".len();
+        let token = invited.body[at..].split('<').next().unwrap();
+        format!("/set-password?token={token}")
+    };
+    let again = ann
+        .submit("/invite", "/invite", &[("email", "bob@acme.test")])
+        .await;
+    assert_eq!(again.status, 409);
+    assert!(again
+        .body
+        .contains("A user with this e-mail exists already"));
+
+    let mut bob = Browser::new(&server);
+    assert_eq!(set_password(&mut bob, &link).await.status, 303);
+    assert_eq!(bob.login("bob@acme.test", PASSWORD).await.status, 303);
+    let page = bob.get("/instances").await;
+    assert!(page.body.contains("bob@acme.test · acme"));
+    assert!(
+        page.body.contains("/instances/sales"),
+        "the partner's instances"
+    );
+    let (_, log) = server.admin().get("/api/v1/audit").await;
+    let created = log["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["action"] == "user.create" && e["detail"]["email"] == "bob@acme.test")
+        .unwrap();
+    assert!(created["actor"]
+        .as_str()
+        .unwrap()
+        .ends_with(":ann@acme.test"));
+}
