@@ -95,7 +95,7 @@ pub async fn list(
     if let Some(typed) = &search {
         match mac_fragment(typed) {
             Some(hex) if hex.len() <= 12 => {
-                params.insert("mac_prefix".into(), json!(hex));
+                params.insert("mac_contains".into(), json!(hex));
             }
             _ => problem = Some(user.lang.t("mac_invalid").to_owned()),
         }

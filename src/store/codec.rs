@@ -98,6 +98,13 @@ pub(crate) fn device_search(
         }
         None => conditions.push(("d.mac > {}", Some(Text(after)))),
     }
+    if let Some(fragment) = q
+        .mac_contains
+        .filter(|f| f.bytes().all(|b| b.is_ascii_hexdigit()))
+    {
+        // Hex digits only (checked here too), so the pattern holds no wildcard of its own.
+        conditions.push(("d.mac LIKE {}", Some(Text(format!("%{fragment}%")))));
+    }
     if let Some(tenant) = q.tenant {
         conditions.push(("t.name = {}", Some(Text(tenant.as_str().to_owned()))));
     }
@@ -462,6 +469,7 @@ mod device_search_tests {
     fn query(prefix: Option<&str>, after: Option<&str>) -> DeviceQuery {
         DeviceQuery {
             mac_prefix: prefix.map(str::to_owned),
+            mac_contains: None,
             tenant: None,
             vendor: None,
             seen_since: None,

@@ -367,6 +367,8 @@ impl<K> Page<K> {
 pub struct DeviceQuery {
     /// Lower-case hex digits the MAC starts with.
     pub mac_prefix: Option<String>,
+    /// Lower-case hex digits found anywhere in the MAC (a fragment read off a label).
+    pub mac_contains: Option<String>,
     /// Only this tenant's.
     pub tenant: Option<TenantName>,
     /// Only this vendor's.

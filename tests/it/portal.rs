@@ -559,6 +559,11 @@ async fn portal_pages_act_through_the_api_rules_and_the_audit_shows_the_user() {
     assert!(page.body.contains("dupont"));
     let search = ann.get("/devices?q=80%3A5e%3Ac0%3A11").await;
     assert!(search.body.contains("805ec0112233"));
+    let fragment = ann.get("/devices?q=11-22").await;
+    assert!(
+        fragment.body.contains("805ec0112233"),
+        "a fragment from the middle"
+    );
     let none = ann.get("/devices?q=0004").await;
     assert!(!none.body.contains("805ec0112233"));
     let unseen = ann.get("/devices?never_seen=1").await;
