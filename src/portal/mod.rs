@@ -1,10 +1,11 @@
 //! The partner portal: server-rendered pages for partners' people, served on the API listener
 //! at `/` beside the REST API under `/api/v1` (same origin).
 //!
-//! A person logs in with e-mail and password (`account.rs`), gets a server-side session
-//! (`session.rs`), and works through pages (`customers.rs`, `instances.rs`, `devices.rs`,
-//! `bulk.rs`, `selected.rs`, `audit.rs`, `tokens.rs`) that call the partner API's own handlers with the user as caller, so every rule,
-//! refusal and audit entry is the API's. Pages are Tera templates embedded in the binary
+//! A person logs in with e-mail and password (`account.rs`, `password.rs`, throttled by
+//! `throttle.rs`), gets a server-side session (`session.rs`), and works through pages
+//! (`customers.rs`, `instances.rs`, `devices.rs`, `bulk.rs`, `selected.rs`, `audit.rs`,
+//! `tokens.rs`) that call the partner API's own handlers with the user as caller, so every
+//! rule, refusal and audit entry is the API's. Pages are Tera templates embedded in the binary
 //! (`pages.rs`), in English, French or German (`i18n.rs`); the one script and style sheet are
 //! embedded too (`assets.rs`). Every answer of the listener carries a strict
 //! Content-Security-Policy, `X-Frame-Options: DENY` and HSTS.
