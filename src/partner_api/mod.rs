@@ -295,7 +295,7 @@ pub fn routes() -> (axum::Router<ApiState>, utoipa::openapi::OpenApi) {
         .routes(routes!(tokens::create_own_token, tokens::list_own_tokens))
         .routes(routes!(tokens::revoke_own_token))
         .routes(routes!(partners::audit_log))
-        .routes(routes!(users::create_user))
+        .routes(routes!(users::create_user, users::list_users))
         .routes(routes!(users::reset_user))
         .routes(routes!(
             customers::create_customer,

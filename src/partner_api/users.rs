@@ -33,6 +33,46 @@ pub struct UserIn {
     pub email: String,
 }
 
+/// A portal user (never its password or links).
+#[derive(Serialize, ToSchema)]
+pub struct UserOut {
+    /// The user's id.
+    pub id: i64,
+    /// Its partner.
+    pub partner_id: i64,
+    /// Its login e-mail.
+    pub email: String,
+    /// Whether it has set a password.
+    pub password_set: bool,
+    /// A disabled user cannot log in.
+    pub disabled: bool,
+    /// When it was created (RFC 3339).
+    pub created_at: String,
+}
+
+impl From<UserRecord> for UserOut {
+    fn from(u: UserRecord) -> Self {
+        Self {
+            id: u.id,
+            partner_id: u.partner,
+            password_set: u.password_hash.is_some(),
+            disabled: u.disabled,
+            created_at: super::wire::time(u.created_at),
+            email: u.email,
+        }
+    }
+}
+
+/// Which users to list.
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct UserFilter {
+    /// Only this partner's users.
+    #[param(minimum = 0)]
+    partner_id: Option<i64>,
+}
+
 /// A portal user and the one-time link that sets its password.
 #[derive(Serialize, ToSchema)]
 pub struct UserLinkOut {
@@ -179,6 +219,31 @@ pub async fn create_user(
     )
     .await?;
     Ok((StatusCode::CREATED, Json(out(&user, link))))
+}
+
+/// List portal users, all or one partner's.
+#[utoipa::path(get, path = "/api/v1/users", tag = "admin",
+    params(UserFilter),
+    responses(
+        (status = 200, description = "The users, in id order", body = Vec<UserOut>),
+        (status = 400, description = "Bad parameters", body = ErrorBody),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 403, description = "Not the administrator", body = ErrorBody),
+    ))]
+pub async fn list_users(
+    State(state): State<ApiState>,
+    caller: Authenticated,
+    filter: Result<axum::extract::Query<UserFilter>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Vec<UserOut>>, ApiError> {
+    caller.admin()?;
+    let axum::extract::Query(filter) = filter.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    if filter.partner_id.is_some_and(|id| id < 0) {
+        return Err(ApiError::BadRequest(
+            "partner_id: a partner id is not negative".into(),
+        ));
+    }
+    let users = state.store.users(filter.partner_id).await?;
+    Ok(Json(users.into_iter().map(Into::into).collect()))
 }
 
 /// Re-issue a user's set-password link (a password reset): the earlier link stops working;

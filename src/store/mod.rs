@@ -380,6 +380,9 @@ pub trait Store: Send + Sync + 'static {
     /// One portal user by id.
     async fn user(&self, id: i64) -> Result<Option<UserRecord>, Error>;
 
+    /// Portal users in id order: one partner's, or everyone's (`None`).
+    async fn users(&self, partner: Option<PartnerId>) -> Result<Vec<UserRecord>, Error>;
+
     /// One portal user by (normalised) e-mail.
     async fn user_by_email(&self, email: &str) -> Result<Option<UserRecord>, Error>;
 

@@ -303,6 +303,10 @@ macro_rules! impl_store {
                     users::by_id(self, id).await
                 }
 
+                async fn users(&self, partner: Option<PartnerId>) -> Result<Vec<UserRecord>, Error> {
+                    users::list(self, partner).await
+                }
+
                 async fn user_by_email(&self, email: &str) -> Result<Option<UserRecord>, Error> {
                     users::by_email(self, email).await
                 }

@@ -228,6 +228,14 @@ async fn the_administrator_resets_a_password_with_a_new_link() {
     assert_eq!(set_password(&mut browser, second).await.status, 303);
     assert_eq!(browser.login("ann@acme.test", PASSWORD).await.status, 303);
 
+    let (status, users) = server.admin().get("/api/v1/users?partner_id=1").await;
+    assert_eq!(status, 200, "{users}");
+    assert_eq!(users[0]["email"], "ann@acme.test");
+    assert_eq!(users[0]["password_set"], true);
+    assert!(
+        !users.to_string().contains("argon2"),
+        "no hash in the answer"
+    );
     let partner = server.partner("other", &[]).await;
     let (status, _) = partner
         .post(&format!("/api/v1/users/{id}/reset"), &json!(null))

@@ -49,6 +49,9 @@ pub(crate) async fn portal_users(nodes: Nodes) {
         Some(&user)
     );
     assert_eq!(two.user(user.id).await.unwrap().as_ref(), Some(&user));
+    assert_eq!(two.users(Some(acme.id)).await.unwrap(), vec![user.clone()]);
+    assert_eq!(two.users(None).await.unwrap(), vec![user.clone()]);
+    assert!(two.users(Some(other.id)).await.unwrap().is_empty());
 
     // Another partner may not reset Ann; her own partner and the operator may.
     assert!(!two

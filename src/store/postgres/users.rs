@@ -110,6 +110,18 @@ pub(super) async fn by_id(store: &PostgresStore, id: i64) -> Result<Option<UserR
     store.read_one("user", &sql, &[&id], user).await
 }
 
+/// [`Store::users`](crate::store::Store::users).
+pub(super) async fn list(
+    store: &PostgresStore,
+    partner: Option<PartnerId>,
+) -> Result<Vec<UserRecord>, Error> {
+    let sql = format!(
+        "SELECT {USER_COLUMNS} FROM partner_users \
+         WHERE ($1::bigint IS NULL OR partner_id = $1) ORDER BY id"
+    );
+    store.read_all("users", &sql, &[&partner], user).await
+}
+
 /// [`Store::user_by_email`](crate::store::Store::user_by_email).
 pub(super) async fn by_email(
     store: &PostgresStore,

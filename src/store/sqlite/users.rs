@@ -6,7 +6,7 @@
 
 use rusqlite::{params, OptionalExtension, Row};
 
-use super::connection::{one, Db};
+use super::connection::{all, one, Db};
 use super::{audit, SqliteStore};
 use crate::domain::PartnerId;
 use crate::store::codec::AuditEvent;
@@ -99,6 +99,22 @@ pub(super) async fn by_id(store: &SqliteStore, id: i64) -> Result<Option<UserRec
         .read(move |conn| {
             let sql = format!("SELECT {USER_COLUMNS} FROM partner_users WHERE id = ?1");
             one(conn, &sql, [id], user)
+        })
+        .await
+}
+
+/// [`Store::users`](crate::store::Store::users).
+pub(super) async fn list(
+    store: &SqliteStore,
+    partner: Option<PartnerId>,
+) -> Result<Vec<UserRecord>, Error> {
+    store
+        .read(move |conn| {
+            let sql = format!(
+                "SELECT {USER_COLUMNS} FROM partner_users \
+                 WHERE (?1 IS NULL OR partner_id = ?1) ORDER BY id"
+            );
+            all(conn, &sql, [partner], user)
         })
         .await
 }
