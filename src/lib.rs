@@ -12,6 +12,7 @@ pub mod fixture;
 pub mod import;
 pub mod metrics;
 pub mod partner_api;
+pub mod portal;
 pub mod provisioning;
 pub mod redirect;
 pub mod registry;

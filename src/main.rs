@@ -42,6 +42,32 @@ enum TokenAction {
 }
 
 #[derive(Subcommand)]
+enum UserAction {
+    /// Create a portal user for a partner and print a one-time link
+    /// (`<portal_url>/set-password?token=…`, valid 3 days) with which the person sets a
+    /// password. Hand the link over yourself: zerotouch sends no e-mail.
+    Create {
+        /// The partner's name (it must exist: `token create` or the API creates partners).
+        #[arg(long)]
+        partner: String,
+        /// The person's e-mail, the login name.
+        #[arg(long)]
+        email: String,
+        #[command(flatten)]
+        knobs: Knobs,
+    },
+    /// Reset a portal user's password: print a new one-time set-password link (earlier links
+    /// stop working; the user's sessions end when the new password is set).
+    Reset {
+        /// The user's e-mail.
+        #[arg(long)]
+        email: String,
+        #[command(flatten)]
+        knobs: Knobs,
+    },
+}
+
+#[derive(Subcommand)]
 enum RedirectAction {
     /// Compare the devices claimed here with what the vendors' redirect services hold (where
     /// their API can list) and print the differences; with --apply, queue the registrations
@@ -87,6 +113,11 @@ enum Command {
     Token {
         #[command(subcommand)]
         action: TokenAction,
+    },
+    /// Manage the partner portal's users.
+    User {
+        #[command(subcommand)]
+        action: UserAction,
     },
     /// Registrations with the vendors' redirect services (Yealink RPS, Snom SRAPS, Gigaset).
     Redirect {
@@ -174,6 +205,9 @@ fn main() -> ExitCode {
         }
         | Command::Redirect {
             action: RedirectAction::Sync { knobs, .. },
+        }
+        | Command::User {
+            action: UserAction::Create { knobs, .. } | UserAction::Reset { knobs, .. },
         }
         | Command::Migrate { knobs }
         | Command::Backup { knobs, .. }
@@ -272,6 +306,18 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
                 "{}",
                 app::create_token(&config, &partner).await?.print(output)?
             );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::User {
+            action: UserAction::Create { partner, email, .. },
+        } => {
+            println!("{}", app::create_user(&config, &partner, &email).await?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::User {
+            action: UserAction::Reset { email, .. },
+        } => {
+            println!("{}", app::reset_user(&config, &email).await?);
             Ok(ExitCode::SUCCESS)
         }
         Command::Migrate { .. } => {

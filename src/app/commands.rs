@@ -1,4 +1,5 @@
 //! The one-shot commands besides `serve`: importing a document, issuing a partner's token,
+//! creating a portal user or resetting its password (a one-time set-password link),
 //! rendering what one phone would receive, and backing up and restoring the embedded store.
 //! Each opens the configured store, does its work and returns what `main` prints; [`Output`]
 //! decides whether a person or a script reads it.
@@ -173,6 +174,57 @@ pub async fn create_token(config: &Config, partner: &str) -> anyhow::Result<Issu
         key_id: issued.key_id,
         token: issued.token,
     })
+}
+
+/// Where set-password links point: `portal_url`, else the API listener on this host.
+fn portal_origin(config: &Config) -> String {
+    config.portal_url.clone().unwrap_or_else(|| {
+        let port = config.api_addr.map_or(9443, |a| a.port());
+        format!("https://localhost:{port}")
+    })
+}
+
+/// `zerotouch user create --partner NAME --email E`: creates a portal user of an existing
+/// partner; the one-time set-password link to hand over.
+pub async fn create_user(config: &Config, partner: &str, email: &str) -> anyhow::Result<String> {
+    let store = open_store(config).await?;
+    let record = store
+        .partner_by_name(partner)
+        .await?
+        .with_context(|| format!("no partner named {partner:?}"))?;
+    let (user, link) = partner_api::users::create_with_link(
+        store.as_ref(),
+        record.id,
+        email,
+        &Actor::cli(),
+        &portal_origin(config),
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("{e}"))?;
+    eprintln!(
+        "created portal user {} (id {}) of partner {:?}; this link sets its password and works once, for 3 days:",
+        user.email, user.id, record.name
+    );
+    Ok(link)
+}
+
+/// `zerotouch user reset --email E`: a new one-time set-password link for a portal user.
+pub async fn reset_user(config: &Config, email: &str) -> anyhow::Result<String> {
+    let store = open_store(config).await?;
+    let email = partner_api::users::normalise_email(email)
+        .with_context(|| format!("{email:?} is not an e-mail address"))?;
+    let user = store
+        .user_by_email(&email)
+        .await?
+        .with_context(|| format!("no portal user {email:?}"))?;
+    partner_api::users::reset_with_link(
+        store.as_ref(),
+        user.id,
+        &Actor::cli(),
+        &portal_origin(config),
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("{e}"))
 }
 
 /// What a phone would receive, for `zerotouch render`: the same pipeline as a real fetch,

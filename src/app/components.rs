@@ -208,6 +208,7 @@ impl Components {
                     phones_origin: origin,
                 }) as Arc<dyn partner_api::preview::ConfigPreview>
             }),
+            portal_url: config.portal_url.clone(),
             redirects: partner_api::redirect::Redirects {
                 vendors: config.redirect.vendors(),
                 check: config.redirect.check_before_claim.then(|| {

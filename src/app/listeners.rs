@@ -303,16 +303,12 @@ impl Serving<'_> {
         ))
     }
 
-    /// Serves the partner API on its listener.
-    pub(super) fn api(
-        &self,
-        listener: TcpListener,
-        state: partner_api::ApiState,
-    ) -> JoinHandle<()> {
+    /// Serves the partner API and the portal (`portal::router`) on their listener.
+    pub(super) fn api(&self, listener: TcpListener, router: axum::Router) -> JoinHandle<()> {
         tokio::spawn(server::serve(
             listener,
             self.tls.clone(),
-            partner_api::service(partner_api::router(state)),
+            partner_api::service(router),
             self.limits.clone(),
             self.events("api", self.tls.is_some()),
             self.stop.clone(),

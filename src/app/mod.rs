@@ -35,8 +35,8 @@ use components::Components;
 use listeners::Serving;
 
 pub use commands::{
-    backup, create_token, import_file, print_import, redirect_sync, render_once, restore,
-    IssuedToken, Output,
+    backup, create_token, create_user, import_file, print_import, redirect_sync, render_once,
+    reset_user, restore, IssuedToken, Output,
 };
 pub use listeners::{Addresses, Listeners};
 pub use manual::{completions, man_pages, Shell};
@@ -182,10 +182,14 @@ async fn serve(
         challenges,
     );
     if let Some(listener) = listeners.api {
-        servers.push(serving.api(
-            listener,
+        let router = crate::portal::router(
             components.api_state(config, metrics, phones_origin),
-        ));
+            crate::portal::Expiry {
+                idle: config.portal_idle_timeout,
+                lifetime: config.portal_session_lifetime,
+            },
+        )?;
+        servers.push(serving.api(listener, router));
     }
 
     readiness.set_ready();

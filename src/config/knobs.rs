@@ -134,6 +134,23 @@ pub struct Knobs {
     #[arg(long, env = "ZEROTOUCH_CHANGE_POLL", value_name = "DURATION")]
     pub change_poll: Option<WrittenDuration>,
 
+    /// A portal session ends after this long without a request [default: 30m]
+    #[arg(long, env = "ZEROTOUCH_PORTAL_IDLE_TIMEOUT", value_name = "DURATION")]
+    pub portal_idle_timeout: Option<WrittenDuration>,
+
+    /// A portal session ends this long after its login, however busy [default: 12h]
+    #[arg(
+        long,
+        env = "ZEROTOUCH_PORTAL_SESSION_LIFETIME",
+        value_name = "DURATION"
+    )]
+    pub portal_session_lifetime: Option<WrittenDuration>,
+
+    /// scheme://host[:port] partners reach the portal (the API listener) at, for the
+    /// set-password links that `user create` prints [default: https://localhost:<api port>]
+    #[arg(long, env = "ZEROTOUCH_PORTAL_URL", value_name = "URL")]
+    pub portal_url: Option<String>,
+
     /// How often device last-seen status is written [default: 1s]
     #[arg(long, env = "ZEROTOUCH_STATUS_FLUSH", value_name = "DURATION")]
     pub status_flush: Option<WrittenDuration>,
@@ -368,7 +385,7 @@ impl Knobs {
         merge_fields!(base, over; data_dir, database_url, database_pool_size, phones_addr, http_addr, api_addr, admin_token_file, metrics_addr, tls_cert, tls_key,
             tls_rsa_cert, tls_rsa_key, tls_tickets, templates, public_url, render_cache_bytes,
             max_connections, handshake_timeout, header_read_timeout, max_header_bytes,
-            shutdown_grace, change_poll, status_flush, log_format, log_level, throttle_budget,
+            shutdown_grace, change_poll, status_flush, portal_idle_timeout, portal_session_lifetime, portal_url, log_format, log_level, throttle_budget,
             throttle_refill_per_minute, throttle_cooldown, throttle_max_sources, nonce_lifetime, nonce_memory,
             max_connections_per_address, max_connections_per_ipv4_network,
             max_connections_per_ipv6_network, max_unserved_per_connection, proxy_protocol_from,

@@ -133,6 +133,14 @@ pub struct Config {
     /// Status write interval.
     #[serde(with = "humantime_serde")]
     pub status_flush: Duration,
+    /// A portal session ends after this long without a request.
+    #[serde(with = "humantime_serde")]
+    pub portal_idle_timeout: Duration,
+    /// A portal session ends this long after its login.
+    #[serde(with = "humantime_serde")]
+    pub portal_session_lifetime: Duration,
+    /// Where partners reach the portal, for set-password links (`None`: from the API address).
+    pub portal_url: Option<String>,
     /// Miss throttle: bucket size.
     pub throttle_budget: u32,
     /// Miss throttle: misses forgiven per minute.
@@ -358,6 +366,13 @@ impl Config {
             shutdown_grace: k.shutdown_grace.map_or(Duration::from_secs(10), |h| h.0),
             change_poll: k.change_poll.map_or(Duration::from_secs(1), |h| h.0),
             status_flush: k.status_flush.map_or(Duration::from_secs(1), |h| h.0),
+            portal_idle_timeout: k
+                .portal_idle_timeout
+                .map_or(Duration::from_secs(30 * 60), |h| h.0),
+            portal_session_lifetime: k
+                .portal_session_lifetime
+                .map_or(Duration::from_secs(12 * 3600), |h| h.0),
+            portal_url: k.portal_url.map(|u| u.trim_end_matches('/').to_owned()),
             throttle_budget: k.throttle_budget.unwrap_or(100),
             throttle_refill_per_minute: k.throttle_refill_per_minute.unwrap_or(30),
             throttle_cooldown: k
@@ -395,6 +410,22 @@ impl Config {
         }
         if config.max_header_bytes < 1024 {
             return Err(invalid("max_header_bytes", "must be at least 1024"));
+        }
+        if config.portal_idle_timeout.is_zero() || config.portal_session_lifetime.is_zero() {
+            return Err(invalid(
+                "portal_idle_timeout",
+                "portal session expiries must be longer than zero",
+            ));
+        }
+        if config
+            .portal_url
+            .as_deref()
+            .is_some_and(|u| !(u.starts_with("https://") || u.starts_with("http://")))
+        {
+            return Err(invalid(
+                "portal_url",
+                "must start with https:// (or http:// behind a TLS-terminating proxy)",
+            ));
         }
         if config.change_poll.is_zero() || config.status_flush.is_zero() {
             return Err(invalid("change_poll", "intervals must be longer than zero"));

@@ -63,6 +63,18 @@ pub fn hash(secret: &str) -> [u8; 32] {
     out
 }
 
+/// A fresh one-time token for a set-password link, and the SHA-256 stored for it: 32 random
+/// bytes, base64url, so (as for API tokens) a fast hash is enough.
+pub fn issue_link_token() -> Result<(String, [u8; 32]), RandomFailed> {
+    let mut secret = [0u8; 32];
+    SystemRandom::new()
+        .fill(&mut secret)
+        .map_err(|_| RandomFailed)?;
+    let token = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(secret);
+    let hashed = hash(&token);
+    Ok((token, hashed))
+}
+
 /// Splits a partner token into key id and secret; `None` if it is not one.
 pub fn split(token: &str) -> Option<(&str, &str)> {
     let rest = token.strip_prefix(TOKEN_PREFIX)?;
@@ -106,6 +118,15 @@ pub enum Caller {
         /// Its name.
         name: String,
     },
+    /// A person logged in to the portal, acting for its partner with the partner's rights.
+    User {
+        /// The partner's id.
+        id: PartnerId,
+        /// The user's row id.
+        user: i64,
+        /// The user's login e-mail.
+        email: String,
+    },
 }
 
 /// The authenticated caller and where the request came from.
@@ -131,13 +152,18 @@ impl Authenticated {
                 partner: Some(*id),
                 source: self.source,
             },
+            Caller::User { id, user, email } => Actor {
+                name: format!("user:{user}:{email}"),
+                partner: Some(*id),
+                source: self.source,
+            },
         }
     }
 
     /// The partner's id, or 403 for the administrator.
     pub fn partner(&self) -> Result<PartnerId, ApiError> {
         match self.caller {
-            Caller::Partner { id, .. } => Ok(id),
+            Caller::Partner { id, .. } | Caller::User { id, .. } => Ok(id),
             Caller::Admin => Err(ApiError::PartnerOnly),
         }
     }
@@ -146,7 +172,7 @@ impl Authenticated {
     pub fn admin(&self) -> Result<(), ApiError> {
         match self.caller {
             Caller::Admin => Ok(()),
-            Caller::Partner { .. } => Err(ApiError::AdminOnly),
+            Caller::Partner { .. } | Caller::User { .. } => Err(ApiError::AdminOnly),
         }
     }
 }

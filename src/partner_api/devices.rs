@@ -163,6 +163,9 @@ pub struct DeviceParams {
     /// MAC prefix, any notation (`80:5E:C0`, `805ec0`).
     #[param(pattern = r"^[:.\-]*([0-9A-Fa-f][:.\-]*){0,12}$")]
     mac_prefix: Option<String>,
+    /// Hex digits found anywhere in the MAC, any notation (`17:de`, `17de`).
+    #[param(pattern = r"^[:.\-]*([0-9A-Fa-f][:.\-]*){0,12}$")]
+    mac_contains: Option<String>,
     /// Only this tenant's devices.
     #[param(value_type = Option<super::wire::TenantNameText>)]
     tenant: Option<String>,
@@ -209,6 +212,7 @@ pub async fn list_devices(
     let query = device_query(
         Filters {
             mac_prefix: p.mac_prefix,
+            mac_contains: p.mac_contains,
             tenant: p.tenant,
             vendor: p.vendor,
             seen_since: p.seen_since,
@@ -243,6 +247,7 @@ pub async fn list_devices(
 /// The search filters the device list and the export share, as given in the query.
 pub(super) struct Filters {
     pub mac_prefix: Option<String>,
+    pub mac_contains: Option<String>,
     pub tenant: Option<String>,
     pub vendor: Option<String>,
     pub seen_since: Option<String>,
@@ -257,25 +262,32 @@ pub(super) fn device_query(
     limit: usize,
 ) -> Result<DeviceQuery, ApiError> {
     let bad = |field: &str, e: String| ApiError::BadRequest(format!("{field}: {e}"));
+    let hex_of = |field: &str, what: &str, m: String| {
+        let hex: String = m
+            .chars()
+            .filter(|c| !matches!(c, ':' | '-' | '.'))
+            .collect::<String>()
+            .to_ascii_lowercase();
+        if hex.len() <= 12 && hex.chars().all(|c| c.is_ascii_hexdigit()) {
+            Ok(hex)
+        } else {
+            Err(ApiError::BadRequest(format!(
+                "{field}: {m:?} is not {what} a MAC"
+            )))
+        }
+    };
     let mac_prefix = filters
         .mac_prefix
-        .map(|m| {
-            let hex: String = m
-                .chars()
-                .filter(|c| !matches!(c, ':' | '-' | '.'))
-                .collect::<String>()
-                .to_ascii_lowercase();
-            if hex.len() <= 12 && hex.chars().all(|c| c.is_ascii_hexdigit()) {
-                Ok(hex)
-            } else {
-                Err(ApiError::BadRequest(format!(
-                    "mac_prefix: {m:?} is not the start of a MAC"
-                )))
-            }
-        })
+        .map(|m| hex_of("mac_prefix", "the start of", m))
         .transpose()?;
+    let mac_contains = filters
+        .mac_contains
+        .map(|m| hex_of("mac_contains", "part of", m))
+        .transpose()?
+        .filter(|hex| !hex.is_empty());
     Ok(DeviceQuery {
         mac_prefix,
+        mac_contains,
         tenant: filters
             .tenant
             .map(|t| TenantName::parse(&t).map_err(|e| bad("tenant", e.to_string())))

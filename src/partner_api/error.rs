@@ -69,6 +69,9 @@ pub enum ApiError {
     /// The device has no credentials to rotate.
     #[error("{0} is not enrolled yet: there is nothing to rotate (its next fetch inside an open enrolment window binds it)")]
     NotEnrolled(String),
+    /// A portal user with this e-mail exists already.
+    #[error("a user with the e-mail {0:?} exists already")]
+    EmailTaken(String),
     /// The tenant still claims devices.
     #[error("tenant {0:?} still has devices; move or release them first")]
     TenantHasDevices(String),
@@ -119,6 +122,7 @@ impl ApiError {
             ApiError::AlreadyInUse(_)
             | ApiError::RegisteredElsewhere(_)
             | ApiError::NameNotAvailable(_)
+            | ApiError::EmailTaken(_)
             | ApiError::TenantHasDevices(_)
             | ApiError::NotEnrolled(_) => StatusCode::CONFLICT,
             ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
@@ -142,6 +146,7 @@ impl ApiError {
             ApiError::AlreadyInUse(_) => "already_in_use",
             ApiError::RegisteredElsewhere(_) => "registered_elsewhere",
             ApiError::NameNotAvailable(_) => "name_not_available",
+            ApiError::EmailTaken(_) => "email_taken",
             ApiError::TenantHasDevices(_) => "tenant_has_devices",
             ApiError::NotEnrolled(_) => "not_enrolled",
             ApiError::Unavailable => "unavailable",

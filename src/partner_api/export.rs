@@ -47,6 +47,9 @@ pub struct ExportParams {
     /// MAC prefix, any notation (`80:5E:C0`, `805ec0`).
     #[param(pattern = r"^[:.\-]*([0-9A-Fa-f][:.\-]*){0,12}$")]
     mac_prefix: Option<String>,
+    /// Hex digits found anywhere in the MAC, any notation (`17:de`, `17de`).
+    #[param(pattern = r"^[:.\-]*([0-9A-Fa-f][:.\-]*){0,12}$")]
+    mac_contains: Option<String>,
     /// Only this tenant's devices.
     #[param(value_type = Option<super::wire::TenantNameText>)]
     tenant: Option<String>,
@@ -136,6 +139,7 @@ pub async fn export_devices(
     let query = device_query(
         Filters {
             mac_prefix: p.mac_prefix,
+            mac_contains: p.mac_contains,
             tenant: p.tenant,
             vendor: p.vendor,
             seen_since: p.seen_since,

@@ -23,17 +23,18 @@ use crate::registry::{Committed, Registry};
 use crate::store::{DeviceRecord, Store, TenantRecord};
 
 pub mod auth;
-mod check;
-mod customers;
-mod devices;
+pub(crate) mod check;
+pub(crate) mod customers;
+pub(crate) mod devices;
 pub mod error;
 mod export;
 mod openapi;
 mod partners;
 pub mod preview;
 pub mod redirect;
-mod tenants;
-mod tokens;
+pub(crate) mod tenants;
+pub(crate) mod tokens;
+pub(crate) mod users;
 pub mod wire;
 
 use error::ApiError;
@@ -61,6 +62,9 @@ pub struct ApiState {
     pub preview: Option<Arc<dyn preview::ConfigPreview>>,
     /// The vendors' redirect services.
     pub redirects: redirect::Redirects,
+    /// `scheme://host[:port]` partners reach the portal at, for set-password links (`None`:
+    /// the request's own `Host`).
+    pub portal_url: Option<String>,
 }
 
 impl ApiState {
@@ -291,6 +295,8 @@ pub fn routes() -> (axum::Router<ApiState>, utoipa::openapi::OpenApi) {
         .routes(routes!(tokens::create_own_token, tokens::list_own_tokens))
         .routes(routes!(tokens::revoke_own_token))
         .routes(routes!(partners::audit_log))
+        .routes(routes!(users::create_user, users::list_users))
+        .routes(routes!(users::reset_user))
         .routes(routes!(
             customers::create_customer,
             customers::list_customers
@@ -393,8 +399,9 @@ fn method_label(method: &axum::http::Method) -> &'static str {
         .map_or("other", |(_, label)| label)
 }
 
-/// Counts and times every request by route template and status, and logs it.
-async fn observe(State(state): State<ApiState>, req: Request, next: Next) -> Response {
+/// Counts and times every request by route template and status, and logs it (the route
+/// template, never the path or query: a set-password link's token stays out of the log).
+pub(crate) async fn observe(State(state): State<ApiState>, req: Request, next: Next) -> Response {
     let started = Instant::now();
     let route = req
         .extensions()

@@ -186,6 +186,7 @@ pub async fn audit_log(
     let entries = state
         .store
         .audit_log(AuditQuery {
+            partner: None,
             after: p.after,
             mac,
             tenant: p

@@ -98,6 +98,13 @@ pub(crate) fn device_search(
         }
         None => conditions.push(("d.mac > {}", Some(Text(after)))),
     }
+    if let Some(fragment) = q
+        .mac_contains
+        .filter(|f| f.bytes().all(|b| b.is_ascii_hexdigit()))
+    {
+        // Hex digits only (checked here too), so the pattern holds no wildcard of its own.
+        conditions.push(("d.mac LIKE {}", Some(Text(format!("%{fragment}%")))));
+    }
     if let Some(tenant) = q.tenant {
         conditions.push(("t.name = {}", Some(Text(tenant.as_str().to_owned()))));
     }
@@ -256,6 +263,19 @@ pub(crate) enum AuditEvent<'a> {
         /// The token's row id.
         token: i64,
     },
+    /// `user.create`: a portal user of a partner.
+    UserCreated {
+        /// Whose user.
+        partner: PartnerId,
+        /// The user's row id.
+        user: i64,
+        /// The login e-mail.
+        email: &'a str,
+    },
+    /// `user.password.link`: a set-password link was issued (never the link itself).
+    PasswordLinkIssued(i64),
+    /// `user.password.set`: a user set a password with a link.
+    PasswordSet(i64),
     /// `customer.create`.
     CustomerCreated(CustomerId),
     /// `customer.update`.
@@ -327,6 +347,25 @@ impl AuditEvent<'_> {
                 None,
                 Some(json!({"partner": partner, "token": token})),
             ),
+            AuditEvent::UserCreated {
+                partner,
+                user,
+                email,
+            } => (
+                "user.create",
+                None,
+                None,
+                Some(json!({"partner": partner, "user": user, "email": email})),
+            ),
+            AuditEvent::PasswordLinkIssued(user) => (
+                "user.password.link",
+                None,
+                None,
+                Some(json!({"user": user})),
+            ),
+            AuditEvent::PasswordSet(user) => {
+                ("user.password.set", None, None, Some(json!({"user": user})))
+            }
             AuditEvent::CustomerCreated(id) => {
                 ("customer.create", None, None, Some(json!({"customer": id})))
             }
@@ -396,6 +435,8 @@ pub(crate) struct AuditRow {
     pub(crate) mac: Option<String>,
     pub(crate) tenant: Option<String>,
     pub(crate) detail: Option<String>,
+    /// The partner whose caller acted (`None`: the operator, a phone).
+    pub(crate) partner: Option<i64>,
 }
 
 impl AuditRow {
@@ -410,6 +451,7 @@ impl AuditRow {
             mac: mac.map(|m| m.to_string()),
             tenant: tenant.map(str::to_owned),
             detail: detail.map(|d| d.to_string()),
+            partner: actor.partner,
         }
     }
 }
@@ -427,6 +469,7 @@ mod device_search_tests {
     fn query(prefix: Option<&str>, after: Option<&str>) -> DeviceQuery {
         DeviceQuery {
             mac_prefix: prefix.map(str::to_owned),
+            mac_contains: None,
             tenant: None,
             vendor: None,
             seen_since: None,

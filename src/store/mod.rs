@@ -38,8 +38,9 @@ pub use records::{
     Actor, AuditEntry, AuditQuery, AuthFailure, BulkAction, BulkOutcome, BulkResult, Change,
     ChangeEntry, ClaimOutcome, ClaimRequest, CredentialChange, CustomerRecord, DeviceQuery,
     DeviceRecord, DeviceStatus, DeviceUpdate, DeviceView, ImportBatch, ImportDevice, ImportResult,
-    MigrateReport, Millis, NewToken, Page, PartnerRecord, RotationOutcome, RowOutcome, Sighting,
-    TenantChanged, TenantCounts, TenantCreated, TenantId, TenantRecord, TokenRecord, UpdateOutcome,
+    MigrateReport, Millis, NewToken, Page, PartnerRecord, PasswordLink, RotationOutcome,
+    RowOutcome, SessionRecord, Sighting, TenantChanged, TenantCounts, TenantCreated, TenantId,
+    TenantRecord, TokenRecord, UpdateOutcome, UserRecord,
 };
 
 pub use outbox::{
@@ -365,6 +366,67 @@ pub trait Store: Send + Sync + 'static {
     /// register row is queued only for a device still claimed, and sets its state `pending`;
     /// how many rows were queued.
     async fn redirect_enqueue(&self, rows: Vec<Enqueue>, actor: &Actor) -> Result<usize, Error>;
+
+    /// Creates a portal user of `partner` (e-mail already normalised) with a set-password
+    /// link; `None` when the e-mail is taken or the partner unknown.
+    async fn create_user(
+        &self,
+        partner: PartnerId,
+        email: &str,
+        link: PasswordLink,
+        actor: &Actor,
+    ) -> Result<Option<UserRecord>, Error>;
+
+    /// One portal user by id.
+    async fn user(&self, id: i64) -> Result<Option<UserRecord>, Error>;
+
+    /// Portal users in id order: one partner's, or everyone's (`None`).
+    async fn users(&self, partner: Option<PartnerId>) -> Result<Vec<UserRecord>, Error>;
+
+    /// One portal user by (normalised) e-mail.
+    async fn user_by_email(&self, email: &str) -> Result<Option<UserRecord>, Error>;
+
+    /// Issues a new set-password link for a user, replacing any earlier one (a password reset
+    /// by the administrator, or by a colleague of the same partner when `actor.partner` is
+    /// set); false if the user is unknown or of another partner.
+    async fn issue_password_link(
+        &self,
+        user: i64,
+        link: PasswordLink,
+        actor: &Actor,
+    ) -> Result<bool, Error>;
+
+    /// Consumes the set-password link whose token hashes to `token_hash` if it has not
+    /// expired at `now`: stores `password_hash` for its user and ends all of the user's
+    /// sessions. `None` when no such link is valid.
+    async fn set_password(
+        &self,
+        token_hash: &[u8],
+        password_hash: &str,
+        now: Millis,
+        source: Option<IpAddr>,
+    ) -> Result<Option<UserRecord>, Error>;
+
+    /// Stores the portal language a user chose; false if the user is unknown.
+    async fn set_user_language(&self, user: i64, language: &str) -> Result<bool, Error>;
+
+    /// Stores a new portal session, first removing every session idle since before
+    /// `idle_before` or created before `created_before` (expired ones).
+    async fn create_session(
+        &self,
+        session: SessionRecord,
+        idle_before: Millis,
+        created_before: Millis,
+    ) -> Result<(), Error>;
+
+    /// The session whose id hashes to `id_hash`, if stored.
+    async fn session(&self, id_hash: &[u8]) -> Result<Option<SessionRecord>, Error>;
+
+    /// Notes a session's latest request.
+    async fn touch_session(&self, id_hash: &[u8], at: Millis) -> Result<(), Error>;
+
+    /// Removes a session (logout, expiry).
+    async fn delete_session(&self, id_hash: &[u8]) -> Result<(), Error>;
 
     /// The server-wide secret named `name` (shared by every node), storing `fresh` first if
     /// there is none yet.

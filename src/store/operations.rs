@@ -2,7 +2,7 @@
 //! implements it, written once for both backends.
 //!
 //! Each backend lays out its operations the same way: a module per resource (`tenants`,
-//! `devices`, `partners`, `credentials`, `secrets`, `import`, `sightings`, `changes`, `audit`, `redirect`) holding one
+//! `devices`, `partners`, `credentials`, `secrets`, `users`, `import`, `sightings`, `changes`, `audit`, `redirect`) holding one
 //! function per operation, which takes the store first. [`impl_store!`] implements the trait for
 //! a backend by calling them, so the two backends cannot drift apart in how operations are
 //! routed, and an operation added to the trait is added here once. Must not know SQL or either
@@ -24,7 +24,7 @@ macro_rules! impl_store {
                 Actor, AuditEntry, AuditQuery, Backlog, BulkAction, Enqueue, OutboxRow, RedirectStatus, Settlement, BulkResult, ChangeEntry, ClaimOutcome, ClaimRequest,
                 CredentialChange, CustomerRecord, DeviceQuery, DeviceRecord, DeviceUpdate,
                 DeviceView, Error, ImportBatch, ImportResult, Millis, NewToken, Page, PartnerRecord,
-                RotationOutcome, Sighting, Store, TenantChanged, TenantCounts, TenantCreated, TenantId,
+                RotationOutcome, Sighting, Store, PasswordLink, SessionRecord, UserRecord, TenantChanged, TenantCounts, TenantCreated, TenantId,
                 TenantRecord, TokenRecord, UpdateOutcome,
             };
 
@@ -287,6 +287,72 @@ macro_rules! impl_store {
 
                 async fn redirect_enqueue(&self, rows: Vec<Enqueue>, actor: &Actor) -> Result<usize, Error> {
                     redirect::enqueue(self, rows, actor).await
+                }
+
+                async fn create_user(
+                    &self,
+                    partner: PartnerId,
+                    email: &str,
+                    link: PasswordLink,
+                    actor: &Actor,
+                ) -> Result<Option<UserRecord>, Error> {
+                    users::create(self, partner, email, link, actor).await
+                }
+
+                async fn user(&self, id: i64) -> Result<Option<UserRecord>, Error> {
+                    users::by_id(self, id).await
+                }
+
+                async fn users(&self, partner: Option<PartnerId>) -> Result<Vec<UserRecord>, Error> {
+                    users::list(self, partner).await
+                }
+
+                async fn user_by_email(&self, email: &str) -> Result<Option<UserRecord>, Error> {
+                    users::by_email(self, email).await
+                }
+
+                async fn issue_password_link(
+                    &self,
+                    user: i64,
+                    link: PasswordLink,
+                    actor: &Actor,
+                ) -> Result<bool, Error> {
+                    users::issue_link(self, user, link, actor).await
+                }
+
+                async fn set_password(
+                    &self,
+                    token_hash: &[u8],
+                    password_hash: &str,
+                    now: Millis,
+                    source: Option<IpAddr>,
+                ) -> Result<Option<UserRecord>, Error> {
+                    users::set_password(self, token_hash, password_hash, now, source).await
+                }
+
+                async fn set_user_language(&self, user: i64, language: &str) -> Result<bool, Error> {
+                    users::set_language(self, user, language).await
+                }
+
+                async fn create_session(
+                    &self,
+                    session: SessionRecord,
+                    idle_before: Millis,
+                    created_before: Millis,
+                ) -> Result<(), Error> {
+                    users::create_session(self, session, idle_before, created_before).await
+                }
+
+                async fn session(&self, id_hash: &[u8]) -> Result<Option<SessionRecord>, Error> {
+                    users::session(self, id_hash).await
+                }
+
+                async fn touch_session(&self, id_hash: &[u8], at: Millis) -> Result<(), Error> {
+                    users::touch_session(self, id_hash, at).await
+                }
+
+                async fn delete_session(&self, id_hash: &[u8]) -> Result<(), Error> {
+                    users::delete_session(self, id_hash).await
                 }
 
                 async fn secret(&self, name: &str, fresh: &[u8]) -> Result<Vec<u8>, Error> {

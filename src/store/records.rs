@@ -367,6 +367,8 @@ impl<K> Page<K> {
 pub struct DeviceQuery {
     /// Lower-case hex digits the MAC starts with.
     pub mac_prefix: Option<String>,
+    /// Lower-case hex digits found anywhere in the MAC (a fragment read off a label).
+    pub mac_contains: Option<String>,
     /// Only this tenant's.
     pub tenant: Option<TenantName>,
     /// Only this vendor's.
@@ -413,6 +415,9 @@ pub struct AuditQuery {
     pub mac: Option<Mac>,
     /// Only this tenant's.
     pub tenant: Option<String>,
+    /// Only entries left by this partner's callers (its tokens and portal users); entries
+    /// from before schema 7 name no partner and are left out.
+    pub partner: Option<PartnerId>,
     /// Page size.
     pub limit: usize,
 }
@@ -529,4 +534,83 @@ pub struct MigrateReport {
     pub applied: Vec<i64>,
     /// The version now.
     pub version: i64,
+}
+
+/// A partner user of the portal as stored: never a password, only its argon2id hash (PHC
+/// string).
+#[derive(Clone, PartialEq, Eq)]
+pub struct UserRecord {
+    /// Row id.
+    pub id: i64,
+    /// The partner whose data the user sees and changes.
+    pub partner: PartnerId,
+    /// Unique e-mail address (lower case), the login name.
+    pub email: String,
+    /// The argon2id PHC string, once the user set a password.
+    pub password_hash: Option<String>,
+    /// The portal language the user chose (`en`, `fr`, `de`), if any.
+    pub language: Option<String>,
+    /// A disabled user cannot log in.
+    pub disabled: bool,
+    /// Creation time.
+    pub created_at: Millis,
+}
+
+impl std::fmt::Debug for UserRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UserRecord")
+            .field("id", &self.id)
+            .field("partner", &self.partner)
+            .field("email", &self.email)
+            .field("password_hash", &self.password_hash.as_ref().map(|_| "***"))
+            .field("language", &self.language)
+            .field("disabled", &self.disabled)
+            .field("created_at", &self.created_at)
+            .finish()
+    }
+}
+
+/// A one-time set-password link as stored: the SHA-256 of its token and when it expires.
+/// Issuing a new one for a user replaces the old one.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PasswordLink {
+    /// SHA-256 of the token the link carries.
+    pub token_hash: Vec<u8>,
+    /// When the link stops working.
+    pub expires_at: Millis,
+}
+
+impl std::fmt::Debug for PasswordLink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PasswordLink")
+            .field("token_hash", &"***")
+            .field("expires_at", &self.expires_at)
+            .finish()
+    }
+}
+
+/// A portal session as stored: the SHA-256 of the id the browser's cookie carries, never the
+/// id itself.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SessionRecord {
+    /// SHA-256 of the session id.
+    pub id_hash: Vec<u8>,
+    /// Whose session.
+    pub user: i64,
+    /// The session's CSRF token, which every form posts back.
+    pub csrf: String,
+    /// When the user logged in (the absolute expiry counts from here).
+    pub created_at: Millis,
+    /// The last request (the idle expiry counts from here).
+    pub last_seen: Millis,
+}
+
+impl std::fmt::Debug for SessionRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionRecord")
+            .field("user", &self.user)
+            .field("created_at", &self.created_at)
+            .field("last_seen", &self.last_seen)
+            .finish_non_exhaustive()
+    }
 }

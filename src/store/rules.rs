@@ -278,6 +278,16 @@ pub(crate) fn migrated_enrolment_until(now: Millis) -> Millis {
     now + enrolment_ms(None)
 }
 
+/// The audit actor of a portal user: `user:<id>:<email>`, scoped to the user's partner, so
+/// the audit log shows the person behind every portal change.
+pub fn user_actor(user: &super::records::UserRecord, source: Option<IpAddr>) -> Actor {
+    Actor {
+        name: format!("user:{}:{}", user.id, user.email),
+        partner: Some(user.partner),
+        source,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

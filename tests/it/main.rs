@@ -4,6 +4,7 @@
 
 mod acme;
 mod backups;
+mod chromium;
 mod cli;
 mod cluster;
 mod conformance;
@@ -16,6 +17,7 @@ mod operations;
 mod package;
 mod partner_api;
 mod phones;
+mod portal;
 mod postgres_tls;
 mod redirect;
 mod redirect_adapters;

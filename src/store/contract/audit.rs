@@ -103,6 +103,7 @@ pub(crate) async fn audit_log(nodes: Nodes) {
     // Filters.
     let by_mac = store
         .audit_log(AuditQuery {
+            partner: None,
             mac: Some(m),
             ..all_audit()
         })
@@ -120,6 +121,7 @@ pub(crate) async fn audit_log(nodes: Nodes) {
     let by_tenant = nodes
         .two
         .audit_log(AuditQuery {
+            partner: None,
             tenant: Some("t1".into()),
             ..all_audit()
         })
@@ -140,6 +142,7 @@ pub(crate) async fn audit_log(nodes: Nodes) {
     // Paging.
     let first = store
         .audit_log(AuditQuery {
+            partner: None,
             limit: 4,
             ..AuditQuery::default()
         })
@@ -148,6 +151,7 @@ pub(crate) async fn audit_log(nodes: Nodes) {
     assert_eq!(first, log[..4].to_vec());
     let second = store
         .audit_log(AuditQuery {
+            partner: None,
             limit: 4,
             after: Some(first[3].id),
             ..AuditQuery::default()
@@ -157,6 +161,7 @@ pub(crate) async fn audit_log(nodes: Nodes) {
     assert_eq!(second, log[4..8].to_vec());
     let by_mac_after = store
         .audit_log(AuditQuery {
+            partner: None,
             mac: Some(m),
             after: Some(by_mac[1].id),
             limit: 1,

@@ -68,6 +68,7 @@ pub(crate) async fn concurrent_claims_have_one_winner(nodes: Nodes) {
         let claims = nodes
             .one
             .audit_log(AuditQuery {
+                partner: None,
                 mac: Some(mac(&m)),
                 ..all_audit()
             })
@@ -260,6 +261,7 @@ pub(crate) async fn concurrent_enrolment_binds_once(nodes: Nodes) {
         let enrolments = nodes
             .one
             .audit_log(AuditQuery {
+                partner: None,
                 mac: Some(mac(&m)),
                 ..all_audit()
             })

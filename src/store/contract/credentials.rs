@@ -147,6 +147,7 @@ pub(crate) async fn credentials(nodes: Nodes) {
 
     let log = store
         .audit_log(AuditQuery {
+            partner: None,
             mac: Some(m),
             ..all_audit()
         })

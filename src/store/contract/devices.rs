@@ -74,6 +74,18 @@ pub(crate) async fn search_filters(nodes: Nodes) {
         search(None, q(|q| q.mac_prefix = Some("805ec0000002".into()))).await,
         ["805ec0000002"]
     );
+    assert_eq!(
+        search(None, q(|q| q.mac_contains = Some("000002".into()))).await,
+        search(None, q(|q| q.mac_prefix = Some("805ec0000002".into()))).await,
+        "a fragment found anywhere in the MAC"
+    );
+    assert_eq!(
+        search(None, q(|q| q.mac_contains = Some("c01000".into()))).await,
+        ["805ec0100001"]
+    );
+    assert!(search(None, q(|q| q.mac_contains = Some("abcdef".into())))
+        .await
+        .is_empty());
     assert!(search(None, q(|q| q.mac_prefix = Some("ff".into())))
         .await
         .is_empty());

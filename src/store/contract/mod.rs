@@ -2,7 +2,7 @@
 //!
 //! Owns what any [`Store`] must do as seen through the trait: per-row import outcomes, the claim
 //! rules, partner scoping, tenants, tokens, customers, search, sightings, the change sequence,
-//! the audit log, credentials, and what must hold when two nodes write at once. Each contract
+//! the audit log, credentials, portal users and sessions, and what must hold when two nodes write at once. Each contract
 //! function takes [`Nodes`], two handles on one fresh database (two pools for PostgreSQL, two
 //! connections sets on one file for SQLite), and is run by one test per backend. Knows nothing
 //! of a backend's SQL or schema.
@@ -43,6 +43,7 @@ mod outbox;
 mod partners;
 mod secrets;
 mod tenants;
+mod users;
 
 use audit::audit_log;
 use changes::change_sequence;
@@ -58,6 +59,7 @@ use outbox::{redirect_leases_are_exclusive, redirect_outbox};
 use partners::{customers, partner_scoping, partners_and_tokens, tenant_and_customer_pages};
 use secrets::secret_swap;
 use tenants::{tenant_counts, tenant_lifecycle};
+use users::{portal_sessions, portal_users};
 
 /// Two handles on one fresh database, like two nodes.
 pub(crate) struct Nodes {
@@ -175,6 +177,8 @@ contract!(
     credentials,
     server_secret,
     secret_swap,
+    portal_users,
+    portal_sessions,
     concurrent_claims_have_one_winner,
     change_feed_misses_nothing_under_concurrent_writers,
     tenant_delete_races_claims_consistently,

@@ -16,8 +16,14 @@ pub(super) async fn log(store: &PostgresStore, q: AuditQuery) -> Result<Vec<Audi
             "audit_log",
             "SELECT id, at, actor, source, action, mac, tenant, detail FROM audit \
              WHERE id > $1 AND ($2::text IS NULL OR mac = $2) AND ($3::text IS NULL OR tenant = $3) \
-             ORDER BY id LIMIT $4",
-            &[&q.after.unwrap_or(0), &mac, &q.tenant, &codec::limit(q.limit)],
+             AND ($5::bigint IS NULL OR partner_id = $5) ORDER BY id LIMIT $4",
+            &[
+                &q.after.unwrap_or(0),
+                &mac,
+                &q.tenant,
+                &codec::limit(q.limit),
+                &q.partner,
+            ],
             decode::audit_entry,
         )
         .await

@@ -57,6 +57,7 @@ mod tenants;
 mod tests;
 mod tls;
 mod transaction;
+mod users;
 
 pub use super::MigrateReport;
 pub use pool::PostgresOptions;

@@ -171,6 +171,39 @@ pub(super) const MIGRATIONS: &[Migration] = &[
     );
     "#,
     ),
+    // 7: the partner portal: users of a partner (e-mail, argon2id hash, language), their
+    // one-time set-password links and their sessions (links and session ids stored hashed);
+    // the partner whose caller left each audit entry, for the partner's own audit page.
+    Migration::Sql(
+        r#"
+    CREATE TABLE partner_users (
+        id             BIGSERIAL PRIMARY KEY,
+        partner_id     BIGINT NOT NULL REFERENCES partners(id),
+        email          TEXT NOT NULL UNIQUE,
+        password_hash  TEXT,
+        language       TEXT,
+        disabled       BOOLEAN NOT NULL DEFAULT FALSE,
+        created_at     BIGINT NOT NULL
+    );
+    CREATE INDEX partner_users_by_partner ON partner_users(partner_id);
+    CREATE TABLE password_links (
+        token_hash  BYTEA PRIMARY KEY,
+        user_id     BIGINT NOT NULL UNIQUE REFERENCES partner_users(id),
+        expires_at  BIGINT NOT NULL
+    );
+    CREATE TABLE portal_sessions (
+        id_hash     BYTEA PRIMARY KEY,
+        user_id     BIGINT NOT NULL REFERENCES partner_users(id),
+        csrf        TEXT NOT NULL,
+        created_at  BIGINT NOT NULL,
+        last_seen   BIGINT NOT NULL
+    );
+    CREATE INDEX portal_sessions_by_user ON portal_sessions(user_id);
+    CREATE INDEX portal_sessions_by_seen ON portal_sessions(last_seen);
+    ALTER TABLE audit ADD COLUMN partner_id BIGINT;
+    CREATE INDEX audit_by_partner ON audit(partner_id, id);
+    "#,
+    ),
 ];
 
 /// One schema migration: SQL, or SQL followed by a data conversion written in Rust.

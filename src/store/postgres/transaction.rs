@@ -154,10 +154,11 @@ impl<'a> Tx<'a> {
                 cols.mac.push(row.mac);
                 cols.tenant.push(row.tenant);
                 cols.detail.push(row.detail);
+                cols.partner.push(row.partner);
             }
             c.execute(
-                "INSERT INTO audit (at, actor, source, action, mac, tenant, detail) \
-                 SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[])",
+                "INSERT INTO audit (at, actor, source, action, mac, tenant, detail, partner_id) \
+                 SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::bigint[])",
                 &[
                     &cols.at,
                     &cols.actor,
@@ -166,6 +167,7 @@ impl<'a> Tx<'a> {
                     &cols.mac,
                     &cols.tenant,
                     &cols.detail,
+                    &cols.partner,
                 ],
             )
             .await?;
@@ -194,6 +196,7 @@ impl<'a> Tx<'a> {
 /// Audit entries as columns, for one `unnest` insert.
 #[derive(Default)]
 struct AuditColumns {
+    partner: Vec<Option<i64>>,
     at: Vec<i64>,
     actor: Vec<String>,
     source: Vec<Option<String>>,

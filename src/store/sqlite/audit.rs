@@ -20,11 +20,18 @@ pub(super) fn append(
 ) -> Result<(), Error> {
     let row = AuditRow::new(at, actor, event);
     tx.prepare_cached(
-        "INSERT INTO audit (at, actor, source, action, mac, tenant, detail) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        "INSERT INTO audit (at, actor, source, action, mac, tenant, detail, partner_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
     )
     .and_then(|mut s| {
         s.execute(params![
-            row.at, row.actor, row.source, row.action, row.mac, row.tenant, row.detail
+            row.at,
+            row.actor,
+            row.source,
+            row.action,
+            row.mac,
+            row.tenant,
+            row.detail,
+            row.partner
         ])
     })
     .db()?;
@@ -38,12 +45,14 @@ pub(super) async fn log(store: &SqliteStore, q: AuditQuery) -> Result<Vec<AuditE
             all(
                 conn,
                 "SELECT id, at, actor, source, action, mac, tenant, detail FROM audit \
-                 WHERE id > ?1 AND (?2 IS NULL OR mac = ?2) AND (?3 IS NULL OR tenant = ?3) ORDER BY id LIMIT ?4",
+                 WHERE id > ?1 AND (?2 IS NULL OR mac = ?2) AND (?3 IS NULL OR tenant = ?3) \
+                 AND (?5 IS NULL OR partner_id = ?5) ORDER BY id LIMIT ?4",
                 params![
                     q.after.unwrap_or(0),
                     q.mac.map(|m| m.to_string()),
                     q.tenant,
-                    codec::limit(q.limit)
+                    codec::limit(q.limit),
+                    q.partner
                 ],
                 decode::audit_entry,
             )

@@ -36,6 +36,7 @@ mod schema;
 mod secrets;
 mod sightings;
 mod tenants;
+mod users;
 
 /// The SQLite store.
 #[derive(Clone)]

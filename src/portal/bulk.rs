@@ -1,0 +1,222 @@
+//! Bulk add: many phones pasted one per line (`MAC[;Gigaset ID]`, any notation) for one
+//! instance. "Check" shows each row's verdict without changing anything (valid, invalid with
+//! the reason, in use, already yours — the claim rules' own check); "Register" imports the
+//! rows through the partner API's import, committed together, and shows each row's result.
+//!
+//! Must not know SQL or the claim rules themselves.
+
+use std::collections::HashMap;
+
+use axum::body::Body;
+use axum::extract::{Query, Request, State};
+use axum::http::header;
+use axum::response::Response;
+use axum::{Form, Json};
+use serde::Serialize;
+use serde_json::json;
+
+use super::i18n::Lang;
+use super::pages::Pages;
+use super::session::PortalUser;
+use super::PortalState;
+use crate::partner_api::check::check_mac;
+use crate::partner_api::devices::import_devices;
+use crate::store::Page;
+
+type Fields = Form<HashMap<String, String>>;
+
+/// Most lines one paste may hold.
+pub const MAX_LINES: usize = 1000;
+
+/// One pasted line and its verdict.
+#[derive(Serialize)]
+struct Row {
+    line: usize,
+    mac: String,
+    claim_code: Option<String>,
+    state: String,
+    label: String,
+    reason: Option<String>,
+}
+
+/// The non-empty lines of a paste: (line number, MAC text, Gigaset ID).
+fn lines(text: &str) -> Vec<(usize, String, Option<String>)> {
+    text.lines()
+        .enumerate()
+        .filter_map(|(i, line)| {
+            let line = line.trim();
+            if line.is_empty() {
+                return None;
+            }
+            let mut fields = line.split([';', ',']).map(|f| f.trim().trim_matches('"'));
+            let mac = fields.next().unwrap_or("");
+            let code = fields.next().filter(|c| !c.is_empty());
+            // A CSV file's header row names its columns.
+            if i == 0 && mac.eq_ignore_ascii_case("mac") {
+                return None;
+            }
+            Some((i + 1, mac.to_owned(), code.map(str::to_owned)))
+        })
+        .collect()
+}
+
+fn row_reason(lang: Lang, code: Option<&str>, message: Option<&str>) -> Option<String> {
+    let code = code?;
+    lang.error(code, None)
+        .or_else(|| lang.error("could_not_be_registered", Some(code)))
+        .or_else(|| message.map(str::to_owned))
+}
+
+async fn instance_names(state: &PortalState, user: &PortalUser) -> Vec<String> {
+    state
+        .api
+        .store
+        .tenants_of(Some(user.user.partner), Page::all())
+        .await
+        .map(|ts| ts.into_iter().map(|t| t.name.to_string()).collect())
+        .unwrap_or_default()
+}
+
+fn render(
+    state: &PortalState,
+    user: &PortalUser,
+    status: u16,
+    instances: &[String],
+    form: Option<&HashMap<String, String>>,
+    rows: &[Row],
+    committed: bool,
+) -> Response {
+    let mut c = Pages::context(user.lang, Some(user), "bulk");
+    c.insert("instances", instances);
+    c.insert("form", &form);
+    c.insert("rows", rows);
+    c.insert("committed", &committed);
+    c.insert("max_lines", &MAX_LINES);
+    state.pages.render(status, "bulk.html", &c)
+}
+
+/// The paste form.
+pub async fn form(
+    State(state): State<PortalState>,
+    user: PortalUser,
+    Query(_): Query<HashMap<String, String>>,
+) -> Response {
+    let instances = instance_names(&state, &user).await;
+    render(&state, &user, 200, &instances, None, &[], false)
+}
+
+/// Checks the pasted lines, or registers them.
+pub async fn submit(
+    State(state): State<PortalState>,
+    user: PortalUser,
+    Form(form): Fields,
+) -> Response {
+    if !user.csrf_ok(form.get("csrf").map(String::as_str)) {
+        return state.pages.message(user.lang, 403, "forbidden");
+    }
+    let instances = instance_names(&state, &user).await;
+    let pasted = lines(form.get("lines").map_or("", String::as_str));
+    if pasted.len() > MAX_LINES {
+        return render(&state, &user, 413, &instances, Some(&form), &[], false);
+    }
+    let tenant = form.get("tenant").cloned().unwrap_or_default();
+    if form.get("action").map(String::as_str) == Some("commit") {
+        let devices: Vec<_> = pasted
+            .iter()
+            .map(|(_, mac, code)| json!({"mac": mac, "tenant": tenant, "claim_code": code}))
+            .collect();
+        let body = json!({ "devices": devices }).to_string();
+        let Ok(req) = Request::builder()
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(body))
+        else {
+            return state.pages.message(user.lang, 500, "error_internal");
+        };
+        return match import_devices(State(state.api.clone()), user.caller(), req).await {
+            Ok(Json(out)) => {
+                let rows: Vec<Row> = out
+                    .results
+                    .into_iter()
+                    .map(|r| {
+                        let (line, claim_code) = pasted
+                            .get(r.row)
+                            .map_or((r.row + 1, None), |(l, _, c)| (*l, c.clone()));
+                        Row {
+                            line,
+                            label: user.lang.t(&format!("state_{}", r.status)).to_owned(),
+                            reason: row_reason(user.lang, r.code.as_deref(), r.message.as_deref()),
+                            mac: r.mac,
+                            claim_code,
+                            state: r.status,
+                        }
+                    })
+                    .collect();
+                render(&state, &user, 200, &instances, Some(&form), &rows, true)
+            }
+            Err(e) => state.pages.api_error(&user, &e),
+        };
+    }
+    let mut rows = Vec::with_capacity(pasted.len());
+    for (line, mac, code) in pasted {
+        let mut params = serde_json::Map::new();
+        params.insert(
+            "mac".into(),
+            json!(mac.chars().take(64).collect::<String>()),
+        );
+        if let Some(c) = &code {
+            params.insert(
+                "claim_code".into(),
+                json!(c.chars().take(16).collect::<String>()),
+            );
+        }
+        let Ok(p) = serde_json::from_value(serde_json::Value::Object(params)) else {
+            continue;
+        };
+        let (state_name, reason) =
+            match check_mac(State(state.api.clone()), user.caller(), Ok(Query(p))).await {
+                Ok(Json(out)) => {
+                    let v = serde_json::to_value(&out).unwrap_or_default();
+                    (
+                        v["state"].as_str().unwrap_or("invalid_mac").to_owned(),
+                        None,
+                    )
+                }
+                Err(e) => (
+                    "invalid_mac".to_owned(),
+                    Some(super::pages::error_text(user.lang, &e)),
+                ),
+            };
+        rows.push(Row {
+            line,
+            mac,
+            claim_code: code,
+            label: user.lang.t(&format!("state_{state_name}")).to_owned(),
+            state: state_name,
+            reason,
+        });
+    }
+    render(&state, &user, 200, &instances, Some(&form), &rows, false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pasted_lines_split_into_mac_and_id() {
+        let got = lines("805ec0123456\n\n  7C:2F:80:E0:D6:05 ; AB12 \n00:04:13,\n");
+        assert_eq!(
+            lines("mac,claim_code,display_name\n\"805ec0123456\",,Desk\n"),
+            vec![(2, "805ec0123456".to_owned(), None)],
+            "a CSV file with its header"
+        );
+        assert_eq!(
+            got,
+            vec![
+                (1, "805ec0123456".to_owned(), None),
+                (3, "7C:2F:80:E0:D6:05".to_owned(), Some("AB12".to_owned())),
+                (4, "00:04:13".to_owned(), None),
+            ]
+        );
+    }
+}

@@ -1,0 +1,396 @@
+//! The Devices tab: the partner's phones (paged, searched by the beginning of a MAC in any
+//! notation, filtered by instance, vendor and never seen), the "+ New phone" form with live
+//! checking (`/devices/check`, read by the embedded script), and a phone's page: status, the
+//! config it will get (secrets masked), reopening enrolment, rotating credentials, moving, and
+//! releasing after a confirmation. Every action is the partner API's handler with the user as
+//! caller, so refusals ("could not be registered" with its reason, "already in use" without a
+//! word about the owner) and audit are the API's.
+//!
+//! Must not know SQL or the claim rules themselves.
+
+use std::collections::HashMap;
+
+use axum::extract::{Path, Query, State};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::{Form, Json};
+use serde_json::json;
+
+use super::pages::{error_text, Pages};
+use super::session::PortalUser;
+use super::PortalState;
+use crate::partner_api::check::check_mac;
+use crate::partner_api::devices::{
+    claim_device, get_device, list_devices, open_enrolment, release_device, rotate_credentials,
+    update_device,
+};
+use crate::partner_api::error::ApiError;
+use crate::partner_api::preview::preview_config;
+use crate::partner_api::wire::{DeviceIn, DevicePatch, EnrolmentIn, TenantOut};
+use crate::partner_api::{ApiPath, JsonBody, OptionalJsonBody};
+use crate::store::Page;
+
+type Fields = Form<HashMap<String, String>>;
+
+/// Devices listed on one page.
+const PAGE: usize = 50;
+
+fn text(form: &HashMap<String, String>, name: &str) -> Option<String> {
+    form.get(name)
+        .map(|v| v.trim().to_owned())
+        .filter(|v| !v.is_empty())
+}
+
+fn csrf_refused(
+    state: &PortalState,
+    user: &PortalUser,
+    form: &HashMap<String, String>,
+) -> Option<Response> {
+    (!user.csrf_ok(form.get("csrf").map(String::as_str)))
+        .then(|| state.pages.message(user.lang, 403, "forbidden"))
+}
+
+/// `/`: the device list.
+pub async fn home() -> Redirect {
+    Redirect::to("/devices")
+}
+
+/// The partner's instance names, for filters and the move menu.
+async fn instance_names(state: &PortalState, user: &PortalUser) -> Result<Vec<String>, ApiError> {
+    Ok(state
+        .api
+        .store
+        .tenants_of(Some(user.user.partner), Page::all())
+        .await?
+        .into_iter()
+        .map(|t| TenantOut::from(t).name)
+        .collect())
+}
+
+/// The beginning of a MAC as typed (`80:5E:c0`, `805e-c0`): its hex digits, or `None` if it
+/// holds anything but hex digits and separators.
+fn mac_fragment(typed: &str) -> Option<String> {
+    let typed = typed.trim();
+    typed
+        .chars()
+        .all(|c| c.is_ascii_hexdigit() || ":.- ".contains(c))
+        .then(|| {
+            typed
+                .chars()
+                .filter(char::is_ascii_hexdigit)
+                .map(|c| c.to_ascii_lowercase())
+                .collect()
+        })
+}
+
+/// The device list with its search and filters.
+pub async fn list(
+    State(state): State<PortalState>,
+    user: PortalUser,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let search = text(&q, "q");
+    let mut params = serde_json::Map::new();
+    params.insert("limit".into(), json!(PAGE));
+    let mut problem = None;
+    if let Some(typed) = &search {
+        match mac_fragment(typed) {
+            Some(hex) if hex.len() <= 12 => {
+                params.insert("mac_contains".into(), json!(hex));
+            }
+            _ => problem = Some(user.lang.t("mac_invalid").to_owned()),
+        }
+    }
+    for key in ["tenant", "vendor", "after"] {
+        if let Some(v) = text(&q, key) {
+            params.insert(key.into(), json!(v));
+        }
+    }
+    // A date picker gives `YYYY-MM-DD`: from that day's start (UTC).
+    let seen_since = text(&q, "seen_since").filter(|d| {
+        d.len() == 10
+            && d.bytes().enumerate().all(|(i, b)| match i {
+                4 | 7 => b == b'-',
+                _ => b.is_ascii_digit(),
+            })
+    });
+    if let Some(day) = &seen_since {
+        params.insert("seen_since".into(), json!(format!("{day}T00:00:00Z")));
+    }
+    let never_seen = q.get("never_seen").is_some_and(|v| v == "1");
+    if never_seen {
+        params.insert("never_seen".into(), json!(true));
+    }
+    let devices = match serde_json::from_value(serde_json::Value::Object(params)) {
+        Ok(p) => match list_devices(State(state.api.clone()), user.caller(), Ok(Query(p))).await {
+            Ok(Json(list)) => Some(list),
+            Err(e) => {
+                problem = Some(error_text(user.lang, &e));
+                None
+            }
+        },
+        Err(_) => None,
+    };
+    let instances = match instance_names(&state, &user).await {
+        Ok(i) => i,
+        Err(e) => return state.pages.api_error(&user, &e),
+    };
+    let mut c = Pages::context(user.lang, Some(&user), "devices");
+    c.insert("instances", &instances);
+    c.insert("q", &search);
+    c.insert("tenant", &text(&q, "tenant"));
+    c.insert("vendor", &text(&q, "vendor"));
+    c.insert("never_seen", &never_seen);
+    c.insert("seen_since", &seen_since);
+    c.insert("problem", &problem);
+    c.insert("released", &q.contains_key("released"));
+    c.insert(
+        "devices",
+        &devices.as_ref().map(|d| &d.devices).unwrap_or(&Vec::new()),
+    );
+    c.insert("next", &devices.and_then(|d| d.next));
+    state.pages.render(200, "devices.html", &c)
+}
+
+async fn new_page(
+    state: &PortalState,
+    user: &PortalUser,
+    status: u16,
+    form: Option<&HashMap<String, String>>,
+    error: Option<String>,
+) -> Response {
+    let instances = match instance_names(state, user).await {
+        Ok(i) => i,
+        Err(e) => return state.pages.api_error(user, &e),
+    };
+    let mut c = Pages::context(user.lang, Some(user), "devices");
+    c.insert("instances", &instances);
+    c.insert("form", &form);
+    c.insert("error", &error);
+    state.pages.render(status, "device_new.html", &c)
+}
+
+/// The "+ New phone" form.
+pub async fn new_form(State(state): State<PortalState>, user: PortalUser) -> Response {
+    new_page(&state, &user, 200, None, None).await
+}
+
+/// Registers (claims) a phone for one of the partner's instances.
+pub async fn create(
+    State(state): State<PortalState>,
+    user: PortalUser,
+    Form(form): Fields,
+) -> Response {
+    if let Some(refused) = csrf_refused(&state, &user, &form) {
+        return refused;
+    }
+    let body = DeviceIn {
+        mac: text(&form, "mac").unwrap_or_default(),
+        tenant: text(&form, "tenant").unwrap_or_default(),
+        claim_code: text(&form, "claim_code"),
+        display_name: text(&form, "display_name"),
+        lines: Vec::new(),
+        enrolment_hours: None,
+        enrolment_networks: Vec::new(),
+    };
+    match claim_device(State(state.api.clone()), user.caller(), JsonBody(body)).await {
+        Ok((_, Json(device))) => {
+            Redirect::to(&format!("/devices/{}?created=1", device.mac)).into_response()
+        }
+        Err(e) => {
+            let error = Some(error_text(user.lang, &e));
+            new_page(&state, &user, e.status().as_u16(), Some(&form), error).await
+        }
+    }
+}
+
+/// Where a typed MAC stands, for the form's live check: its vendor from the OUI, whether a
+/// Gigaset ID is needed, and the claim rules' verdict with its label in the user's language.
+pub async fn check(
+    State(state): State<PortalState>,
+    user: PortalUser,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let mut params = serde_json::Map::new();
+    params.insert("mac".into(), json!(q.get("mac").map_or("", |m| m.as_str())));
+    if let Some(code) = text(&q, "claim_code") {
+        params.insert("claim_code".into(), json!(code));
+    }
+    let Ok(p) = serde_json::from_value(serde_json::Value::Object(params)) else {
+        return Json(json!({"state": "invalid_mac"})).into_response();
+    };
+    match check_mac(State(state.api.clone()), user.caller(), Ok(Query(p))).await {
+        Ok(Json(out)) => {
+            let mut value = serde_json::to_value(&out).unwrap_or_default();
+            let key = format!("state_{}", value["state"].as_str().unwrap_or("invalid_mac"));
+            value["label"] = json!(user.lang.t(&key));
+            Json(value).into_response()
+        }
+        Err(e) => (e.status(), Json(json!({"state": "invalid_mac"}))).into_response(),
+    }
+}
+
+/// A phone's page: status, config preview, actions.
+pub async fn page(
+    State(state): State<PortalState>,
+    user: PortalUser,
+    Path(mac): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let device = match get_device(
+        State(state.api.clone()),
+        user.caller(),
+        ApiPath(mac.clone()),
+    )
+    .await
+    {
+        Ok(Json(d)) => d,
+        Err(e) => return state.pages.api_error(&user, &e),
+    };
+    let preview = match serde_json::from_value(json!({})) {
+        Ok(p) => preview_config(
+            State(state.api.clone()),
+            user.caller(),
+            ApiPath(mac),
+            Ok(Query(p)),
+        )
+        .await
+        .ok()
+        .map(|Json(p)| p.config),
+        Err(_) => None,
+    };
+    let instances = match instance_names(&state, &user).await {
+        Ok(i) => i,
+        Err(e) => return state.pages.api_error(&user, &e),
+    };
+    let mut c = Pages::context(user.lang, Some(&user), "devices");
+    c.insert("device", &device);
+    c.insert("preview", &preview);
+    c.insert("instances", &instances);
+    c.insert("created", &q.contains_key("created"));
+    c.insert("done", &q.contains_key("done"));
+    state.pages.render(200, "device.html", &c)
+}
+
+/// Answers an action on a phone: back to its page, or the refusal.
+fn after_action<T>(
+    state: &PortalState,
+    user: &PortalUser,
+    mac: &str,
+    result: Result<T, ApiError>,
+) -> Response {
+    match result {
+        Ok(_) => match crate::domain::Mac::parse(mac) {
+            Ok(m) => Redirect::to(&format!("/devices/{}?done=1", m.to_lower_hex())).into_response(),
+            Err(_) => Redirect::to("/devices").into_response(),
+        },
+        Err(e) => state.pages.api_error(user, &e),
+    }
+}
+
+/// Reopens the phone's enrolment window (the default length).
+pub async fn reopen(
+    State(state): State<PortalState>,
+    user: PortalUser,
+    Path(mac): Path<String>,
+    Form(form): Fields,
+) -> Response {
+    if let Some(refused) = csrf_refused(&state, &user, &form) {
+        return refused;
+    }
+    let result = open_enrolment(
+        State(state.api.clone()),
+        user.caller(),
+        ApiPath(mac.clone()),
+        OptionalJsonBody(EnrolmentIn::default()),
+    )
+    .await;
+    after_action(&state, &user, &mac, result)
+}
+
+/// Asks for new credentials at the phone's next fetch.
+pub async fn rotate(
+    State(state): State<PortalState>,
+    user: PortalUser,
+    Path(mac): Path<String>,
+    Form(form): Fields,
+) -> Response {
+    if let Some(refused) = csrf_refused(&state, &user, &form) {
+        return refused;
+    }
+    let result = rotate_credentials(
+        State(state.api.clone()),
+        user.caller(),
+        ApiPath(mac.clone()),
+    )
+    .await;
+    after_action(&state, &user, &mac, result)
+}
+
+/// Moves the phone to another of the partner's instances.
+pub async fn move_to(
+    State(state): State<PortalState>,
+    user: PortalUser,
+    Path(mac): Path<String>,
+    Form(form): Fields,
+) -> Response {
+    if let Some(refused) = csrf_refused(&state, &user, &form) {
+        return refused;
+    }
+    let patch = DevicePatch {
+        tenant: text(&form, "tenant"),
+        ..DevicePatch::default()
+    };
+    let result = update_device(
+        State(state.api.clone()),
+        user.caller(),
+        ApiPath(mac.clone()),
+        JsonBody(patch),
+    )
+    .await;
+    after_action(&state, &user, &mac, result)
+}
+
+/// The confirmation step before a release.
+pub async fn release_confirm(
+    State(state): State<PortalState>,
+    user: PortalUser,
+    Path(mac): Path<String>,
+) -> Response {
+    match get_device(State(state.api.clone()), user.caller(), ApiPath(mac)).await {
+        Ok(Json(device)) => {
+            let mut c = Pages::context(user.lang, Some(&user), "devices");
+            c.insert("device", &device);
+            state.pages.render(200, "release.html", &c)
+        }
+        Err(e) => state.pages.api_error(&user, &e),
+    }
+}
+
+/// Releases the phone (after the confirmation page).
+pub async fn release(
+    State(state): State<PortalState>,
+    user: PortalUser,
+    Path(mac): Path<String>,
+    Form(form): Fields,
+) -> Response {
+    if let Some(refused) = csrf_refused(&state, &user, &form) {
+        return refused;
+    }
+    match release_device(State(state.api.clone()), user.caller(), ApiPath(mac)).await {
+        Ok(_) => Redirect::to("/devices?released=1").into_response(),
+        Err(e) => state.pages.api_error(&user, &e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mac_fragments_in_any_notation() {
+        assert_eq!(mac_fragment("80:5E:C0").as_deref(), Some("805ec0"));
+        assert_eq!(mac_fragment("805e-c0").as_deref(), Some("805ec0"));
+        assert_eq!(mac_fragment("805e.c017").as_deref(), Some("805ec017"));
+        assert_eq!(mac_fragment("80x5"), None);
+    }
+}

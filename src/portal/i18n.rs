@@ -1,0 +1,327 @@
+//! The portal's languages: English, French and German message catalogs, the choice of one
+//! from a user's stored preference or the browser's `Accept-Language`, and dates written the
+//! way each language writes them.
+//!
+//! Owns every text the portal shows a person, refusals included (looked up by the API's stable
+//! error codes). Must not know HTTP routing, sessions or the store.
+
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
+/// A language the portal speaks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Lang {
+    /// English (the default).
+    En,
+    /// French.
+    Fr,
+    /// German.
+    De,
+}
+
+impl Lang {
+    /// Every language, in the order the language menu lists them.
+    pub const ALL: [Lang; 3] = [Lang::En, Lang::Fr, Lang::De];
+
+    /// The ISO 639-1 code.
+    pub fn code(self) -> &'static str {
+        match self {
+            Lang::En => "en",
+            Lang::Fr => "fr",
+            Lang::De => "de",
+        }
+    }
+
+    /// The language with this code (`fr`, `fr-CH`, `DE`), if the portal speaks it.
+    pub fn from_code(code: &str) -> Option<Lang> {
+        let primary = code.trim().split(['-', '_']).next()?.to_ascii_lowercase();
+        Lang::ALL.into_iter().find(|l| l.code() == primary)
+    }
+
+    /// The best language for an `Accept-Language` header: the spoken one with the highest
+    /// quality (earliest on a tie), English when none is spoken.
+    pub fn negotiate(header: Option<&str>) -> Lang {
+        let mut best: Option<(f32, Lang)> = None;
+        for item in header.unwrap_or("").split(',') {
+            let mut parts = item.split(';');
+            let Some(lang) = parts.next().and_then(Lang::from_code) else {
+                continue;
+            };
+            let q = parts
+                .find_map(|p| p.trim().strip_prefix("q="))
+                .and_then(|q| q.trim().parse::<f32>().ok())
+                .unwrap_or(1.0);
+            if q > 0.0 && best.is_none_or(|(b, _)| q > b) {
+                best = Some((q, lang));
+            }
+        }
+        best.map_or(Lang::En, |(_, l)| l)
+    }
+
+    /// This language's catalog: message key → text.
+    pub fn catalog(self) -> &'static HashMap<&'static str, &'static str> {
+        static CATALOGS: OnceLock<[HashMap<&'static str, &'static str>; 3]> = OnceLock::new();
+        let all = CATALOGS.get_or_init(|| {
+            let column = |i: usize| MESSAGES.iter().map(|m| (m.0, m.1[i])).collect();
+            [column(0), column(1), column(2)]
+        });
+        &all[self as usize]
+    }
+
+    /// The text of `key` (the key itself if a message is missing, which a test rules out).
+    pub fn t(self, key: &str) -> &'static str {
+        self.catalog()
+            .get(key)
+            .copied()
+            .unwrap_or_else(|| Lang::En.catalog().get(key).copied().unwrap_or("?"))
+    }
+
+    /// An RFC 3339 UTC time as this language writes a date and time.
+    pub fn date(self, rfc3339: &str) -> String {
+        // The API writes `YYYY-MM-DDTHH:MM:SS.mmmZ`; anything else is shown as it is.
+        let b = rfc3339.as_bytes();
+        if b.len() < 16 || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' {
+            return rfc3339.to_owned();
+        }
+        let (y, m, d, hm) = (
+            &rfc3339[0..4],
+            &rfc3339[5..7],
+            &rfc3339[8..10],
+            &rfc3339[11..16],
+        );
+        match self {
+            Lang::En => format!("{y}-{m}-{d} {hm} UTC"),
+            Lang::Fr => format!("{d}/{m}/{y} {hm} UTC"),
+            Lang::De => format!("{d}.{m}.{y}, {hm} UTC"),
+        }
+    }
+
+    /// The message for an API error code (and, for a MAC that could not be registered, the
+    /// rule's code), or `None` when the catalog has none (the API's English text is shown).
+    pub fn error(self, code: &str, reason: Option<&str>) -> Option<String> {
+        let key = format!("error_{code}");
+        let text = self.catalog().get(key.as_str())?;
+        Some(
+            match reason.and_then(|r| self.catalog().get(format!("reason_{r}").as_str())) {
+                Some(why) => format!("{text}: {why}"),
+                None => (*text).to_owned(),
+            },
+        )
+    }
+}
+
+/// Every message: key, then English, French, German.
+const MESSAGES: &[(&str, [&str; 3])] = &[
+    ("title", ["zerotouch partner portal", "Portail partenaire zerotouch", "zerotouch Partnerportal"]),
+    ("skip", ["Skip to content", "Aller au contenu", "Zum Inhalt springen"]),
+    ("nav_customers", ["Customers", "Clients", "Kunden"]),
+    ("nav_instances", ["Instances", "Instances", "Instanzen"]),
+    ("nav_devices", ["Devices", "Appareils", "Geräte"]),
+    ("nav_bulk", ["Bulk add", "Ajout en masse", "Massenimport"]),
+    ("nav_invite", ["Invite a colleague", "Inviter un collègue", "Kollegen einladen"]),
+    ("nav_audit", ["Audit", "Journal", "Protokoll"]),
+    ("audit_title", ["Audit log", "Journal d'audit", "Änderungsprotokoll"]),
+    ("when", ["When", "Quand", "Wann"]),
+    ("who", ["Who", "Qui", "Wer"]),
+    ("action", ["Action", "Action", "Aktion"]),
+    ("nav_tokens", ["API tokens", "Jetons d'API", "API-Token"]),
+    ("tokens_title", ["API tokens", "Jetons d'API", "API-Token"]),
+    ("token_name", ["Name", "Nom", "Name"]),
+    ("read_only", ["Read only", "Lecture seule", "Nur lesen"]),
+    ("expires", ["Expires", "Expire", "Läuft ab"]),
+    ("scope", ["Scope", "Portée", "Umfang"]),
+    ("last_used", ["Last used", "Dernière utilisation", "Zuletzt benutzt"]),
+    ("revoke", ["Revoke", "Révoquer", "Widerrufen"]),
+    ("revoked", ["revoked", "révoqué", "widerrufen"]),
+    ("token_create", ["Issue a token", "Émettre un jeton", "Token ausstellen"]),
+    ("token_once", ["Copy this token now: it is shown only once.", "Copiez ce jeton maintenant : il n'est affiché qu'une fois.", "Kopieren Sie dieses Token jetzt: es wird nur einmal angezeigt."]),
+    ("select", ["Select", "Sélectionner", "Auswählen"]),
+    ("selected_move", ["Move the selected phones to", "Déplacer les téléphones sélectionnés vers", "Ausgewählte Telefone verschieben nach"]),
+    ("selected_release", ["Release the selected phones…", "Libérer les téléphones sélectionnés…", "Ausgewählte Telefone freigeben…"]),
+    ("release_selected_confirm", ["Release these phones? They will stop receiving their configuration and can be registered by anyone.", "Libérer ces téléphones ? Ils ne recevront plus leur configuration et pourront être enregistrés par n'importe qui.", "Diese Telefone freigeben? Sie erhalten dann keine Konfiguration mehr und können von jedem registriert werden."]),
+    ("state_released", ["released", "libéré", "freigegeben"]),
+    ("state_moved", ["moved", "déplacé", "verschoben"]),
+    ("firmware_policy", ["Firmware policy", "Politique de firmware", "Firmware-Vorgabe"]),
+    ("firmware_hint", ["One per line: vendor;model;version;url (e.g. yealink;T46S;66.86.0.15;https://fw.example/T46S.rom)", "Une par ligne : fabricant;modèle;version;url (ex. yealink;T46S;66.86.0.15;https://fw.example/T46S.rom)", "Eine pro Zeile: Hersteller;Modell;Version;URL (z. B. yealink;T46S;66.86.0.15;https://fw.example/T46S.rom)"]),
+    ("delete", ["Delete", "Supprimer", "Löschen"]),
+    ("delete_yes", ["Yes, delete it", "Oui, la supprimer", "Ja, löschen"]),
+    ("delete_instance_confirm", ["Delete this instance? Only an instance without phones can be deleted.", "Supprimer cette instance ? Seule une instance sans téléphone peut être supprimée.", "Diese Instanz löschen? Nur eine Instanz ohne Telefone kann gelöscht werden."]),
+    ("logout", ["Log out", "Se déconnecter", "Abmelden"]),
+    ("language", ["Language", "Langue", "Sprache"]),
+    ("change", ["Change", "Changer", "Ändern"]),
+    ("save", ["Save", "Enregistrer", "Speichern"]),
+    ("create", ["Create", "Créer", "Anlegen"]),
+    ("cancel", ["Cancel", "Annuler", "Abbrechen"]),
+    ("search", ["Search", "Rechercher", "Suchen"]),
+    ("next_page", ["Next page", "Page suivante", "Nächste Seite"]),
+    ("none_yet", ["Nothing here yet.", "Rien pour l'instant.", "Noch nichts vorhanden."]),
+    ("login_title", ["Log in", "Connexion", "Anmelden"]),
+    ("email", ["E-mail", "E-mail", "E-Mail"]),
+    ("password", ["Password", "Mot de passe", "Passwort"]),
+    ("password_again", ["Password (again)", "Mot de passe (confirmation)", "Passwort (Wiederholung)"]),
+    ("login_button", ["Log in", "Se connecter", "Anmelden"]),
+    ("login_failed", ["Wrong e-mail or password.", "E-mail ou mot de passe incorrect.", "E-Mail oder Passwort falsch."]),
+    ("login_throttled", ["Too many failed attempts. Try again in a few minutes.", "Trop de tentatives échouées. Réessayez dans quelques minutes.", "Zu viele Fehlversuche. Bitte in einigen Minuten erneut versuchen."]),
+    ("logged_out", ["You are logged out.", "Vous êtes déconnecté.", "Sie sind abgemeldet."]),
+    ("session_ended", ["Your session ended. Please log in again.", "Votre session a expiré. Veuillez vous reconnecter.", "Ihre Sitzung ist abgelaufen. Bitte melden Sie sich erneut an."]),
+    ("set_password_title", ["Choose your password", "Choisissez votre mot de passe", "Passwort festlegen"]),
+    ("set_password_hint", ["At least 12 characters.", "Au moins 12 caractères.", "Mindestens 12 Zeichen."]),
+    ("set_password_button", ["Set password", "Définir le mot de passe", "Passwort festlegen"]),
+    ("password_short", ["The password must have at least 12 characters.", "Le mot de passe doit comporter au moins 12 caractères.", "Das Passwort muss mindestens 12 Zeichen haben."]),
+    ("password_mismatch", ["The two passwords differ.", "Les deux mots de passe diffèrent.", "Die beiden Passwörter stimmen nicht überein."]),
+    ("link_invalid", ["This link is not valid any more. Ask your administrator for a new one.", "Ce lien n'est plus valable. Demandez-en un nouveau à votre administrateur.", "Dieser Link ist nicht mehr gültig. Bitten Sie Ihren Administrator um einen neuen."]),
+    ("password_set", ["Your password is set. You can log in now.", "Votre mot de passe est défini. Vous pouvez vous connecter.", "Ihr Passwort ist gesetzt. Sie können sich jetzt anmelden."]),
+    ("forbidden", ["This form has expired or did not come from this site. Reload the page and try again.", "Ce formulaire a expiré ou ne provient pas de ce site. Rechargez la page et réessayez.", "Dieses Formular ist abgelaufen oder stammt nicht von dieser Seite. Laden Sie die Seite neu und versuchen Sie es erneut."]),
+    ("not_found", ["Not found.", "Introuvable.", "Nicht gefunden."]),
+    ("unavailable", ["The service is unavailable right now. Try again shortly.", "Le service est momentanément indisponible. Réessayez dans un instant.", "Der Dienst ist gerade nicht verfügbar. Bitte gleich erneut versuchen."]),
+    ("customers_title", ["Customers", "Clients", "Kunden"]),
+    ("customer_new", ["+ New customer", "+ Nouveau client", "+ Neuer Kunde"]),
+    ("customer_edit", ["Edit customer", "Modifier le client", "Kunde bearbeiten"]),
+    ("company", ["Company", "Société", "Firma"]),
+    ("contact", ["Contact", "Contact", "Ansprechpartner"]),
+    ("address", ["Address", "Adresse", "Adresse"]),
+    ("phone", ["Phone", "Téléphone", "Telefon"]),
+    ("created", ["Created", "Créé", "Angelegt"]),
+    ("saved", ["Saved.", "Enregistré.", "Gespeichert."]),
+    ("instances_title", ["Instances", "Instances", "Instanzen"]),
+    ("instance_new", ["+ New instance", "+ Nouvelle instance", "+ Neue Instanz"]),
+    ("instance_edit", ["Instance settings", "Réglages de l'instance", "Instanz-Einstellungen"]),
+    ("instance_name", ["Name (DNS label)", "Nom (label DNS)", "Name (DNS-Label)"]),
+    ("customer", ["Customer", "Client", "Kunde"]),
+    ("no_customer", ["(none)", "(aucun)", "(keiner)"]),
+    ("sip_server", ["SIP server", "Serveur SIP", "SIP-Server"]),
+    ("sip_port", ["SIP port", "Port SIP", "SIP-Port"]),
+    ("transport", ["Transport", "Transport", "Transport"]),
+    ("expiry", ["Registration expiry (seconds)", "Expiration de l'enregistrement (secondes)", "Registrierungsdauer (Sekunden)"]),
+    ("keepalive", ["NAT keep-alive (seconds)", "Keep-alive NAT (secondes)", "NAT-Keep-alive (Sekunden)"]),
+    ("ntp_server", ["NTP server", "Serveur NTP", "NTP-Server"]),
+    ("recheck", ["Configuration re-check (minutes)", "Nouvelle vérification de la configuration (minutes)", "Konfiguration erneut prüfen (Minuten)"]),
+    ("seen_since", ["Seen since", "Vu depuis", "Gesehen seit"]),
+    ("timezone", ["Time zone", "Fuseau horaire", "Zeitzone"]),
+    ("phone_language", ["Phone language", "Langue des téléphones", "Telefonsprache"]),
+    ("phone_auth", ["Phone authentication", "Authentification des téléphones", "Telefon-Authentifizierung"]),
+    ("phone_auth_enrolment", ["enrolment: the first fetch inside a phone's enrolment window binds it and gives it its own credentials; later fetches must authenticate. Recommended.", "enrolment : le premier téléchargement dans la fenêtre d'inscription lie le téléphone et lui donne ses propres identifiants ; les suivants doivent s'authentifier. Recommandé.", "enrolment: der erste Abruf im Registrierungsfenster bindet das Telefon und gibt ihm eigene Zugangsdaten; spätere Abrufe müssen sich authentifizieren. Empfohlen."]),
+    ("phone_auth_mac", ["mac: anyone who knows a MAC address gets its configuration, SIP passwords included. For trials only.", "mac : quiconque connaît une adresse MAC obtient sa configuration, mots de passe SIP compris. Pour des essais uniquement.", "mac: wer eine MAC-Adresse kennt, erhält deren Konfiguration samt SIP-Passwörtern. Nur für Tests."]),
+    ("devices_title", ["Devices", "Appareils", "Geräte"]),
+    ("device_new", ["+ New phone", "+ Nouveau téléphone", "+ Neues Telefon"]),
+    ("mac", ["MAC address", "Adresse MAC", "MAC-Adresse"]),
+    ("mac_search", ["MAC address or its beginning, any notation", "Adresse MAC ou son début, toute notation", "MAC-Adresse oder ihr Anfang, beliebige Schreibweise"]),
+    ("vendor", ["Vendor", "Fabricant", "Hersteller"]),
+    ("any", ["any", "tous", "alle"]),
+    ("model", ["Model", "Modèle", "Modell"]),
+    ("instance", ["Instance", "Instance", "Instanz"]),
+    ("last_seen", ["Last seen", "Vu pour la dernière fois", "Zuletzt gesehen"]),
+    ("never", ["never", "jamais", "nie"]),
+    ("never_seen_only", ["Never seen only", "Jamais vus uniquement", "Nur nie gesehene"]),
+    ("firmware", ["Firmware", "Firmware", "Firmware"]),
+    ("enrolment", ["Enrolment", "Inscription", "Registrierung"]),
+    ("gigaset_id", ["Gigaset ID (4 characters on the label)", "ID Gigaset (4 caractères sur l'étiquette)", "Gigaset-ID (4 Zeichen auf dem Etikett)"]),
+    ("display_name", ["Display name", "Nom affiché", "Anzeigename"]),
+    ("register", ["Register", "Enregistrer", "Registrieren"]),
+    ("device_created", ["The phone is registered.", "Le téléphone est enregistré.", "Das Telefon ist registriert."]),
+    ("device_title", ["Phone", "Téléphone", "Telefon"]),
+    ("status", ["Status", "État", "Status"]),
+    ("source", ["From", "Depuis", "Von"]),
+    ("config_preview", ["Configuration preview (passwords masked)", "Aperçu de la configuration (mots de passe masqués)", "Konfigurationsvorschau (Passwörter verborgen)"]),
+    ("no_preview", ["No preview on this node.", "Pas d'aperçu sur ce nœud.", "Keine Vorschau auf diesem Knoten."]),
+    ("reopen_enrolment", ["Reopen enrolment (7 days)", "Rouvrir l'inscription (7 jours)", "Registrierung wieder öffnen (7 Tage)"]),
+    ("rotate", ["Rotate credentials", "Renouveler les identifiants", "Zugangsdaten erneuern"]),
+    ("move_to", ["Move to instance", "Déplacer vers l'instance", "In Instanz verschieben"]),
+    ("move", ["Move", "Déplacer", "Verschieben"]),
+    ("release", ["Release", "Libérer", "Freigeben"]),
+    ("release_confirm", ["Release this phone? It will stop receiving its configuration and can be registered by anyone.", "Libérer ce téléphone ? Il ne recevra plus sa configuration et pourra être enregistré par n'importe qui.", "Dieses Telefon freigeben? Es erhält dann keine Konfiguration mehr und kann von jedem registriert werden."]),
+    ("release_yes", ["Yes, release it", "Oui, le libérer", "Ja, freigeben"]),
+    ("released", ["The phone is released.", "Le téléphone est libéré.", "Das Telefon ist freigegeben."]),
+    ("done", ["Done.", "Fait.", "Erledigt."]),
+    ("bulk_title", ["Bulk add", "Ajout en masse", "Massenimport"]),
+    ("bulk_lines", ["One phone per line: MAC[;Gigaset ID]", "Un téléphone par ligne : MAC[;ID Gigaset]", "Ein Telefon pro Zeile: MAC[;Gigaset-ID]"]),
+    ("bulk_file", ["Or load a CSV file (MAC, Gigaset ID) into the box", "Ou chargez un fichier CSV (MAC, ID Gigaset) dans la zone", "Oder eine CSV-Datei (MAC, Gigaset-ID) in das Feld laden"]),
+    ("bulk_preview", ["Check", "Vérifier", "Prüfen"]),
+    ("bulk_commit", ["Register the valid ones", "Enregistrer les valides", "Gültige registrieren"]),
+    ("line", ["Line", "Ligne", "Zeile"]),
+    ("result", ["Result", "Résultat", "Ergebnis"]),
+    ("state_available", ["valid", "valide", "gültig"]),
+    ("state_yours", ["already yours", "déjà à vous", "bereits Ihres"]),
+    ("state_in_use", ["in use", "déjà utilisée", "bereits vergeben"]),
+    ("state_invalid_mac", ["invalid", "invalide", "ungültig"]),
+    ("state_unsupported_vendor", ["invalid: unsupported vendor", "invalide : fabricant non pris en charge", "ungültig: Hersteller nicht unterstützt"]),
+    ("state_needs_claim_code", ["invalid: Gigaset ID missing", "invalide : ID Gigaset manquant", "ungültig: Gigaset-ID fehlt"]),
+    ("state_invalid_claim_code", ["invalid: wrong Gigaset ID", "invalide : ID Gigaset erroné", "ungültig: falsche Gigaset-ID"]),
+    ("state_created", ["registered", "enregistré", "registriert"]),
+    ("state_unchanged", ["already yours", "déjà à vous", "bereits Ihres"]),
+    ("state_updated", ["already yours (updated)", "déjà à vous (mis à jour)", "bereits Ihres (aktualisiert)"]),
+    ("state_refused", ["refused", "refusé", "abgelehnt"]),
+    ("invite_title", ["Invite a colleague", "Inviter un collègue", "Kollegen einladen"]),
+    ("invite_button", ["Create the invitation link", "Créer le lien d'invitation", "Einladungslink erstellen"]),
+    ("invite_link", ["Send this one-time link to your colleague (valid 3 days):", "Envoyez ce lien à usage unique à votre collègue (valable 3 jours) :", "Senden Sie diesen Einmal-Link an Ihren Kollegen (3 Tage gültig):"]),
+    ("mac_valid", ["valid", "valide", "gültig"]),
+    ("mac_invalid", ["not a valid MAC address", "adresse MAC non valide", "keine gültige MAC-Adresse"]),
+    ("error_already_in_use", ["This MAC address is already in use", "Cette adresse MAC est déjà utilisée", "Diese MAC-Adresse wird bereits verwendet"]),
+    ("error_could_not_be_registered", ["The MAC address could not be registered", "L'adresse MAC n'a pas pu être enregistrée", "Die MAC-Adresse konnte nicht registriert werden"]),
+    ("error_registered_elsewhere", ["The MAC address could not be registered: the phone is provisioned by another provider", "L'adresse MAC n'a pas pu être enregistrée : le téléphone est provisionné par un autre fournisseur", "Die MAC-Adresse konnte nicht registriert werden: das Telefon wird von einem anderen Anbieter provisioniert"]),
+    ("reason_invalid_mac", ["this is not a MAC address", "ce n'est pas une adresse MAC", "das ist keine MAC-Adresse"]),
+    ("reason_unsupported_vendor", ["this vendor is not supported", "ce fabricant n'est pas pris en charge", "dieser Hersteller wird nicht unterstützt"]),
+    ("reason_invalid_claim_code", ["the Gigaset ID is missing or malformed", "l'ID Gigaset est manquant ou mal formé", "die Gigaset-ID fehlt oder ist fehlerhaft"]),
+    ("reason_claim_code_mismatch", ["the Gigaset ID does not match this MAC address", "l'ID Gigaset ne correspond pas à cette adresse MAC", "die Gigaset-ID passt nicht zu dieser MAC-Adresse"]),
+    ("error_name_not_available", ["This instance name is not available", "Ce nom d'instance n'est pas disponible", "Dieser Instanzname ist nicht verfügbar"]),
+    ("error_email_taken", ["A user with this e-mail exists already", "Un utilisateur avec cet e-mail existe déjà", "Ein Benutzer mit dieser E-Mail existiert bereits"]),
+    ("error_invalid_email", ["This is not an e-mail address", "Ce n'est pas une adresse e-mail", "Das ist keine E-Mail-Adresse"]),
+    ("error_not_found", ["Not found", "Introuvable", "Nicht gefunden"]),
+    ("error_not_enrolled", ["This phone has not enrolled yet: there is nothing to rotate", "Ce téléphone n'est pas encore inscrit : rien à renouveler", "Dieses Telefon ist noch nicht registriert: es gibt nichts zu erneuern"]),
+    ("error_unavailable", ["The database is unreachable; try again shortly", "La base de données est injoignable ; réessayez dans un instant", "Die Datenbank ist nicht erreichbar; bitte gleich erneut versuchen"]),
+    ("error_invalid_field", ["A field is not valid", "Un champ n'est pas valide", "Ein Feld ist ungültig"]),
+    ("error_invalid_setting", ["A setting is not valid", "Un réglage n'est pas valide", "Eine Einstellung ist ungültig"]),
+    ("error_invalid_tenant_name", ["This is not a valid instance name (lower-case letters, digits and hyphens)", "Ce n'est pas un nom d'instance valide (minuscules, chiffres et tirets)", "Kein gültiger Instanzname (Kleinbuchstaben, Ziffern und Bindestriche)"]),
+    ("error_unknown_customer", ["Choose one of your customers", "Choisissez l'un de vos clients", "Wählen Sie einen Ihrer Kunden"]),
+    ("error_tenant_not_allowed", ["Choose one of your instances", "Choisissez l'une de vos instances", "Wählen Sie eine Ihrer Instanzen"]),
+    ("error_tenant_required", ["Choose an instance", "Choisissez une instance", "Wählen Sie eine Instanz"]),
+    ("error_tenant_has_devices", ["This instance still has phones: move or release them first", "Cette instance a encore des téléphones : déplacez-les ou libérez-les d'abord", "Diese Instanz hat noch Telefone: zuerst verschieben oder freigeben"]),
+    ("error_bad_request", ["The request is not valid", "La requête n'est pas valide", "Die Anfrage ist ungültig"]),
+    ("error_internal", ["Internal error", "Erreur interne", "Interner Fehler"]),
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accept_language_picks_the_best_spoken_language() {
+        assert_eq!(Lang::negotiate(None), Lang::En);
+        assert_eq!(Lang::negotiate(Some("fr-CH, fr;q=0.9, en;q=0.8")), Lang::Fr);
+        assert_eq!(Lang::negotiate(Some("es, de;q=0.5, en;q=0.4")), Lang::De);
+        assert_eq!(Lang::negotiate(Some("es, it")), Lang::En);
+        assert_eq!(Lang::negotiate(Some("de;q=0, fr;q=0.1")), Lang::Fr);
+    }
+
+    #[test]
+    fn every_message_has_three_distinct_keys_and_no_empty_text() {
+        let mut keys = std::collections::HashSet::new();
+        for (key, texts) in MESSAGES {
+            assert!(keys.insert(key), "duplicate {key}");
+            assert!(texts.iter().all(|t| !t.is_empty()), "{key}");
+        }
+        for lang in Lang::ALL {
+            assert_eq!(lang.catalog().len(), MESSAGES.len());
+        }
+    }
+
+    #[test]
+    fn dates_follow_the_language() {
+        let at = "2026-11-29T09:40:12.345Z";
+        assert_eq!(Lang::En.date(at), "2026-11-29 09:40 UTC");
+        assert_eq!(Lang::Fr.date(at), "29/11/2026 09:40 UTC");
+        assert_eq!(Lang::De.date(at), "29.11.2026, 09:40 UTC");
+        assert_eq!(Lang::De.date("soon"), "soon");
+    }
+
+    #[test]
+    fn refusals_are_translated_with_their_reason() {
+        assert_eq!(
+            Lang::Fr
+                .error("could_not_be_registered", Some("invalid_mac"))
+                .as_deref(),
+            Some("L'adresse MAC n'a pas pu être enregistrée: ce n'est pas une adresse MAC")
+        );
+        assert_eq!(Lang::De.error("no_such_code", None), None);
+    }
+}

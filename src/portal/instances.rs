@@ -1,0 +1,325 @@
+//! The Instances tab: the partner's tenant instances with their device counts, and a form to
+//! create or edit one's settings (SIP server, transport, port, expiry, keep-alive, time zone,
+//! language, phone authentication with its consequences). Changes go through the partner
+//! API's handlers: their checks, refusals and audit are the API's.
+//!
+//! Must not know SQL or what a vendor can carry (the API's checks say).
+
+use std::collections::HashMap;
+
+use axum::extract::{Path, Query, State};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::{Form, Json};
+use serde::Serialize;
+
+use super::pages::{error_text, Pages};
+use super::session::PortalUser;
+use super::PortalState;
+use crate::domain::{Language, TenantName, TimeZone};
+use crate::partner_api::error::ApiError;
+use crate::partner_api::tenants::{create_tenant, delete_tenant, get_tenant, update_tenant};
+use crate::partner_api::wire::{CustomerOut, FirmwareIn, TenantIn, TenantOut};
+use crate::partner_api::{ApiPath, JsonBody};
+use crate::store::Page;
+
+type Fields = Form<HashMap<String, String>>;
+
+/// Instances listed on one page.
+const PAGE: usize = 50;
+
+fn text(form: &HashMap<String, String>, name: &str) -> Option<String> {
+    form.get(name)
+        .map(|v| v.trim().to_owned())
+        .filter(|v| !v.is_empty())
+}
+
+fn number<T: std::str::FromStr>(form: &HashMap<String, String>, name: &str) -> Option<T> {
+    text(form, name).and_then(|v| v.parse().ok())
+}
+
+/// The instance list with each instance's device counts.
+pub async fn list(
+    State(state): State<PortalState>,
+    user: PortalUser,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let after = q.get("after").and_then(|a| TenantName::parse(a).ok());
+    let store = &state.api.store;
+    let tenants = match store
+        .tenants_of(
+            Some(user.user.partner),
+            Page {
+                after,
+                limit: Some(PAGE),
+            },
+        )
+        .await
+    {
+        Ok(t) => t,
+        Err(e) => return state.pages.api_error(&user, &e.into()),
+    };
+    let counts: HashMap<_, _> = match store
+        .tenant_counts(tenants.iter().map(|t| t.id).collect())
+        .await
+    {
+        Ok(c) => c.into_iter().collect(),
+        Err(e) => return state.pages.api_error(&user, &e.into()),
+    };
+    let full = tenants.len() == PAGE;
+    let rows: Vec<TenantOut> = tenants
+        .into_iter()
+        .map(|t| {
+            let found = counts.get(&t.id).cloned();
+            let mut out = TenantOut::from(t);
+            out.counts = Some(found.map(Into::into).unwrap_or_default());
+            out
+        })
+        .collect();
+    let mut c = Pages::context(user.lang, Some(&user), "instances");
+    if full {
+        c.insert("next", &rows.last().map(|t| t.name.clone()));
+    }
+    c.insert("instances", &rows);
+    c.insert("saved", &q.contains_key("saved"));
+    state.pages.render(200, "instances.html", &c)
+}
+
+#[derive(Serialize)]
+struct CustomerChoice {
+    id: i64,
+    company: String,
+    selected: bool,
+}
+
+#[derive(Serialize)]
+struct Choice {
+    value: &'static str,
+    label: &'static str,
+}
+
+async fn form_page(
+    state: &PortalState,
+    user: &PortalUser,
+    status: u16,
+    instance: Option<serde_json::Value>,
+    editing: bool,
+    error: Option<String>,
+) -> Response {
+    let chosen = instance.as_ref().map(|i| match &i["customer"] {
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    });
+    let customers: Vec<CustomerChoice> = match state
+        .api
+        .store
+        .customers(user.user.partner, Page::all())
+        .await
+    {
+        Ok(rows) => rows
+            .into_iter()
+            .map(|c| CustomerChoice {
+                selected: chosen.as_deref() == Some(c.id.to_string().as_str()),
+                id: c.id,
+                company: CustomerOut::from(c).company,
+            })
+            .collect(),
+        Err(e) => return state.pages.api_error(user, &e.into()),
+    };
+    let languages: Vec<Choice> = Language::all()
+        .map(|l| Choice {
+            value: l.code(),
+            label: l.name(),
+        })
+        .collect();
+    let timezones: Vec<&str> = TimeZone::all().map(|z| z.name()).collect();
+    // The firmware policy as the textarea holds it: one `vendor;model;version;url` a line.
+    let firmware = instance
+        .as_ref()
+        .map_or(String::new(), |i| match &i["firmware"] {
+            serde_json::Value::String(text) => text.clone(),
+            serde_json::Value::Array(rows) => rows
+                .iter()
+                .map(|f| {
+                    ["vendor", "model", "version", "url"]
+                        .map(|k| f[k].as_str().unwrap_or(""))
+                        .join(";")
+                })
+                .collect::<Vec<_>>()
+                .join("\n"),
+            _ => String::new(),
+        });
+    let mut c = Pages::context(user.lang, Some(user), "instances");
+    c.insert("instance", &instance);
+    c.insert("editing", &editing);
+    c.insert("customers", &customers);
+    c.insert("languages", &languages);
+    c.insert("timezones", &timezones);
+    c.insert("transports", &["udp", "tcp", "tls"]);
+    c.insert("firmware", &firmware);
+    c.insert("error", &error);
+    state.pages.render(status, "instance_form.html", &c)
+}
+
+/// The defaults a new instance starts from, as the form shows them.
+fn defaults() -> serde_json::Value {
+    serde_json::json!({
+        "transport": "udp", "sip_port": "", "expiry_seconds": 3600, "keepalive_seconds": 30,
+        "timezone": "Etc/UTC", "language": "en", "phone_auth": "enrolment",
+        "ntp_server": "pool.ntp.org", "recheck_minutes": 1440
+    })
+}
+
+/// The form for a new instance.
+pub async fn new_form(State(state): State<PortalState>, user: PortalUser) -> Response {
+    form_page(&state, &user, 200, Some(defaults()), false, None).await
+}
+
+/// The firmware policy typed as `vendor;model;version;url` lines (an empty box: none).
+fn firmware(form: &HashMap<String, String>) -> Result<Vec<FirmwareIn>, ApiError> {
+    let text = form.get("firmware").map_or("", String::as_str);
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(i, line)| {
+            let parts: Vec<&str> = line.split(';').map(str::trim).collect();
+            match parts.as_slice() {
+                [vendor, model, version, url] => Ok(FirmwareIn {
+                    vendor: (*vendor).to_owned(),
+                    model: (*model).to_owned(),
+                    version: (*version).to_owned(),
+                    url: (*url).to_owned(),
+                }),
+                _ => Err(ApiError::Invalid {
+                    code: "invalid_setting",
+                    message: format!("firmware line {}: vendor;model;version;url", i + 1),
+                }),
+            }
+        })
+        .collect()
+}
+
+fn body(form: &HashMap<String, String>) -> Result<TenantIn, ApiError> {
+    Ok(TenantIn {
+        firmware: Some(firmware(form)?),
+        customer: number(form, "customer"),
+        sip_server: text(form, "sip_server"),
+        sip_port: number(form, "sip_port"),
+        transport: text(form, "transport"),
+        expiry_seconds: number(form, "expiry_seconds"),
+        keepalive_seconds: number(form, "keepalive_seconds"),
+        timezone: text(form, "timezone"),
+        ntp_server: text(form, "ntp_server"),
+        recheck_minutes: number(form, "recheck_minutes"),
+        language: text(form, "language"),
+        phone_auth: text(form, "phone_auth"),
+        ..TenantIn::default()
+    })
+}
+
+/// Creates an instance.
+pub async fn create(
+    State(state): State<PortalState>,
+    user: PortalUser,
+    Form(form): Fields,
+) -> Response {
+    if !user.csrf_ok(form.get("csrf").map(String::as_str)) {
+        return state.pages.message(user.lang, 403, "forbidden");
+    }
+    let created = match body(&form) {
+        Ok(mut tenant) => {
+            tenant.name = text(&form, "name");
+            create_tenant(State(state.api.clone()), user.caller(), JsonBody(tenant))
+                .await
+                .map(|_| ())
+        }
+        Err(e) => Err(e),
+    };
+    match created {
+        Ok(_) => Redirect::to("/instances?saved=1").into_response(),
+        Err(e) => {
+            let echo = serde_json::to_value(&form).ok();
+            let error = Some(error_text(user.lang, &e));
+            form_page(&state, &user, e.status().as_u16(), echo, false, error).await
+        }
+    }
+}
+
+/// The settings form of one of the partner's instances (404 for anyone else's).
+pub async fn edit_form(
+    State(state): State<PortalState>,
+    user: PortalUser,
+    Path(name): Path<String>,
+) -> Response {
+    match get_tenant(State(state.api.clone()), user.caller(), ApiPath(name)).await {
+        Ok(Json(t)) => {
+            let value = serde_json::to_value(t).ok();
+            form_page(&state, &user, 200, value, true, None).await
+        }
+        Err(e) => state.pages.api_error(&user, &e),
+    }
+}
+
+/// Saves an instance's settings.
+pub async fn update(
+    State(state): State<PortalState>,
+    user: PortalUser,
+    Path(name): Path<String>,
+    Form(form): Fields,
+) -> Response {
+    if !user.csrf_ok(form.get("csrf").map(String::as_str)) {
+        return state.pages.message(user.lang, 403, "forbidden");
+    }
+    let updated = match body(&form) {
+        Ok(tenant) => update_tenant(
+            State(state.api.clone()),
+            user.caller(),
+            ApiPath(name.clone()),
+            JsonBody(tenant),
+        )
+        .await
+        .map(|_| ()),
+        Err(e) => Err(e),
+    };
+    match updated {
+        Ok(_) => Redirect::to("/instances?saved=1").into_response(),
+        Err(ApiError::NotFound(_)) => state.pages.message(user.lang, 404, "not_found"),
+        Err(e) => {
+            let mut echo = serde_json::to_value(&form).unwrap_or_default();
+            echo["name"] = serde_json::Value::from(name);
+            let error = Some(error_text(user.lang, &e));
+            form_page(&state, &user, e.status().as_u16(), Some(echo), true, error).await
+        }
+    }
+}
+
+/// The confirmation step before an instance is deleted.
+pub async fn delete_confirm(
+    State(state): State<PortalState>,
+    user: PortalUser,
+    Path(name): Path<String>,
+) -> Response {
+    match get_tenant(State(state.api.clone()), user.caller(), ApiPath(name)).await {
+        Ok(Json(t)) => {
+            let mut c = Pages::context(user.lang, Some(&user), "instances");
+            c.insert("instance", &t);
+            state.pages.render(200, "instance_delete.html", &c)
+        }
+        Err(e) => state.pages.api_error(&user, &e),
+    }
+}
+
+/// Deletes an instance that has no phones left.
+pub async fn delete(
+    State(state): State<PortalState>,
+    user: PortalUser,
+    Path(name): Path<String>,
+    Form(form): Fields,
+) -> Response {
+    if !user.csrf_ok(form.get("csrf").map(String::as_str)) {
+        return state.pages.message(user.lang, 403, "forbidden");
+    }
+    match delete_tenant(State(state.api.clone()), user.caller(), ApiPath(name)).await {
+        Ok(_) => Redirect::to("/instances?saved=1").into_response(),
+        Err(e) => state.pages.api_error(&user, &e),
+    }
+}

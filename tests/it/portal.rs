@@ -1,0 +1,861 @@
+//! The partner portal over real HTTPS, as a browser uses it (cookies and forms by hand): users
+//! and their set-password links, login and its throttle, sessions ending by logout and by
+//! expiry, CSRF refusals, isolation between partners by URL, the security headers, French from
+//! `Accept-Language`, and the pages acting through the API's rules and audit.
+
+use reqwest::header::{HeaderMap, ACCEPT_LANGUAGE, COOKIE, LOCATION, SET_COOKIE};
+use serde_json::json;
+
+use crate::support::{ApiClient, TestServer, YEALINK_MAC};
+
+const PASSWORD: &str = "a long enough password";
+
+/// A browser: no automatic redirects, one session cookie, an optional language.
+struct Browser {
+    client: reqwest::Client,
+    base: String,
+    cookie: Option<String>,
+    lang: Option<&'static str>,
+}
+
+/// An answer: status, headers, body.
+struct Page {
+    status: u16,
+    headers: HeaderMap,
+    body: String,
+}
+
+impl Page {
+    fn location(&self) -> &str {
+        self.headers
+            .get(LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+    }
+
+    /// The CSRF token of the page's forms.
+    fn csrf(&self) -> String {
+        let start = self
+            .body
+            .find("name=\"csrf\" value=\"")
+            .unwrap_or_else(|| panic!("no CSRF field in {}", self.body))
+            + "name=\"csrf\" value=\"".len();
+        let end = self.body[start..].find('"').unwrap() + start;
+        self.body[start..end].to_owned()
+    }
+}
+
+impl Browser {
+    fn new(server: &TestServer) -> Self {
+        Self {
+            client: reqwest::Client::builder()
+                .add_root_certificate(server.certificate())
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+            base: format!("https://{}", server.addrs.api.unwrap()),
+            cookie: None,
+            lang: None,
+        }
+    }
+
+    async fn send(&mut self, r: reqwest::RequestBuilder) -> Page {
+        let r = match &self.cookie {
+            Some(c) => r.header(COOKIE, format!("zt_session={c}")),
+            None => r,
+        };
+        let r = match self.lang {
+            Some(l) => r.header(ACCEPT_LANGUAGE, l),
+            None => r,
+        };
+        let response = r.send().await.unwrap();
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        for set in headers.get_all(SET_COOKIE) {
+            let set = set.to_str().unwrap();
+            if let Some(rest) = set.strip_prefix("zt_session=") {
+                let value = rest.split(';').next().unwrap();
+                self.cookie = (!value.is_empty()).then(|| value.to_owned());
+            }
+        }
+        let body = response.text().await.unwrap();
+        Page {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    async fn get(&mut self, path: &str) -> Page {
+        let r = self.client.get(format!("{}{path}", self.base));
+        self.send(r).await
+    }
+
+    async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Page {
+        let r = self.client.post(format!("{}{path}", self.base)).form(form);
+        self.send(r).await
+    }
+
+    /// Posts a form with the CSRF token of the page at `from`.
+    async fn submit(&mut self, from: &str, path: &str, form: &[(&str, &str)]) -> Page {
+        let csrf = self.get(from).await.csrf();
+        let mut form = form.to_vec();
+        form.push(("csrf", &csrf));
+        self.post(path, &form).await
+    }
+
+    async fn login(&mut self, email: &str, password: &str) -> Page {
+        self.post("/login", &[("email", email), ("password", password)])
+            .await
+    }
+}
+
+/// The id of the partner named `name`.
+pub(crate) async fn partner_id(server: &TestServer, name: &str) -> i64 {
+    let (_, partners) = server.admin().get("/api/v1/partners").await;
+    partners
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == name)
+        .unwrap()["id"]
+        .as_i64()
+        .unwrap()
+}
+
+/// Creates a user of `partner` through the admin API; its one-time link's path and its id.
+pub(crate) async fn user_link(server: &TestServer, partner: &str, email: &str) -> (String, i64) {
+    let id = partner_id(server, partner).await;
+    let (status, body) = server
+        .admin()
+        .post("/api/v1/users", &json!({"partner_id": id, "email": email}))
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let link = body["link"].as_str().unwrap();
+    let path = link.find("/set-password").map(|i| &link[i..]).unwrap();
+    (path.to_owned(), body["id"].as_i64().unwrap())
+}
+
+/// Sets the password through the link's form.
+async fn set_password(browser: &mut Browser, link: &str) -> Page {
+    let page = browser.get(link).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    let token = link.split("token=").nth(1).unwrap();
+    browser
+        .post(
+            "/set-password",
+            &[
+                ("token", token),
+                ("password", PASSWORD),
+                ("password_again", PASSWORD),
+            ],
+        )
+        .await
+}
+
+/// A partner with tenants, and a logged-in user of it.
+async fn logged_in(server: &TestServer, partner: &str, tenants: &[&str]) -> (Browser, ApiClient) {
+    let api = server.partner(partner, tenants).await;
+    let email = format!("ann@{partner}.test");
+    let (link, _) = user_link(server, partner, &email).await;
+    let mut browser = Browser::new(server);
+    let set = set_password(&mut browser, &link).await;
+    assert_eq!(set.status, 303, "{}", set.body);
+    let login = browser.login(&email, PASSWORD).await;
+    assert_eq!(login.status, 303, "{}", login.body);
+    (browser, api)
+}
+
+#[tokio::test]
+async fn a_user_sets_a_password_logs_in_and_out() {
+    let server = TestServer::start().await;
+    server.partner("acme", &["sales"]).await;
+    let (link, _) = user_link(&server, "acme", "Ann@Acme.test").await;
+    let mut browser = Browser::new(&server);
+
+    let anonymous = browser.get("/devices").await;
+    assert_eq!((anonymous.status, anonymous.location()), (303, "/login"));
+
+    let set = set_password(&mut browser, &link).await;
+    assert_eq!((set.status, set.location()), (303, "/login?set=1"));
+    let again = set_password(&mut browser, &link).await;
+    assert_eq!(again.status, 400, "a link works once");
+
+    let wrong = browser.login("ann@acme.test", "not the password").await;
+    assert_eq!(wrong.status, 401);
+    assert!(wrong.body.contains("Wrong e-mail or password."));
+    assert!(browser.cookie.is_none());
+
+    let right = browser.login("ANN@acme.test", PASSWORD).await;
+    assert_eq!((right.status, right.location()), (303, "/devices"));
+    let cookie = right.headers.get(SET_COOKIE).unwrap().to_str().unwrap();
+    for part in ["HttpOnly", "Secure", "SameSite=Strict", "Path=/"] {
+        assert!(cookie.contains(part), "{cookie}");
+    }
+    let devices = browser.get("/devices").await;
+    assert_eq!(devices.status, 200, "{}", devices.body);
+    assert!(devices.body.contains("ann@acme.test"));
+
+    let refused = browser.post("/logout", &[]).await;
+    assert_eq!(refused.status, 403, "no CSRF token");
+    let session = browser.cookie.clone();
+    let out = browser.submit("/devices", "/logout", &[]).await;
+    assert_eq!((out.status, out.location()), (303, "/login?out=1"));
+    assert!(browser.cookie.is_none(), "the cookie is cleared");
+    browser.cookie = session;
+    let after = browser.get("/devices").await;
+    assert_eq!(
+        (after.status, after.location()),
+        (303, "/login?ended=1"),
+        "the session is gone from the store, not only from the browser"
+    );
+}
+
+#[tokio::test]
+async fn the_administrator_resets_a_password_with_a_new_link() {
+    let server = TestServer::start().await;
+    server.partner("acme", &[]).await;
+    let (first, id) = user_link(&server, "acme", "ann@acme.test").await;
+    let (status, body) = server
+        .admin()
+        .post(&format!("/api/v1/users/{id}/reset"), &json!(null))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let link = body["link"].as_str().unwrap();
+    let second = &link[link.find("/set-password").unwrap()..];
+    let mut browser = Browser::new(&server);
+    assert_eq!(set_password(&mut browser, &first).await.status, 400);
+    assert_eq!(set_password(&mut browser, second).await.status, 303);
+    assert_eq!(browser.login("ann@acme.test", PASSWORD).await.status, 303);
+
+    let (status, users) = server.admin().get("/api/v1/users?partner_id=1").await;
+    assert_eq!(status, 200, "{users}");
+    assert_eq!(users[0]["email"], "ann@acme.test");
+    assert_eq!(users[0]["password_set"], true);
+    assert!(
+        !users.to_string().contains("argon2"),
+        "no hash in the answer"
+    );
+    let partner = server.partner("other", &[]).await;
+    let (status, _) = partner
+        .post(&format!("/api/v1/users/{id}/reset"), &json!(null))
+        .await;
+    assert_eq!(status, 403, "administrator only");
+    let (status, body) = server
+        .admin()
+        .post(
+            "/api/v1/users",
+            &json!({"partner_id": 1, "email": "ann@acme.test"}),
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (409, Some("email_taken"))
+    );
+}
+
+#[tokio::test]
+async fn logins_are_throttled_per_account() {
+    let server = TestServer::start().await;
+    server.partner("acme", &[]).await;
+    let (link, _) = user_link(&server, "acme", "ann@acme.test").await;
+    let mut browser = Browser::new(&server);
+    set_password(&mut browser, &link).await;
+    for _ in 0..5 {
+        assert_eq!(
+            browser
+                .login("ann@acme.test", "wrong password!")
+                .await
+                .status,
+            401
+        );
+    }
+    let locked = browser.login("ann@acme.test", PASSWORD).await;
+    assert_eq!(locked.status, 429, "even the right password waits");
+    assert!(locked.body.contains("Too many failed attempts"));
+    assert!(browser.cookie.is_none());
+}
+
+#[tokio::test]
+async fn an_idle_session_ends() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = TestServer::start_in(tmp.path(), |k| {
+        k.portal_idle_timeout = Some("50ms".parse().unwrap());
+    })
+    .await;
+    server.partner("acme", &[]).await;
+    let (link, _) = user_link(&server, "acme", "ann@acme.test").await;
+    let mut browser = Browser::new(&server);
+    set_password(&mut browser, &link).await;
+    assert_eq!(browser.login("ann@acme.test", PASSWORD).await.status, 303);
+    // Waiting out the idle expiry itself (not synchronising with the server).
+    tokio::time::sleep(std::time::Duration::from_millis(120)).await;
+    let page = browser.get("/devices").await;
+    assert_eq!((page.status, page.location()), (303, "/login?ended=1"));
+}
+
+#[tokio::test]
+async fn forms_without_the_csrf_token_or_from_another_site_are_refused() {
+    let server = TestServer::start().await;
+    let (mut browser, api) = logged_in(&server, "acme", &["sales"]).await;
+    let bare = browser.post("/customers", &[("company", "Forged")]).await;
+    assert_eq!(bare.status, 403);
+    let wrong = browser
+        .post("/customers", &[("company", "Forged"), ("csrf", "guess")])
+        .await;
+    assert_eq!(wrong.status, 403);
+    let csrf = browser.get("/customers/new").await.csrf();
+    let cross = browser
+        .client
+        .post(format!("{}/customers", browser.base))
+        .header(
+            COOKIE,
+            format!("zt_session={}", browser.cookie.clone().unwrap()),
+        )
+        .header("Origin", "https://evil.example")
+        .form(&[("company", "Forged"), ("csrf", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(cross.status(), 403);
+    let (_, customers) = api.get("/api/v1/customers").await;
+    assert!(
+        !customers.to_string().contains("Forged"),
+        "nothing was created: {customers}"
+    );
+    let made = browser
+        .submit("/customers/new", "/customers", &[("company", "Real Ltd")])
+        .await;
+    assert_eq!((made.status, made.location()), (303, "/customers?saved=1"));
+}
+
+#[tokio::test]
+async fn a_user_cannot_reach_another_partners_objects_by_url() {
+    let server = TestServer::start().await;
+    let (mut ann, _) = logged_in(&server, "acme", &["sales"]).await;
+    let (_, globex) = logged_in(&server, "globex", &["support"]).await;
+    let (status, _) = globex
+        .post(
+            "/api/v1/devices",
+            &json!({"mac": YEALINK_MAC, "tenant": "support"}),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let (_, customers) = globex.get("/api/v1/customers").await;
+    let theirs = customers[0]["id"].as_i64().unwrap();
+
+    for path in [
+        format!("/customers/{theirs}"),
+        "/instances/support".to_owned(),
+        format!("/devices/{YEALINK_MAC}"),
+        format!("/devices/{YEALINK_MAC}/release"),
+    ] {
+        let page = ann.get(&path).await;
+        assert_eq!(page.status, 404, "{path}: {}", page.body);
+        assert!(!page.body.contains("globex"), "{path}");
+    }
+    for path in [
+        format!("/devices/{YEALINK_MAC}/release"),
+        format!("/devices/{YEALINK_MAC}/rotate"),
+        format!("/devices/{YEALINK_MAC}/enrolment"),
+        format!("/customers/{theirs}"),
+    ] {
+        let page = ann
+            .submit("/devices", &path, &[("company", "Taken over")])
+            .await;
+        assert_eq!(page.status, 404, "{path}: {}", page.body);
+    }
+    let (_, tokens) = globex.get("/api/v1/tokens").await;
+    let token = tokens[0]["id"].as_i64().unwrap();
+    let page = ann
+        .submit("/tokens", &format!("/tokens/{token}/revoke"), &[])
+        .await;
+    assert_eq!(page.status, 404, "another partner's token");
+    assert_eq!(globex.get("/api/v1/tokens").await.0, 200, "still valid");
+    let list = ann.get("/devices").await;
+    assert!(!list.body.contains(YEALINK_MAC));
+    let (status, device) = globex.get(&format!("/api/v1/devices/{YEALINK_MAC}")).await;
+    assert_eq!((status, device["tenant"].as_str()), (200, Some("support")));
+}
+
+#[tokio::test]
+async fn every_answer_of_the_api_listener_carries_the_security_headers() {
+    let server = TestServer::start().await;
+    let mut browser = Browser::new(&server);
+    for path in ["/login", "/api/v1/openapi.json", "/assets/portal.js"] {
+        let page = browser.get(path).await;
+        assert_eq!(page.status, 200, "{path}");
+        let h = |name: &str| page.headers.get(name).unwrap().to_str().unwrap().to_owned();
+        assert_eq!(
+            h("content-security-policy"),
+            "default-src 'self'; script-src 'self'; style-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
+        );
+        assert_eq!(h("x-frame-options"), "DENY");
+        assert!(h("strict-transport-security").starts_with("max-age="));
+    }
+    let login = browser.get("/login").await;
+    assert!(!login.body.contains("<script>"), "no inline script");
+    assert!(login.body.contains("name=\"viewport\""));
+    assert!(login.body.contains("<label for=\"email\">"));
+}
+
+#[tokio::test]
+async fn french_from_accept_language_and_a_stored_choice() {
+    let server = TestServer::start().await;
+    let mut anonymous = Browser::new(&server);
+    anonymous.lang = Some("fr-CH, fr;q=0.9, en;q=0.5");
+    let login = anonymous.get("/login").await;
+    assert!(login.body.contains("<html lang=\"fr\">"));
+    assert!(login.body.contains("Mot de passe"));
+    let wrong = anonymous.login("nobody@x.test", "whatever password").await;
+    assert!(wrong.body.contains("E-mail ou mot de passe incorrect."));
+
+    let (mut ann, _) = logged_in(&server, "acme", &["sales"]).await;
+    assert!(ann.get("/devices").await.body.contains("Devices"));
+    let switched = ann
+        .submit(
+            "/devices",
+            "/language",
+            &[("lang", "de"), ("back", "/devices")],
+        )
+        .await;
+    assert_eq!((switched.status, switched.location()), (303, "/devices"));
+    let page = ann.get("/devices").await;
+    assert!(
+        page.body.contains("Geräte"),
+        "the stored choice wins over the browser"
+    );
+    let refused = ann
+        .submit(
+            "/devices/new",
+            "/devices",
+            &[("mac", "00:00:00:00:00:zz"), ("tenant", "sales")],
+        )
+        .await;
+    assert_eq!(refused.status, 422);
+    assert!(
+        refused
+            .body
+            .contains("Die MAC-Adresse konnte nicht registriert werden"),
+        "{}",
+        refused.body
+    );
+}
+
+#[tokio::test]
+async fn portal_pages_act_through_the_api_rules_and_the_audit_shows_the_user() {
+    let server = TestServer::start().await;
+    let (mut ann, _) = logged_in(&server, "acme", &["sales"]).await;
+    let (_, globex) = logged_in(&server, "globex", &["support"]).await;
+    let taken = "805ec0aabbcc";
+    assert_eq!(
+        globex
+            .post(
+                "/api/v1/devices",
+                &json!({"mac": taken, "tenant": "support"})
+            )
+            .await
+            .0,
+        201
+    );
+
+    let customer = ann
+        .submit(
+            "/customers/new",
+            "/customers",
+            &[("company", "Dupont SA"), ("contact", "Marie")],
+        )
+        .await;
+    assert_eq!(customer.status, 303);
+    assert!(ann.get("/customers").await.body.contains("Dupont SA"));
+    let form = ann.get("/instances/new").await;
+    assert_eq!(form.status, 200, "{}", form.body);
+    let customer_id = {
+        let select = form.body.find("<select id=\"customer\"").unwrap();
+        let dupont = form.body[select..].find("\">Dupont SA<").unwrap() + select;
+        let at = form.body[..dupont].rfind('"').unwrap() + 1;
+        form.body[at..dupont].to_owned()
+    };
+    let instance = ann
+        .submit(
+            "/instances/new",
+            "/instances",
+            &[
+                ("name", "dupont"),
+                ("customer", customer_id.as_str()),
+                ("sip_server", "pbx.dupont.example"),
+                ("transport", "tls"),
+                ("expiry_seconds", "600"),
+                ("keepalive_seconds", "25"),
+                ("timezone", "Europe/Paris"),
+                ("language", "fr"),
+                ("phone_auth", "enrolment"),
+            ],
+        )
+        .await;
+    assert_eq!(instance.status, 303, "{}", instance.body);
+    let edit = ann.get("/instances/dupont").await;
+    assert!(edit.body.contains("pbx.dupont.example"));
+    let firmware = ann
+        .submit(
+            "/instances/dupont",
+            "/instances/dupont",
+            &[
+                ("customer", customer_id.as_str()),
+                ("sip_server", "pbx.dupont.example"),
+                (
+                    "firmware",
+                    "yealink;T46S;66.86.0.15;https://fw.example/T46S.rom",
+                ),
+            ],
+        )
+        .await;
+    assert_eq!(firmware.status, 303, "{}", firmware.body);
+    assert!(ann
+        .get("/instances/dupont")
+        .await
+        .body
+        .contains("yealink;T46S;66.86.0.15;https:&#x2F;&#x2F;fw.example&#x2F;T46S.rom"));
+    let broken = ann
+        .submit(
+            "/instances/dupont",
+            "/instances/dupont",
+            &[
+                ("customer", customer_id.as_str()),
+                ("firmware", "yealink;T46S"),
+            ],
+        )
+        .await;
+    assert_eq!(broken.status, 422);
+    assert!(broken.body.contains("firmware line 1"));
+
+    let invalid = ann
+        .submit(
+            "/devices/new",
+            "/devices",
+            &[("mac", "12345"), ("tenant", "dupont")],
+        )
+        .await;
+    assert_eq!(invalid.status, 422);
+    assert!(invalid
+        .body
+        .contains("The MAC address could not be registered"));
+    let in_use = ann
+        .submit(
+            "/devices/new",
+            "/devices",
+            &[("mac", "80:5E:C0:AA:BB:CC"), ("tenant", "dupont")],
+        )
+        .await;
+    assert_eq!(in_use.status, 409);
+    assert!(in_use.body.contains("This MAC address is already in use"));
+    assert!(!in_use.body.contains("globex") && !in_use.body.contains("support"));
+
+    let made = ann
+        .submit(
+            "/devices/new",
+            "/devices",
+            &[("mac", "80-5E-C0-11-22-33"), ("tenant", "dupont")],
+        )
+        .await;
+    assert_eq!(
+        (made.status, made.location()),
+        (303, "/devices/805ec0112233?created=1")
+    );
+    let page = ann.get("/devices/805ec0112233").await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(page.body.contains("dupont"));
+    let search = ann.get("/devices?q=80%3A5e%3Ac0%3A11").await;
+    assert!(search.body.contains("805ec0112233"));
+    let fragment = ann.get("/devices?q=11-22").await;
+    assert!(
+        fragment.body.contains("805ec0112233"),
+        "a fragment from the middle"
+    );
+    let none = ann.get("/devices?q=0004").await;
+    assert!(!none.body.contains("805ec0112233"));
+    let unseen = ann.get("/devices?never_seen=1").await;
+    assert!(unseen.body.contains("805ec0112233"));
+    let seen = ann.get("/devices?seen_since=2026-01-01").await;
+    assert_eq!(seen.status, 200);
+    assert!(!seen.body.contains("805ec0112233"), "never seen");
+
+    let check = ann.get("/devices/check?mac=7C:2F:80:01:02:03").await;
+    let check: serde_json::Value = serde_json::from_str(&check.body).unwrap();
+    assert_eq!(check["vendor"], "gigaset");
+    assert_eq!(check["needs_claim_code"], true);
+
+    let preview = ann
+        .submit(
+            "/bulk",
+            "/bulk",
+            &[
+                (
+                    "lines",
+                    "805ec0445566\nnot a mac\n805ec0aabbcc\n805ec0112233",
+                ),
+                ("tenant", "dupont"),
+                ("action", "preview"),
+            ],
+        )
+        .await;
+    assert_eq!(preview.status, 200, "{}", preview.body);
+    for state in [
+        "state-available",
+        "state-invalid_mac",
+        "state-in_use",
+        "state-yours",
+    ] {
+        assert!(preview.body.contains(state), "{state}: {}", preview.body);
+    }
+    let committed = ann
+        .submit(
+            "/bulk",
+            "/bulk",
+            &[
+                ("lines", "805ec0445566\n805ec0aabbcc"),
+                ("tenant", "dupont"),
+                ("action", "commit"),
+            ],
+        )
+        .await;
+    assert!(
+        committed.body.contains("state-created"),
+        "{}",
+        committed.body
+    );
+    assert!(committed.body.contains("state-refused"));
+
+    let moved = ann
+        .submit(
+            "/devices",
+            "/devices/selected",
+            &[
+                ("mac", "805ec0445566"),
+                ("mac", "805ec0aabbcc"),
+                ("tenant", "sales"),
+                ("action", "move"),
+            ],
+        )
+        .await;
+    assert_eq!(moved.status, 200, "{}", moved.body);
+    assert!(moved.body.contains("state-moved") && moved.body.contains("state-refused"));
+    let asked = ann
+        .submit(
+            "/devices",
+            "/devices/selected",
+            &[("mac", "805ec0445566"), ("action", "release")],
+        )
+        .await;
+    assert!(
+        asked.body.contains("release_confirmed"),
+        "a confirmation first"
+    );
+    assert_eq!(ann.get("/devices/805ec0445566").await.status, 200);
+    let released = ann
+        .submit(
+            "/devices",
+            "/devices/selected",
+            &[("mac", "805ec0445566"), ("action", "release_confirmed")],
+        )
+        .await;
+    assert!(
+        released.body.contains("state-released"),
+        "{}",
+        released.body
+    );
+    assert_eq!(ann.get("/devices/805ec0445566").await.status, 404);
+    let (status, device) = globex.get("/api/v1/devices/805ec0aabbcc").await;
+    assert_eq!((status, device["tenant"].as_str()), (200, Some("support")));
+    let spare = ann
+        .submit(
+            "/instances/new",
+            "/instances",
+            &[
+                ("name", "spare"),
+                ("customer", customer_id.as_str()),
+                ("sip_server", "pbx.spare.example"),
+            ],
+        )
+        .await;
+    assert_eq!(spare.status, 303, "{}", spare.body);
+    assert_eq!(ann.get("/instances/spare/delete").await.status, 200);
+    let busy = ann
+        .submit("/instances/dupont/delete", "/instances/dupont/delete", &[])
+        .await;
+    assert_eq!(busy.status, 409, "it still has phones");
+    let gone = ann
+        .submit("/instances/spare/delete", "/instances/spare/delete", &[])
+        .await;
+    assert_eq!(gone.status, 303);
+    assert_eq!(ann.get("/instances/spare").await.status, 404);
+    let confirm = ann.get("/devices/805ec0112233/release").await;
+    assert_eq!(confirm.status, 200);
+    let released = ann
+        .submit(
+            "/devices/805ec0112233/release",
+            "/devices/805ec0112233/release",
+            &[],
+        )
+        .await;
+    assert_eq!(
+        (released.status, released.location()),
+        (303, "/devices?released=1")
+    );
+    assert_eq!(ann.get("/devices/805ec0112233").await.status, 404);
+
+    let actions = server.audit_actions("805ec0112233").await;
+    assert_eq!(actions, vec!["device.claim", "device.release"]);
+    let (_, log) = server.admin().get("/api/v1/audit?mac=805ec0112233").await;
+    let actor = log["entries"][0]["actor"].as_str().unwrap();
+    assert!(
+        actor.starts_with("user:") && actor.ends_with(":ann@acme.test"),
+        "{actor}"
+    );
+    let issued = ann
+        .submit(
+            "/tokens",
+            "/tokens",
+            &[("name", "billing"), ("read_only", "1")],
+        )
+        .await;
+    assert_eq!(issued.status, 201, "{}", issued.body);
+    let token = {
+        let at =
+            issued.body.find("<output class=\"link\">").unwrap() + "<output class=\"link\">".len();
+        issued.body[at..].split('<').next().unwrap().to_owned()
+    };
+    let reader = server.api(Some(&token));
+    assert_eq!(reader.get("/api/v1/devices").await.0, 200);
+    assert_eq!(
+        reader
+            .post("/api/v1/customers", &json!({"company": "No"}))
+            .await
+            .0,
+        403,
+        "read only"
+    );
+    let listed = ann.get("/tokens").await;
+    let id = {
+        let row = listed.body.find("<tr><td>billing</td>").unwrap();
+        let at =
+            listed.body[row..].find("action=\"/tokens/").unwrap() + row + "action=\"/tokens/".len();
+        listed.body[at..].split('/').next().unwrap().to_owned()
+    };
+    let revoked = ann
+        .submit("/tokens", &format!("/tokens/{id}/revoke"), &[])
+        .await;
+    assert_eq!(revoked.status, 303);
+    assert_eq!(reader.get("/api/v1/devices").await.0, 401);
+    let audit = ann.get("/audit?mac=80:5E:C0:11:22:33").await;
+    assert_eq!(audit.status, 200, "{}", audit.body);
+    assert!(audit.body.contains("device.claim") && audit.body.contains("device.release"));
+    assert!(audit.body.contains(":ann@acme.test"));
+    let everything = ann.get("/audit").await;
+    assert!(everything.body.contains("customer.create"));
+    assert!(
+        !everything.body.contains("805ec0aabbcc\"") && !everything.body.contains("globex"),
+        "nothing of another partner's"
+    );
+}
+
+#[tokio::test]
+async fn the_first_user_is_created_on_the_command_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().to_str().unwrap();
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_zerotouch"))
+            .args(args)
+            .args([
+                "--data-dir",
+                dir,
+                "--portal-url",
+                "https://portal.example:9443",
+            ])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    run(&["token", "create", "--partner", "acme"]);
+    let link = run(&[
+        "user",
+        "create",
+        "--partner",
+        "acme",
+        "--email",
+        "ann@acme.test",
+    ]);
+    let link = link.trim();
+    assert!(
+        link.starts_with("https://portal.example:9443/set-password?token="),
+        "{link}"
+    );
+    let server = TestServer::start_in(tmp.path(), |_| {}).await;
+    let mut browser = Browser::new(&server);
+    let path = &link["https://portal.example:9443".len()..];
+    assert_eq!(set_password(&mut browser, path).await.status, 303);
+    assert_eq!(browser.login("ann@acme.test", PASSWORD).await.status, 303);
+    let page = browser.get("/devices").await;
+    assert!(page.body.contains("ann@acme.test · acme"));
+    let (_, log) = server.admin().get("/api/v1/audit").await;
+    let actions: Vec<&str> = log["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["action"].as_str())
+        .collect();
+    assert!(
+        actions.contains(&"user.create") && actions.contains(&"user.password.set"),
+        "{actions:?}"
+    );
+    server.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_user_invites_a_colleague_of_the_same_partner() {
+    let server = TestServer::start().await;
+    let (mut ann, _) = logged_in(&server, "acme", &["sales"]).await;
+    let invited = ann
+        .submit("/invite", "/invite", &[("email", "Bob@Acme.test")])
+        .await;
+    assert_eq!(invited.status, 201, "{}", invited.body);
+    let link = {
+        // The page escapes the link's slashes (`&#x2F;`); its token is plain base64url.
+        let at = invited.body.find("set-password?token=").unwrap() + "set-password?token=".len();
+        let token = invited.body[at..].split('<').next().unwrap();
+        format!("/set-password?token={token}")
+    };
+    let again = ann
+        .submit("/invite", "/invite", &[("email", "bob@acme.test")])
+        .await;
+    assert_eq!(again.status, 409);
+    assert!(again
+        .body
+        .contains("A user with this e-mail exists already"));
+
+    let mut bob = Browser::new(&server);
+    assert_eq!(set_password(&mut bob, &link).await.status, 303);
+    assert_eq!(bob.login("bob@acme.test", PASSWORD).await.status, 303);
+    let page = bob.get("/instances").await;
+    assert!(page.body.contains("bob@acme.test · acme"));
+    assert!(
+        page.body.contains("/instances/sales"),
+        "the partner's instances"
+    );
+    let (_, log) = server.admin().get("/api/v1/audit").await;
+    let created = log["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["action"] == "user.create" && e["detail"]["email"] == "bob@acme.test")
+        .unwrap();
+    assert!(created["actor"]
+        .as_str()
+        .unwrap()
+        .ends_with(":ann@acme.test"));
+}
