@@ -133,21 +133,7 @@ fn knobs(data_dir: &Path, database_url: Option<&str>, standins: &[&StandIn]) -> 
         ..Knobs::default()
     };
     for s in standins {
-        for (knob, value) in s.knobs() {
-            let v = Some(value);
-            match knob {
-                "redirect_yealink_url" => k.redirect_yealink_url = v,
-                "redirect_yealink_key_id" => k.redirect_yealink_key_id = v,
-                "redirect_yealink_secret" => k.redirect_yealink_secret = v,
-                "redirect_snom_url" => k.redirect_snom_url = v,
-                "redirect_snom_hawk_id" => k.redirect_snom_hawk_id = v,
-                "redirect_snom_hawk_key" => k.redirect_snom_hawk_key = v,
-                "redirect_gigaset_url" => k.redirect_gigaset_url = v,
-                "redirect_gigaset_user" => k.redirect_gigaset_user = v,
-                "redirect_gigaset_password" => k.redirect_gigaset_password = v,
-                other => panic!("unknown knob {other}"),
-            }
-        }
+        s.configure(&mut k);
     }
     k
 }

@@ -275,6 +275,25 @@ impl StandIn {
         self.shared.books().refusals
     }
 
+    /// Sets the knobs that point a zerotouch server at this stand-in.
+    pub fn configure(&self, k: &mut zerotouch::config::Knobs) {
+        for (knob, value) in self.knobs() {
+            let v = Some(value);
+            match knob {
+                "redirect_yealink_url" => k.redirect_yealink_url = v,
+                "redirect_yealink_key_id" => k.redirect_yealink_key_id = v,
+                "redirect_yealink_secret" => k.redirect_yealink_secret = v,
+                "redirect_snom_url" => k.redirect_snom_url = v,
+                "redirect_snom_hawk_id" => k.redirect_snom_hawk_id = v,
+                "redirect_snom_hawk_key" => k.redirect_snom_hawk_key = v,
+                "redirect_gigaset_url" => k.redirect_gigaset_url = v,
+                "redirect_gigaset_user" => k.redirect_gigaset_user = v,
+                "redirect_gigaset_password" => k.redirect_gigaset_password = v,
+                other => unreachable!("knobs() names only redirect knobs, not {other}"),
+            }
+        }
+    }
+
     /// The config knobs a zerotouch server needs to use this stand-in.
     pub fn knobs(&self) -> Vec<(&'static str, String)> {
         match self.vendor {
