@@ -10,6 +10,7 @@ use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::{Extension, Form};
 
+use super::csrf_refused;
 use super::i18n::Lang;
 use super::pages::{error_text, Pages};
 use super::session::{self, browser_lang, PortalUser};
@@ -121,8 +122,8 @@ pub async fn logout(
     headers: HeaderMap,
     Form(form): Fields,
 ) -> Response {
-    if !user.csrf_ok(form.get("csrf").map(String::as_str)) {
-        return state.pages.message(user.lang, 403, "forbidden");
+    if let Some(refused) = csrf_refused(&state, &user, &form) {
+        return refused;
     }
     if let Err(e) = session::end(&state, &headers).await {
         tracing::warn!(error = %e, "portal: cannot delete a session");
@@ -211,8 +212,8 @@ pub async fn language(
     user: PortalUser,
     Form(form): Fields,
 ) -> Response {
-    if !user.csrf_ok(form.get("csrf").map(String::as_str)) {
-        return state.pages.message(user.lang, 403, "forbidden");
+    if let Some(refused) = csrf_refused(&state, &user, &form) {
+        return refused;
     }
     let Some(lang) = Lang::from_code(field(&form, "lang")) else {
         return state.pages.message(user.lang, 422, "not_found");
@@ -248,8 +249,8 @@ pub async fn invite(
     headers: HeaderMap,
     Form(form): Fields,
 ) -> Response {
-    if !user.csrf_ok(form.get("csrf").map(String::as_str)) {
-        return state.pages.message(user.lang, 403, "forbidden");
+    if let Some(refused) = csrf_refused(&state, &user, &form) {
+        return refused;
     }
     let mut c = Pages::context(user.lang, Some(&user), "invite");
     let origin = origin(&state.api, &headers);

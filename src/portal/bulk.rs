@@ -15,6 +15,7 @@ use axum::{Form, Json};
 use serde::Serialize;
 use serde_json::json;
 
+use super::csrf_refused;
 use super::i18n::Lang;
 use super::pages::Pages;
 use super::session::PortalUser;
@@ -111,8 +112,8 @@ pub async fn submit(
     user: PortalUser,
     Form(form): Fields,
 ) -> Response {
-    if !user.csrf_ok(form.get("csrf").map(String::as_str)) {
-        return state.pages.message(user.lang, 403, "forbidden");
+    if let Some(refused) = csrf_refused(&state, &user, &form) {
+        return refused;
     }
     let instances = instance_names(&state, &user).await;
     let pasted = lines(form.get("lines").map_or("", String::as_str));

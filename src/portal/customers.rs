@@ -9,6 +9,7 @@ use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::{Form, Json};
 
+use super::csrf_refused;
 use super::pages::{error_text, Pages};
 use super::session::PortalUser;
 use super::PortalState;
@@ -83,8 +84,8 @@ pub async fn create(
     user: PortalUser,
     Form(form): Fields,
 ) -> Response {
-    if !user.csrf_ok(form.get("csrf").map(String::as_str)) {
-        return state.pages.message(user.lang, 403, "forbidden");
+    if let Some(refused) = csrf_refused(&state, &user, &form) {
+        return refused;
     }
     let body = CustomerIn {
         company: text(&form, "company").unwrap_or_default(),
@@ -136,8 +137,8 @@ pub async fn update(
     Path(id): Path<String>,
     Form(form): Fields,
 ) -> Response {
-    if !user.csrf_ok(form.get("csrf").map(String::as_str)) {
-        return state.pages.message(user.lang, 403, "forbidden");
+    if let Some(refused) = csrf_refused(&state, &user, &form) {
+        return refused;
     }
     let Ok(id) = id.parse::<i64>() else {
         return state.pages.message(user.lang, 404, "not_found");

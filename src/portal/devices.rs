@@ -15,6 +15,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::{Form, Json};
 use serde_json::json;
 
+use super::csrf_refused;
 use super::pages::{error_text, Pages};
 use super::session::PortalUser;
 use super::PortalState;
@@ -38,15 +39,6 @@ fn text(form: &HashMap<String, String>, name: &str) -> Option<String> {
     form.get(name)
         .map(|v| v.trim().to_owned())
         .filter(|v| !v.is_empty())
-}
-
-fn csrf_refused(
-    state: &PortalState,
-    user: &PortalUser,
-    form: &HashMap<String, String>,
-) -> Option<Response> {
-    (!user.csrf_ok(form.get("csrf").map(String::as_str)))
-        .then(|| state.pages.message(user.lang, 403, "forbidden"))
 }
 
 /// `/`: the device list.

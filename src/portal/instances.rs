@@ -12,6 +12,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::{Form, Json};
 use serde::Serialize;
 
+use super::csrf_refused;
 use super::pages::{error_text, Pages};
 use super::session::PortalUser;
 use super::PortalState;
@@ -222,8 +223,8 @@ pub async fn create(
     user: PortalUser,
     Form(form): Fields,
 ) -> Response {
-    if !user.csrf_ok(form.get("csrf").map(String::as_str)) {
-        return state.pages.message(user.lang, 403, "forbidden");
+    if let Some(refused) = csrf_refused(&state, &user, &form) {
+        return refused;
     }
     let created = match body(&form) {
         Ok(mut tenant) => {
@@ -266,8 +267,8 @@ pub async fn update(
     Path(name): Path<String>,
     Form(form): Fields,
 ) -> Response {
-    if !user.csrf_ok(form.get("csrf").map(String::as_str)) {
-        return state.pages.message(user.lang, 403, "forbidden");
+    if let Some(refused) = csrf_refused(&state, &user, &form) {
+        return refused;
     }
     let updated = match body(&form) {
         Ok(tenant) => update_tenant(
@@ -315,8 +316,8 @@ pub async fn delete(
     Path(name): Path<String>,
     Form(form): Fields,
 ) -> Response {
-    if !user.csrf_ok(form.get("csrf").map(String::as_str)) {
-        return state.pages.message(user.lang, 403, "forbidden");
+    if let Some(refused) = csrf_refused(&state, &user, &form) {
+        return refused;
     }
     match delete_tenant(State(state.api.clone()), user.caller(), ApiPath(name)).await {
         Ok(_) => Redirect::to("/instances?saved=1").into_response(),

@@ -159,3 +159,14 @@ async fn security_headers(req: Request, next: Next) -> Response {
     );
     response
 }
+
+/// The refusal of a form posted without this session's CSRF token (`None`: the token is
+/// right). Every form handler asks this one function first.
+fn csrf_refused(
+    state: &PortalState,
+    user: &session::PortalUser,
+    form: &std::collections::HashMap<String, String>,
+) -> Option<axum::response::Response> {
+    (!user.csrf_ok(form.get("csrf").map(String::as_str)))
+        .then(|| state.pages.message(user.lang, 403, "forbidden"))
+}

@@ -11,6 +11,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::{Form, Json};
 use serde_json::json;
 
+use super::csrf_refused;
 use super::pages::{error_text, Pages};
 use super::session::PortalUser;
 use super::PortalState;
@@ -49,8 +50,8 @@ pub async fn create(
     user: PortalUser,
     Form(form): Fields,
 ) -> Response {
-    if !user.csrf_ok(form.get("csrf").map(String::as_str)) {
-        return state.pages.message(user.lang, 403, "forbidden");
+    if let Some(refused) = csrf_refused(&state, &user, &form) {
+        return refused;
     }
     let text = |k: &str| form.get(k).map(|v| v.trim()).filter(|v| !v.is_empty());
     let mut body = serde_json::Map::new();
@@ -91,8 +92,8 @@ pub async fn revoke(
     Path(id): Path<String>,
     Form(form): Fields,
 ) -> Response {
-    if !user.csrf_ok(form.get("csrf").map(String::as_str)) {
-        return state.pages.message(user.lang, 403, "forbidden");
+    if let Some(refused) = csrf_refused(&state, &user, &form) {
+        return refused;
     }
     let Ok(id) = id.parse::<i64>() else {
         return state.pages.message(user.lang, 404, "not_found");
