@@ -3,6 +3,8 @@
 //! or in use elsewhere. The same rules as the claim (`domain::check_claimable`), so a form can
 //! turn the field green or red with the claim's own reasons; nothing is changed or recorded.
 
+use std::collections::HashMap;
+
 use axum::extract::{Query, State};
 use axum::Json;
 use serde::{Deserialize, Serialize};
@@ -11,7 +13,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::auth::Authenticated;
 use super::error::{ApiError, ErrorBody};
 use super::ApiState;
-use crate::domain::{check_claimable, ClaimRefusal, Mac, Vendor};
+use crate::domain::{check_claimable, ClaimRefusal, Mac, OuiTable, PartnerId, Vendor};
 
 /// What to check.
 #[derive(Deserialize, IntoParams)]
@@ -83,18 +85,61 @@ pub async fn check_mac(
             "mac is at most 64 bytes and claim_code at most 16".into(),
         ));
     }
-    let parsed = Mac::parse(&p.mac).ok();
-    let vendor = parsed.and_then(|m| state.ouis.vendor_of(m));
-    let needs_claim_code = vendor == Some(Vendor::Gigaset);
+    let (free, lookup) = before_lookup(&state.ouis, &p.mac, p.claim_code.as_deref());
+    let holder = match lookup {
+        Some(mac) => state.store.claim_holders(vec![mac]).await?.pop(),
+        None => None,
+    };
+    Ok(Json(settle(partner, free, holder.map(|(_, p)| p))))
+}
+
+/// Checks many MACs at once (a pasted list: each MAC as typed, with its label code if any) by
+/// the same rules as [`check_mac`], with one read of the store for all of them, so thousands
+/// are answered in well under a second. Nothing is changed.
+pub async fn check_many(
+    state: &ApiState,
+    caller: &Authenticated,
+    rows: &[(String, Option<String>)],
+) -> Result<Vec<MacCheckOut>, ApiError> {
+    let partner = caller.partner()?;
+    let pending: Vec<_> = rows
+        .iter()
+        .map(|(mac, code)| before_lookup(&state.ouis, mac, code.as_deref()))
+        .collect();
+    let wanted: Vec<Mac> = pending.iter().filter_map(|(_, mac)| *mac).collect();
+    let holders: HashMap<Mac, Option<PartnerId>> = state
+        .store
+        .claim_holders(wanted)
+        .await?
+        .into_iter()
+        .collect();
+    Ok(pending
+        .into_iter()
+        .map(|(free, lookup)| {
+            let holder = lookup.and_then(|mac| holders.get(&mac).copied());
+            settle(partner, free, holder)
+        })
+        .collect())
+}
+
+/// What a check knows before asking the store: the answer if nobody holds the MAC, and the
+/// MAC to ask about (none when the answer cannot depend on it).
+fn before_lookup(
+    ouis: &OuiTable,
+    mac: &str,
+    claim_code: Option<&str>,
+) -> (MacCheckOut, Option<Mac>) {
+    let parsed = Mac::parse(mac).ok();
+    let vendor = parsed.and_then(|m| ouis.vendor_of(m));
     let answer = |state: MacState, reason: Option<String>| MacCheckOut {
         mac: parsed.map(|m| m.to_lower_hex()),
         vendor: vendor.map(|v| v.to_string()),
-        needs_claim_code,
+        needs_claim_code: vendor == Some(Vendor::Gigaset),
         state,
         reason,
     };
-    let device = match check_claimable(&p.mac, p.claim_code.as_deref(), &state.ouis) {
-        Ok(device) => device,
+    match check_claimable(mac, claim_code, ouis) {
+        Ok(device) => (answer(MacState::Available, None), Some(device.mac)),
         Err(refusal) => {
             let reason = Some(refusal.to_string());
             let kind = match refusal {
@@ -106,41 +151,29 @@ pub async fn check_mac(
                 }
             };
             // A Gigaset without its code may still be someone's: say so before asking for it.
-            if kind != MacState::NeedsClaimCode {
-                return Ok(Json(answer(kind, reason)));
-            }
-            return Ok(Json(match claimed(&state, partner, parsed).await? {
-                Some(taken) => answer(taken, in_use_reason(taken, parsed)),
-                None => answer(kind, reason),
-            }));
+            let lookup = parsed.filter(|_| kind == MacState::NeedsClaimCode);
+            (answer(kind, reason), lookup)
         }
-    };
-    Ok(Json(
-        match claimed(&state, partner, Some(device.mac)).await? {
-            Some(taken) => answer(taken, in_use_reason(taken, Some(device.mac))),
-            None => answer(MacState::Available, None),
-        },
-    ))
-}
-
-/// `Yours` or `InUse` when `mac` is claimed, from the store (never a node's cache).
-async fn claimed(
-    state: &ApiState,
-    partner: crate::domain::PartnerId,
-    mac: Option<Mac>,
-) -> Result<Option<MacState>, ApiError> {
-    let Some(mac) = mac else { return Ok(None) };
-    if state.store.device_view(Some(partner), mac).await?.is_some() {
-        return Ok(Some(MacState::Yours));
     }
-    Ok(state.store.device(mac).await?.map(|_| MacState::InUse))
 }
 
-fn in_use_reason(state: MacState, mac: Option<Mac>) -> Option<String> {
-    (state == MacState::InUse).then(|| {
+/// The answer once the store said who holds the MAC: `holder` is `None` when nobody does, else
+/// the holding tenant's partner (never named in the answer).
+fn settle(partner: PartnerId, free: MacCheckOut, holder: Option<Option<PartnerId>>) -> MacCheckOut {
+    let state = match holder {
+        None => return free,
+        Some(held_by) if held_by == Some(partner) => MacState::Yours,
+        Some(_) => MacState::InUse,
+    };
+    let reason = (state == MacState::InUse).then(|| {
         format!(
             "{} is already in use",
-            mac.map(|m| m.to_lower_hex()).unwrap_or_default()
+            free.mac.as_deref().unwrap_or_default()
         )
-    })
+    });
+    MacCheckOut {
+        state,
+        reason,
+        ..free
+    }
 }

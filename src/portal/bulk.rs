@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 
 use axum::body::Body;
-use axum::extract::{Query, Request, State};
+use axum::extract::{FromRequest, Multipart, Query, Request, State};
 use axum::http::header;
 use axum::response::Response;
 use axum::{Form, Json};
@@ -20,14 +20,14 @@ use super::i18n::Lang;
 use super::pages::Pages;
 use super::session::PortalUser;
 use super::PortalState;
-use crate::partner_api::check::check_mac;
+use crate::partner_api::check::check_many;
 use crate::partner_api::devices::import_devices;
 use crate::store::Page;
 
 type Fields = Form<HashMap<String, String>>;
 
-/// Most lines one paste may hold.
-pub const MAX_LINES: usize = 1000;
+/// Most lines one paste may hold: as many as a bulk move or release of the API takes.
+pub const MAX_LINES: usize = 10_000;
 
 /// One pasted line and its verdict.
 #[derive(Serialize)]
@@ -96,6 +96,49 @@ fn render(
     state.pages.render(status, "bulk.html", &c)
 }
 
+/// The posted form's fields, from either encoding. A file chosen (field `file`) replaces the
+/// box's lines. Errs with the message key of what was wrong with the post.
+async fn read_form(req: Request) -> Result<HashMap<String, String>, &'static str> {
+    let multipart = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.trim_start()
+                .to_ascii_lowercase()
+                .starts_with("multipart/")
+        });
+    if !multipart {
+        let Form(form): Fields = Form::from_request(req, &())
+            .await
+            .map_err(|_| "bulk_bad_form")?;
+        return Ok(form);
+    }
+    let mut parts = Multipart::from_request(req, &())
+        .await
+        .map_err(|_| "bulk_bad_form")?;
+    let mut form = HashMap::new();
+    let mut file = None;
+    while let Some(part) = parts.next_field().await.map_err(|_| "bulk_bad_form")? {
+        let Some(name) = part.name().map(str::to_owned) else {
+            continue;
+        };
+        let bytes = part.bytes().await.map_err(|_| "bulk_bad_form")?;
+        let text = String::from_utf8(bytes.to_vec()).map_err(|_| "bulk_bad_file")?;
+        match name.as_str() {
+            "file" => file = Some(text),
+            _ => {
+                form.insert(name, text);
+            }
+        }
+    }
+    // A file input left empty still posts an empty part.
+    if let Some(text) = file.filter(|t| !t.trim().is_empty()) {
+        form.insert("lines".to_owned(), text);
+    }
+    Ok(form)
+}
+
 /// The paste form.
 pub async fn form(
     State(state): State<PortalState>,
@@ -106,19 +149,21 @@ pub async fn form(
     render(&state, &user, 200, &instances, None, &[], false)
 }
 
-/// Checks the pasted lines, or registers them.
-pub async fn submit(
-    State(state): State<PortalState>,
-    user: PortalUser,
-    Form(form): Fields,
-) -> Response {
+/// Checks the pasted lines, or registers them. The form comes URL-encoded, or as
+/// `multipart/form-data` when it carries a file: the server reads the file itself, so a CSV
+/// upload needs no script (with the script, the file is also shown in the box beforehand).
+pub async fn submit(State(state): State<PortalState>, user: PortalUser, req: Request) -> Response {
+    let form = match read_form(req).await {
+        Ok(form) => form,
+        Err(key) => return state.pages.message(user.lang, 400, key),
+    };
     if let Some(refused) = csrf_refused(&state, &user, &form) {
         return refused;
     }
     let instances = instance_names(&state, &user).await;
     let pasted = lines(form.get("lines").map_or("", String::as_str));
     if pasted.len() > MAX_LINES {
-        return render(&state, &user, 413, &instances, Some(&form), &[], false);
+        return state.pages.message(user.lang, 413, "bulk_too_many");
     }
     let tenant = form.get("tenant").cloned().unwrap_or_default();
     if form.get("action").map(String::as_str) == Some("commit") {
@@ -157,45 +202,38 @@ pub async fn submit(
             Err(e) => state.pages.api_error(&user, &e),
         };
     }
-    let mut rows = Vec::with_capacity(pasted.len());
-    for (line, mac, code) in pasted {
-        let mut params = serde_json::Map::new();
-        params.insert(
-            "mac".into(),
-            json!(mac.chars().take(64).collect::<String>()),
-        );
-        if let Some(c) = &code {
-            params.insert(
-                "claim_code".into(),
-                json!(c.chars().take(16).collect::<String>()),
-            );
-        }
-        let Ok(p) = serde_json::from_value(serde_json::Value::Object(params)) else {
-            continue;
-        };
-        let (state_name, reason) =
-            match check_mac(State(state.api.clone()), user.caller(), Ok(Query(p))).await {
-                Ok(Json(out)) => {
-                    let v = serde_json::to_value(&out).unwrap_or_default();
-                    (
-                        v["state"].as_str().unwrap_or("invalid_mac").to_owned(),
-                        None,
-                    )
-                }
-                Err(e) => (
-                    "invalid_mac".to_owned(),
-                    Some(super::pages::error_text(user.lang, &e)),
-                ),
-            };
-        rows.push(Row {
-            line,
-            mac,
-            claim_code: code,
-            label: user.lang.t(&format!("state_{state_name}")).to_owned(),
-            state: state_name,
-            reason,
-        });
-    }
+    // Each MAC as the check takes it: at most 64 bytes, a label code at most 16.
+    let asked: Vec<(String, Option<String>)> = pasted
+        .iter()
+        .map(|(_, mac, code)| {
+            (
+                mac.chars().take(64).collect(),
+                code.as_ref().map(|c| c.chars().take(16).collect()),
+            )
+        })
+        .collect();
+    let verdicts = match check_many(&state.api, &user.caller(), &asked).await {
+        Ok(verdicts) => verdicts,
+        Err(e) => return state.pages.api_error(&user, &e),
+    };
+    let rows: Vec<Row> = pasted
+        .into_iter()
+        .zip(verdicts)
+        .map(|((line, mac, code), verdict)| {
+            let state_name = serde_json::to_value(verdict.state)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_else(|| "invalid_mac".to_owned());
+            Row {
+                line,
+                mac,
+                claim_code: code,
+                label: user.lang.t(&format!("state_{state_name}")).to_owned(),
+                state: state_name,
+                reason: None,
+            }
+        })
+        .collect();
     render(&state, &user, 200, &instances, Some(&form), &rows, false)
 }
 

@@ -65,9 +65,23 @@ pub(crate) enum SearchValue {
     Text(String),
 }
 
+/// The length from which a MAC fragment is selective: three hex digits match about one MAC
+/// in four hundred.
+const SELECTIVE_FRAGMENT: usize = 3;
+
+/// How a backend finds the MACs holding a fragment (`mac_contains`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum FragmentSearch {
+    /// An index of the MACs' trigrams answers `LIKE '%…%'` itself (PostgreSQL's `pg_trgm`).
+    Indexed,
+    /// No index holds a MAC's inner digits (SQLite): a partner's selective fragment is looked
+    /// for among the partner's own MACs, read from the tenant index.
+    ThroughPartner,
+}
+
 /// The device search's conditions over `VIEW_SELECT`'s aliases (`d` devices, `t` tenants,
-/// `s` device_status), each with `{}` where its value's placeholder goes, in binding order;
-/// the page size is bound last. Both backends render the placeholders their way.
+/// `s` device_status), each with one `{}` per value where its placeholder goes, in binding
+/// order; the page size is bound last. Both backends render the placeholders their way.
 ///
 /// Only the filters given become conditions: written as `(? IS NULL OR col = ?)`, a filter
 /// hides the column's index from the planner (PostgreSQL's generic plan of such a statement
@@ -75,11 +89,12 @@ pub(crate) enum SearchValue {
 pub(crate) fn device_search(
     partner: Option<PartnerId>,
     q: DeviceQuery,
-) -> (Vec<(&'static str, Option<SearchValue>)>, SearchValue) {
+    fragments: FragmentSearch,
+) -> (Vec<(&'static str, Vec<SearchValue>)>, SearchValue) {
     use SearchValue::{Int, Text};
     let mut conditions = Vec::new();
     if let Some(partner) = partner {
-        conditions.push(("t.partner_id = {}", Some(Int(partner))));
+        conditions.push(("t.partner_id = {}", vec![Int(partner)]));
     }
     // One lower bound and one upper bound on the MAC, so the primary key's range is the
     // whole search (SQLite takes only the first lower bound it is given into its range).
@@ -90,35 +105,54 @@ pub(crate) fn device_search(
             // the prefix followed by 'g'. Past the prefix's start, the page key is the bound.
             let end = format!("{prefix}g");
             if after < prefix {
-                conditions.push(("d.mac >= {}", Some(Text(prefix))));
+                conditions.push(("d.mac >= {}", vec![Text(prefix)]));
             } else {
-                conditions.push(("d.mac > {}", Some(Text(after))));
+                conditions.push(("d.mac > {}", vec![Text(after)]));
             }
-            conditions.push(("d.mac < {}", Some(Text(end))));
+            conditions.push(("d.mac < {}", vec![Text(end)]));
         }
-        None => conditions.push(("d.mac > {}", Some(Text(after)))),
+        None => conditions.push(("d.mac > {}", vec![Text(after)])),
     }
     if let Some(fragment) = q
         .mac_contains
         .filter(|f| f.bytes().all(|b| b.is_ascii_hexdigit()))
     {
         // Hex digits only (checked here too), so the pattern holds no wildcard of its own.
-        conditions.push(("d.mac LIKE {}", Some(Text(format!("%{fragment}%")))));
+        let pattern = Text(format!("%{fragment}%"));
+        match partner {
+            // A fragment this long matches a few MACs in a thousand: read in MAC order, a page
+            // would wade through most of the store to find them. The partner's own MACs are
+            // read instead from the tenant index, which holds them (no device row is read), and
+            // only the matches are looked up; the cost follows the partner's size.
+            Some(partner)
+                if fragments == FragmentSearch::ThroughPartner
+                    && fragment.len() >= SELECTIVE_FRAGMENT =>
+            {
+                conditions.push((
+                "d.mac IN (SELECT od.mac FROM tenants own JOIN devices od ON od.tenant_id = own.id \
+                 WHERE own.partner_id = {} AND od.mac LIKE {})",
+                vec![Int(partner), pattern],
+                ))
+            }
+            // A shorter one matches often enough that the MAC-order walk fills a page early;
+            // with a trigram index, the planner picks the index or the walk by its statistics.
+            _ => conditions.push(("d.mac LIKE {}", vec![pattern])),
+        }
     }
     if let Some(tenant) = q.tenant {
-        conditions.push(("t.name = {}", Some(Text(tenant.as_str().to_owned()))));
+        conditions.push(("t.name = {}", vec![Text(tenant.as_str().to_owned())]));
     }
     if let Some(vendor) = q.vendor {
-        conditions.push(("d.vendor = {}", Some(Text(vendor.as_str().to_owned()))));
+        conditions.push(("d.vendor = {}", vec![Text(vendor.as_str().to_owned())]));
     }
     if let Some(since) = q.seen_since {
-        conditions.push(("s.last_seen >= {}", Some(Int(since))));
+        conditions.push(("s.last_seen >= {}", vec![Int(since)]));
     }
     if let Some(before) = q.seen_before {
-        conditions.push(("s.last_seen < {}", Some(Int(before))));
+        conditions.push(("s.last_seen < {}", vec![Int(before)]));
     }
     if q.never_seen {
-        conditions.push(("s.mac IS NULL", None));
+        conditions.push(("s.mac IS NULL", vec![]));
     }
     (conditions, Int(limit(q.limit)))
 }
@@ -481,27 +515,64 @@ mod device_search_tests {
     }
 
     #[test]
+    fn a_partners_long_fragment_is_looked_for_among_its_own_macs_without_a_trigram_index() {
+        use SearchValue::{Int, Text};
+        let fragment = |f: &str, partner, how| {
+            let mut q = query(None, None);
+            q.mac_contains = Some(f.to_owned());
+            device_search(partner, q, how).0.pop()
+        };
+        let through = FragmentSearch::ThroughPartner;
+        let (condition, values) = fragment("3a7f", Some(7), through).unwrap();
+        assert!(condition.starts_with("d.mac IN (SELECT od.mac FROM tenants own"));
+        assert_eq!(values, vec![Int(7), Text("%3a7f%".into())]);
+        assert_eq!(condition.matches("{}").count(), values.len());
+        let plain = Some(("d.mac LIKE {}", vec![Text("%3a%".into())]));
+        assert_eq!(fragment("3a", Some(7), through), plain, "short: MAC order");
+        let plain = Some(("d.mac LIKE {}", vec![Text("%3a7f%".into())]));
+        assert_eq!(
+            fragment("3a7f", None, through),
+            plain,
+            "the administrator's"
+        );
+        assert_eq!(fragment("3a7f", Some(7), FragmentSearch::Indexed), plain);
+        assert_eq!(
+            fragment("3a%7f", Some(7), through),
+            Some(("d.mac > {}", vec![Text(String::new())])),
+            "not hex: no condition (the API refuses it before)"
+        );
+    }
+
+    #[test]
     fn a_search_has_one_lower_and_one_upper_bound_and_only_the_filters_given() {
         use SearchValue::{Int, Text};
-        let (c, limit) = device_search(None, query(None, None));
-        assert_eq!(c, vec![("d.mac > {}", Some(Text(String::new())))]);
+        let (c, limit) = device_search(None, query(None, None), FragmentSearch::Indexed);
+        assert_eq!(c, vec![("d.mac > {}", vec![Text(String::new())])]);
         assert_eq!(limit, Int(100));
         // Before the prefix's range, the prefix is the lower bound; inside it, the page key.
-        let (c, _) = device_search(Some(7), query(Some("805ec0"), Some("001122334455")));
+        let (c, _) = device_search(
+            Some(7),
+            query(Some("805ec0"), Some("001122334455")),
+            FragmentSearch::Indexed,
+        );
         assert_eq!(
             c,
             vec![
-                ("t.partner_id = {}", Some(Int(7))),
-                ("d.mac >= {}", Some(Text("805ec0".into()))),
-                ("d.mac < {}", Some(Text("805ec0g".into()))),
+                ("t.partner_id = {}", vec![Int(7)]),
+                ("d.mac >= {}", vec![Text("805ec0".into())]),
+                ("d.mac < {}", vec![Text("805ec0g".into())]),
             ]
         );
-        let (c, _) = device_search(None, query(Some("805ec0"), Some("805ec0aabbcc")));
+        let (c, _) = device_search(
+            None,
+            query(Some("805ec0"), Some("805ec0aabbcc")),
+            FragmentSearch::Indexed,
+        );
         assert_eq!(
             c,
             vec![
-                ("d.mac > {}", Some(Text("805ec0aabbcc".into()))),
-                ("d.mac < {}", Some(Text("805ec0g".into()))),
+                ("d.mac > {}", vec![Text("805ec0aabbcc".into())]),
+                ("d.mac < {}", vec![Text("805ec0g".into())]),
             ]
         );
     }

@@ -282,6 +282,11 @@ pub trait Store: Send + Sync + 'static {
         mac: Mac,
     ) -> Result<Option<DeviceView>, Error>;
 
+    /// Which of these MACs are claimed, each with the partner of its tenant (`None`: one of
+    /// the operator's own tenants); MACs not claimed are left out. One read for many MACs, so
+    /// a pasted list of thousands is checked at once.
+    async fn claim_holders(&self, macs: Vec<Mac>) -> Result<Vec<(Mac, Option<PartnerId>)>, Error>;
+
     /// Devices visible to `partner` matching `query`, in MAC order.
     async fn search_devices(
         &self,

@@ -221,6 +221,13 @@ macro_rules! impl_store {
                     devices::view(self, partner, mac).await
                 }
 
+                async fn claim_holders(
+                    &self,
+                    macs: Vec<Mac>,
+                ) -> Result<Vec<(Mac, Option<PartnerId>)>, Error> {
+                    devices::holders(self, macs).await
+                }
+
                 async fn search_devices(
                     &self,
                     partner: Option<PartnerId>,

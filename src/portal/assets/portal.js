@@ -5,7 +5,8 @@
 // still works and the server says the same after submitting.
 (function () {
   "use strict";
-  // Bulk add: a CSV or text file chosen is read into the box, to be checked like a paste.
+  // Bulk add: a CSV or text file chosen is shown in the box (the server reads the posted file
+  // itself, so without this script an upload still works).
   var file = document.getElementById("bulk-file");
   if (file) {
     file.addEventListener("change", function () {

@@ -86,6 +86,61 @@ pub(crate) async fn search_filters(nodes: Nodes) {
     assert!(search(None, q(|q| q.mac_contains = Some("abcdef".into())))
         .await
         .is_empty());
+    // A partner's search by a long fragment reads the partner's own MACs first: the other
+    // partner's match stays out, filters and paging still apply.
+    assert_eq!(
+        search(Some(p1.id), q(|q| q.mac_contains = Some("0001".into()))).await,
+        ["000413000001", "7c2f80000001", "805ec0000001"]
+    );
+    assert_eq!(
+        search(
+            Some(p1.id),
+            q(|q| {
+                q.mac_contains = Some("0001".into());
+                q.vendor = Some(Vendor::Yealink);
+            })
+        )
+        .await,
+        ["805ec0000001"]
+    );
+    assert_eq!(
+        search(
+            Some(p1.id),
+            q(|q| {
+                q.mac_contains = Some("0001".into());
+                q.after = Some(Mac::parse("7c2f80000001").unwrap());
+            })
+        )
+        .await,
+        ["805ec0000001"]
+    );
+    assert_eq!(
+        search(Some(p2.id), q(|q| q.mac_contains = Some("c0100".into()))).await,
+        ["805ec0100001"]
+    );
+    assert_eq!(
+        search(Some(p1.id), q(|q| q.mac_contains = Some("13".into()))).await,
+        ["000413000001"],
+        "a short fragment, read in MAC order"
+    );
+    // Who holds which MACs, in one read: unclaimed ones are left out.
+    let mut held = store
+        .claim_holders(
+            ["805ec0000001", "805ec0100001", "805ec0999999"]
+                .map(|m| Mac::parse(m).unwrap())
+                .to_vec(),
+        )
+        .await
+        .unwrap();
+    held.sort();
+    assert_eq!(
+        held,
+        [
+            (Mac::parse("805ec0000001").unwrap(), Some(p1.id)),
+            (Mac::parse("805ec0100001").unwrap(), Some(p2.id)),
+        ]
+    );
+    assert!(store.claim_holders(Vec::new()).await.unwrap().is_empty());
     assert!(search(None, q(|q| q.mac_prefix = Some("ff".into())))
         .await
         .is_empty());

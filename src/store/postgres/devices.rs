@@ -359,17 +359,16 @@ pub(super) async fn search(
     partner: Option<PartnerId>,
     q: DeviceQuery,
 ) -> Result<Vec<DeviceView>, Error> {
-    let (conditions, limit) = codec::device_search(partner, q);
+    let (conditions, limit) = codec::device_search(partner, q, codec::FragmentSearch::Indexed);
     let mut values: Vec<Box<dyn tokio_postgres::types::ToSql + Sync + Send>> = Vec::new();
     let mut clauses = Vec::with_capacity(conditions.len());
-    for (condition, value) in conditions {
-        match value {
-            Some(value) => {
-                values.push(bound(value));
-                clauses.push(condition.replace("{}", &format!("${}", values.len())));
-            }
-            None => clauses.push(condition.to_owned()),
+    for (condition, condition_values) in conditions {
+        let mut condition = condition.to_owned();
+        for value in condition_values {
+            values.push(bound(value));
+            condition = condition.replacen("{}", &format!("${}", values.len()), 1);
         }
+        clauses.push(condition);
     }
     values.push(bound(limit));
     let sql = format!(
@@ -380,6 +379,27 @@ pub(super) async fn search(
     let params: Vec<Param<'_>> = values.iter().map(|v| v.as_ref() as Param<'_>).collect();
     store
         .read_all("search_devices", &sql, &params, decode::view)
+        .await
+}
+
+/// [`Store::claim_holders`](crate::store::Store::claim_holders).
+pub(super) async fn holders(
+    store: &PostgresStore,
+    macs: Vec<Mac>,
+) -> Result<Vec<(Mac, Option<PartnerId>)>, Error> {
+    let texts: Vec<String> = macs.iter().map(Mac::to_string).collect();
+    store
+        .read_all(
+            "claim_holders",
+            "SELECT d.mac, t.partner_id FROM devices d JOIN tenants t ON t.id = d.tenant_id \
+             WHERE d.mac = ANY($1)",
+            &[&texts],
+            |row| {
+                let mac: &str = get(row, 0)?;
+                let mac = Mac::parse(mac).map_err(|e| super::failure::corrupt("device mac", e))?;
+                Ok((mac, get(row, 1)?))
+            },
+        )
         .await
 }
 

@@ -298,6 +298,29 @@ pub(super) async fn view(
         .await
 }
 
+/// [`Store::claim_holders`](crate::store::Store::claim_holders).
+pub(super) async fn holders(
+    store: &SqliteStore,
+    macs: Vec<Mac>,
+) -> Result<Vec<(Mac, Option<PartnerId>)>, Error> {
+    store
+        .read(move |conn| {
+            // One prepared look-up per MAC on one connection: a primary-key probe each, with
+            // no list of thousands of placeholders to build.
+            let mut held = Vec::new();
+            for mac in macs {
+                let sql =
+                    "SELECT t.partner_id FROM devices d JOIN tenants t ON t.id = d.tenant_id \
+                           WHERE d.mac = ?1";
+                if let Some(partner) = one(conn, sql, params![mac.to_string()], |r| r.get(0))? {
+                    held.push((mac, partner));
+                }
+            }
+            Ok(held)
+        })
+        .await
+}
+
 /// [`Store::search_devices`](crate::store::Store::search_devices).
 pub(super) async fn search(
     store: &SqliteStore,
@@ -305,27 +328,30 @@ pub(super) async fn search(
     q: DeviceQuery,
 ) -> Result<Vec<DeviceView>, Error> {
     use rusqlite::types::Value;
-    let (conditions, limit) = codec::device_search(partner, q);
+    let (conditions, limit) =
+        codec::device_search(partner, q, codec::FragmentSearch::ThroughPartner);
     let bound = |value| match value {
         codec::SearchValue::Int(n) => Value::Integer(n),
         codec::SearchValue::Text(t) => Value::Text(t),
     };
     let mut values = Vec::new();
     let mut clauses = Vec::with_capacity(conditions.len());
-    for (condition, value) in conditions {
+    for (condition, condition_values) in conditions {
         // SQLite, without statistics, takes an equality on an indexed column for the most
         // selective way in: by `tenants_by_partner` it would read all of a partner's devices
         // and sort them for every page. A partner's devices are many; the unary `+` keeps that
         // index out, so pages are read in MAC order from the primary key (or its range, for a
-        // MAC prefix) and stop at the page size.
-        let condition = condition.replace("t.partner_id", "+t.partner_id");
-        match value {
-            Some(value) => {
-                values.push(bound(value));
-                clauses.push(condition.replace("{}", &format!("?{}", values.len())));
-            }
-            None => clauses.push(condition),
+        // MAC prefix) and stop at the page size. (A long MAC fragment's own subquery takes the
+        // index on purpose: see `codec::device_search`.)
+        let mut condition = match condition.starts_with("t.partner_id") {
+            true => format!("+{condition}"),
+            false => condition.to_owned(),
+        };
+        for value in condition_values {
+            values.push(bound(value));
+            condition = condition.replacen("{}", &format!("?{}", values.len()), 1);
         }
+        clauses.push(condition);
     }
     values.push(bound(limit));
     let sql = format!(
