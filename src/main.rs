@@ -43,13 +43,17 @@ enum TokenAction {
 
 #[derive(Subcommand)]
 enum UserAction {
-    /// Create a portal user for a partner and print a one-time link
-    /// (`<portal_url>/set-password?token=…`, valid 3 days) with which the person sets a
-    /// password. Hand the link over yourself: zerotouch sends no e-mail.
+    /// Create a portal user for a partner, or an administrator (`--admin`), and print a
+    /// one-time link (`<portal_url>/set-password?token=…`, valid 3 days) with which the person
+    /// sets a password. Hand the link over yourself: zerotouch sends no e-mail.
     Create {
         /// The partner's name (it must exist: `token create` or the API creates partners).
+        #[arg(long, required_unless_present = "admin", conflicts_with = "admin")]
+        partner: Option<String>,
+        /// One of the operator's administrators: the portal's audit log across partners and
+        /// every partner's users, with the administrator's rights.
         #[arg(long)]
-        partner: String,
+        admin: bool,
         /// The person's e-mail, the login name.
         #[arg(long)]
         email: String,
@@ -59,6 +63,22 @@ enum UserAction {
     /// Reset a portal user's password: print a new one-time set-password link (earlier links
     /// stop working; the user's sessions end when the new password is set).
     Reset {
+        /// The user's e-mail.
+        #[arg(long)]
+        email: String,
+        #[command(flatten)]
+        knobs: Knobs,
+    },
+    /// Disable a portal user: it can no longer log in, and its sessions end at once.
+    Disable {
+        /// The user's e-mail.
+        #[arg(long)]
+        email: String,
+        #[command(flatten)]
+        knobs: Knobs,
+    },
+    /// Enable a disabled portal user again.
+    Enable {
         /// The user's e-mail.
         #[arg(long)]
         email: String,
@@ -207,7 +227,11 @@ fn main() -> ExitCode {
             action: RedirectAction::Sync { knobs, .. },
         }
         | Command::User {
-            action: UserAction::Create { knobs, .. } | UserAction::Reset { knobs, .. },
+            action:
+                UserAction::Create { knobs, .. }
+                | UserAction::Reset { knobs, .. }
+                | UserAction::Disable { knobs, .. }
+                | UserAction::Enable { knobs, .. },
         }
         | Command::Migrate { knobs }
         | Command::Backup { knobs, .. }
@@ -311,7 +335,23 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
         Command::User {
             action: UserAction::Create { partner, email, .. },
         } => {
-            println!("{}", app::create_user(&config, &partner, &email).await?);
+            // clap requires --partner unless --admin, and refuses both together.
+            println!(
+                "{}",
+                app::create_user(&config, partner.as_deref(), &email).await?
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::User {
+            action: UserAction::Disable { email, .. },
+        } => {
+            println!("{}", app::set_user_disabled(&config, &email, true).await?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::User {
+            action: UserAction::Enable { email, .. },
+        } => {
+            println!("{}", app::set_user_disabled(&config, &email, false).await?);
             Ok(ExitCode::SUCCESS)
         }
         Command::User {

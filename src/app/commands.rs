@@ -185,27 +185,66 @@ fn portal_origin(config: &Config) -> String {
 }
 
 /// `zerotouch user create --partner NAME --email E`: creates a portal user of an existing
-/// partner; the one-time set-password link to hand over.
-pub async fn create_user(config: &Config, partner: &str, email: &str) -> anyhow::Result<String> {
+/// partner (with `--admin` instead of a partner, an administrator); the one-time set-password
+/// link to hand over.
+pub async fn create_user(
+    config: &Config,
+    partner: Option<&str>,
+    email: &str,
+) -> anyhow::Result<String> {
     let store = open_store(config).await?;
-    let record = store
-        .partner_by_name(partner)
-        .await?
-        .with_context(|| format!("no partner named {partner:?}"))?;
+    let record = match partner {
+        Some(name) => Some(
+            store
+                .partner_by_name(name)
+                .await?
+                .with_context(|| format!("no partner named {name:?}"))?,
+        ),
+        None => None,
+    };
     let (user, link) = partner_api::users::create_with_link(
         store.as_ref(),
-        record.id,
+        record.as_ref().map(|p| p.id),
         email,
         &Actor::cli(),
         &portal_origin(config),
     )
     .await
     .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let whose = match &record {
+        Some(p) => format!("of partner {:?}", p.name),
+        None => "(an administrator)".to_owned(),
+    };
     eprintln!(
-        "created portal user {} (id {}) of partner {:?}; this link sets its password and works once, for 3 days:",
-        user.email, user.id, record.name
+        "created portal user {} (id {}) {whose}; this link sets its password and works once, for 3 days:",
+        user.email, user.id
     );
     Ok(link)
+}
+
+/// `zerotouch user disable|enable --email E`: disables (ending its sessions) or enables a
+/// portal user; what was done.
+pub async fn set_user_disabled(
+    config: &Config,
+    email: &str,
+    disabled: bool,
+) -> anyhow::Result<String> {
+    let store = open_store(config).await?;
+    let email = partner_api::users::normalise_email(email)
+        .with_context(|| format!("{email:?} is not an e-mail address"))?;
+    let user = store
+        .user_by_email(&email)
+        .await?
+        .with_context(|| format!("no portal user {email:?}"))?;
+    partner_api::users::set_disabled(store.as_ref(), user.id, disabled, &Actor::cli())
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    Ok(format!(
+        "{} portal user {} (id {})",
+        if disabled { "disabled" } else { "enabled" },
+        user.email,
+        user.id
+    ))
 }
 
 /// `zerotouch user reset --email E`: a new one-time set-password link for a portal user.

@@ -36,7 +36,7 @@ use listeners::Serving;
 
 pub use commands::{
     backup, create_token, create_user, import_file, print_import, redirect_sync, render_once,
-    reset_user, restore, IssuedToken, Output,
+    reset_user, restore, set_user_disabled, IssuedToken, Output,
 };
 pub use listeners::{Addresses, Listeners};
 pub use manual::{completions, man_pages, Shell};

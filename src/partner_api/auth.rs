@@ -118,6 +118,14 @@ pub enum Caller {
         /// Its name.
         name: String,
     },
+    /// One of the operator's administrators logged in to the portal: the administrator's
+    /// rights, the person's name in the audit log.
+    AdminUser {
+        /// The user's row id.
+        user: i64,
+        /// The user's login e-mail.
+        email: String,
+    },
     /// A person logged in to the portal, acting for its partner with the partner's rights.
     User {
         /// The partner's id.
@@ -157,6 +165,11 @@ impl Authenticated {
                 partner: Some(*id),
                 source: self.source,
             },
+            Caller::AdminUser { user, email } => Actor {
+                name: format!("user:{user}:{email}"),
+                partner: None,
+                source: self.source,
+            },
         }
     }
 
@@ -164,14 +177,14 @@ impl Authenticated {
     pub fn partner(&self) -> Result<PartnerId, ApiError> {
         match self.caller {
             Caller::Partner { id, .. } | Caller::User { id, .. } => Ok(id),
-            Caller::Admin => Err(ApiError::PartnerOnly),
+            Caller::Admin | Caller::AdminUser { .. } => Err(ApiError::PartnerOnly),
         }
     }
 
     /// Ok for the administrator, 403 for a partner.
     pub fn admin(&self) -> Result<(), ApiError> {
         match self.caller {
-            Caller::Admin => Ok(()),
+            Caller::Admin | Caller::AdminUser { .. } => Ok(()),
             Caller::Partner { .. } | Caller::User { .. } => Err(ApiError::AdminOnly),
         }
     }

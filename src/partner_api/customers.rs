@@ -133,10 +133,10 @@ pub async fn update_customer(
     let f = current.fields;
     let fields = CustomerIn {
         company: patch.company.unwrap_or(f.company),
-        contact: patch.contact.or(f.contact),
-        address: patch.address.or(f.address),
-        phone: patch.phone.or(f.phone),
-        email: patch.email.or(f.email),
+        contact: patch.contact.unwrap_or(f.contact),
+        address: patch.address.unwrap_or(f.address),
+        phone: patch.phone.unwrap_or(f.phone),
+        email: patch.email.unwrap_or(f.email),
     }
     .into_fields()?;
     let c = state

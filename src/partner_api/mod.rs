@@ -203,8 +203,16 @@ pub async fn read_body<S: Send + Sync>(
 /// promises, where serde takes it for a float: a body refused for that alone is read again
 /// with such numbers as integers.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Err(ApiError::BadRequest("a JSON body is required".into()));
+    match bytes.iter().find(|b| !b.is_ascii_whitespace()) {
+        None => return Err(ApiError::BadRequest("a JSON body is required".into())),
+        // Every body the API takes is an object; serde would also fill a struct from an
+        // array, field by field in order, which no schema promises.
+        Some(b'{') => {}
+        Some(_) => {
+            return Err(ApiError::BadRequest(
+                "invalid JSON body: invalid type: expected a JSON object".into(),
+            ))
+        }
     }
     serde_json::from_slice(bytes).or_else(|first| {
         let integral = serde_json::from_slice::<serde_json::Value>(bytes)
@@ -297,6 +305,8 @@ pub fn routes() -> (axum::Router<ApiState>, utoipa::openapi::OpenApi) {
         .routes(routes!(partners::audit_log))
         .routes(routes!(users::create_user, users::list_users))
         .routes(routes!(users::reset_user))
+        .routes(routes!(users::disable_user))
+        .routes(routes!(users::enable_user))
         .routes(routes!(
             customers::create_customer,
             customers::list_customers

@@ -152,6 +152,19 @@ pub struct AuditParams {
     /// Only this tenant's entries.
     #[param(value_type = Option<super::wire::TenantNameText>)]
     tenant: Option<String>,
+    /// Only entries left by this partner's callers (its tokens and portal users).
+    #[param(minimum = 0)]
+    partner_id: Option<i64>,
+    /// Only this action, exactly (`device.claim`, `user.disable`, …).
+    action: Option<String>,
+    /// Only entries whose actor contains this text (an e-mail, `partner:3:`, `admin`).
+    actor: Option<String>,
+    /// Only entries at or after this time.
+    #[param(value_type = Option<String>, format = DateTime)]
+    since: Option<String>,
+    /// Only entries before this time.
+    #[param(value_type = Option<String>, format = DateTime)]
+    until: Option<String>,
     /// Page size, 1–1000 (default 100).
     #[param(minimum = 1, maximum = 1000)]
     limit: Option<usize>,
@@ -183,10 +196,27 @@ pub async fn audit_log(
         .mac
         .map(|m| Mac::parse(&m).map_err(|e| ApiError::BadRequest(format!("mac: {e}"))))
         .transpose()?;
+    if p.partner_id.is_some_and(|id| id < 0) {
+        return Err(ApiError::BadRequest(
+            "partner_id: a partner id is not negative".into(),
+        ));
+    }
+    let since = p
+        .since
+        .map(|t| super::wire::parse_time("since", &t))
+        .transpose()?;
+    let until = p
+        .until
+        .map(|t| super::wire::parse_time("until", &t))
+        .transpose()?;
     let entries = state
         .store
         .audit_log(AuditQuery {
-            partner: None,
+            partner: p.partner_id,
+            action: p.action.filter(|a| !a.is_empty()),
+            actor: p.actor.filter(|a| !a.is_empty()),
+            since,
+            until,
             after: p.after,
             mac,
             tenant: p

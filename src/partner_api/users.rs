@@ -1,5 +1,6 @@
-//! Portal users, as the administrator manages them: creating a partner's user and re-issuing
-//! its set-password link (a password reset). Each answer carries a one-time link
+//! Portal users, as the administrator manages them: creating a partner's user or one of the
+//! operator's administrators, re-issuing a user's set-password link (a password reset), and
+//! disabling or enabling a user. Each answer carries a one-time link
 //! (`<portal origin>/set-password?token=…`) to hand to the person; the token is stored hashed
 //! and expires after [`LINK_LIFETIME_MS`].
 //!
@@ -21,13 +22,19 @@ use crate::store::{now_millis, Actor, PasswordLink, Store, UserRecord};
 /// How long a set-password link works: three days.
 pub const LINK_LIFETIME_MS: i64 = 3 * 24 * 3600 * 1000;
 
-/// A new portal user.
+/// A new portal user: a partner's (`partner_id`) or an administrator (`admin: true`, no
+/// `partner_id`).
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UserIn {
-    /// The partner the user acts for.
+    /// The partner the user acts for; absent for an administrator.
+    #[serde(default)]
     #[schema(minimum = 1)]
-    pub partner_id: i64,
+    pub partner_id: Option<i64>,
+    /// One of the operator's administrators, who logs in to the portal with the
+    /// administrator's rights (default false).
+    #[serde(default)]
+    pub admin: bool,
     /// The login e-mail (compared case-insensitively).
     #[schema(min_length = 3, max_length = 254)]
     pub email: String,
@@ -38,8 +45,10 @@ pub struct UserIn {
 pub struct UserOut {
     /// The user's id.
     pub id: i64,
-    /// Its partner.
-    pub partner_id: i64,
+    /// Its partner (null for an administrator).
+    pub partner_id: Option<i64>,
+    /// One of the operator's administrators.
+    pub admin: bool,
     /// Its login e-mail.
     pub email: String,
     /// Whether it has set a password.
@@ -55,6 +64,7 @@ impl From<UserRecord> for UserOut {
         Self {
             id: u.id,
             partner_id: u.partner,
+            admin: u.partner.is_none(),
             password_set: u.password_hash.is_some(),
             disabled: u.disabled,
             created_at: super::wire::time(u.created_at),
@@ -78,8 +88,10 @@ pub struct UserFilter {
 pub struct UserLinkOut {
     /// The user's id.
     pub id: i64,
-    /// Its partner.
-    pub partner_id: i64,
+    /// Its partner (null for an administrator).
+    pub partner_id: Option<i64>,
+    /// One of the operator's administrators.
+    pub admin: bool,
     /// Its login e-mail.
     pub email: String,
     /// The one-time set-password link, shown only here.
@@ -126,10 +138,11 @@ pub fn link_text(origin: &str, token: &str) -> String {
     )
 }
 
-/// Creates a user of `partner` with a set-password link under `origin`: the user and the link.
+/// Creates a user of `partner` (`None`: an administrator) with a set-password link under
+/// `origin`: the user and the link.
 pub async fn create_with_link(
     store: &dyn Store,
-    partner: PartnerId,
+    partner: Option<PartnerId>,
     email: &str,
     actor: &Actor,
     origin: &str,
@@ -139,8 +152,10 @@ pub async fn create_with_link(
         message: "email: not an e-mail address".into(),
     })?;
     let (token, link) = fresh_link()?;
-    if store.partner(partner).await?.is_none() {
-        return Err(ApiError::NotFound("partner"));
+    if let Some(partner) = partner {
+        if store.partner(partner).await?.is_none() {
+            return Err(ApiError::NotFound("partner"));
+        }
     }
     match store.create_user(partner, &email, link, actor).await? {
         Some(user) => Ok((user, link_text(origin, &token))),
@@ -184,13 +199,15 @@ fn out(user: &UserRecord, link: String) -> UserLinkOut {
     UserLinkOut {
         id: user.id,
         partner_id: user.partner,
+        admin: user.partner.is_none(),
         email: user.email.clone(),
         link,
         link_expires_at: super::wire::time(now_millis() + LINK_LIFETIME_MS),
     }
 }
 
-/// Create a portal user for a partner; the answer carries its one-time set-password link.
+/// Create a portal user for a partner, or an administrator; the answer carries its one-time
+/// set-password link.
 #[utoipa::path(post, path = "/api/v1/users", tag = "admin",
     request_body = UserIn,
     responses(
@@ -200,7 +217,7 @@ fn out(user: &UserRecord, link: String) -> UserLinkOut {
         (status = 403, description = "Not the administrator", body = ErrorBody),
         (status = 404, description = "No such partner", body = ErrorBody),
         (status = 409, description = "E-mail taken", body = ErrorBody),
-        (status = 422, description = "Invalid e-mail", body = ErrorBody),
+        (status = 422, description = "Invalid e-mail, or `partner_id` missing for a partner's user or given for an administrator", body = ErrorBody),
     ))]
 pub async fn create_user(
     State(state): State<ApiState>,
@@ -209,10 +226,26 @@ pub async fn create_user(
     JsonBody(body): JsonBody<UserIn>,
 ) -> Result<(StatusCode, Json<UserLinkOut>), ApiError> {
     caller.admin()?;
+    let partner = match (body.admin, body.partner_id) {
+        (false, Some(id)) => Some(id),
+        (true, None) => None,
+        (false, None) => {
+            return Err(ApiError::Invalid {
+                code: "invalid_user",
+                message: "partner_id: a partner's user needs its partner".into(),
+            })
+        }
+        (true, Some(_)) => {
+            return Err(ApiError::Invalid {
+                code: "invalid_user",
+                message: "partner_id: an administrator has no partner".into(),
+            })
+        }
+    };
     let origin = origin(&state, &headers);
     let (user, link) = create_with_link(
         state.store.as_ref(),
-        body.partner_id,
+        partner,
         &body.email,
         &caller.actor(),
         &origin,
@@ -272,6 +305,60 @@ pub async fn reset_user(
         .await?
         .ok_or(ApiError::NotFound("user"))?;
     Ok(Json(out(&user, link)))
+}
+
+/// Disables or enables user `id` as `actor` (a partner's actor: only its own partner's users);
+/// disabling ends the user's sessions. `NotFound` if the user is unknown or out of reach.
+pub async fn set_disabled(
+    store: &dyn Store,
+    id: i64,
+    disabled: bool,
+    actor: &Actor,
+) -> Result<UserRecord, ApiError> {
+    store
+        .set_user_disabled(id, disabled, actor)
+        .await?
+        .ok_or(ApiError::NotFound("user"))
+}
+
+/// Disable a user: it can no longer log in, and its sessions end at once.
+#[utoipa::path(post, path = "/api/v1/users/{id}/disable", tag = "admin",
+    params(("id" = i64, Path, description = "The user's id", minimum = 0)),
+    responses(
+        (status = 200, description = "Disabled (also when it already was)", body = UserOut),
+        (status = 400, description = "Bad id", body = ErrorBody),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 403, description = "Not the administrator", body = ErrorBody),
+        (status = 404, description = "No such user", body = ErrorBody),
+    ))]
+pub async fn disable_user(
+    State(state): State<ApiState>,
+    caller: Authenticated,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<Json<UserOut>, ApiError> {
+    caller.admin()?;
+    let user = set_disabled(state.store.as_ref(), id, true, &caller.actor()).await?;
+    Ok(Json(user.into()))
+}
+
+/// Enable a disabled user again: it can log in with its password.
+#[utoipa::path(post, path = "/api/v1/users/{id}/enable", tag = "admin",
+    params(("id" = i64, Path, description = "The user's id", minimum = 0)),
+    responses(
+        (status = 200, description = "Enabled (also when it already was)", body = UserOut),
+        (status = 400, description = "Bad id", body = ErrorBody),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 403, description = "Not the administrator", body = ErrorBody),
+        (status = 404, description = "No such user", body = ErrorBody),
+    ))]
+pub async fn enable_user(
+    State(state): State<ApiState>,
+    caller: Authenticated,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<Json<UserOut>, ApiError> {
+    caller.admin()?;
+    let user = set_disabled(state.store.as_ref(), id, false, &caller.actor()).await?;
+    Ok(Json(user.into()))
 }
 
 #[cfg(test)]

@@ -278,25 +278,40 @@ pub enum PhoneAuthName {
     Mac,
 }
 
-/// `PATCH /customers/{id}`: the fields to change.
+/// `PATCH /customers/{id}`: the fields to change. A field left out keeps its value; an
+/// optional field sent as `null` is cleared (the company cannot be).
 #[derive(Deserialize, ToSchema, Default)]
 #[serde(deny_unknown_fields)]
 pub struct CustomerPatch {
-    /// Company name.
+    /// Company name (required, so never cleared: left out or `null`, it keeps its value).
     #[schema(min_length = 1, max_length = 200)]
     pub company: Option<String>,
-    /// Contact person.
-    #[schema(min_length = 1, max_length = 200)]
-    pub contact: Option<String>,
-    /// Postal address.
-    #[schema(min_length = 1, max_length = 500)]
-    pub address: Option<String>,
-    /// Phone number: digits, spaces and `+ - ( ) . /`.
-    #[schema(pattern = r"^[0-9 +\-()./]{1,50}$")]
-    pub phone: Option<String>,
-    /// E-mail address.
-    #[schema(min_length = 3, max_length = 254, format = Email)]
-    pub email: Option<String>,
+    /// Contact person (`null` clears it).
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>, min_length = 1, max_length = 200)]
+    pub contact: Option<Option<String>>,
+    /// Postal address (`null` clears it).
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>, min_length = 1, max_length = 500)]
+    pub address: Option<Option<String>>,
+    /// Phone number: digits, spaces and `+ - ( ) . /` (`null` clears it).
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>, pattern = r"^[0-9 +\-()./]{1,50}$")]
+    pub phone: Option<Option<String>>,
+    /// E-mail address (`null` clears it).
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>, min_length = 3, max_length = 254, format = Email)]
+    pub email: Option<Option<String>>,
+}
+
+/// A field a patch names: `null` is `Some(None)` (clear it), where a field left out is `None`
+/// (keep it) by `#[serde(default)]`; serde alone reads both as `None`.
+fn present<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
 }
 
 /// A customer.

@@ -13,7 +13,7 @@ use axum::{Extension, Form};
 use super::csrf_refused;
 use super::i18n::Lang;
 use super::pages::{error_text, Pages};
-use super::session::{self, browser_lang, PortalUser};
+use super::session::{self, browser_lang, AnyUser, PortalUser, ADMIN_HOME};
 use super::{password, PortalState};
 use crate::partner_api::auth::hash;
 use crate::partner_api::users::{create_with_link, normalise_email, origin};
@@ -108,7 +108,12 @@ pub async fn login(
         }
     };
     tracing::info!(target: "zerotouch::portal", user = user.id, source = ?source, "portal login");
-    let mut r = Redirect::to("/devices").into_response();
+    let home = if user.partner.is_some() {
+        "/devices"
+    } else {
+        ADMIN_HOME
+    };
+    let mut r = Redirect::to(home).into_response();
     if let Some(cookie) = session::set_cookie(&id, state.expiry.lifetime) {
         r.headers_mut().insert(header::SET_COOKIE, cookie);
     }
@@ -118,7 +123,7 @@ pub async fn login(
 /// Ends the session (a form with the CSRF token).
 pub async fn logout(
     State(state): State<PortalState>,
-    user: PortalUser,
+    AnyUser(user): AnyUser,
     headers: HeaderMap,
     Form(form): Fields,
 ) -> Response {
@@ -209,7 +214,7 @@ pub async fn set_password(
 /// Stores the language the user chose, then shows the page it came from.
 pub async fn language(
     State(state): State<PortalState>,
-    user: PortalUser,
+    AnyUser(user): AnyUser,
     Form(form): Fields,
 ) -> Response {
     if let Some(refused) = csrf_refused(&state, &user, &form) {
@@ -252,11 +257,17 @@ pub async fn invite(
     if let Some(refused) = csrf_refused(&state, &user, &form) {
         return refused;
     }
+    // The colleague is of the inviter's partner: never an administrator, which a user
+    // without a partner would otherwise make.
+    let partner = match user.partner() {
+        Ok(p) => p,
+        Err(e) => return state.pages.api_error(&user, &e),
+    };
     let mut c = Pages::context(user.lang, Some(&user), "invite");
     let origin = origin(&state.api, &headers);
     match create_with_link(
         state.api.store.as_ref(),
-        user.user.partner,
+        Some(partner),
         field(&form, "email"),
         &user.actor(),
         &origin,

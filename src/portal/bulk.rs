@@ -69,10 +69,13 @@ fn row_reason(lang: Lang, code: Option<&str>, message: Option<&str>) -> Option<S
 }
 
 async fn instance_names(state: &PortalState, user: &PortalUser) -> Vec<String> {
+    let Ok(partner) = user.partner() else {
+        return Vec::new();
+    };
     state
         .api
         .store
-        .tenants_of(Some(user.user.partner), Page::all())
+        .tenants_of(Some(partner), Page::all())
         .await
         .map(|ts| ts.into_iter().map(|t| t.name.to_string()).collect())
         .unwrap_or_default()

@@ -36,11 +36,15 @@ pub async fn list(
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
     let after = q.get("after").and_then(|a| a.parse::<i64>().ok());
+    let partner = match user.partner() {
+        Ok(p) => p,
+        Err(e) => return state.pages.api_error(&user, &e),
+    };
     let page = state
         .api
         .store
         .customers(
-            user.user.partner,
+            partner,
             Page {
                 after,
                 limit: Some(PAGE),
@@ -130,7 +134,8 @@ pub async fn edit_form(
     }
 }
 
-/// Saves a customer's fields (a field left empty keeps its value).
+/// Saves a customer's fields: the form sends them all, so an optional field left empty is
+/// cleared, and an empty company is refused as the API refuses it.
 pub async fn update(
     State(state): State<PortalState>,
     user: PortalUser,
@@ -144,11 +149,11 @@ pub async fn update(
         return state.pages.message(user.lang, 404, "not_found");
     };
     let patch = CustomerPatch {
-        company: text(&form, "company"),
-        contact: text(&form, "contact"),
-        address: text(&form, "address"),
-        phone: text(&form, "phone"),
-        email: text(&form, "email"),
+        company: Some(text(&form, "company").unwrap_or_default()),
+        contact: Some(text(&form, "contact")),
+        address: Some(text(&form, "address")),
+        phone: Some(text(&form, "phone")),
+        email: Some(text(&form, "email")),
     };
     match update_customer(
         State(state.api.clone()),

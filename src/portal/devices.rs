@@ -51,7 +51,7 @@ async fn instance_names(state: &PortalState, user: &PortalUser) -> Result<Vec<St
     Ok(state
         .api
         .store
-        .tenants_of(Some(user.user.partner), Page::all())
+        .tenants_of(Some(user.partner()?), Page::all())
         .await?
         .into_iter()
         .map(|t| TenantOut::from(t).name)

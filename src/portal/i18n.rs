@@ -281,6 +281,28 @@ const MESSAGES: &[(&str, [&str; 3])] = &[
     ("error_tenant_has_devices", ["This instance still has phones: move or release them first", "Cette instance a encore des téléphones : déplacez-les ou libérez-les d'abord", "Diese Instanz hat noch Telefone: zuerst verschieben oder freigeben"]),
     ("error_bad_request", ["The request is not valid", "La requête n'est pas valide", "Die Anfrage ist ungültig"]),
     ("error_internal", ["Internal error", "Erreur interne", "Interner Fehler"]),
+    // Administrator and users
+    ("operator", ["Operator (administrator)", "Opérateur (administrateur)", "Betreiber (Administrator)"]),
+    ("nav_users", ["Users", "Utilisateurs", "Benutzer"]),
+    ("users_title", ["Users", "Utilisateurs", "Benutzer"]),
+    ("user_partner", ["Partner", "Partenaire", "Partner"]),
+    ("user_admin", ["administrator", "administrateur", "Administrator"]),
+    ("user_active", ["active", "actif", "aktiv"]),
+    ("user_invited", ["invited (no password yet)", "invité (pas encore de mot de passe)", "eingeladen (noch kein Passwort)"]),
+    ("user_disabled", ["disabled", "désactivé", "deaktiviert"]),
+    ("user_disable", ["Disable", "Désactiver", "Deaktivieren"]),
+    ("user_enable", ["Enable", "Réactiver", "Aktivieren"]),
+    ("user_you", ["(you)", "(vous)", "(Sie)"]),
+    ("user_self", ["You cannot disable yourself.", "Vous ne pouvez pas vous désactiver vous-même.", "Sie können sich nicht selbst deaktivieren."]),
+    ("users_hint", ["A disabled user cannot log in, and its sessions end at once.", "Un utilisateur désactivé ne peut plus se connecter, et ses sessions prennent fin immédiatement.", "Ein deaktivierter Benutzer kann sich nicht anmelden; seine Sitzungen enden sofort."]),
+    ("audit_partner", ["Partner", "Partenaire", "Partner"]),
+    ("audit_all_partners", ["all partners", "tous les partenaires", "alle Partner"]),
+    ("audit_actor", ["Who (part of the name or e-mail)", "Qui (partie du nom ou de l'e-mail)", "Wer (Teil des Namens oder der E-Mail)"]),
+    ("audit_action", ["Action (exact, e.g. device.claim)", "Action (exacte, p. ex. device.claim)", "Aktion (genau, z. B. device.claim)"]),
+    ("audit_since", ["From (UTC day)", "Du (jour UTC)", "Von (UTC-Tag)"]),
+    ("audit_until", ["To (UTC day, included)", "Au (jour UTC, inclus)", "Bis (UTC-Tag, einschließlich)"]),
+    ("date_invalid", ["Not a date (YYYY-MM-DD).", "Ce n'est pas une date (AAAA-MM-JJ).", "Kein Datum (JJJJ-MM-TT)."]),
+    ("error_invalid_user", ["This user cannot be created", "Cet utilisateur ne peut pas être créé", "Dieser Benutzer kann nicht angelegt werden"]),
 ];
 
 #[cfg(test)]

@@ -46,9 +46,13 @@ pub async fn list(
 ) -> Response {
     let after = q.get("after").and_then(|a| TenantName::parse(a).ok());
     let store = &state.api.store;
+    let partner = match user.partner() {
+        Ok(p) => p,
+        Err(e) => return state.pages.api_error(&user, &e),
+    };
     let tenants = match store
         .tenants_of(
-            Some(user.user.partner),
+            Some(partner),
             Page {
                 after,
                 limit: Some(PAGE),
@@ -110,11 +114,11 @@ async fn form_page(
         serde_json::Value::String(s) => s.clone(),
         other => other.to_string(),
     });
-    let customers: Vec<CustomerChoice> = match state
-        .api
-        .store
-        .customers(user.user.partner, Page::all())
-        .await
+    let partner = match user.partner() {
+        Ok(p) => p,
+        Err(e) => return state.pages.api_error(user, &e),
+    };
+    let customers: Vec<CustomerChoice> = match state.api.store.customers(partner, Page::all()).await
     {
         Ok(rows) => rows
             .into_iter()

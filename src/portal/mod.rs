@@ -4,8 +4,10 @@
 //! A person logs in with e-mail and password (`account.rs`, `password.rs`, throttled by
 //! `throttle.rs`), gets a server-side session (`session.rs`), and works through pages
 //! (`customers.rs`, `instances.rs`, `devices.rs`, `bulk.rs`, `selected.rs`, `audit.rs`,
-//! `tokens.rs`) that call the partner API's own handlers with the user as caller, so every
-//! rule, refusal and audit entry is the API's. Pages are Tera templates embedded in the binary
+//! `tokens.rs`, `users.rs`) that call the partner API's own handlers with the user as caller,
+//! so every rule, refusal and audit entry is the API's. The operator's administrators log in
+//! the same way and get the audit log across partners and the users of all partners; the
+//! partners' pages send them there (`session::PortalUser`). Pages are Tera templates embedded in the binary
 //! (`pages.rs`), in English, French or German (`i18n.rs`); the one script and style sheet are
 //! embedded too (`assets.rs`). Every answer of the listener carries a strict
 //! Content-Security-Policy, `X-Frame-Options: DENY` and HSTS.
@@ -36,6 +38,7 @@ mod selected;
 pub mod session;
 pub mod throttle;
 mod tokens;
+mod users;
 
 pub use pages::Pages;
 pub use session::Expiry;
@@ -107,6 +110,9 @@ pub fn router(api: ApiState, expiry: Expiry) -> Result<axum::Router, TemplateErr
         )
         .route("/bulk", get(bulk::form).post(bulk::submit))
         .route("/audit", get(audit::list))
+        .route("/users", get(users::list))
+        .route("/users/{id}/disable", post(users::disable))
+        .route("/users/{id}/enable", post(users::enable))
         .route("/tokens", get(tokens::list).post(tokens::create))
         .route("/tokens/{id}/revoke", post(tokens::revoke))
         .route("/assets/portal.css", get(assets::css))

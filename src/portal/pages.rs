@@ -40,6 +40,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("release.html", include_str!("templates/release.html")),
     ("bulk.html", include_str!("templates/bulk.html")),
     ("audit.html", include_str!("templates/audit.html")),
+    ("users.html", include_str!("templates/users.html")),
     ("tokens.html", include_str!("templates/tokens.html")),
     ("selected.html", include_str!("templates/selected.html")),
     (
@@ -74,7 +75,11 @@ impl Pages {
         c.insert("nav", nav);
         if let Some(u) = user {
             c.insert("email", &u.user.email);
-            c.insert("partner", &u.partner_name);
+            c.insert(
+                "partner",
+                u.partner_name.as_deref().unwrap_or(lang.t("operator")),
+            );
+            c.insert("admin", &u.is_admin());
             c.insert("csrf", &u.csrf);
         }
         c

@@ -19,6 +19,7 @@ use subtle::ConstantTimeEq;
 use super::i18n::Lang;
 use super::PortalState;
 use crate::partner_api::auth::{hash, Authenticated, Caller};
+use crate::partner_api::error::ApiError;
 use crate::server::ConnInfo;
 use crate::store::{now_millis, Actor, Millis, SessionRecord, UserRecord};
 
@@ -148,13 +149,14 @@ pub fn browser_lang(headers: &HeaderMap) -> Lang {
     )
 }
 
-/// A request from a logged-in portal user; pages that need one redirect to the login page
-/// without it.
+/// A request from a logged-in portal user of a partner: the partner's pages. Without a
+/// session they redirect to the login page; an administrator, who has no partner, is sent to
+/// the pages it has (the audit log), so these pages only ever show one partner's data.
 pub struct PortalUser {
     /// The user.
     pub user: UserRecord,
-    /// The partner's name.
-    pub partner_name: String,
+    /// The partner's name; `None` for an administrator.
+    pub partner_name: Option<String>,
     /// The session's CSRF token.
     pub csrf: String,
     /// The language pages are shown in: the user's choice, else the browser's.
@@ -163,14 +165,34 @@ pub struct PortalUser {
     pub source: Option<IpAddr>,
 }
 
+/// A request from any logged-in portal user, a partner's or an administrator: the pages
+/// both have (audit, users, language, logout), which scope what they show by
+/// [`PortalUser::caller`].
+pub struct AnyUser(pub PortalUser);
+
+/// Where an administrator lands in the portal.
+pub const ADMIN_HOME: &str = "/audit";
+
 impl PortalUser {
-    /// The caller as the partner API's handlers know it: the user, acting for its partner.
+    /// The user's partner; `PartnerOnly` for an administrator (whom `PortalUser`'s extractor
+    /// keeps off partners' pages already).
+    pub fn partner(&self) -> Result<crate::domain::PartnerId, ApiError> {
+        self.user.partner.ok_or(ApiError::PartnerOnly)
+    }
+
+    /// Whether the user is one of the operator's administrators.
+    pub fn is_admin(&self) -> bool {
+        self.user.partner.is_none()
+    }
+
+    /// The caller as the partner API's handlers know it: the user, acting for its partner,
+    /// or with the administrator's rights.
     pub fn caller(&self) -> Authenticated {
+        let (user, email) = (self.user.id, self.user.email.clone());
         Authenticated {
-            caller: Caller::User {
-                id: self.user.partner,
-                user: self.user.id,
-                email: self.user.email.clone(),
+            caller: match self.user.partner {
+                Some(id) => Caller::User { id, user, email },
+                None => Caller::AdminUser { user, email },
             },
             source: self.source,
         }
@@ -188,6 +210,18 @@ impl PortalUser {
 }
 
 impl FromRequestParts<PortalState> for PortalUser {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &PortalState) -> Result<Self, Response> {
+        let AnyUser(user) = AnyUser::from_request_parts(parts, state).await?;
+        if user.is_admin() {
+            return Err(Redirect::to(ADMIN_HOME).into_response());
+        }
+        Ok(user)
+    }
+}
+
+impl FromRequestParts<PortalState> for AnyUser {
     type Rejection = Response;
 
     async fn from_request_parts(parts: &mut Parts, state: &PortalState) -> Result<Self, Response> {
@@ -225,8 +259,12 @@ impl FromRequestParts<PortalState> for PortalUser {
         else {
             return Err(to_login(true));
         };
-        let Some(partner) = store.partner(user.partner).await.map_err(unavailable)? else {
-            return Err(to_login(true));
+        let partner_name = match user.partner {
+            Some(id) => match store.partner(id).await.map_err(unavailable)? {
+                Some(partner) => Some(partner.name),
+                None => return Err(to_login(true)),
+            },
+            None => None,
         };
         if now - session.last_seen >= touch_resolution(state.expiry.idle) {
             store
@@ -234,17 +272,17 @@ impl FromRequestParts<PortalState> for PortalUser {
                 .await
                 .map_err(unavailable)?;
         }
-        Ok(PortalUser {
+        Ok(AnyUser(PortalUser {
             lang: user
                 .language
                 .as_deref()
                 .and_then(Lang::from_code)
                 .unwrap_or(lang),
-            partner_name: partner.name,
+            partner_name,
             csrf: session.csrf,
             source: parts.extensions.get::<ConnInfo>().map(|c| c.remote.ip()),
             user,
-        })
+        }))
     }
 }
 

@@ -297,10 +297,10 @@ pub(crate) enum AuditEvent<'a> {
         /// The token's row id.
         token: i64,
     },
-    /// `user.create`: a portal user of a partner.
+    /// `user.create`: a portal user of a partner, or an administrator (no partner).
     UserCreated {
-        /// Whose user.
-        partner: PartnerId,
+        /// Whose user (`None`: an administrator).
+        partner: Option<PartnerId>,
         /// The user's row id.
         user: i64,
         /// The login e-mail.
@@ -310,6 +310,15 @@ pub(crate) enum AuditEvent<'a> {
     PasswordLinkIssued(i64),
     /// `user.password.set`: a user set a password with a link.
     PasswordSet(i64),
+    /// `user.disable` (true) or `user.enable` (false), of the user with this id and e-mail.
+    UserDisabled {
+        /// The user's row id.
+        user: i64,
+        /// Its login e-mail, so the entry names the person even to a reader without the id.
+        email: &'a str,
+        /// Disabled (true) or enabled again (false).
+        disabled: bool,
+    },
     /// `customer.create`.
     CustomerCreated(CustomerId),
     /// `customer.update`.
@@ -400,6 +409,20 @@ impl AuditEvent<'_> {
             AuditEvent::PasswordSet(user) => {
                 ("user.password.set", None, None, Some(json!({"user": user})))
             }
+            AuditEvent::UserDisabled {
+                user,
+                email,
+                disabled,
+            } => (
+                if disabled {
+                    "user.disable"
+                } else {
+                    "user.enable"
+                },
+                None,
+                None,
+                Some(json!({"user": user, "email": email})),
+            ),
             AuditEvent::CustomerCreated(id) => {
                 ("customer.create", None, None, Some(json!({"customer": id})))
             }

@@ -372,11 +372,12 @@ pub trait Store: Send + Sync + 'static {
     /// how many rows were queued.
     async fn redirect_enqueue(&self, rows: Vec<Enqueue>, actor: &Actor) -> Result<usize, Error>;
 
-    /// Creates a portal user of `partner` (e-mail already normalised) with a set-password
-    /// link; `None` when the e-mail is taken or the partner unknown.
+    /// Creates a portal user of `partner`, or one of the operator's administrators (`None`),
+    /// (e-mail already normalised) with a set-password link; `None` when the e-mail is taken
+    /// or the partner unknown.
     async fn create_user(
         &self,
-        partner: PartnerId,
+        partner: Option<PartnerId>,
         email: &str,
         link: PasswordLink,
         actor: &Actor,
@@ -414,6 +415,17 @@ pub trait Store: Send + Sync + 'static {
 
     /// Stores the portal language a user chose; false if the user is unknown.
     async fn set_user_language(&self, user: i64, language: &str) -> Result<bool, Error>;
+
+    /// Disables (`true`) or enables again (`false`) a user, audited as `user.disable` /
+    /// `user.enable`; disabling also ends all of the user's sessions in the same transaction.
+    /// A partner's actor may touch only its own partner's users. The user as it is now;
+    /// `None` if unknown or out of the actor's reach.
+    async fn set_user_disabled(
+        &self,
+        user: i64,
+        disabled: bool,
+        actor: &Actor,
+    ) -> Result<Option<UserRecord>, Error>;
 
     /// Stores a new portal session, first removing every session idle since before
     /// `idle_before` or created before `created_before` (expired ones).

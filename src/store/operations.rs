@@ -298,7 +298,7 @@ macro_rules! impl_store {
 
                 async fn create_user(
                     &self,
-                    partner: PartnerId,
+                    partner: Option<PartnerId>,
                     email: &str,
                     link: PasswordLink,
                     actor: &Actor,
@@ -339,6 +339,15 @@ macro_rules! impl_store {
 
                 async fn set_user_language(&self, user: i64, language: &str) -> Result<bool, Error> {
                     users::set_language(self, user, language).await
+                }
+
+                async fn set_user_disabled(
+                    &self,
+                    user: i64,
+                    disabled: bool,
+                    actor: &Actor,
+                ) -> Result<Option<UserRecord>, Error> {
+                    users::set_disabled(self, user, disabled, actor).await
                 }
 
                 async fn create_session(

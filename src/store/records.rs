@@ -158,7 +158,7 @@ pub struct AuthFailure {
 /// Who changes something, for the audit log.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Actor {
-    /// `admin`, `cli` or `partner:<id>:<name>`.
+    /// `admin`, `cli`, `partner:<id>:<name>` or `user:<id>:<email>`.
     pub name: String,
     /// The partner acting, which also scopes what the change may touch (`None`: the operator).
     pub partner: Option<PartnerId>,
@@ -418,6 +418,14 @@ pub struct AuditQuery {
     /// Only entries left by this partner's callers (its tokens and portal users); entries
     /// from before schema 7 name no partner and are left out.
     pub partner: Option<PartnerId>,
+    /// Only this action (`device.claim`, `user.disable`, …), exactly.
+    pub action: Option<String>,
+    /// Only entries whose actor contains this text (an e-mail, `partner:3:`, `admin`).
+    pub actor: Option<String>,
+    /// Only entries at or after this time.
+    pub since: Option<Millis>,
+    /// Only entries before this time.
+    pub until: Option<Millis>,
     /// Page size.
     pub limit: usize,
 }
@@ -536,14 +544,14 @@ pub struct MigrateReport {
     pub version: i64,
 }
 
-/// A partner user of the portal as stored: never a password, only its argon2id hash (PHC
-/// string).
+/// A user of the portal as stored: never a password, only its argon2id hash (PHC string).
 #[derive(Clone, PartialEq, Eq)]
 pub struct UserRecord {
     /// Row id.
     pub id: i64,
-    /// The partner whose data the user sees and changes.
-    pub partner: PartnerId,
+    /// The partner whose data the user sees and changes; `None` for one of the operator's
+    /// administrators, who acts with the administrator's rights.
+    pub partner: Option<PartnerId>,
     /// Unique e-mail address (lower case), the login name.
     pub email: String,
     /// The argon2id PHC string, once the user set a password.

@@ -278,14 +278,30 @@ pub(crate) fn migrated_enrolment_until(now: Millis) -> Millis {
     now + enrolment_ms(None)
 }
 
-/// The audit actor of a portal user: `user:<id>:<email>`, scoped to the user's partner, so
-/// the audit log shows the person behind every portal change.
+/// The audit actor of a portal user: `user:<id>:<email>`, scoped to the user's partner (an
+/// administrator's to nothing), so the audit log shows the person behind every portal change.
 pub fn user_actor(user: &super::records::UserRecord, source: Option<IpAddr>) -> Actor {
     Actor {
         name: format!("user:{}:{}", user.id, user.email),
-        partner: Some(user.partner),
+        partner: user.partner,
         source,
     }
+}
+
+/// The stored role of a user of `partner` (`None`: an administrator). The column makes an
+/// administrator explicit, so a missing partner id alone can never make one (the schema
+/// checks that the two agree).
+pub fn user_role(partner: Option<PartnerId>) -> &'static str {
+    match partner {
+        Some(_) => "partner",
+        None => "admin",
+    }
+}
+
+/// Whether `actor` may manage (reset, disable) a user of `owner` (`None`: an administrator):
+/// the operator any user, a partner's caller only its own partner's users.
+pub fn user_in_reach(actor: &Actor, owner: Option<PartnerId>) -> bool {
+    actor.partner.is_none() || actor.partner == owner
 }
 
 #[cfg(test)]
@@ -299,6 +315,24 @@ mod tests {
         assert_eq!(enrolment_ms(Some(1)), 3_600_000);
         assert_eq!(enrolment_ms(Some(u32::MAX)), 90 * 24 * 3_600_000);
         assert_eq!(migrated_enrolment_until(1_000), 1_000 + enrolment_ms(None));
+    }
+
+    #[test]
+    fn a_partner_manages_only_its_own_users_the_operator_everyone() {
+        let actor = |partner| Actor {
+            name: "x".into(),
+            partner,
+            source: None,
+        };
+        assert!(user_in_reach(&actor(None), None), "an administrator");
+        assert!(user_in_reach(&actor(None), Some(1)));
+        assert!(user_in_reach(&actor(Some(1)), Some(1)));
+        assert!(!user_in_reach(&actor(Some(1)), Some(2)));
+        assert!(
+            !user_in_reach(&actor(Some(1)), None),
+            "never an administrator"
+        );
+        assert_eq!((user_role(Some(1)), user_role(None)), ("partner", "admin"));
     }
 
     #[test]

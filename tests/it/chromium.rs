@@ -2,7 +2,8 @@
 //! `chromium-driver`, installed by `.ci/test`), driven over WebDriver: set a password, log in,
 //! create a customer, an instance and phones, watch the MAC field turn red and green as it is
 //! typed, the Gigaset ID field appear, a MAC of another partner refused without a word about
-//! it, bulk-paste mixed rows, search, release, log out; the login page in French. Each page is
+//! it, bulk-paste mixed rows, search, release, log out; the login page in French; then the
+//! operator's administrator filters the audit log of every partner. Each page is
 //! photographed; with `ZEROTOUCH_UPDATE_SCREENSHOTS=1` into `docs/screenshots/` (README shows
 //! them), else into a temporary directory.
 //!
@@ -391,5 +392,49 @@ async fn a_partner_works_in_the_portal_in_chromium() {
     assert!(french.text().await.contains("Adresse MAC"));
     french.screenshot(&shots, "new-phone-fr").await;
     french.close().await;
+
+    // The operator's administrator: the audit log of every partner, narrowed to one partner
+    // and one action, and the users of all partners.
+    let (status, root) = server
+        .admin()
+        .post(
+            "/api/v1/users",
+            &json!({"admin": true, "email": "root@operator.example"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{root}");
+    let link = root["link"].as_str().unwrap();
+    let admin = driver.session("en").await;
+    admin
+        .go(&format!(
+            "{base}{}",
+            &link[link.find("/set-password").unwrap()..]
+        ))
+        .await;
+    admin.type_into("#password", PASSWORD).await;
+    admin.type_into("#password_again", PASSWORD).await;
+    admin.click("form button[type=submit]").await;
+    admin.until("location.search === '?set=1'").await;
+    admin.type_into("#email", "root@operator.example").await;
+    admin.type_into("#password", PASSWORD).await;
+    admin.click("main form button[type=submit]").await;
+    admin.until("location.pathname === '/audit'").await;
+    let all = admin.text().await;
+    assert!(all.contains(":ann@acme.example") && all.contains("globex"));
+    let acme = crate::portal::partner_id(&server, "acme").await;
+    admin.choose("#audit-partner", &acme.to_string()).await;
+    admin.type_into("#audit-action", "device.claim").await;
+    admin.click("main form button[type=submit]").await;
+    admin
+        .until("location.search.includes('action=device.claim')")
+        .await;
+    let filtered = admin.text().await;
+    assert!(filtered.contains("805ec0112233") && !filtered.contains("805ec0aabbcc"));
+    assert!(!filtered.contains("customer.create"));
+    admin.screenshot(&shots, "admin-audit").await;
+    admin.go(&format!("{base}/users")).await;
+    assert!(admin.text().await.contains("ann@acme.example"));
+    admin.screenshot(&shots, "admin-users").await;
+    admin.close().await;
     server.stop().await.unwrap();
 }

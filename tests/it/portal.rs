@@ -782,6 +782,11 @@ async fn the_first_user_is_created_on_the_command_line() {
         String::from_utf8(out.stdout).unwrap()
     };
     run(&["token", "create", "--partner", "acme"]);
+    let root_link = run(&["user", "create", "--admin", "--email", "root@op.test"]);
+    assert!(
+        root_link.trim().contains("/set-password?token="),
+        "{root_link}"
+    );
     let link = run(&[
         "user",
         "create",
@@ -790,6 +795,8 @@ async fn the_first_user_is_created_on_the_command_line() {
         "--email",
         "ann@acme.test",
     ]);
+    run(&["user", "disable", "--email", "ann@acme.test"]);
+    run(&["user", "enable", "--email", "Ann@acme.test"]);
     let link = link.trim();
     assert!(
         link.starts_with("https://portal.example:9443/set-password?token="),
@@ -812,6 +819,19 @@ async fn the_first_user_is_created_on_the_command_line() {
     assert!(
         actions.contains(&"user.create") && actions.contains(&"user.password.set"),
         "{actions:?}"
+    );
+    assert!(
+        actions.contains(&"user.disable") && actions.contains(&"user.enable"),
+        "{actions:?}"
+    );
+    let (_, users) = server.admin().get("/api/v1/users").await;
+    assert_eq!(
+        (
+            &users[0]["email"],
+            &users[0]["admin"],
+            &users[0]["partner_id"]
+        ),
+        (&json!("root@op.test"), &json!(true), &json!(null))
     );
     server.stop().await.unwrap();
 }
@@ -858,4 +878,350 @@ async fn a_user_invites_a_colleague_of_the_same_partner() {
         .as_str()
         .unwrap()
         .ends_with(":ann@acme.test"));
+}
+
+/// Creates an administrator through the admin API and logs it in; its browser and its id.
+async fn admin_logged_in(server: &TestServer, email: &str) -> (Browser, i64) {
+    let (status, body) = server
+        .admin()
+        .post("/api/v1/users", &json!({"admin": true, "email": email}))
+        .await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(
+        (body["admin"].as_bool(), body["partner_id"].is_null()),
+        (Some(true), true)
+    );
+    let link = body["link"].as_str().unwrap();
+    let link = &link[link.find("/set-password").unwrap()..];
+    let mut browser = Browser::new(server);
+    assert_eq!(set_password(&mut browser, link).await.status, 303);
+    let login = browser.login(email, PASSWORD).await;
+    assert_eq!(
+        (login.status, login.location()),
+        (303, "/audit"),
+        "{}",
+        login.body
+    );
+    (browser, body["id"].as_i64().unwrap())
+}
+
+/// The UTC day `days` from today, as a date field sends it.
+fn utc_day(days: i64) -> String {
+    let now = std::time::SystemTime::now();
+    let shift = std::time::Duration::from_secs(days.unsigned_abs() * 86_400);
+    let at = if days < 0 { now - shift } else { now + shift };
+    humantime::format_rfc3339(at).to_string()[..10].to_owned()
+}
+
+/// The ids of users by e-mail, from the admin API.
+async fn user_id(server: &TestServer, email: &str) -> i64 {
+    let (_, users) = server.admin().get("/api/v1/users").await;
+    users
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["email"] == email)
+        .unwrap()["id"]
+        .as_i64()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn an_administrator_logs_in_and_filters_the_audit_across_partners() {
+    let server = TestServer::start().await;
+    let (mut ann, _) = logged_in(&server, "acme", &["sales"]).await;
+    let (mut gil, _) = logged_in(&server, "globex", &["front"]).await;
+    for (browser, company) in [(&mut ann, "Acme Client"), (&mut gil, "Globex Client")] {
+        let made = browser
+            .submit("/customers/new", "/customers", &[("company", company)])
+            .await;
+        assert_eq!(made.status, 303, "{}", made.body);
+    }
+    // An administrator is created with `admin: true` and no partner, nothing else.
+    for refused in [
+        json!({"admin": true, "partner_id": 1, "email": "x@op.test"}),
+        json!({"email": "x@op.test"}),
+    ] {
+        let (status, body) = server.admin().post("/api/v1/users", &refused).await;
+        assert_eq!(
+            (status, body["error"]["code"].as_str()),
+            (422, Some("invalid_user")),
+            "{refused}"
+        );
+    }
+    let (mut root, _) = admin_logged_in(&server, "root@op.test").await;
+    let home = root.get("/devices").await;
+    assert_eq!(
+        (home.status, home.location()),
+        (303, "/audit"),
+        "partners' pages send the administrator to its own"
+    );
+
+    let all = root.get("/audit").await;
+    assert_eq!(all.status, 200, "{}", all.body);
+    assert!(all.body.contains("root@op.test · Operator (administrator)"));
+    assert!(all.body.contains(":ann@acme.test") && all.body.contains(":ann@globex.test"));
+    assert!(all
+        .body
+        .contains("<option value=\"\">all partners</option>"));
+    let acme = partner_id(&server, "acme").await;
+    let only_acme = root.get(&format!("/audit?partner={acme}")).await;
+    assert!(only_acme.body.contains(":ann@acme.test"));
+    assert!(
+        !only_acme.body.contains(":ann@globex.test"),
+        "one partner's"
+    );
+    let by_actor = root.get("/audit?actor=ann%40globex").await;
+    assert!(
+        by_actor.body.contains(":ann@globex.test") && !by_actor.body.contains(":ann@acme.test")
+    );
+    let by_action = root.get("/audit?action=customer.create").await;
+    assert!(
+        by_action.body.contains("customer.create") && !by_action.body.contains("tenant.create")
+    );
+    let (today, tomorrow, yesterday) = (utc_day(0), utc_day(1), utc_day(-1));
+    let this_day = root
+        .get(&format!("/audit?since={today}&until={today}"))
+        .await;
+    assert!(
+        this_day.body.contains("customer.create"),
+        "a day includes its end"
+    );
+    for empty in [format!("since={tomorrow}"), format!("until={yesterday}")] {
+        let page = root.get(&format!("/audit?{empty}")).await;
+        assert_eq!(page.status, 200);
+        assert!(page.body.contains("Nothing here yet."), "{empty}");
+    }
+    assert_eq!(root.get("/audit?since=29.11.2026").await.status, 422);
+    assert_eq!(root.get("/audit?mac=nope").await.status, 422);
+
+    // The administrator's own changes name the person.
+    let gil_id = user_id(&server, "ann@globex.test").await;
+    let done = root
+        .submit("/users", &format!("/users/{gil_id}/disable"), &[])
+        .await;
+    assert_eq!((done.status, done.location()), (303, "/users?saved=1"));
+    let (_, log) = server
+        .admin()
+        .get("/api/v1/audit?action=user.disable")
+        .await;
+    let root_id = user_id(&server, "root@op.test").await;
+    assert_eq!(
+        log["entries"][0]["actor"],
+        format!("user:{root_id}:root@op.test")
+    );
+    assert_eq!(log["entries"].as_array().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn a_partner_never_reaches_the_administrators_audit_or_other_users() {
+    let server = TestServer::start().await;
+    let (mut ann, acme_api) = logged_in(&server, "acme", &["sales"]).await;
+    let (mut gil, _) = logged_in(&server, "globex", &["front"]).await;
+    gil.submit(
+        "/customers/new",
+        "/customers",
+        &[("company", "Globex Client")],
+    )
+    .await;
+    let (_, root_id) = admin_logged_in(&server, "root@op.test").await;
+    let globex = partner_id(&server, "globex").await;
+    for url in [
+        format!("/audit?partner={globex}"),
+        "/audit?actor=globex".to_owned(),
+        "/audit?action=customer.create".to_owned(),
+    ] {
+        let page = ann.get(&url).await;
+        assert_eq!(page.status, 200, "{url}");
+        let table = &page.body[page.body.rfind("</form>").unwrap()..];
+        assert!(
+            !table.contains("globex") && !table.contains("root@op.test"),
+            "{url}: {table}"
+        );
+        assert!(!page.body.contains("audit-partner"), "no partner menu");
+    }
+    let users = ann.get("/users").await;
+    assert!(users.body.contains("ann@acme.test (you)"));
+    assert!(!users.body.contains("globex") && !users.body.contains("root@op.test"));
+    let gil_id = user_id(&server, "ann@globex.test").await;
+    for id in [gil_id, root_id] {
+        let refused = ann
+            .submit("/users", &format!("/users/{id}/disable"), &[])
+            .await;
+        assert_eq!(refused.status, 404, "{id}");
+    }
+    let (_, gil_user) = server.admin().get("/api/v1/users").await;
+    assert!(gil_user.to_string().contains("\"disabled\":false"));
+    let (status, _) = acme_api
+        .post(&format!("/api/v1/users/{gil_id}/disable"), &json!(null))
+        .await;
+    assert_eq!(status, 403, "administrator only");
+}
+
+#[tokio::test]
+async fn disabling_a_user_ends_its_sessions_and_refuses_its_login() {
+    let server = TestServer::start().await;
+    let (mut ann, _) = logged_in(&server, "acme", &["sales"]).await;
+    let (link, bob_id) = user_link(&server, "acme", "bob@acme.test").await;
+    let mut bob = Browser::new(&server);
+    assert_eq!(set_password(&mut bob, &link).await.status, 303);
+    assert_eq!(bob.login("bob@acme.test", PASSWORD).await.status, 303);
+    assert_eq!(bob.get("/devices").await.status, 200);
+
+    let listed = ann.get("/users").await;
+    assert!(listed.body.contains("bob@acme.test"));
+    let ann_id = user_id(&server, "ann@acme.test").await;
+    let own = ann
+        .submit("/users", &format!("/users/{ann_id}/disable"), &[])
+        .await;
+    assert_eq!(own.status, 422, "one cannot lock oneself out");
+    let done = ann
+        .submit("/users", &format!("/users/{bob_id}/disable"), &[])
+        .await;
+    assert_eq!((done.status, done.location()), (303, "/users?saved=1"));
+    assert!(ann.get("/users").await.body.contains("disabled"));
+    let ended = bob.get("/devices").await;
+    assert_eq!((ended.status, ended.location()), (303, "/login?ended=1"));
+    let refused = bob.login("bob@acme.test", PASSWORD).await;
+    assert_eq!(refused.status, 401);
+    assert!(
+        refused.body.contains("Wrong e-mail or password."),
+        "the same answer as a wrong password"
+    );
+
+    let admin = server.admin();
+    let (status, body) = admin
+        .post(&format!("/api/v1/users/{bob_id}/enable"), &json!(null))
+        .await;
+    assert_eq!(
+        (status, body["disabled"].as_bool()),
+        (200, Some(false)),
+        "{body}"
+    );
+    assert_eq!(bob.login("bob@acme.test", PASSWORD).await.status, 303);
+    assert_eq!(bob.get("/devices").await.status, 200);
+    let (status, body) = admin
+        .post(&format!("/api/v1/users/{bob_id}/disable"), &json!(null))
+        .await;
+    assert_eq!(
+        (status, body["disabled"].as_bool()),
+        (200, Some(true)),
+        "{body}"
+    );
+    let ended = bob.get("/devices").await;
+    assert_eq!(ended.location(), "/login?ended=1");
+    let (status, _) = admin
+        .post("/api/v1/users/99999/disable", &json!(null))
+        .await;
+    assert_eq!(status, 404);
+
+    let (_, log) = admin.get("/api/v1/audit?actor=user%3A").await;
+    let actions: Vec<(&str, &str)> = log["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"].as_str().is_some_and(|a| a.starts_with("user.")))
+        .map(|e| (e["action"].as_str().unwrap(), e["actor"].as_str().unwrap()))
+        .collect();
+    let by_ann = format!("user:{ann_id}:ann@acme.test");
+    assert!(
+        actions.contains(&("user.disable", by_ann.as_str())),
+        "{actions:?}"
+    );
+    let (_, log) = admin.get("/api/v1/audit?actor=admin").await;
+    let by_admin: Vec<&str> = log["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["action"].as_str())
+        .collect();
+    assert!(
+        by_admin.ends_with(&["user.enable", "user.disable"]),
+        "{by_admin:?}"
+    );
+}
+
+#[tokio::test]
+async fn an_emptied_customer_field_is_cleared() {
+    let server = TestServer::start().await;
+    let (mut ann, api) = logged_in(&server, "acme", &["sales"]).await;
+    let made = ann
+        .submit(
+            "/customers/new",
+            "/customers",
+            &[
+                ("company", "Dupont SA"),
+                ("contact", "Jean Dupont"),
+                ("phone", "+33 1 23 45 67 89"),
+                ("email", "jean@dupont.test"),
+            ],
+        )
+        .await;
+    assert_eq!(made.status, 303, "{}", made.body);
+    let (_, customers) = api.get("/api/v1/customers").await;
+    let id = customers[0]["id"].as_i64().unwrap();
+    let path = format!("/customers/{id}");
+    let saved = ann
+        .submit(
+            &path,
+            &path,
+            &[
+                ("company", "Dupont SA"),
+                ("contact", ""),
+                ("address", ""),
+                ("phone", " "),
+                ("email", "jean@dupont.test"),
+            ],
+        )
+        .await;
+    assert_eq!(saved.status, 303, "{}", saved.body);
+    let (_, c) = api
+        .get(&path.replace("/customers", "/api/v1/customers"))
+        .await;
+    assert_eq!(
+        (&c["contact"], &c["phone"], &c["email"]),
+        (&json!(null), &json!(null), &json!("jean@dupont.test")),
+        "{c}"
+    );
+    let required = ann
+        .submit(&path, &path, &[("company", ""), ("email", "")])
+        .await;
+    assert_eq!(required.status, 422, "the company stays required");
+    let (_, c) = api.get(&format!("/api/v1/customers/{id}")).await;
+    assert_eq!(
+        (&c["company"], &c["email"]),
+        (&json!("Dupont SA"), &json!("jean@dupont.test"))
+    );
+
+    // The API: a field left out keeps its value, `null` clears it.
+    let (status, c) = api
+        .patch(
+            &format!("/api/v1/customers/{id}"),
+            &json!({"address": "1 rue de Paris"}),
+        )
+        .await;
+    assert_eq!(
+        (status, &c["email"]),
+        (200, &json!("jean@dupont.test")),
+        "{c}"
+    );
+    let (status, c) = api
+        .patch(&format!("/api/v1/customers/{id}"), &json!({"email": null}))
+        .await;
+    assert_eq!(status, 200, "{c}");
+    assert_eq!(
+        (&c["email"], &c["address"]),
+        (&json!(null), &json!("1 rue de Paris"))
+    );
+    let (status, c) = api
+        .patch(
+            &format!("/api/v1/customers/{id}"),
+            &json!({"company": null}),
+        )
+        .await;
+    assert_eq!(
+        (status, &c["company"]),
+        (200, &json!("Dupont SA")),
+        "the company is never cleared"
+    );
 }

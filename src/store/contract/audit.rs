@@ -171,3 +171,123 @@ pub(crate) async fn audit_log(nodes: Nodes) {
         .unwrap();
     assert_eq!(by_mac_after, vec![by_mac[2].clone()]);
 }
+
+/// The administrator's filters: by the partner whose caller left an entry, by action
+/// exactly, by text in the actor, and by a time range (from inclusive, to exclusive); they
+/// combine with each other and with paging.
+pub(crate) async fn audit_filters(nodes: Nodes) {
+    let (one, two) = (nodes.one.as_ref(), nodes.two.as_ref());
+    let acme = partner(one, "acme").await;
+    let other = partner(one, "other").await;
+    tenant(one, "a1", &partner_actor(&acme)).await;
+    tenant(one, "o1", &partner_actor(&other)).await;
+    claimed(one, request("805ec0000001", "a1"), &partner_actor(&acme)).await;
+    claimed(one, request("805ec0000002", "o1"), &partner_actor(&other)).await;
+    claimed(one, request("805ec0000003", "a1"), &Actor::cli()).await;
+    let log = two.audit_log(all_audit()).await.unwrap();
+    let pick = |q: AuditQuery| async move {
+        two.audit_log(q)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|e| (e.action, e.mac.or(e.tenant).unwrap_or_default()))
+            .collect::<Vec<_>>()
+    };
+    let line = |a: &str, what: &str| (a.to_owned(), what.to_owned());
+    assert_eq!(
+        pick(AuditQuery {
+            partner: Some(acme.id),
+            ..all_audit()
+        })
+        .await,
+        vec![
+            line("tenant.create", "a1"),
+            line("device.claim", "805ec0000001")
+        ]
+    );
+    assert_eq!(
+        pick(AuditQuery {
+            action: Some("device.claim".into()),
+            ..all_audit()
+        })
+        .await,
+        vec![
+            line("device.claim", "805ec0000001"),
+            line("device.claim", "805ec0000002"),
+            line("device.claim", "805ec0000003"),
+        ]
+    );
+    assert!(
+        pick(AuditQuery {
+            action: Some("device.cl".into()),
+            ..all_audit()
+        })
+        .await
+        .is_empty(),
+        "an action matches exactly"
+    );
+    assert_eq!(
+        pick(AuditQuery {
+            actor: Some(format!(":{}:other", other.id)),
+            action: Some("device.claim".into()),
+            ..all_audit()
+        })
+        .await,
+        vec![line("device.claim", "805ec0000002")],
+        "actor text and action combine"
+    );
+    assert_eq!(
+        pick(AuditQuery {
+            actor: Some("cli".into()),
+            action: Some("device.claim".into()),
+            ..all_audit()
+        })
+        .await,
+        vec![line("device.claim", "805ec0000003")]
+    );
+    // A time range: entries at or after `since` and before `until`.
+    let (first, last) = (log[0].at, log[log.len() - 1].at);
+    assert_eq!(
+        two.audit_log(AuditQuery {
+            since: Some(first),
+            until: Some(last + 1),
+            ..all_audit()
+        })
+        .await
+        .unwrap(),
+        log
+    );
+    assert!(two
+        .audit_log(AuditQuery {
+            since: Some(last + 1),
+            ..all_audit()
+        })
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(two
+        .audit_log(AuditQuery {
+            until: Some(first),
+            ..all_audit()
+        })
+        .await
+        .unwrap()
+        .is_empty());
+    // Filters and paging combine.
+    let page = two
+        .audit_log(AuditQuery {
+            action: Some("device.claim".into()),
+            limit: 1,
+            after: Some(
+                log.iter()
+                    .find(|e| e.action == "device.claim")
+                    .map(|e| e.id)
+                    .unwrap(),
+            ),
+            ..all_audit()
+        })
+        .await
+        .unwrap();
+    assert_eq!(page.len(), 1);
+    assert_eq!(page[0].mac.as_deref(), Some("805ec0000002"));
+}

@@ -45,7 +45,7 @@ mod secrets;
 mod tenants;
 mod users;
 
-use audit::audit_log;
+use audit::{audit_filters, audit_log};
 use changes::change_sequence;
 use claims::{claim_rules, move_and_release};
 use concurrency::{
@@ -59,7 +59,7 @@ use outbox::{redirect_leases_are_exclusive, redirect_outbox};
 use partners::{customers, partner_scoping, partners_and_tokens, tenant_and_customer_pages};
 use secrets::secret_swap;
 use tenants::{tenant_counts, tenant_lifecycle};
-use users::{portal_sessions, portal_users};
+use users::{admin_users_and_disabling, portal_sessions, portal_users};
 
 /// Two handles on one fresh database, like two nodes.
 pub(crate) struct Nodes {
@@ -179,6 +179,8 @@ contract!(
     secret_swap,
     portal_users,
     portal_sessions,
+    admin_users_and_disabling,
+    audit_filters,
     concurrent_claims_have_one_winner,
     change_feed_misses_nothing_under_concurrent_writers,
     tenant_delete_races_claims_consistently,

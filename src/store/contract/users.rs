@@ -1,5 +1,6 @@
 //! The contract of portal users and sessions: unique e-mails, one-time set-password links that
-//! expire, resets scoped to the user's partner, and sessions every node sees and ends.
+//! expire, resets scoped to the user's partner, sessions every node sees and ends, the
+//! operator's administrators, and disabling a user.
 
 use super::*;
 
@@ -19,7 +20,7 @@ pub(crate) async fn portal_users(nodes: Nodes) {
     let later = now_millis() + 3_600_000;
     let user = one
         .create_user(
-            acme.id,
+            Some(acme.id),
             "ann@acme.test",
             link(b"first", later),
             &Actor::cli(),
@@ -27,11 +28,11 @@ pub(crate) async fn portal_users(nodes: Nodes) {
         .await
         .unwrap()
         .expect("created");
-    assert_eq!(user.partner, acme.id);
+    assert_eq!(user.partner, Some(acme.id));
     assert_eq!(user.password_hash, None);
     assert!(one
         .create_user(
-            other.id,
+            Some(other.id),
             "ann@acme.test",
             link(b"dup", later),
             &Actor::cli()
@@ -40,7 +41,12 @@ pub(crate) async fn portal_users(nodes: Nodes) {
         .unwrap()
         .is_none());
     assert!(one
-        .create_user(9999, "bob@acme.test", link(b"nobody", later), &Actor::cli())
+        .create_user(
+            Some(9999),
+            "bob@acme.test",
+            link(b"nobody", later),
+            &Actor::cli()
+        )
         .await
         .unwrap()
         .is_none());
@@ -142,7 +148,12 @@ pub(crate) async fn portal_sessions(nodes: Nodes) {
     let acme = partner(one.as_ref(), "acme").await;
     let later = now_millis() + 3_600_000;
     let user = one
-        .create_user(acme.id, "ann@acme.test", link(b"t", later), &Actor::cli())
+        .create_user(
+            Some(acme.id),
+            "ann@acme.test",
+            link(b"t", later),
+            &Actor::cli(),
+        )
         .await
         .unwrap()
         .expect("created");
@@ -190,5 +201,147 @@ pub(crate) async fn portal_sessions(nodes: Nodes) {
         two.session(b"again").await.unwrap(),
         None,
         "a new password ends every session"
+    );
+}
+
+/// An administrator is a user without a partner, listed with everyone, whom no partner may
+/// reset or disable; disabling (by the operator or a colleague of the same partner) ends the
+/// user's sessions at once, enabling lets it back, another partner reaches nothing, and both
+/// are audited with the person who did it.
+pub(crate) async fn admin_users_and_disabling(nodes: Nodes) {
+    let (one, two) = (&nodes.one, &nodes.two);
+    let acme = partner(one.as_ref(), "acme").await;
+    let other = partner(one.as_ref(), "other").await;
+    let later = now_millis() + 3_600_000;
+    let root = one
+        .create_user(None, "root@op.test", link(b"root", later), &Actor::cli())
+        .await
+        .unwrap()
+        .expect("created");
+    assert_eq!(root.partner, None);
+    assert!(
+        one.create_user(None, "root@op.test", link(b"dup", later), &Actor::cli())
+            .await
+            .unwrap()
+            .is_none(),
+        "e-mails are unique across administrators and partners' users"
+    );
+    let ann = one
+        .create_user(
+            Some(acme.id),
+            "ann@acme.test",
+            link(b"ann", later),
+            &Actor::cli(),
+        )
+        .await
+        .unwrap()
+        .expect("created");
+    let bob = one
+        .create_user(
+            Some(acme.id),
+            "bob@acme.test",
+            link(b"bob", later),
+            &Actor::cli(),
+        )
+        .await
+        .unwrap()
+        .expect("created");
+    assert_eq!(
+        two.users(None).await.unwrap(),
+        vec![root.clone(), ann.clone(), bob.clone()]
+    );
+    assert_eq!(
+        two.users(Some(acme.id)).await.unwrap(),
+        vec![ann.clone(), bob.clone()]
+    );
+    assert_eq!(
+        two.user_by_email("root@op.test").await.unwrap(),
+        Some(root.clone())
+    );
+
+    // No partner reaches the administrator, nor another partner's users.
+    let acme_actor = rules::user_actor(&ann, None);
+    assert!(!two
+        .issue_password_link(root.id, link(b"evil", later), &acme_actor)
+        .await
+        .unwrap());
+    assert_eq!(
+        two.set_user_disabled(root.id, true, &acme_actor)
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        two.set_user_disabled(bob.id, true, &partner_actor(&other))
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        two.set_user_disabled(9999, true, &Actor::cli())
+            .await
+            .unwrap(),
+        None
+    );
+
+    // Ann disables her colleague Bob: his sessions end at once, on every node.
+    let now = now_millis();
+    one.create_session(
+        SessionRecord {
+            id_hash: b"bob-session".to_vec(),
+            user: bob.id,
+            csrf: "csrf".into(),
+            created_at: now,
+            last_seen: now,
+        },
+        0,
+        0,
+    )
+    .await
+    .unwrap();
+    let disabled = two
+        .set_user_disabled(bob.id, true, &acme_actor)
+        .await
+        .unwrap()
+        .expect("in reach");
+    assert!(disabled.disabled);
+    assert_eq!(one.session(b"bob-session").await.unwrap(), None);
+    assert!(one.user(bob.id).await.unwrap().expect("stored").disabled);
+    let admin_actor = rules::user_actor(&root, Some(source()));
+    assert_eq!(admin_actor.partner, None);
+    let enabled = one
+        .set_user_disabled(bob.id, false, &admin_actor)
+        .await
+        .unwrap()
+        .expect("the operator reaches everyone");
+    assert!(!enabled.disabled);
+    assert!(!two.user(bob.id).await.unwrap().expect("stored").disabled);
+
+    let entries: Vec<(String, String, Option<String>)> = one
+        .audit_log(AuditQuery {
+            action: None,
+            ..all_audit()
+        })
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.action == "user.disable" || e.action == "user.enable")
+        .map(|e| (e.action, e.actor, e.detail))
+        .collect();
+    let detail = Some(serde_json::json!({"user": bob.id, "email": "bob@acme.test"}).to_string());
+    assert_eq!(
+        entries,
+        vec![
+            (
+                "user.disable".to_owned(),
+                format!("user:{}:ann@acme.test", ann.id),
+                detail.clone()
+            ),
+            (
+                "user.enable".to_owned(),
+                format!("user:{}:root@op.test", root.id),
+                detail
+            ),
+        ]
     );
 }

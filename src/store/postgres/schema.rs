@@ -204,6 +204,20 @@ pub(super) const MIGRATIONS: &[Migration] = &[
     CREATE INDEX audit_by_partner ON audit(partner_id, id);
     "#,
     ),
+    // 8: the operator's administrators log in to the portal too. They are rows of the same
+    // table (one login, one session and link mechanism, one unique e-mail across both) with
+    // no partner and the role `admin`; the role column makes an administrator explicit, and
+    // the CHECK keeps role and partner in agreement, so a missing partner id alone never
+    // makes one. (SQLite rebuilds the table for this; PostgreSQL alters it in place.)
+    Migration::Sql(
+        r#"
+    ALTER TABLE partner_users ADD COLUMN role TEXT NOT NULL DEFAULT 'partner'
+        CHECK (role IN ('partner', 'admin'));
+    ALTER TABLE partner_users ALTER COLUMN partner_id DROP NOT NULL;
+    ALTER TABLE partner_users ADD CONSTRAINT partner_users_role_matches_partner
+        CHECK ((role = 'admin') = (partner_id IS NULL));
+    "#,
+    ),
 ];
 
 /// One schema migration: SQL, or SQL followed by a data conversion written in Rust.

@@ -154,7 +154,7 @@ async fn migration_3_hashes_stored_claim_codes() {
     }
     let report = store.migrate().await.unwrap();
     assert_eq!(report.found, 2);
-    assert_eq!(report.applied, vec![3, 4, 5, 6, 7]);
+    assert_eq!(report.applied, vec![3, 4, 5, 6, 7, 8]);
     // Migration 4: the `mtls` mode, which never did anything, is `enrolment`.
     let tenants = store.tenants().await.unwrap();
     assert!(tenants

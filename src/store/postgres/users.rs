@@ -1,4 +1,4 @@
-//! Portal users in PostgreSQL: partner users, their one-time set-password links and their
+//! Portal users in PostgreSQL: partner users and the operator's administrators, their one-time set-password links and their
 //! sessions (links and session ids stored only as SHA-256 hashes), shared by every node so any
 //! node accepts a session.
 //!
@@ -14,7 +14,9 @@ use super::failure::{corrupt, Failure};
 use super::PostgresStore;
 use crate::domain::PartnerId;
 use crate::store::codec::AuditEvent;
-use crate::store::{now_millis, Actor, Error, Millis, PasswordLink, SessionRecord, UserRecord};
+use crate::store::{
+    now_millis, rules, Actor, Error, Millis, PasswordLink, SessionRecord, UserRecord,
+};
 
 const USER_COLUMNS: &str = "id, partner_id, email, password_hash, language, disabled, created_at";
 
@@ -43,7 +45,7 @@ fn session_row(row: &Row) -> Result<SessionRecord, Failure> {
 /// [`Store::create_user`](crate::store::Store::create_user).
 pub(super) async fn create(
     store: &PostgresStore,
-    partner: PartnerId,
+    partner: Option<PartnerId>,
     email: &str,
     link: PasswordLink,
     actor: &Actor,
@@ -55,20 +57,22 @@ pub(super) async fn create(
             Box::pin(async move {
                 let now = now_millis();
                 let c = tx.conn();
-                if c.query_opt(
-                    "SELECT id FROM partners WHERE id = $1 FOR KEY SHARE",
-                    &[&partner],
-                )
-                .await?
-                .is_none()
-                {
-                    return Ok(None);
+                if let Some(partner) = partner {
+                    if c.query_opt(
+                        "SELECT id FROM partners WHERE id = $1 FOR KEY SHARE",
+                        &[&partner],
+                    )
+                    .await?
+                    .is_none()
+                    {
+                        return Ok(None);
+                    }
                 }
                 let Some(row) = c
                     .query_opt(
-                        "INSERT INTO partner_users (partner_id, email, created_at) \
-                         VALUES ($1, $2, $3) ON CONFLICT (email) DO NOTHING RETURNING id",
-                        &[&partner, &email, &now],
+                        "INSERT INTO partner_users (partner_id, role, email, created_at) \
+                         VALUES ($1, $2, $3, $4) ON CONFLICT (email) DO NOTHING RETURNING id",
+                        &[&partner, &rules::user_role(partner), &email, &now],
                     )
                     .await?
                 else {
@@ -153,8 +157,8 @@ pub(super) async fn issue_link(
                 else {
                     return Ok(false);
                 };
-                let owner: PartnerId = get(&row, 0)?;
-                if actor.partner.is_some_and(|p| p != owner) {
+                let owner: Option<PartnerId> = get(&row, 0)?;
+                if !rules::user_in_reach(&actor, owner) {
                     return Ok(false);
                 }
                 c.execute("DELETE FROM password_links WHERE user_id = $1", &[&user_id])
@@ -247,6 +251,58 @@ pub(super) async fn set_language(
                     )
                     .await?;
                 Ok(n == 1)
+            })
+        })
+        .await
+}
+
+/// [`Store::set_user_disabled`](crate::store::Store::set_user_disabled).
+pub(super) async fn set_disabled(
+    store: &PostgresStore,
+    user_id: i64,
+    disabled: bool,
+    actor: &Actor,
+) -> Result<Option<UserRecord>, Error> {
+    let actor = actor.clone();
+    store
+        .write("set_user_disabled", move |tx| {
+            let actor = actor.clone();
+            Box::pin(async move {
+                let c = tx.conn();
+                let sql =
+                    format!("SELECT {USER_COLUMNS} FROM partner_users WHERE id = $1 FOR UPDATE");
+                let Some(row) = c.query_opt(&sql, &[&user_id]).await? else {
+                    return Ok(None);
+                };
+                let mut record = user(&row)?;
+                if !rules::user_in_reach(&actor, record.partner) {
+                    return Ok(None);
+                }
+                c.execute(
+                    "UPDATE partner_users SET disabled = $2 WHERE id = $1",
+                    &[&user_id, &disabled],
+                )
+                .await?;
+                if disabled {
+                    // In the same transaction, so no request can start on a session once the
+                    // change is visible.
+                    c.execute(
+                        "DELETE FROM portal_sessions WHERE user_id = $1",
+                        &[&user_id],
+                    )
+                    .await?;
+                }
+                tx.audit(
+                    now_millis(),
+                    &actor,
+                    AuditEvent::UserDisabled {
+                        user: user_id,
+                        email: &record.email,
+                        disabled,
+                    },
+                );
+                record.disabled = disabled;
+                Ok(Some(record))
             })
         })
         .await

@@ -4,15 +4,23 @@
 //! by a newer build is refused. Owns the table definitions; the data step of migration 3 is the
 //! store's shared rule (`rules::migrated_*`), only its SQL is here. Must not know operations.
 
-use rusqlite::{params, Connection, Transaction};
+use rusqlite::{params, Connection, OptionalExtension, Transaction};
 
 use super::connection::{unavailable, Db};
 use crate::store::{now_millis, rules, Error, MigrateReport};
 
-/// One schema migration: SQL, or SQL followed by a data conversion written in Rust.
+/// One schema migration: SQL, or SQL followed by a data conversion written in Rust, or SQL
+/// that rebuilds a table other tables refer to.
 enum Migration {
     Sql(&'static str),
     SqlThen(&'static str, fn(&Transaction<'_>) -> Result<(), Error>),
+    /// SQLite cannot drop a column's NOT NULL in place: the table is copied into a new one,
+    /// the old one dropped and the new one renamed (SQLite's documented 12-step procedure).
+    /// Dropping a table others refer to is refused while foreign keys are enforced, and the
+    /// pragma that stops enforcing them is ignored inside a transaction, so enforcement is
+    /// off around this migration's transaction, and `foreign_key_check` must find nothing
+    /// before it commits.
+    Rebuild(&'static str),
 }
 
 /// Schema migrations, in order; `PRAGMA user_version` records how many have been applied.
@@ -202,6 +210,33 @@ const MIGRATIONS: &[Migration] = &[
     CREATE INDEX audit_by_partner ON audit(partner_id, id);
     "#,
     ),
+    // 8: the operator's administrators log in to the portal too. They are rows of the same
+    // table (one login, one session and link mechanism, one unique e-mail across both) with
+    // no partner and the role `admin`; the role column makes an administrator explicit, and
+    // the CHECK keeps role and partner in agreement, so a missing partner id alone never
+    // makes one. Dropping `partner_id`'s NOT NULL needs the table rebuilt (see `Rebuild`);
+    // the table keeps its name, so the links and sessions that refer to it are untouched.
+    Migration::Rebuild(
+        r#"
+    CREATE TABLE partner_users_v8 (
+        id             INTEGER PRIMARY KEY,
+        partner_id     INTEGER REFERENCES partners(id),
+        role           TEXT NOT NULL DEFAULT 'partner' CHECK (role IN ('partner', 'admin')),
+        email          TEXT NOT NULL UNIQUE,
+        password_hash  TEXT,
+        language       TEXT,
+        disabled       INTEGER NOT NULL DEFAULT 0,
+        created_at     INTEGER NOT NULL,
+        CHECK ((role = 'admin') = (partner_id IS NULL))
+    );
+    INSERT INTO partner_users_v8 (id, partner_id, role, email, password_hash, language, disabled, created_at)
+        SELECT id, partner_id, 'partner', email, password_hash, language, disabled, created_at
+        FROM partner_users;
+    DROP TABLE partner_users;
+    ALTER TABLE partner_users_v8 RENAME TO partner_users;
+    CREATE INDEX partner_users_by_partner ON partner_users(partner_id);
+    "#,
+    ),
 ];
 
 /// The newest schema version this build knows.
@@ -232,6 +267,35 @@ fn hash_claim_codes(tx: &Transaction<'_>) -> Result<(), Error> {
     Ok(())
 }
 
+/// Applies one migration in its own exclusive transaction and records `version`.
+fn apply(conn: &mut Connection, migration: &Migration, version: i64) -> Result<(), Error> {
+    let tx = conn
+        .transaction_with_behavior(rusqlite::TransactionBehavior::Exclusive)
+        .map_err(unavailable)?;
+    match migration {
+        Migration::Sql(sql) => tx.execute_batch(sql).map_err(unavailable)?,
+        Migration::SqlThen(sql, then) => {
+            tx.execute_batch(sql).map_err(unavailable)?;
+            then(&tx)?;
+        }
+        Migration::Rebuild(sql) => {
+            tx.execute_batch(sql).map_err(unavailable)?;
+            let dangling: Option<String> = tx
+                .query_row("PRAGMA foreign_key_check", [], |r| r.get(0))
+                .optional()
+                .map_err(unavailable)?;
+            if let Some(table) = dangling {
+                return Err(Error::Corrupt(format!(
+                    "migration {version} would leave rows of {table} referring to nothing"
+                )));
+            }
+        }
+    }
+    tx.pragma_update(None, "user_version", version)
+        .map_err(unavailable)?;
+    tx.commit().map_err(unavailable)
+}
+
 /// Applies pending migrations, each in its own exclusive transaction.
 pub(super) fn migrate(conn: &mut Connection) -> Result<MigrateReport, Error> {
     let found: i64 = conn
@@ -245,19 +309,18 @@ pub(super) fn migrate(conn: &mut Connection) -> Result<MigrateReport, Error> {
     }
     let mut applied = Vec::new();
     for (i, migration) in MIGRATIONS.iter().enumerate().skip(found as usize) {
-        let tx = conn
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Exclusive)
-            .map_err(unavailable)?;
-        match migration {
-            Migration::Sql(sql) => tx.execute_batch(sql).map_err(unavailable)?,
-            Migration::SqlThen(sql, then) => {
-                tx.execute_batch(sql).map_err(unavailable)?;
-                then(&tx)?;
-            }
+        let rebuild = matches!(migration, Migration::Rebuild(_));
+        if rebuild {
+            conn.pragma_update(None, "foreign_keys", "OFF")
+                .map_err(unavailable)?;
         }
-        tx.pragma_update(None, "user_version", (i + 1) as i64)
-            .map_err(unavailable)?;
-        tx.commit().map_err(unavailable)?;
+        let result = apply(conn, migration, (i + 1) as i64);
+        if rebuild {
+            // Enforcement comes back whatever happened: the connection serves on.
+            conn.pragma_update(None, "foreign_keys", "ON")
+                .map_err(unavailable)?;
+        }
+        result?;
         tracing::info!(version = i + 1, "applied store migration");
         applied.push((i + 1) as i64);
     }
@@ -266,4 +329,95 @@ pub(super) fn migrate(conn: &mut Connection) -> Result<MigrateReport, Error> {
         version: applied.last().copied().unwrap_or(found),
         applied,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Migration 8 rebuilds `partner_users` under the links and sessions that refer to it:
+    /// every row survives, foreign keys are enforced again afterwards (and still point at the
+    /// rebuilt table), and the schema keeps role and partner in agreement.
+    #[test]
+    fn migration_8_keeps_users_links_and_sessions() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        conn.pragma_update(None, "foreign_keys", "ON").unwrap();
+        for (i, m) in MIGRATIONS[..7].iter().enumerate() {
+            apply(&mut conn, m, (i + 1) as i64).unwrap();
+        }
+        conn.execute_batch(
+            "INSERT INTO partners (id, name, created_at) VALUES (1, 'acme', 1);
+             INSERT INTO partner_users (id, partner_id, email, password_hash, language, disabled, created_at)
+             VALUES (5, 1, 'ann@acme.test', 'phc', 'fr', 1, 2);
+             INSERT INTO password_links (token_hash, user_id, expires_at) VALUES (x'01', 5, 3);
+             INSERT INTO portal_sessions (id_hash, user_id, csrf, created_at, last_seen)
+             VALUES (x'02', 5, 'c', 4, 4);",
+        )
+        .unwrap();
+        let report = migrate(&mut conn).unwrap();
+        assert_eq!((report.found, report.applied), (7, vec![8]));
+        let fk: i64 = conn
+            .pragma_query_value(None, "foreign_keys", |r| r.get(0))
+            .unwrap();
+        assert_eq!(fk, 1, "enforced again");
+        let row: (i64, Option<i64>, String, String, Option<String>, String, bool, i64) = conn
+            .query_row(
+                "SELECT id, partner_id, role, email, password_hash, language, disabled, created_at \
+                 FROM partner_users",
+                [],
+                |r| {
+                    Ok((
+                        r.get(0)?,
+                        r.get(1)?,
+                        r.get(2)?,
+                        r.get(3)?,
+                        r.get(4)?,
+                        r.get(5)?,
+                        r.get(6)?,
+                        r.get(7)?,
+                    ))
+                },
+            )
+            .unwrap();
+        assert_eq!(
+            row,
+            (
+                5,
+                Some(1),
+                "partner".into(),
+                "ann@acme.test".into(),
+                Some("phc".into()),
+                "fr".into(),
+                true,
+                2
+            )
+        );
+        let refs: i64 = conn
+            .query_row(
+                "SELECT (SELECT count(*) FROM password_links WHERE user_id = 5) \
+                 + (SELECT count(*) FROM portal_sessions WHERE user_id = 5)",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(refs, 2);
+        assert!(
+            conn.execute("DELETE FROM partner_users WHERE id = 5", [])
+                .is_err(),
+            "the sessions' foreign key points at the rebuilt table"
+        );
+        conn.execute(
+            "INSERT INTO partner_users (partner_id, role, email, created_at) \
+             VALUES (NULL, 'admin', 'root@op.test', 5)",
+            [],
+        )
+        .unwrap();
+        for (partner, role) in [("NULL", "partner"), ("1", "admin"), ("1", "boss")] {
+            let sql = format!(
+                "INSERT INTO partner_users (partner_id, role, email, created_at) \
+                 VALUES ({partner}, '{role}', 'x-{role}-{partner}@op.test', 5)"
+            );
+            assert!(conn.execute(&sql, []).is_err(), "{partner} {role}");
+        }
+    }
 }

@@ -1,4 +1,4 @@
-//! Portal users in SQLite: partner users, their one-time set-password links and their sessions
+//! Portal users in SQLite: partner users and the operator's administrators, their one-time set-password links and their sessions
 //! (links and session ids stored only as SHA-256 hashes).
 //!
 //! Must not know how a password is hashed, how a token is generated, or when a session expires
@@ -10,7 +10,9 @@ use super::connection::{all, one, Db};
 use super::{audit, SqliteStore};
 use crate::domain::PartnerId;
 use crate::store::codec::AuditEvent;
-use crate::store::{now_millis, Actor, Error, Millis, PasswordLink, SessionRecord, UserRecord};
+use crate::store::{
+    now_millis, rules, Actor, Error, Millis, PasswordLink, SessionRecord, UserRecord,
+};
 use std::net::IpAddr;
 
 const USER_COLUMNS: &str = "id, partner_id, email, password_hash, language, disabled, created_at";
@@ -40,7 +42,7 @@ fn session_row(r: &Row<'_>) -> rusqlite::Result<SessionRecord> {
 /// [`Store::create_user`](crate::store::Store::create_user).
 pub(super) async fn create(
     store: &SqliteStore,
-    partner: PartnerId,
+    partner: Option<PartnerId>,
     email: &str,
     link: PasswordLink,
     actor: &Actor,
@@ -49,21 +51,25 @@ pub(super) async fn create(
     store
         .write(move |tx| {
             let now = now_millis();
-            let exists: Option<i64> = one(
-                tx,
-                "SELECT id FROM partners WHERE id = ?1",
-                [partner],
-                |r| r.get(0),
-            )?;
-            if exists.is_none() {
-                return Ok(None);
+            if let Some(partner) = partner {
+                let exists: Option<i64> = one(
+                    tx,
+                    "SELECT id FROM partners WHERE id = ?1",
+                    [partner],
+                    |r| r.get(0),
+                )?;
+                if exists.is_none() {
+                    return Ok(None);
+                }
             }
             let inserted = tx
                 .prepare_cached(
-                    "INSERT INTO partner_users (partner_id, email, created_at) VALUES (?1, ?2, ?3) \
-                     ON CONFLICT(email) DO NOTHING",
+                    "INSERT INTO partner_users (partner_id, role, email, created_at) \
+                     VALUES (?1, ?2, ?3, ?4) ON CONFLICT(email) DO NOTHING",
                 )
-                .and_then(|mut s| s.execute(params![partner, email, now]))
+                .and_then(|mut s| {
+                    s.execute(params![partner, rules::user_role(partner), email, now])
+                })
                 .db()?;
             if inserted == 0 {
                 return Ok(None);
@@ -143,7 +149,7 @@ pub(super) async fn issue_link(
     let actor = actor.clone();
     store
         .write(move |tx| {
-            let owner: Option<PartnerId> = one(
+            let owner: Option<Option<PartnerId>> = one(
                 tx,
                 "SELECT partner_id FROM partner_users WHERE id = ?1",
                 [user_id],
@@ -152,7 +158,7 @@ pub(super) async fn issue_link(
             let Some(owner) = owner else {
                 return Ok(false);
             };
-            if actor.partner.is_some_and(|p| p != owner) {
+            if !rules::user_in_reach(&actor, owner) {
                 return Ok(false);
             }
             tx.prepare_cached("DELETE FROM password_links WHERE user_id = ?1")
@@ -234,6 +240,45 @@ pub(super) async fn set_language(
                 .and_then(|mut s| s.execute(params![user_id, language]))
                 .map(|n| n == 1)
                 .db()
+        })
+        .await
+}
+
+/// [`Store::set_user_disabled`](crate::store::Store::set_user_disabled).
+pub(super) async fn set_disabled(
+    store: &SqliteStore,
+    user_id: i64,
+    disabled: bool,
+    actor: &Actor,
+) -> Result<Option<UserRecord>, Error> {
+    let actor = actor.clone();
+    store
+        .write(move |tx| {
+            let sql = format!("SELECT {USER_COLUMNS} FROM partner_users WHERE id = ?1");
+            let Some(mut record) = one(tx, &sql, [user_id], user)? else {
+                return Ok(None);
+            };
+            if !rules::user_in_reach(&actor, record.partner) {
+                return Ok(None);
+            }
+            tx.prepare_cached("UPDATE partner_users SET disabled = ?2 WHERE id = ?1")
+                .and_then(|mut s| s.execute(params![user_id, disabled]))
+                .db()?;
+            if disabled {
+                // In the same transaction, so no request can start on a session once the
+                // change is visible.
+                tx.prepare_cached("DELETE FROM portal_sessions WHERE user_id = ?1")
+                    .and_then(|mut s| s.execute([user_id]))
+                    .db()?;
+            }
+            let event = AuditEvent::UserDisabled {
+                user: user_id,
+                email: &record.email,
+                disabled,
+            };
+            audit::append(tx, now_millis(), &actor, event)?;
+            record.disabled = disabled;
+            Ok(Some(record))
         })
         .await
 }
