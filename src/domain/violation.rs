@@ -204,6 +204,12 @@ mod tests {
 
     #[test]
     fn codes_are_what_serde_writes_and_all_are_listed() {
+        // ALL lists the variants in declaration order, the last one last: a variant added at
+        // the end and left out of ALL fails here (and, with ALL, the portal's test of texts).
+        assert_eq!(SettingRule::ALL.len(), SettingRule::Rename as usize + 1);
+        for (i, rule) in SettingRule::ALL.into_iter().enumerate() {
+            assert_eq!(rule as usize, i, "{rule:?}");
+        }
         let mut seen = std::collections::HashSet::new();
         for rule in SettingRule::ALL {
             assert!(seen.insert(rule.code()), "duplicate {rule:?}");

@@ -345,8 +345,10 @@ async fn device_page(
         "next_try_at": device.redirect.next_try_at,
         "updated_at": device.redirect.updated_at,
     });
+    let auth_state = lang.t(&format!("auth_{}", device.phone_auth.state));
     let mut c = Pages::context(lang, Some(user), "devices");
     c.insert("device", &device);
+    c.insert("auth_state", auth_state);
     c.insert("redirect", &redirect);
     c.insert("rows", &rows);
     c.insert("display_name", &display_name);

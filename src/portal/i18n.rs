@@ -395,6 +395,12 @@ const MESSAGES: &[(&str, [&str; 3])] = &[
     ("redirect_reason", ["the vendor's answer", "réponse du fabricant", "Antwort des Herstellers"]),
     ("redirect_next_try", ["next try", "prochain essai", "nächster Versuch"]),
     ("redirect_since", ["since", "depuis", "seit"]),
+    ("auth_enrolled", ["enrolled: the phone authenticates with its own credentials", "inscrit : le téléphone s'authentifie avec ses propres identifiants", "registriert: das Telefon authentifiziert sich mit eigenen Zugangsdaten"]),
+    ("auth_enrolment_pending", ["credentials issued, not used yet", "identifiants délivrés, pas encore utilisés", "Zugangsdaten ausgegeben, noch nicht benutzt"]),
+    ("auth_compromised", ["retired credentials were presented: nothing is served until enrolment is reopened", "des identifiants retirés ont été présentés : rien n'est servi avant la réouverture de l'inscription", "ausgemusterte Zugangsdaten wurden vorgelegt: nichts wird ausgeliefert, bis die Registrierung wieder geöffnet ist"]),
+    ("auth_enrolment_open", ["enrolment open: the next fetch binds the phone", "inscription ouverte : le prochain téléchargement lie le téléphone", "Registrierung offen: der nächste Abruf bindet das Telefon"]),
+    ("auth_not_enrolled", ["not enrolled and no window open: reopen enrolment", "non inscrit et aucune fenêtre ouverte : rouvrez l'inscription", "nicht registriert und kein Fenster offen: Registrierung wieder öffnen"]),
+    ("auth_label_code", ["Gigaset: authenticates with its MAC-ID", "Gigaset : s'authentifie avec son MAC-ID", "Gigaset: authentifiziert sich mit seiner MAC-ID"]),
     ("rule_required", ["is required", "est obligatoire", "ist erforderlich"]),
     ("rule_range", ["must be between {min} and {max}", "doit être compris entre {min} et {max}", "muss zwischen {min} und {max} liegen"]),
     ("rule_at_least", ["{models} phones need at least {min}", "les téléphones {models} exigent au moins {min}", "{models}-Telefone verlangen mindestens {min}"]),
@@ -500,6 +506,38 @@ mod tests {
             Lang::De.violation(&v),
             "SIP-Port: muss zwischen 1 und 65535 liegen"
         );
+    }
+
+    #[test]
+    fn every_state_a_phone_page_shows_has_a_text() {
+        // The API's closed sets: `PhoneAuthOut::state` and `RedirectOut::state`.
+        let auth = [
+            "enrolled",
+            "enrolment_pending",
+            "compromised",
+            "enrolment_open",
+            "not_enrolled",
+            "label_code",
+        ];
+        let redirect = [
+            "not_configured",
+            "pending",
+            "registered",
+            "registered_elsewhere",
+            "failed",
+        ];
+        let keys = auth
+            .iter()
+            .map(|s| format!("auth_{s}"))
+            .chain(redirect.iter().map(|s| format!("redirect_{s}")));
+        for key in keys {
+            for lang in Lang::ALL {
+                assert!(
+                    lang.catalog().contains_key(key.as_str()),
+                    "{key} in {lang:?}"
+                );
+            }
+        }
     }
 
     #[test]

@@ -53,12 +53,17 @@ fn number<T: std::str::FromStr>(
         .transpose()
 }
 
-/// The vendors whose extra keys the form offers, with a real key of each as the example
-/// (vendors.md: Yealink's tone country, Snom's tone scheme, Gigaset Nx70's NTP server).
-const VENDOR_KEY_EXAMPLES: [(Vendor, &str); 3] = [
-    (Vendor::Yealink, "voice.tone.country=Germany"),
-    (Vendor::Snom, "tone_scheme=GER"),
-    (Vendor::Gigaset, "DmGlobal.0.NtpServer=ntp.example.net"),
+/// The vendors whose extra keys the form offers, as people write their names, with a real key
+/// of each as the example (vendors.md: Yealink's tone country, Snom's tone scheme, Gigaset
+/// Nx70's NTP server).
+const VENDOR_KEY_EXAMPLES: [(Vendor, &str, &str); 3] = [
+    (Vendor::Yealink, "Yealink", "voice.tone.country=Germany"),
+    (Vendor::Snom, "Snom", "tone_scheme=GER"),
+    (
+        Vendor::Gigaset,
+        "Gigaset",
+        "DmGlobal.0.NtpServer=ntp.example.net",
+    ),
 ];
 
 /// The instance list with each instance's device counts.
@@ -119,7 +124,7 @@ struct CustomerChoice {
 #[derive(Serialize)]
 struct VendorKeysBox {
     vendor: &'static str,
-    label: String,
+    label: &'static str,
     example: &'static str,
     text: String,
 }
@@ -185,7 +190,7 @@ async fn form_page(
     // a list) or from the form sent back after a refusal (the text as typed).
     let vendor_keys: Vec<VendorKeysBox> = VENDOR_KEY_EXAMPLES
         .iter()
-        .map(|&(vendor, example)| {
+        .map(|&(vendor, label, example)| {
             let name = vendor.as_str();
             let text = instance.as_ref().map_or(String::new(), |i| {
                 match (
@@ -203,7 +208,7 @@ async fn form_page(
             });
             VendorKeysBox {
                 vendor: name,
-                label: vendor.to_string(),
+                label,
                 example,
                 text,
             }
@@ -287,7 +292,7 @@ type VendorKeys = BTreeMap<String, BTreeMap<String, String>>;
 /// vendor's keys.
 fn vendor_keys(form: &HashMap<String, String>) -> Result<Option<VendorKeys>, ApiError> {
     let mut all = BTreeMap::new();
-    for (vendor, _) in VENDOR_KEY_EXAMPLES {
+    for (vendor, _, _) in VENDOR_KEY_EXAMPLES {
         // The API replaces the whole map: a form without every box keeps the keys as they are.
         let Some(typed) = form.get(&format!("vendor_keys_{}", vendor.as_str())) else {
             return Ok(None);

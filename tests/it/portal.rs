@@ -1192,3 +1192,50 @@ async fn the_api_names_the_setting_and_rule_it_refuses() {
                "models": "gigaset N510/N720", "character": "\""})
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_phone_s_redirect_state_is_shown_in_the_users_language() {
+    use zerotouch::domain::{Mac, Vendor};
+    let snom = crate::standins::StandIn::start(Vendor::Snom).await;
+    let mac = "000413cc0001";
+    snom.seed_elsewhere(Mac::parse(mac).unwrap());
+    let server = TestServer::demo_with(|k| {
+        k.public_url = Some("https://prov.example.com".into());
+        k.redirect_poll = Some("50ms".parse().unwrap());
+        snom.configure(k);
+    })
+    .await;
+    let (mut ann, api) = logged_in(&server, "acme", &["redir"]).await;
+    ann.lang = Some("de");
+    assert_eq!(api.claim(mac, "redir").await.0, 201);
+    // The outbox asks the stand-in in the background: poll the API until it has answered.
+    let started = std::time::Instant::now();
+    let redirect = loop {
+        let (_, device) = api.get(&format!("/api/v1/devices/{mac}")).await;
+        if device["redirect"]["state"] == "registered_elsewhere" {
+            break device["redirect"].clone();
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(20),
+            "{device}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    let page = ann.get(&format!("/devices/{mac}")).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    let text = readable(&page.body);
+    assert!(
+        text.contains("bei einem anderen Anbieter: das Telefon wird dorthin geschickt"),
+        "{text}"
+    );
+    // The date as German writes it: `29.11.2026, 09:40 UTC`.
+    let at = redirect["updated_at"].as_str().unwrap();
+    let german = format!(
+        "seit {}.{}.{}, {} UTC",
+        &at[8..10],
+        &at[5..7],
+        &at[0..4],
+        &at[11..16]
+    );
+    assert!(text.contains(&german), "{german}: {text}");
+}
