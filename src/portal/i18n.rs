@@ -146,21 +146,22 @@ impl Lang {
             }
         }
         if let Some(rest) = field.strip_prefix("vendor_keys.") {
-            // `vendor_keys.<vendor>.<key>` or `vendor_keys.<vendor>[i]` (a line of the form).
-            let (vendor, key) = match rest.split_once(['.', '[']) {
-                Some((vendor, key)) => (
-                    vendor,
-                    key.strip_suffix(']').map_or(key.to_owned(), |i| {
-                        i.parse::<usize>()
-                            .map_or(i.to_owned(), |i| format!("{} {}", self.t("entry"), i + 1))
-                    }),
-                ),
-                None => (rest, String::new()),
+            // `vendor_keys.<vendor>.<key>` (a key may hold `[` and `]` itself), or
+            // `vendor_keys.<vendor>[i]` (a line of the form's box).
+            let at = rest.find(['.', '[']).unwrap_or(rest.len());
+            let (vendor, after) = rest.split_at(at);
+            let which = match after.strip_prefix('.') {
+                Some(key) => key.to_owned(),
+                None => after
+                    .strip_prefix('[')
+                    .and_then(|i| i.strip_suffix(']'))
+                    .and_then(|i| i.parse::<usize>().ok())
+                    .map_or(String::new(), |i| format!("{} {}", self.t("entry"), i + 1)),
             };
-            let vendor = capitalised(vendor);
-            return match key.is_empty() {
-                true => format!("{} ({vendor})", self.t("vendor_keys")),
-                false => format!("{} ({vendor}), {key}", self.t("vendor_keys")),
+            let label = format!("{} ({})", self.t("vendor_keys"), capitalised(vendor));
+            return match which.is_empty() {
+                true => label,
+                false => format!("{label}, {which}"),
             };
         }
         let key = match field {
@@ -586,6 +587,10 @@ mod tests {
         assert_eq!(
             Lang::En.field("vendor_keys.yealink.voice.tone.country"),
             "Extra vendor keys (Yealink), voice.tone.country"
+        );
+        assert_eq!(
+            Lang::En.field("vendor_keys.gigaset.BS_Key[2]"),
+            "Extra vendor keys (Gigaset), BS_Key[2]"
         );
     }
 }

@@ -17,7 +17,9 @@ use super::csrf_refused;
 use super::pages::{error_text, Pages};
 use super::session::PortalUser;
 use super::PortalState;
-use crate::domain::{Language, SettingRule, TenantName, TimeZone, Vendor, Violation};
+use crate::domain::{
+    InvalidSetting, Language, SettingRule, TenantName, TimeZone, Vendor, Violation,
+};
 use crate::partner_api::error::ApiError;
 use crate::partner_api::tenants::{create_tenant, delete_tenant, get_tenant, update_tenant};
 use crate::partner_api::wire::{CustomerOut, FirmwareIn, TenantIn, TenantOut};
@@ -50,6 +52,14 @@ fn number<T: std::str::FromStr>(
                 )
             })
         })
+        .transpose()
+}
+
+/// The port: a whole number too large for a port is refused as out of range, not as "not a
+/// number".
+fn sip_port(form: &HashMap<String, String>) -> Result<Option<u16>, ApiError> {
+    number::<u64>(form, "sip_port")?
+        .map(|p| u16::try_from(p).map_err(|_| InvalidSetting::Port.into()))
         .transpose()
 }
 
@@ -338,7 +348,7 @@ fn body(form: &HashMap<String, String>) -> Result<TenantIn, ApiError> {
         firmware: Some(firmware(form)?),
         customer: number(form, "customer")?,
         sip_server: text(form, "sip_server"),
-        sip_port: number(form, "sip_port")?,
+        sip_port: sip_port(form)?,
         transport: text(form, "transport"),
         expiry_seconds: number(form, "expiry_seconds")?,
         keepalive_seconds: number(form, "keepalive_seconds")?,

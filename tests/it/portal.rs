@@ -970,7 +970,12 @@ async fn every_instance_setting_round_trips_through_the_form_and_refusals_read_i
         .contains("id=\"plain-http-off\" name=\"allow_plain_http\" value=\"0\" checked"));
 
     // Refusals, each in French with nothing of the API's English, the form as typed.
-    let refusals: [(&str, &str, &str); 6] = [
+    let refusals: [(&str, &str, &str); 7] = [
+        (
+            "sip_port",
+            "70000",
+            "Port SIP : doit être compris entre 1 et 65535",
+        ),
         (
             "keepalive_seconds",
             "10",
