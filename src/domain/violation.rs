@@ -1,4 +1,4 @@
-//! Which rule a refused setting breaks, in a machine-readable form: the setting as the API
+//! Which rule a refused setting (or customer field) breaks, in a machine-readable form: the setting as the API
 //! names it, a stable rule code from a closed set, and the bounds or models the rule names.
 //!
 //! The partner API sends it beside its English message so a client (the portal) can explain
@@ -68,11 +68,19 @@ pub enum SettingRule {
     Cidr,
     /// A tenant cannot be renamed.
     Rename,
+    /// A text that must not be empty.
+    Empty,
+    /// A text longer than `max` characters.
+    TooLong,
+    /// Not an e-mail address.
+    Email,
+    /// A phone number with other characters than digits, spaces and `+ - ( ) . /`.
+    PhoneNumber,
 }
 
 impl SettingRule {
     /// Every rule, for the tests that check each has a text in every language.
-    pub const ALL: [SettingRule; 28] = [
+    pub const ALL: [SettingRule; 32] = [
         SettingRule::Required,
         SettingRule::Range,
         SettingRule::AtLeast,
@@ -101,6 +109,10 @@ impl SettingRule {
         SettingRule::Text,
         SettingRule::Cidr,
         SettingRule::Rename,
+        SettingRule::Empty,
+        SettingRule::TooLong,
+        SettingRule::Email,
+        SettingRule::PhoneNumber,
     ];
 
     /// The stable code (`range`, `host`, …), as serialised.
@@ -134,6 +146,10 @@ impl SettingRule {
             SettingRule::Text => "text",
             SettingRule::Cidr => "cidr",
             SettingRule::Rename => "rename",
+            SettingRule::Empty => "empty",
+            SettingRule::TooLong => "too_long",
+            SettingRule::Email => "email",
+            SettingRule::PhoneNumber => "phone_number",
         }
     }
 }
@@ -206,7 +222,10 @@ mod tests {
     fn codes_are_what_serde_writes_and_all_are_listed() {
         // ALL lists the variants in declaration order, the last one last: a variant added at
         // the end and left out of ALL fails here (and, with ALL, the portal's test of texts).
-        assert_eq!(SettingRule::ALL.len(), SettingRule::Rename as usize + 1);
+        assert_eq!(
+            SettingRule::ALL.len(),
+            SettingRule::PhoneNumber as usize + 1
+        );
         for (i, rule) in SettingRule::ALL.into_iter().enumerate() {
             assert_eq!(rule as usize, i, "{rule:?}");
         }

@@ -9,6 +9,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use crate::domain::partner::InvalidField;
 use crate::domain::{InvalidDeviceSetting, InvalidSetting, Violation};
 
 /// Why a partner API request failed.
@@ -46,10 +47,13 @@ pub enum ApiError {
         /// What is wrong.
         message: String,
     },
-    /// A tenant or device setting refused by its rules: the English `message`, and which
-    /// setting and rule (`detail` in the body) for clients that explain it in their own words.
+    /// A tenant or device setting (or a customer field) refused by its rules: the English
+    /// `message`, and which setting and rule (`detail` in the body) for clients that explain it
+    /// in their own words.
     #[error("{message}")]
     Setting {
+        /// `invalid_setting` (a tenant or device setting) or `invalid_field` (a customer's).
+        code: &'static str,
         /// The setting and the rule it breaks.
         violation: Violation,
         /// What is wrong, in English.
@@ -113,8 +117,8 @@ pub struct ErrorDetail {
     /// `unsupported_vendor`, `invalid_claim_code`, `claim_code_mismatch`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
-    /// For `invalid_setting`: which setting and which rule, so a client can explain the
-    /// refusal in its user's language.
+    /// For `invalid_setting` and `invalid_field`: which setting and which rule, so a client
+    /// can explain the refusal in its user's language.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub detail: Option<SettingDetail>,
 }
@@ -130,7 +134,8 @@ pub struct SettingDetail {
     /// `language`, `vendor`, `firmware_line`, `firmware_model`, `firmware_version`,
     /// `firmware_url`, `firmware_duplicate`, `firmware_version_form`, `vendor_key_line`,
     /// `key_name`, `yealink_key_name`, `snom_key_name`, `key_value`, `control_character`,
-    /// `charset` (`character`), `null_value`, `text`, `cidr` or `rename`.
+    /// `charset` (`character`), `null_value`, `text`, `cidr`, `rename`; for a customer's
+    /// fields `empty`, `too_long` (`max` characters), `email`, `phone_number`.
     #[schema(example = "range")]
     pub rule: String,
     /// The smallest value accepted.
@@ -161,9 +166,10 @@ impl From<&Violation> for SettingDetail {
 }
 
 impl ApiError {
-    /// A refused setting with its English message.
+    /// A refused tenant or device setting with its English message.
     pub fn setting(violation: Violation, message: impl std::fmt::Display) -> Self {
         ApiError::Setting {
+            code: "invalid_setting",
             violation,
             message: message.to_string(),
         }
@@ -173,6 +179,16 @@ impl ApiError {
 impl From<InvalidSetting> for ApiError {
     fn from(e: InvalidSetting) -> Self {
         ApiError::setting(e.violation(), e)
+    }
+}
+
+impl From<InvalidField> for ApiError {
+    fn from(e: InvalidField) -> Self {
+        ApiError::Setting {
+            code: "invalid_field",
+            violation: e.violation(),
+            message: e.to_string(),
+        }
     }
 }
 
@@ -220,7 +236,7 @@ impl ApiError {
             ApiError::BadRequest(_) => "bad_request",
             ApiError::TooLarge(_) => "body_too_large",
             ApiError::Invalid { code, .. } => code,
-            ApiError::Setting { .. } => "invalid_setting",
+            ApiError::Setting { code, .. } => code,
             ApiError::CouldNotRegister { .. } => "could_not_be_registered",
             ApiError::AlreadyInUse(_) => "already_in_use",
             ApiError::RegisteredElsewhere(_) => "registered_elsewhere",

@@ -246,10 +246,7 @@ impl CustomerIn {
             phone: self.phone,
             email: self.email,
         };
-        fields.validate().map_err(|e| ApiError::Invalid {
-            code: "invalid_field",
-            message: e.to_string(),
-        })?;
+        fields.validate()?;
         Ok(fields)
     }
 }

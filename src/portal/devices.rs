@@ -433,6 +433,7 @@ async fn settings_patch(
 fn in_rows(e: ApiError, rows: &[usize]) -> ApiError {
     match e {
         ApiError::Setting {
+            code,
             mut violation,
             message,
         } => {
@@ -444,7 +445,11 @@ fn in_rows(e: ApiError, rows: &[usize]) -> ApiError {
             if let Some((row, after)) = sent {
                 violation.field = format!("lines[{row}]{after}");
             }
-            ApiError::Setting { violation, message }
+            ApiError::Setting {
+                code,
+                violation,
+                message,
+            }
         }
         other => other,
     }

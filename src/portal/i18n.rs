@@ -166,7 +166,8 @@ impl Lang {
         }
         let key = match field {
             "sip_server" | "sip_port" | "transport" | "ntp_server" | "timezone" | "phone_auth"
-            | "customer" | "display_name" | "enrolment_networks" | "vendor_keys" | "lines" => field,
+            | "customer" | "display_name" | "enrolment_networks" | "vendor_keys" | "lines"
+            | "company" | "contact" | "address" | "phone" | "email" => field,
             "expiry_seconds" => "expiry",
             "keepalive_seconds" => "keepalive",
             "recheck_minutes" => "recheck",
@@ -429,6 +430,10 @@ const MESSAGES: &[(&str, [&str; 3])] = &[
     ("rule_null_value", ["{models} phones read %NULL% as an empty value", "les téléphones {models} lisent %NULL% comme une valeur vide", "{models}-Telefone lesen %NULL% als leeren Wert"]),
     ("rule_text", ["must be 1 to 128 printable characters", "doit compter 1 à 128 caractères imprimables", "muss aus 1 bis 128 druckbaren Zeichen bestehen"]),
     ("rule_cidr", ["is not a network like 198.51.100.0/24 or a single address", "n'est pas un réseau comme 198.51.100.0/24 ni une adresse seule", "ist weder ein Netz wie 198.51.100.0/24 noch eine einzelne Adresse"]),
+    ("rule_empty", ["must not be empty", "ne doit pas être vide", "darf nicht leer sein"]),
+    ("rule_too_long", ["at most {max} characters", "au plus {max} caractères", "höchstens {max} Zeichen"]),
+    ("rule_email", ["is not an e-mail address", "n'est pas une adresse e-mail", "ist keine E-Mail-Adresse"]),
+    ("rule_phone_number", ["digits, spaces and + - ( ) . / only", "uniquement des chiffres, des espaces et + - ( ) . /", "nur Ziffern, Leerzeichen und + - ( ) . /"]),
     ("rule_rename", ["an instance cannot be renamed", "une instance ne peut pas être renommée", "eine Instanz kann nicht umbenannt werden"]),
 ];
 
@@ -568,6 +573,11 @@ mod tests {
             "lines[1].auth_user",
             "lines[2].password",
             "lines[3].display_name",
+            "company",
+            "contact",
+            "address",
+            "phone",
+            "email",
         ];
         for lang in Lang::ALL {
             for field in fields {

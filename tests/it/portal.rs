@@ -1244,3 +1244,21 @@ async fn a_phone_s_redirect_state_is_shown_in_the_users_language() {
     );
     assert!(text.contains(&german), "{german}: {text}");
 }
+
+#[tokio::test]
+async fn a_refused_customer_field_reads_in_german() {
+    let server = TestServer::start().await;
+    let (mut ann, _) = logged_in(&server, "acme", &[]).await;
+    ann.lang = Some("de");
+    let refused = ann
+        .submit(
+            "/customers/new",
+            "/customers",
+            &[("company", "Müller GmbH"), ("email", "kein-mail")],
+        )
+        .await;
+    assert_eq!(refused.status, 422, "{}", refused.body);
+    let text = readable(&refused.body);
+    assert!(text.contains("E-Mail: ist keine E-Mail-Adresse"), "{text}");
+    assert!(!text.contains("not an e-mail"), "{text}");
+}
