@@ -420,10 +420,12 @@ async fn settings_patch(
         });
         rows.push(i);
     }
+    // A form without line rows (not the phone page's) leaves the lines as they are.
+    let has_rows = form.contains_key("line0_user");
     let patch = DevicePatch {
         // Sent empty, it removes the display name.
         display_name: form.get("display_name").map(|n| n.trim().to_owned()),
-        lines: Some(lines),
+        lines: has_rows.then_some(lines),
         ..DevicePatch::default()
     };
     Ok((patch, rows))
@@ -611,5 +613,50 @@ mod tests {
         assert_eq!(mac_fragment("805e-c0").as_deref(), Some("805ec0"));
         assert_eq!(mac_fragment("805e.c017").as_deref(), Some("805ec017"));
         assert_eq!(mac_fragment("80x5"), None);
+    }
+
+    #[test]
+    fn a_refused_line_is_named_after_the_row_the_user_sees() {
+        use crate::domain::{SettingRule, Violation};
+        let refused = ApiError::setting(
+            Violation::new("lines[1].password", SettingRule::Text),
+            "lines[1].password must be 1-128 printable characters",
+        );
+        // Row 1 was emptied (the line removed): the second line sent is the third row.
+        match in_rows(refused, &[0, 2]) {
+            ApiError::Setting { violation, .. } => {
+                assert_eq!(violation.field, "lines[2].password");
+            }
+            other => panic!("{other:?}"),
+        }
+        let elsewhere = ApiError::setting(
+            Violation::new("display_name", SettingRule::Text),
+            "display_name must be 1-128 printable characters",
+        );
+        assert!(matches!(
+            in_rows(elsewhere, &[3]),
+            ApiError::Setting { violation, .. } if violation.field == "display_name"
+        ));
+    }
+
+    #[test]
+    fn the_lines_form_never_holds_a_password_and_offers_one_more_row() {
+        let stored = vec![LineOut {
+            user: "1001".into(),
+            auth_user: None,
+            display_name: Some("Desk".into()),
+            has_password: true,
+        }];
+        let rows = line_rows(&stored, None);
+        assert_eq!(rows.len(), 2);
+        assert!(rows[0].has_password && !rows[1].has_password);
+        assert_eq!(rows[1].user, "");
+        let typed = HashMap::from([
+            ("line0_user".to_owned(), String::new()),
+            ("line1_user".to_owned(), "1002".to_owned()),
+        ]);
+        let rows = line_rows(&stored, Some(&typed));
+        assert_eq!(rows.len(), 2, "the rows as typed, in their places");
+        assert_eq!(rows[1].user, "1002");
     }
 }
