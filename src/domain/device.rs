@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use super::mac::{Mac, MacError};
 use super::network::Network;
 use super::vendor::{OuiTable, Vendor};
+use super::violation::{SettingRule, Violation};
 
 /// A secret (SIP password) that must never reach a log line: `Debug` prints a placeholder.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -121,34 +122,51 @@ pub struct DeviceSettings {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum InvalidDeviceSetting {
     /// Too many lines.
-    #[error("at most 16 line accounts per device")]
+    #[error("at most {MAX_LINES} line accounts per device")]
     TooManyLines,
     /// A text field that is empty, too long, or holds control characters.
     #[error("{field} must be 1-128 printable characters")]
     Text {
-        /// The field.
-        field: &'static str,
+        /// The field, as the API names it (`lines[0].user`).
+        field: String,
     },
     /// A value the device's vendor cannot carry unchanged (checked by the vendor's rules).
-    #[error("{field}: {models} {reason}")]
+    #[error("{}: {} {reason}", violation.field, violation.models.unwrap_or(""))]
     NotRepresentable {
-        /// The setting, as the API names it (`lines[0].password`).
-        field: String,
-        /// The vendor and models concerned.
-        models: &'static str,
+        /// The setting (`lines[0].password`), the rule, and the vendor and models concerned.
+        violation: Violation,
         /// What they cannot carry.
         reason: String,
     },
+}
+
+/// The most line accounts a device may have.
+pub const MAX_LINES: usize = 16;
+
+impl InvalidDeviceSetting {
+    /// The setting and rule, for clients that explain a refusal in their own words.
+    pub fn violation(&self) -> Violation {
+        match self {
+            InvalidDeviceSetting::TooManyLines => {
+                // MAX_LINES is a small constant: the conversion cannot truncate.
+                Violation::new("lines", SettingRule::AtMost).max(MAX_LINES as u32)
+            }
+            InvalidDeviceSetting::Text { field } => {
+                Violation::new(field.clone(), SettingRule::Text)
+            }
+            InvalidDeviceSetting::NotRepresentable { violation, .. } => violation.clone(),
+        }
+    }
 }
 
 impl DeviceSettings {
     /// Checks lengths and that no value holds control characters (line breaks would let a
     /// value inject settings into key=value formats; the renderer escapes too).
     pub fn validate(&self) -> Result<(), InvalidDeviceSetting> {
-        if self.lines.len() > 16 {
+        if self.lines.len() > MAX_LINES {
             return Err(InvalidDeviceSetting::TooManyLines);
         }
-        let text = |field: &'static str, v: &str| {
+        let text = |field: String, v: &str| {
             if v.is_empty() || v.chars().count() > 128 || v.chars().any(char::is_control) {
                 Err(InvalidDeviceSetting::Text { field })
             } else {
@@ -156,16 +174,16 @@ impl DeviceSettings {
             }
         };
         if let Some(name) = &self.display_name {
-            text("display_name", name)?;
+            text("display_name".into(), name)?;
         }
-        for line in &self.lines {
-            text("lines[].user", &line.user)?;
-            text("lines[].password", line.password.expose())?;
+        for (i, line) in self.lines.iter().enumerate() {
+            text(format!("lines[{i}].user"), &line.user)?;
+            text(format!("lines[{i}].password"), line.password.expose())?;
             if let Some(v) = &line.auth_user {
-                text("lines[].auth_user", v)?;
+                text(format!("lines[{i}].auth_user"), v)?;
             }
             if let Some(v) = &line.display_name {
-                text("lines[].display_name", v)?;
+                text(format!("lines[{i}].display_name"), v)?;
             }
         }
         Ok(())

@@ -13,6 +13,7 @@ pub mod partner;
 pub mod sighting;
 pub mod tenant;
 pub mod vendor;
+pub mod violation;
 
 pub use credentials::{ClaimSecret, Ha1, PhoneCredentials};
 pub use device::{
@@ -27,3 +28,4 @@ pub use tenant::{
     FirmwareRule, Host, InvalidSetting, PhoneAuth, TenantName, TenantSettings, Transport,
 };
 pub use vendor::{OuiTable, Vendor, VendorSet};
+pub use violation::{SettingRule, Violation};

@@ -5,6 +5,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::violation::{SettingRule, Violation};
+
 /// A partner's row id.
 pub type PartnerId = i64;
 
@@ -19,27 +21,54 @@ pub struct InvalidField {
     pub field: &'static str,
     /// Why.
     pub reason: &'static str,
+    /// The rule broken (with its bound in [`InvalidField::max`]).
+    pub rule: SettingRule,
+    /// The most characters accepted, for [`SettingRule::TooLong`].
+    pub max: Option<u32>,
+}
+
+impl InvalidField {
+    fn new(field: &'static str, rule: SettingRule, reason: &'static str) -> Self {
+        Self {
+            field,
+            reason,
+            rule,
+            max: None,
+        }
+    }
+
+    /// The field and rule, for clients that explain a refusal in their own words.
+    pub fn violation(&self) -> Violation {
+        let v = Violation::new(self.field, self.rule);
+        match self.max {
+            Some(max) => v.max(max),
+            None => v,
+        }
+    }
 }
 
 /// Checks a free-text field: 1..=max characters, no control characters.
 pub fn check_text(field: &'static str, value: &str, max: usize) -> Result<(), InvalidField> {
     if value.trim().is_empty() {
-        return Err(InvalidField {
+        return Err(InvalidField::new(
             field,
-            reason: "must not be empty",
-        });
+            SettingRule::Empty,
+            "must not be empty",
+        ));
     }
     if value.chars().count() > max {
         return Err(InvalidField {
-            field,
-            reason: "too long",
+            // Field limits are a few hundred characters.
+            max: u32::try_from(max).ok(),
+            ..InvalidField::new(field, SettingRule::TooLong, "too long")
         });
     }
     if value.chars().any(char::is_control) {
-        return Err(InvalidField {
+        return Err(InvalidField::new(
             field,
-            reason: "must not contain control characters",
-        });
+            SettingRule::ControlCharacter,
+            "must not contain control characters",
+        ));
     }
     Ok(())
 }
@@ -88,10 +117,11 @@ impl CustomerFields {
                 !local.is_empty() && domain.contains('.') && !email.contains(char::is_whitespace)
             });
             if !ok {
-                return Err(InvalidField {
-                    field: "email",
-                    reason: "not an e-mail address",
-                });
+                return Err(InvalidField::new(
+                    "email",
+                    SettingRule::Email,
+                    "not an e-mail address",
+                ));
             }
         }
         if let Some(phone) = &self.phone {
@@ -99,10 +129,11 @@ impl CustomerFields {
                 .chars()
                 .all(|c| c.is_ascii_digit() || " +-()./".contains(c))
             {
-                return Err(InvalidField {
-                    field: "phone",
-                    reason: "digits, spaces and + - ( ) . / only",
-                });
+                return Err(InvalidField::new(
+                    "phone",
+                    SettingRule::PhoneNumber,
+                    "digits, spaces and + - ( ) . / only",
+                ));
             }
         }
         Ok(())

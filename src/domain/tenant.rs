@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use super::locale::{Language, TimeZone};
 use super::network::Network;
 use super::vendor::Vendor;
+use super::violation::{SettingRule, Violation};
 
 /// A tenant's name: one DNS label (`sales` → `sales.<cloud domain>`), unique across the service.
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Debug)]
@@ -301,16 +302,22 @@ pub enum InvalidSetting {
     /// A firmware rule that cannot be used.
     #[error("firmware rule for {vendor} {model:?}: {reason}")]
     Firmware {
+        /// Its place in the list, from 0.
+        index: usize,
         /// Vendor of the rule.
         vendor: Vendor,
         /// Model of the rule.
         model: String,
+        /// Which part is wrong (`firmware_model`, `firmware_version`, `firmware_url`).
+        rule: SettingRule,
         /// What is wrong.
         reason: &'static str,
     },
     /// Two firmware rules for one model.
     #[error("two firmware rules for {vendor} {model:?}")]
     DuplicateFirmware {
+        /// The place of the second one in the list, from 0.
+        index: usize,
         /// Vendor of the rules.
         vendor: Vendor,
         /// Model of the rules.
@@ -335,15 +342,43 @@ pub enum InvalidSetting {
         key: String,
     },
     /// A value some vendor's phones cannot be given (checked by each vendor's rules).
-    #[error("{field}: {models} {reason}")]
+    #[error("{}: {} {reason}", violation.field, violation.models.unwrap_or(""))]
     NotRepresentable {
-        /// The setting, as the API names it.
-        field: String,
-        /// The vendor and models concerned (`gigaset N510`).
-        models: &'static str,
+        /// The setting, the rule and the vendor and models concerned.
+        violation: Violation,
         /// What they cannot do.
         reason: String,
     },
+}
+
+impl InvalidSetting {
+    /// The setting and rule, for clients that explain a refusal in their own words.
+    pub fn violation(&self) -> Violation {
+        match self {
+            InvalidSetting::OutOfRange {
+                field, min, max, ..
+            } => Violation::new(*field, SettingRule::Range)
+                .min(*min)
+                .max(*max),
+            InvalidSetting::MissingSipServer => Violation::new("sip_server", SettingRule::Required),
+            InvalidSetting::Port => Violation::new("sip_port", SettingRule::Range)
+                .min(1)
+                .max(u32::from(u16::MAX)),
+            InvalidSetting::Firmware { index, rule, .. } => {
+                Violation::new(format!("firmware[{index}]"), *rule)
+            }
+            InvalidSetting::DuplicateFirmware { index, .. } => {
+                Violation::new(format!("firmware[{index}]"), SettingRule::FirmwareDuplicate)
+            }
+            InvalidSetting::VendorKey { vendor, key } => {
+                Violation::new(format!("vendor_keys.{vendor}.{key}"), SettingRule::KeyName)
+            }
+            InvalidSetting::VendorValue { vendor, key } => {
+                Violation::new(format!("vendor_keys.{vendor}.{key}"), SettingRule::KeyValue)
+            }
+            InvalidSetting::NotRepresentable { violation, .. } => violation.clone(),
+        }
+    }
 }
 
 impl TenantSettings {
@@ -359,20 +394,24 @@ impl TenantSettings {
         range("keepalive_seconds", self.keepalive_seconds, 5, 3_600)?;
         range("recheck_minutes", self.recheck_minutes, 5, 10_080)?;
         for (i, rule) in self.firmware.iter().enumerate() {
-            let bad = |reason| InvalidSetting::Firmware {
+            let bad = |which, reason| InvalidSetting::Firmware {
+                index: i,
                 vendor: rule.vendor,
                 model: rule.model.clone(),
+                rule: which,
                 reason,
             };
             if !is_token(&rule.model, 32, |c| {
                 c.is_ascii_alphanumeric() || " _-".contains(c)
             }) {
                 return Err(bad(
+                    SettingRule::FirmwareModel,
                     "model must be 1-32 letters, digits, spaces, '_' or '-'",
                 ));
             }
             if !is_token(&rule.version, 64, |c| c.is_ascii_graphic()) {
                 return Err(bad(
+                    SettingRule::FirmwareVersion,
                     "version must be 1-64 printable characters without spaces",
                 ));
             }
@@ -382,6 +421,7 @@ impl TenantSettings {
                 });
             if !url_ok {
                 return Err(bad(
+                    SettingRule::FirmwareUrl,
                     "url must be an http:// or https:// URL without spaces or quotes",
                 ));
             }
@@ -390,6 +430,7 @@ impl TenantSettings {
                 .any(|r| r.vendor == rule.vendor && r.model.eq_ignore_ascii_case(&rule.model))
             {
                 return Err(InvalidSetting::DuplicateFirmware {
+                    index: i,
                     vendor: rule.vendor,
                     model: rule.model.clone(),
                 });

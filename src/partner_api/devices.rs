@@ -366,7 +366,12 @@ pub async fn update_device(
             .ok_or(ApiError::NotFound("device"))?
             .record;
         let settings = DeviceSettings {
-            display_name: patch.display_name.or(current.settings.display_name),
+            // An empty display name removes it; an absent one keeps it.
+            display_name: match patch.display_name {
+                Some(name) if name.is_empty() => None,
+                Some(name) => Some(name),
+                None => current.settings.display_name,
+            },
             lines: match patch.lines {
                 Some(lines) => lines.into_iter().map(Into::into).collect(),
                 None => current.settings.lines,

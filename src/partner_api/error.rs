@@ -9,6 +9,9 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use crate::domain::partner::InvalidField;
+use crate::domain::{InvalidDeviceSetting, InvalidSetting, Violation};
+
 /// Why a partner API request failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -42,6 +45,18 @@ pub enum ApiError {
         /// Stable code (`invalid_setting`, `unknown_customer`, …).
         code: &'static str,
         /// What is wrong.
+        message: String,
+    },
+    /// A tenant or device setting (or a customer field) refused by its rules: the English
+    /// `message`, and which setting and rule (`detail` in the body) for clients that explain it
+    /// in their own words.
+    #[error("{message}")]
+    Setting {
+        /// `invalid_setting` (a tenant or device setting) or `invalid_field` (a customer's).
+        code: &'static str,
+        /// The setting and the rule it breaks.
+        violation: Violation,
+        /// What is wrong, in English.
         message: String,
     },
     /// A MAC refused by the claim rules.
@@ -102,6 +117,85 @@ pub struct ErrorDetail {
     /// `unsupported_vendor`, `invalid_claim_code`, `claim_code_mismatch`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// For `invalid_setting` and `invalid_field`: which setting and which rule, so a client
+    /// can explain the refusal in its user's language.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<SettingDetail>,
+}
+
+/// Which setting was refused and by which rule.
+#[derive(Serialize, ToSchema)]
+pub struct SettingDetail {
+    /// The setting as the API names it: `sip_port`, `firmware[1]`, `enrolment_networks[0]`,
+    /// `vendor_keys.yealink.voice.tone.country`, `lines[0].password`.
+    pub field: String,
+    /// The rule broken, a stable code: `required`, `range` (`min`–`max`), `at_least` (`min`),
+    /// `at_most` (`max` items), `number`, `host`, `choice`, `mtls_not_offered`, `time_zone`,
+    /// `language`, `vendor`, `firmware_line`, `firmware_model`, `firmware_version`,
+    /// `firmware_url`, `firmware_duplicate`, `firmware_version_form`, `vendor_key_line`,
+    /// `key_name`, `yealink_key_name`, `snom_key_name`, `key_value`, `control_character`,
+    /// `charset` (`character`), `null_value`, `text`, `cidr`, `rename`; for a customer's
+    /// fields `empty`, `too_long` (`max` characters), `email`, `phone_number`.
+    #[schema(example = "range")]
+    pub rule: String,
+    /// The smallest value accepted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub min: Option<u32>,
+    /// The largest value (or number of items) accepted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max: Option<u32>,
+    /// The vendor and models whose limit it is (`gigaset N510/N720`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub models: Option<String>,
+    /// The character refused.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub character: Option<String>,
+}
+
+impl From<&Violation> for SettingDetail {
+    fn from(v: &Violation) -> Self {
+        Self {
+            field: v.field.clone(),
+            rule: v.rule.code().to_owned(),
+            min: v.min,
+            max: v.max,
+            models: v.models.map(str::to_owned),
+            character: v.character.map(String::from),
+        }
+    }
+}
+
+impl ApiError {
+    /// A refused tenant or device setting with its English message.
+    pub fn setting(violation: Violation, message: impl std::fmt::Display) -> Self {
+        ApiError::Setting {
+            code: "invalid_setting",
+            violation,
+            message: message.to_string(),
+        }
+    }
+}
+
+impl From<InvalidSetting> for ApiError {
+    fn from(e: InvalidSetting) -> Self {
+        ApiError::setting(e.violation(), e)
+    }
+}
+
+impl From<InvalidField> for ApiError {
+    fn from(e: InvalidField) -> Self {
+        ApiError::Setting {
+            code: "invalid_field",
+            violation: e.violation(),
+            message: e.to_string(),
+        }
+    }
+}
+
+impl From<InvalidDeviceSetting> for ApiError {
+    fn from(e: InvalidDeviceSetting) -> Self {
+        ApiError::setting(e.violation(), e)
+    }
 }
 
 impl ApiError {
@@ -116,9 +210,9 @@ impl ApiError {
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            ApiError::Invalid { .. } | ApiError::CouldNotRegister { .. } => {
-                StatusCode::UNPROCESSABLE_ENTITY
-            }
+            ApiError::Invalid { .. }
+            | ApiError::Setting { .. }
+            | ApiError::CouldNotRegister { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::AlreadyInUse(_)
             | ApiError::RegisteredElsewhere(_)
             | ApiError::NameNotAvailable(_)
@@ -142,6 +236,7 @@ impl ApiError {
             ApiError::BadRequest(_) => "bad_request",
             ApiError::TooLarge(_) => "body_too_large",
             ApiError::Invalid { code, .. } => code,
+            ApiError::Setting { code, .. } => code,
             ApiError::CouldNotRegister { .. } => "could_not_be_registered",
             ApiError::AlreadyInUse(_) => "already_in_use",
             ApiError::RegisteredElsewhere(_) => "registered_elsewhere",
@@ -177,11 +272,16 @@ impl IntoResponse for ApiError {
             ApiError::CouldNotRegister { code, .. } => Some((*code).to_owned()),
             _ => None,
         };
+        let detail = match &self {
+            ApiError::Setting { violation, .. } => Some(SettingDetail::from(violation)),
+            _ => None,
+        };
         let body = ErrorBody {
             error: ErrorDetail {
                 code: self.code().to_owned(),
                 message: self.to_string(),
                 reason,
+                detail,
             },
         };
         let mut response = (status, axum::Json(body)).into_response();

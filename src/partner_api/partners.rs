@@ -31,10 +31,7 @@ pub async fn create_partner(
     JsonBody(body): JsonBody<PartnerIn>,
 ) -> Result<(StatusCode, Json<PartnerOut>), ApiError> {
     caller.admin()?;
-    check_partner_name(&body.name).map_err(|e| ApiError::Invalid {
-        code: "invalid_field",
-        message: e.to_string(),
-    })?;
+    check_partner_name(&body.name)?;
     let name = body.name.trim().to_owned();
     match state.store.create_partner(&name, &caller.actor()).await? {
         Some(p) => Ok((StatusCode::CREATED, Json(p.into()))),

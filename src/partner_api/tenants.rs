@@ -11,7 +11,7 @@ use super::auth::Authenticated;
 use super::error::{ApiError, ErrorBody};
 use super::wire::{TenantIn, TenantOut};
 use super::{list_limit, paged, ApiPath, ApiState, JsonBody};
-use crate::domain::{TenantName, TenantSettings};
+use crate::domain::{SettingRule, TenantName, TenantSettings, Violation};
 use crate::store::{Page, TenantChanged, TenantCreated};
 
 fn tenant_name(s: &str) -> Result<TenantName, ApiError> {
@@ -38,9 +38,11 @@ pub async fn create_tenant(
 ) -> Result<(StatusCode, Json<TenantOut>), ApiError> {
     caller.partner()?;
     let name = tenant_name(body.name.take().as_deref().unwrap_or(""))?;
-    let customer = body.customer.ok_or_else(|| ApiError::Invalid {
-        code: "invalid_setting",
-        message: "customer is required: the id of one of your customers".into(),
+    let customer = body.customer.ok_or_else(|| {
+        ApiError::setting(
+            Violation::new("customer", SettingRule::Required),
+            "customer is required: the id of one of your customers",
+        )
     })?;
     let settings = body.apply_to(TenantSettings::default())?;
     match state
@@ -185,10 +187,10 @@ pub async fn update_tenant(
     let partner = caller.partner()?;
     let name = TenantName::parse(&name).map_err(|_| ApiError::NotFound("tenant"))?;
     if body.name.take().is_some_and(|n| n != name.as_str()) {
-        return Err(ApiError::Invalid {
-            code: "invalid_setting",
-            message: "name: a tenant cannot be renamed (name is for POST only)".into(),
-        });
+        return Err(ApiError::setting(
+            Violation::new("name", SettingRule::Rename),
+            "name: a tenant cannot be renamed (name is for POST only)",
+        ));
     }
     let current = state
         .store

@@ -14,8 +14,8 @@ use utoipa::ToSchema;
 use super::error::ApiError;
 use crate::domain::credentials::CredentialState;
 use crate::domain::{
-    CustomerFields, DeviceSettings, FirmwareRule, Host, Language, LineAccount, Secret,
-    TenantSettings, TimeZone, Transport, Vendor,
+    CustomerFields, DeviceSettings, FirmwareRule, Host, Language, LineAccount, Secret, SettingRule,
+    TenantSettings, TimeZone, Transport, Vendor, Violation,
 };
 use crate::store::{
     AuditEntry, CustomerRecord, DeviceStatus, DeviceView, Millis, PartnerRecord, TenantRecord,
@@ -246,10 +246,7 @@ impl CustomerIn {
             phone: self.phone,
             email: self.email,
         };
-        fields.validate().map_err(|e| ApiError::Invalid {
-            code: "invalid_field",
-            message: e.to_string(),
-        })?;
+        fields.validate()?;
         Ok(fields)
     }
 }
@@ -425,29 +422,37 @@ pub struct TenantIn {
     pub allow_plain_http: Option<bool>,
 }
 
-/// Parses a list of networks written as CIDR, naming the field in the error.
+/// Parses a list of networks written as CIDR, naming the field (and the entry) in the error.
 pub fn networks(field: &str, list: Vec<String>) -> Result<Vec<crate::domain::Network>, ApiError> {
     list.iter()
-        .map(|n| {
-            n.trim()
-                .parse()
-                .map_err(|e| invalid(format!("{field}: {e}")))
+        .enumerate()
+        .map(|(i, n)| {
+            n.trim().parse().map_err(|e| {
+                ApiError::setting(
+                    Violation::new(format!("{field}[{i}]"), SettingRule::Cidr),
+                    format!("{field}: {e}"),
+                )
+            })
         })
         .collect()
 }
 
-fn invalid(e: impl std::fmt::Display) -> ApiError {
-    ApiError::Invalid {
-        code: "invalid_setting",
-        message: e.to_string(),
-    }
+/// A refusal of `field` by `rule`, with the English message `message`.
+fn refuse(
+    field: impl Into<String>,
+    rule: SettingRule,
+    message: impl std::fmt::Display,
+) -> ApiError {
+    ApiError::setting(Violation::new(field, rule), message)
 }
 
 impl TenantIn {
     /// Applies the given fields over `base` and validates the result.
     pub fn apply_to(self, mut s: TenantSettings) -> Result<TenantSettings, ApiError> {
         if let Some(v) = self.sip_server {
-            s.sip_server = Some(Host::parse(&v).map_err(|e| invalid(format!("sip_server: {e}")))?);
+            s.sip_server = Some(Host::parse(&v).map_err(|e| {
+                refuse("sip_server", SettingRule::Host, format!("sip_server: {e}"))
+            })?);
         }
         if let Some(v) = self.sip_port {
             s.sip_port = Some(v);
@@ -457,7 +462,13 @@ impl TenantIn {
                 "udp" => Transport::Udp,
                 "tcp" => Transport::Tcp,
                 "tls" => Transport::Tls,
-                _ => return Err(invalid(format!("transport: {v:?} is not udp, tcp or tls"))),
+                _ => {
+                    return Err(refuse(
+                        "transport",
+                        SettingRule::Choice,
+                        format!("transport: {v:?} is not udp, tcp or tls"),
+                    ))
+                }
             };
         }
         if let Some(v) = self.expiry_seconds {
@@ -467,13 +478,16 @@ impl TenantIn {
             s.keepalive_seconds = v;
         }
         if let Some(v) = self.ntp_server {
-            s.ntp_server = Host::parse(&v).map_err(|e| invalid(format!("ntp_server: {e}")))?;
+            s.ntp_server = Host::parse(&v)
+                .map_err(|e| refuse("ntp_server", SettingRule::Host, format!("ntp_server: {e}")))?;
         }
         if let Some(v) = self.timezone {
-            s.timezone = TimeZone::parse(&v).map_err(invalid)?;
+            s.timezone =
+                TimeZone::parse(&v).map_err(|e| refuse("timezone", SettingRule::TimeZone, e))?;
         }
         if let Some(v) = self.language {
-            s.language = Language::parse(&v).map_err(invalid)?;
+            s.language =
+                Language::parse(&v).map_err(|e| refuse("language", SettingRule::Language, e))?;
         }
         if let Some(v) = self.recheck_minutes {
             s.recheck_minutes = v;
@@ -481,12 +495,16 @@ impl TenantIn {
         if let Some(rules) = self.firmware {
             s.firmware = rules
                 .into_iter()
-                .map(|r| {
+                .enumerate()
+                .map(|(i, r)| {
                     Ok(FirmwareRule {
-                        vendor: r
-                            .vendor
-                            .parse::<Vendor>()
-                            .map_err(|e| invalid(format!("firmware: {e}")))?,
+                        vendor: r.vendor.parse::<Vendor>().map_err(|e| {
+                            refuse(
+                                format!("firmware[{i}]"),
+                                SettingRule::Vendor,
+                                format!("firmware: {e}"),
+                            )
+                        })?,
                         model: r.model,
                         version: r.version,
                         url: r.url,
@@ -499,16 +517,20 @@ impl TenantIn {
                 "mac" => crate::domain::PhoneAuth::Mac,
                 "enrolment" | "enrollment" => crate::domain::PhoneAuth::Enrolment,
                 "mtls" => {
-                    return Err(invalid(
+                    return Err(refuse(
+                        "phone_auth",
+                        SettingRule::MtlsNotOffered,
                         "phone_auth: mtls is not offered: no phone vendor documents where its \
                          factory certificate names the MAC (README, \"Who may fetch a config\"); \
                          use enrolment with enrolment_networks",
                     ))
                 }
                 _ => {
-                    return Err(invalid(format!(
-                        "phone_auth: {mode:?} is not mac or enrolment"
-                    )))
+                    return Err(refuse(
+                        "phone_auth",
+                        SettingRule::Choice,
+                        format!("phone_auth: {mode:?} is not mac or enrolment"),
+                    ))
                 }
             };
         }
@@ -522,15 +544,18 @@ impl TenantIn {
             s.vendor_keys = keys
                 .into_iter()
                 .map(|(v, k)| {
-                    Ok((
-                        v.parse::<Vendor>()
-                            .map_err(|e| invalid(format!("vendor_keys: {e}")))?,
-                        k,
-                    ))
+                    let vendor = v.parse::<Vendor>().map_err(|e| {
+                        refuse(
+                            format!("vendor_keys.{v}"),
+                            SettingRule::Vendor,
+                            format!("vendor_keys: {e}"),
+                        )
+                    })?;
+                    Ok((vendor, k))
                 })
                 .collect::<Result<_, ApiError>>()?;
         }
-        crate::vendors::validate_tenant(&s).map_err(invalid)?;
+        crate::vendors::validate_tenant(&s)?;
         Ok(s)
     }
 }
@@ -749,10 +774,7 @@ pub fn checked_device_settings(
     vendor: Vendor,
     settings: DeviceSettings,
 ) -> Result<DeviceSettings, ApiError> {
-    crate::vendors::validate_device(vendor, &settings).map_err(|e| ApiError::Invalid {
-        code: "invalid_setting",
-        message: e.to_string(),
-    })?;
+    crate::vendors::validate_device(vendor, &settings)?;
     Ok(settings)
 }
 
@@ -763,7 +785,7 @@ pub struct DevicePatch {
     /// Move the device to this tenant (one of the partner's).
     #[schema(value_type = Option<TenantNameText>)]
     pub tenant: Option<String>,
-    /// New display name (replaces per-device settings together with `lines`).
+    /// New display name (kept when absent; an empty one removes it).
     pub display_name: Option<String>,
     /// New SIP accounts (replace the old ones; passwords must be given again).
     pub lines: Option<Vec<LineIn>>,

@@ -8,6 +8,8 @@
 use std::collections::HashMap;
 use std::sync::OnceLock;
 
+use crate::domain::Violation;
+
 /// A language the portal speaks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Lang {
@@ -96,6 +98,88 @@ impl Lang {
         }
     }
 
+    /// A refused setting in this language: the setting's label and the rule it breaks, with
+    /// the rule's bounds, models and character filled in (`Port SIP : doit être compris
+    /// entre 1 et 65535`).
+    pub fn violation(self, v: &Violation) -> String {
+        let rule = self
+            .t(&format!("rule_{}", v.rule.code()))
+            .replace("{min}", &v.min.map_or(String::new(), |n| n.to_string()))
+            .replace("{max}", &v.max.map_or(String::new(), |n| n.to_string()))
+            .replace("{models}", &capitalised(v.models.unwrap_or("")))
+            .replace(
+                "{character}",
+                &v.character
+                    .map_or(String::new(), |c| format!("“{c}” (U+{:04X})", u32::from(c))),
+            );
+        // French sets a space before a colon.
+        let colon = if self == Lang::Fr { " : " } else { ": " };
+        format!("{}{colon}{rule}", self.field(&v.field))
+    }
+
+    /// A setting's label as the forms show it, from its API name (`lines[0].password` →
+    /// `Line 1, Password`); an unknown name is shown as it is.
+    pub fn field(self, field: &str) -> String {
+        // `name[i]` and `name[i].part`: the entry's number counts from 1, as people count.
+        let indexed = |name: &str| -> Option<(usize, Option<&str>)> {
+            let rest = field.strip_prefix(name)?.strip_prefix('[')?;
+            let (index, after) = rest.split_once(']')?;
+            let part = after.strip_prefix('.');
+            Some((index.parse::<usize>().ok()? + 1, part))
+        };
+        if let Some((n, part)) = indexed("lines") {
+            let part = match part {
+                Some("user") => self.t("line_user"),
+                Some("auth_user") => self.t("line_auth_user"),
+                Some("password") => self.t("password"),
+                Some("display_name") => self.t("line_display_name"),
+                _ => return format!("{} {n}", self.t("sip_line")),
+            };
+            return format!("{} {n}, {part}", self.t("sip_line"));
+        }
+        for (name, label) in [
+            ("firmware", "firmware_policy"),
+            ("enrolment_networks", "enrolment_networks"),
+        ] {
+            if let Some((n, _)) = indexed(name) {
+                return format!("{}, {} {n}", self.t(label), self.t("entry"));
+            }
+        }
+        if let Some(rest) = field.strip_prefix("vendor_keys.") {
+            // `vendor_keys.<vendor>.<key>` (a key may hold `[` and `]` itself), or
+            // `vendor_keys.<vendor>[i]` (a line of the form's box).
+            let at = rest.find(['.', '[']).unwrap_or(rest.len());
+            let (vendor, after) = rest.split_at(at);
+            let which = match after.strip_prefix('.') {
+                Some(key) => key.to_owned(),
+                None => after
+                    .strip_prefix('[')
+                    .and_then(|i| i.strip_suffix(']'))
+                    .and_then(|i| i.parse::<usize>().ok())
+                    .map_or(String::new(), |i| format!("{} {}", self.t("entry"), i + 1)),
+            };
+            let label = format!("{} ({})", self.t("vendor_keys"), capitalised(vendor));
+            return match which.is_empty() {
+                true => label,
+                false => format!("{label}, {which}"),
+            };
+        }
+        let key = match field {
+            "sip_server" | "sip_port" | "transport" | "ntp_server" | "timezone" | "phone_auth"
+            | "customer" | "display_name" | "enrolment_networks" | "vendor_keys" | "lines"
+            | "company" | "contact" | "address" | "phone" | "email" => field,
+            "expiry_seconds" => "expiry",
+            "keepalive_seconds" => "keepalive",
+            "recheck_minutes" => "recheck",
+            "language" => "phone_language",
+            "name" => "instance_name",
+            "firmware" => "firmware_policy",
+            "allow_plain_http" => "plain_http",
+            other => return other.to_owned(),
+        };
+        self.t(key).to_owned()
+    }
+
     /// The message for an API error code (and, for a MAC that could not be registered, the
     /// rule's code), or `None` when the catalog has none (the API's English text is shown).
     pub fn error(self, code: &str, reason: Option<&str>) -> Option<String> {
@@ -108,6 +192,14 @@ impl Lang {
             },
         )
     }
+}
+
+/// A vendor's name as people write it (`yealink` → `Yealink`).
+fn capitalised(word: &str) -> String {
+    let mut chars = word.chars();
+    chars.next().map_or(String::new(), |first| {
+        first.to_uppercase().chain(chars).collect()
+    })
 }
 
 /// Every message: key, then English, French, German.
@@ -303,11 +395,77 @@ const MESSAGES: &[(&str, [&str; 3])] = &[
     ("audit_until", ["To (UTC day, included)", "Au (jour UTC, inclus)", "Bis (UTC-Tag, einschließlich)"]),
     ("date_invalid", ["Not a date (YYYY-MM-DD).", "Ce n'est pas une date (AAAA-MM-JJ).", "Kein Datum (JJJJ-MM-TT)."]),
     ("error_invalid_user", ["This user cannot be created", "Cet utilisateur ne peut pas être créé", "Dieser Benutzer kann nicht angelegt werden"]),
+    // Instance settings, device editing, validation
+    ("vendor_keys", ["Extra vendor keys", "Clés fabricant supplémentaires", "Zusätzliche Herstellerschlüssel"]),
+    ("vendor_keys_hint", ["One key=value a line, in the vendor's own key names. They are written after zerotouch's own settings and override them; nothing checks that the phone knows a key, so a wrong one can stop it from working.", "Une clé=valeur par ligne, avec les noms de clés du fabricant. Elles sont écrites après les réglages de zerotouch et les remplacent ; rien ne vérifie que le téléphone connaît la clé : une clé erronée peut l'empêcher de fonctionner.", "Ein Schlüssel=Wert pro Zeile, mit den Schlüsselnamen des Herstellers. Sie werden nach den Einstellungen von zerotouch geschrieben und überschreiben diese; niemand prüft, ob das Telefon den Schlüssel kennt: ein falscher kann es lahmlegen."]),
+    ("for_example", ["e.g.", "ex.", "z. B."]),
+    ("enrolment_networks", ["Enrolment networks", "Réseaux d'inscription", "Registrierungsnetze"]),
+    ("enrolment_networks_hint", ["One network a line in CIDR form (e.g. 198.51.100.0/24): the customer's offices. A phone is given its own credentials only when it asks from one of them; from anywhere else it gets nothing until then. Once enrolled, it authenticates from anywhere. Empty: enrolment from anywhere. A phone's own list replaces this one.", "Un réseau par ligne en notation CIDR (ex. 198.51.100.0/24) : les bureaux du client. Un téléphone ne reçoit ses propres identifiants que s'il les demande depuis l'un d'eux ; d'ailleurs, il ne reçoit rien. Une fois inscrit, il s'authentifie depuis n'importe où. Vide : inscription depuis n'importe où. La liste propre d'un téléphone remplace celle-ci.", "Ein Netz pro Zeile in CIDR-Form (z. B. 198.51.100.0/24): die Büros des Kunden. Ein Telefon erhält seine eigenen Zugangsdaten nur, wenn es aus einem dieser Netze fragt; von anderswo erhält es nichts. Einmal registriert, authentifiziert es sich von überall. Leer: Registrierung von überall. Die eigene Liste eines Telefons ersetzt diese."]),
+    ("plain_http", ["Plain HTTP", "HTTP non chiffré", "Unverschlüsseltes HTTP"]),
+    ("plain_http_off", ["HTTPS only (recommended): configurations carry SIP passwords and travel encrypted.", "HTTPS uniquement (recommandé) : les configurations contiennent les mots de passe SIP et voyagent chiffrées.", "Nur HTTPS (empfohlen): Konfigurationen enthalten SIP-Passwörter und werden verschlüsselt übertragen."]),
+    ("plain_http_on", ["Also over plain HTTP: configurations, SIP passwords included, travel unencrypted and anyone on the way can read them. Only for phones that cannot use HTTPS; credentials are never issued over plain HTTP.", "Aussi en HTTP non chiffré : les configurations, mots de passe SIP compris, voyagent en clair et quiconque sur le trajet peut les lire. Seulement pour des téléphones incapables d'utiliser HTTPS ; aucun identifiant n'est jamais délivré en HTTP non chiffré.", "Auch über unverschlüsseltes HTTP: Konfigurationen samt SIP-Passwörtern werden im Klartext übertragen und jeder auf dem Weg kann sie lesen. Nur für Telefone ohne HTTPS; Zugangsdaten werden nie über unverschlüsseltes HTTP ausgegeben."]),
+    ("entry", ["entry", "entrée", "Eintrag"]),
+    ("sip_line", ["Line", "Ligne", "Leitung"]),
+    ("lines", ["Lines", "Lignes", "Leitungen"]),
+    ("line_user", ["SIP user", "Utilisateur SIP", "SIP-Benutzer"]),
+    ("line_auth_user", ["Authentication user", "Utilisateur d'authentification", "Authentifizierungsbenutzer"]),
+    ("line_display_name", ["Caller name", "Nom de l'appelant", "Anrufername"]),
+    ("device_settings", ["Lines and display name", "Lignes et nom affiché", "Leitungen und Anzeigename"]),
+    ("device_settings_hint", ["Empty the SIP user of a line to remove it. Passwords are never shown: an empty password field keeps the line's current one. An empty display name removes it.", "Videz l'utilisateur SIP d'une ligne pour la supprimer. Les mots de passe ne sont jamais affichés : un champ de mot de passe vide conserve celui de la ligne. Un nom affiché vide le supprime.", "Leeren Sie den SIP-Benutzer einer Leitung, um sie zu entfernen. Passwörter werden nie angezeigt: ein leeres Passwortfeld behält das bisherige der Leitung. Ein leerer Anzeigename entfernt ihn."]),
+    ("password_kept", ["unchanged", "inchangé", "unverändert"]),
+    ("redirect", ["Redirect service", "Service de redirection", "Redirect-Dienst"]),
+    ("redirect_not_configured", ["not used: no redirect service is configured for this vendor", "non utilisé : aucun service de redirection n'est configuré pour ce fabricant", "nicht verwendet: für diesen Hersteller ist kein Redirect-Dienst eingerichtet"]),
+    ("redirect_pending", ["registration pending", "enregistrement en attente", "Registrierung ausstehend"]),
+    ("redirect_registered", ["registered: the phone is sent here when it starts", "enregistré : le téléphone est envoyé ici à son démarrage", "registriert: das Telefon wird beim Start hierher geschickt"]),
+    ("redirect_registered_elsewhere", ["held by another provider: the phone is sent there, not here", "détenu par un autre fournisseur : le téléphone est envoyé là-bas, pas ici", "bei einem anderen Anbieter: das Telefon wird dorthin geschickt, nicht hierher"]),
+    ("redirect_failed", ["failed", "échec", "fehlgeschlagen"]),
+    ("redirect_reason", ["the vendor's answer", "réponse du fabricant", "Antwort des Herstellers"]),
+    ("redirect_next_try", ["next try", "prochain essai", "nächster Versuch"]),
+    ("redirect_since", ["since", "depuis", "seit"]),
+    ("auth_enrolled", ["enrolled: the phone authenticates with its own credentials", "inscrit : le téléphone s'authentifie avec ses propres identifiants", "registriert: das Telefon authentifiziert sich mit eigenen Zugangsdaten"]),
+    ("auth_enrolment_pending", ["credentials issued, not used yet", "identifiants délivrés, pas encore utilisés", "Zugangsdaten ausgegeben, noch nicht benutzt"]),
+    ("auth_compromised", ["retired credentials were presented: nothing is served until enrolment is reopened", "des identifiants retirés ont été présentés : rien n'est servi avant la réouverture de l'inscription", "ausgemusterte Zugangsdaten wurden vorgelegt: nichts wird ausgeliefert, bis die Registrierung wieder geöffnet ist"]),
+    ("auth_enrolment_open", ["enrolment open: the next fetch binds the phone", "inscription ouverte : le prochain téléchargement lie le téléphone", "Registrierung offen: der nächste Abruf bindet das Telefon"]),
+    ("auth_not_enrolled", ["not enrolled and no window open: reopen enrolment", "non inscrit et aucune fenêtre ouverte : rouvrez l'inscription", "nicht registriert und kein Fenster offen: Registrierung wieder öffnen"]),
+    ("auth_label_code", ["Gigaset: authenticates with its MAC-ID", "Gigaset : s'authentifie avec son MAC-ID", "Gigaset: authentifiziert sich mit seiner MAC-ID"]),
+    ("rule_required", ["is required", "est obligatoire", "ist erforderlich"]),
+    ("rule_range", ["must be between {min} and {max}", "doit être compris entre {min} et {max}", "muss zwischen {min} und {max} liegen"]),
+    ("rule_at_least", ["{models} phones need at least {min}", "les téléphones {models} exigent au moins {min}", "{models}-Telefone verlangen mindestens {min}"]),
+    ("rule_at_most", ["at most {max}", "au plus {max}", "höchstens {max}"]),
+    ("rule_number", ["must be a whole number", "doit être un nombre entier", "muss eine ganze Zahl sein"]),
+    ("rule_host", ["is not a host name or IP address", "n'est ni un nom d'hôte ni une adresse IP", "ist weder Hostname noch IP-Adresse"]),
+    ("rule_choice", ["choose one of the values offered", "choisissez l'une des valeurs proposées", "wählen Sie einen der angebotenen Werte"]),
+    ("rule_mtls_not_offered", ["client certificates are not offered (no vendor documents how its certificate names the MAC address); use enrolment with enrolment networks", "les certificats client ne sont pas proposés (aucun fabricant ne documente comment son certificat nomme l'adresse MAC) ; utilisez enrolment avec des réseaux d'inscription", "Client-Zertifikate werden nicht angeboten (kein Hersteller dokumentiert, wie sein Zertifikat die MAC-Adresse nennt); verwenden Sie enrolment mit Registrierungsnetzen"]),
+    ("rule_time_zone", ["is not a time zone zerotouch knows", "n'est pas un fuseau horaire connu de zerotouch", "ist keine Zeitzone, die zerotouch kennt"]),
+    ("rule_language", ["is not a language zerotouch supports", "n'est pas une langue prise en charge par zerotouch", "ist keine von zerotouch unterstützte Sprache"]),
+    ("rule_vendor", ["is not a supported vendor (Yealink, Snom, Gigaset)", "n'est pas un fabricant pris en charge (Yealink, Snom, Gigaset)", "ist kein unterstützter Hersteller (Yealink, Snom, Gigaset)"]),
+    ("rule_firmware_line", ["write vendor;model;version;url", "écrivez fabricant;modèle;version;url", "schreiben Sie Hersteller;Modell;Version;URL"]),
+    ("rule_firmware_model", ["the model must be 1 to 32 letters, digits, spaces, '_' or '-'", "le modèle doit compter 1 à 32 lettres, chiffres, espaces, « _ » ou « - »", "das Modell muss aus 1 bis 32 Buchstaben, Ziffern, Leerzeichen, „_“ oder „-“ bestehen"]),
+    ("rule_firmware_version", ["the version must be 1 to 64 printable characters without spaces", "la version doit compter 1 à 64 caractères imprimables sans espace", "die Version muss aus 1 bis 64 druckbaren Zeichen ohne Leerzeichen bestehen"]),
+    ("rule_firmware_url", ["the URL must start with http:// or https:// and hold no spaces or quotes", "l'URL doit commencer par http:// ou https:// et ne contenir ni espace ni guillemet", "die URL muss mit http:// oder https:// beginnen und darf keine Leerzeichen oder Anführungszeichen enthalten"]),
+    ("rule_firmware_duplicate", ["a second rule for the same vendor and model", "une deuxième règle pour le même fabricant et modèle", "eine zweite Regel für denselben Hersteller und dasselbe Modell"]),
+    ("rule_firmware_version_form", ["{models} phones compare versions written 2.x.y (or 83.V2.x.y)", "les téléphones {models} comparent des versions écrites 2.x.y (ou 83.V2.x.y)", "{models}-Telefone vergleichen Versionen in der Form 2.x.y (oder 83.V2.x.y)"]),
+    ("rule_vendor_key_line", ["write key=value", "écrivez clé=valeur", "schreiben Sie Schlüssel=Wert"]),
+    ("rule_key_name", ["a key is 1 to 128 letters, digits, '.', '_', '-', '[' or ']'", "une clé compte 1 à 128 lettres, chiffres, « . », « _ », « - », « [ » ou « ] »", "ein Schlüssel besteht aus 1 bis 128 Buchstaben, Ziffern, „.“, „_“, „-“, „[“ oder „]“"]),
+    ("rule_yealink_key_name", ["{models} keys are 1 to 128 letters, digits, '.', '_' or '-', starting with a letter or digit", "les clés {models} comptent 1 à 128 lettres, chiffres, « . », « _ » ou « - » et commencent par une lettre ou un chiffre", "{models}-Schlüssel bestehen aus 1 bis 128 Buchstaben, Ziffern, „.“, „_“ oder „-“ und beginnen mit Buchstabe oder Ziffer"]),
+    ("rule_snom_key_name", ["{models} setting names are 1 to 64 letters, digits or '_', not starting with a digit", "les noms de réglage {models} comptent 1 à 64 lettres, chiffres ou « _ » et ne commencent pas par un chiffre", "{models}-Einstellungsnamen bestehen aus 1 bis 64 Buchstaben, Ziffern oder „_“ und beginnen nicht mit einer Ziffer"]),
+    ("rule_key_value", ["the value must be one line of at most 1024 characters", "la valeur doit tenir sur une ligne d'au plus 1024 caractères", "der Wert muss eine Zeile mit höchstens 1024 Zeichen sein"]),
+    ("rule_control_character", ["the value must not hold control characters such as line breaks or tabs", "la valeur ne doit pas contenir de caractères de contrôle comme des sauts de ligne ou des tabulations", "der Wert darf keine Steuerzeichen wie Zeilenumbrüche oder Tabulatoren enthalten"]),
+    ("rule_charset", ["{models} phones cannot carry the character {character}", "les téléphones {models} ne peuvent pas recevoir le caractère {character}", "{models}-Telefone können das Zeichen {character} nicht aufnehmen"]),
+    ("rule_null_value", ["{models} phones read %NULL% as an empty value", "les téléphones {models} lisent %NULL% comme une valeur vide", "{models}-Telefone lesen %NULL% als leeren Wert"]),
+    ("rule_text", ["must be 1 to 128 printable characters", "doit compter 1 à 128 caractères imprimables", "muss aus 1 bis 128 druckbaren Zeichen bestehen"]),
+    ("rule_cidr", ["is not a network like 198.51.100.0/24 or a single address", "n'est pas un réseau comme 198.51.100.0/24 ni une adresse seule", "ist weder ein Netz wie 198.51.100.0/24 noch eine einzelne Adresse"]),
+    ("rule_empty", ["must not be empty", "ne doit pas être vide", "darf nicht leer sein"]),
+    ("rule_too_long", ["at most {max} characters", "au plus {max} caractères", "höchstens {max} Zeichen"]),
+    ("rule_email", ["is not an e-mail address", "n'est pas une adresse e-mail", "ist keine E-Mail-Adresse"]),
+    ("rule_phone_number", ["digits, spaces and + - ( ) . / only", "uniquement des chiffres, des espaces et + - ( ) . /", "nur Ziffern, Leerzeichen und + - ( ) . /"]),
+    ("rule_rename", ["an instance cannot be renamed", "une instance ne peut pas être renommée", "eine Instanz kann nicht umbenannt werden"]),
 ];
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::SettingRule;
 
     #[test]
     fn accept_language_picks_the_best_spoken_language() {
@@ -348,5 +506,126 @@ mod tests {
             Some("L'adresse MAC n'a pas pu être enregistrée: ce n'est pas une adresse MAC")
         );
         assert_eq!(Lang::De.error("no_such_code", None), None);
+    }
+
+    #[test]
+    fn every_setting_rule_reads_in_every_language_with_its_bounds_filled_in() {
+        for rule in SettingRule::ALL {
+            let key = format!("rule_{}", rule.code());
+            let v = Violation::new("sip_port", rule)
+                .min(5)
+                .max(10)
+                .models("gigaset N510/N720")
+                .character('€');
+            for lang in Lang::ALL {
+                assert!(
+                    lang.catalog().contains_key(key.as_str()),
+                    "{key} in {lang:?}"
+                );
+                let text = lang.violation(&v);
+                assert!(!text.contains('{') && !text.contains('}'), "{text}");
+            }
+        }
+        let v = Violation::new("sip_port", SettingRule::Range)
+            .min(1)
+            .max(65535);
+        assert_eq!(
+            Lang::Fr.violation(&v),
+            "Port SIP : doit être compris entre 1 et 65535"
+        );
+        assert_eq!(
+            Lang::De.violation(&v),
+            "SIP-Port: muss zwischen 1 und 65535 liegen"
+        );
+    }
+
+    #[test]
+    fn every_state_a_phone_page_shows_has_a_text() {
+        // The API's closed sets: `PhoneAuthOut::state` and `RedirectOut::state`.
+        let auth = [
+            "enrolled",
+            "enrolment_pending",
+            "compromised",
+            "enrolment_open",
+            "not_enrolled",
+            "label_code",
+        ];
+        let redirect = [
+            "not_configured",
+            "pending",
+            "registered",
+            "registered_elsewhere",
+            "failed",
+        ];
+        let keys = auth
+            .iter()
+            .map(|s| format!("auth_{s}"))
+            .chain(redirect.iter().map(|s| format!("redirect_{s}")));
+        for key in keys {
+            for lang in Lang::ALL {
+                assert!(
+                    lang.catalog().contains_key(key.as_str()),
+                    "{key} in {lang:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn every_setting_a_form_can_refuse_has_a_label() {
+        let fields = [
+            "name",
+            "customer",
+            "sip_server",
+            "sip_port",
+            "transport",
+            "expiry_seconds",
+            "keepalive_seconds",
+            "ntp_server",
+            "timezone",
+            "language",
+            "recheck_minutes",
+            "phone_auth",
+            "allow_plain_http",
+            "firmware[0]",
+            "enrolment_networks[3]",
+            "vendor_keys.yealink",
+            "vendor_keys.snom[1]",
+            "vendor_keys.gigaset.BS_IP_Data1.aucS_SIP_SERVER",
+            "display_name",
+            "lines",
+            "lines[0].user",
+            "lines[1].auth_user",
+            "lines[2].password",
+            "lines[3].display_name",
+            "company",
+            "contact",
+            "address",
+            "phone",
+            "email",
+        ];
+        for lang in Lang::ALL {
+            for field in fields {
+                let label = lang.field(field);
+                assert!(
+                    !label.contains('_') || field.starts_with("vendor_keys."),
+                    "{field} in {lang:?}: {label}"
+                );
+            }
+        }
+        assert_eq!(Lang::Fr.field("lines[2].password"), "Ligne 3, Mot de passe");
+        assert_eq!(Lang::En.field("firmware[0]"), "Firmware policy, entry 1");
+        assert_eq!(
+            Lang::De.field("vendor_keys.snom[1]"),
+            "Zusätzliche Herstellerschlüssel (Snom), Eintrag 2"
+        );
+        assert_eq!(
+            Lang::En.field("vendor_keys.yealink.voice.tone.country"),
+            "Extra vendor keys (Yealink), voice.tone.country"
+        );
+        assert_eq!(
+            Lang::En.field("vendor_keys.gigaset.BS_Key[2]"),
+            "Extra vendor keys (Gigaset), BS_Key[2]"
+        );
     }
 }

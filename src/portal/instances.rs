@@ -1,11 +1,12 @@
 //! The Instances tab: the partner's tenant instances with their device counts, and a form to
-//! create or edit one's settings (SIP server, transport, port, expiry, keep-alive, time zone,
-//! language, phone authentication with its consequences). Changes go through the partner
+//! create or edit every one of its settings (SIP server, transport, port, expiry, keep-alive,
+//! time zone, language, firmware, extra vendor keys, enrolment networks, plain HTTP, phone
+//! authentication; the risky ones with their consequences). Changes go through the partner
 //! API's handlers: their checks, refusals and audit are the API's.
 //!
 //! Must not know SQL or what a vendor can carry (the API's checks say).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -16,7 +17,9 @@ use super::csrf_refused;
 use super::pages::{error_text, Pages};
 use super::session::PortalUser;
 use super::PortalState;
-use crate::domain::{Language, TenantName, TimeZone};
+use crate::domain::{
+    InvalidSetting, Language, SettingRule, TenantName, TimeZone, Vendor, Violation,
+};
 use crate::partner_api::error::ApiError;
 use crate::partner_api::tenants::{create_tenant, delete_tenant, get_tenant, update_tenant};
 use crate::partner_api::wire::{CustomerOut, FirmwareIn, TenantIn, TenantOut};
@@ -34,9 +37,44 @@ fn text(form: &HashMap<String, String>, name: &str) -> Option<String> {
         .filter(|v| !v.is_empty())
 }
 
-fn number<T: std::str::FromStr>(form: &HashMap<String, String>, name: &str) -> Option<T> {
-    text(form, name).and_then(|v| v.parse().ok())
+/// A number field: absent or empty is `None`; anything but a whole number in range is refused
+/// (rather than dropped, which would keep the old value without a word).
+fn number<T: std::str::FromStr>(
+    form: &HashMap<String, String>,
+    name: &str,
+) -> Result<Option<T>, ApiError> {
+    text(form, name)
+        .map(|v| {
+            v.parse().map_err(|_| {
+                ApiError::setting(
+                    Violation::new(name, SettingRule::Number),
+                    format!("{name}: {v:?} is not a whole number"),
+                )
+            })
+        })
+        .transpose()
 }
+
+/// The port: a whole number too large for a port is refused as out of range, not as "not a
+/// number".
+fn sip_port(form: &HashMap<String, String>) -> Result<Option<u16>, ApiError> {
+    number::<u64>(form, "sip_port")?
+        .map(|p| u16::try_from(p).map_err(|_| InvalidSetting::Port.into()))
+        .transpose()
+}
+
+/// The vendors whose extra keys the form offers, as people write their names, with a real key
+/// of each as the example (vendors.md: Yealink's tone country, Snom's tone scheme, Gigaset
+/// Nx70's NTP server).
+const VENDOR_KEY_EXAMPLES: [(Vendor, &str, &str); 3] = [
+    (Vendor::Yealink, "Yealink", "voice.tone.country=Germany"),
+    (Vendor::Snom, "Snom", "tone_scheme=GER"),
+    (
+        Vendor::Gigaset,
+        "Gigaset",
+        "DmGlobal.0.NtpServer=ntp.example.net",
+    ),
+];
 
 /// The instance list with each instance's device counts.
 pub async fn list(
@@ -96,6 +134,15 @@ struct CustomerChoice {
     selected: bool,
 }
 
+/// One vendor's box of extra keys.
+#[derive(Serialize)]
+struct VendorKeysBox {
+    vendor: &'static str,
+    label: &'static str,
+    example: &'static str,
+    text: String,
+}
+
 #[derive(Serialize)]
 struct Choice {
     value: &'static str,
@@ -153,8 +200,57 @@ async fn form_page(
                 .join("\n"),
             _ => String::new(),
         });
+    // The extra keys and networks as their boxes hold them: from the API's answer (a map and
+    // a list) or from the form sent back after a refusal (the text as typed).
+    let vendor_keys: Vec<VendorKeysBox> = VENDOR_KEY_EXAMPLES
+        .iter()
+        .map(|&(vendor, label, example)| {
+            let name = vendor.as_str();
+            let text = instance.as_ref().map_or(String::new(), |i| {
+                match (
+                    &i["vendor_keys"][name],
+                    &i[format!("vendor_keys_{name}").as_str()],
+                ) {
+                    (serde_json::Value::Object(keys), _) => keys
+                        .iter()
+                        .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or("")))
+                        .collect::<Vec<_>>()
+                        .join("\n"),
+                    (_, serde_json::Value::String(typed)) => typed.clone(),
+                    _ => String::new(),
+                }
+            });
+            VendorKeysBox {
+                vendor: name,
+                label,
+                example,
+                text,
+            }
+        })
+        .collect();
+    let networks = instance
+        .as_ref()
+        .map_or(String::new(), |i| match &i["enrolment_networks"] {
+            serde_json::Value::String(typed) => typed.clone(),
+            serde_json::Value::Array(list) => list
+                .iter()
+                .filter_map(serde_json::Value::as_str)
+                .collect::<Vec<_>>()
+                .join("\n"),
+            _ => String::new(),
+        });
+    let plain_http = instance
+        .as_ref()
+        .is_some_and(|i| match &i["allow_plain_http"] {
+            serde_json::Value::Bool(on) => *on,
+            serde_json::Value::String(typed) => typed == "1",
+            _ => false,
+        });
     let mut c = Pages::context(user.lang, Some(user), "instances");
     c.insert("instance", &instance);
+    c.insert("vendor_keys", &vendor_keys);
+    c.insert("networks", &networks);
+    c.insert("plain_http", &plain_http);
     c.insert("editing", &editing);
     c.insert("customers", &customers);
     c.insert("languages", &languages);
@@ -194,29 +290,81 @@ fn firmware(form: &HashMap<String, String>) -> Result<Vec<FirmwareIn>, ApiError>
                     version: (*version).to_owned(),
                     url: (*url).to_owned(),
                 }),
-                _ => Err(ApiError::Invalid {
-                    code: "invalid_setting",
-                    message: format!("firmware line {}: vendor;model;version;url", i + 1),
-                }),
+                _ => Err(ApiError::setting(
+                    Violation::new(format!("firmware[{i}]"), SettingRule::FirmwareLine),
+                    format!("firmware line {}: vendor;model;version;url", i + 1),
+                )),
             }
         })
         .collect()
 }
 
+/// Extra keys as the API takes them: vendor → key → value.
+type VendorKeys = BTreeMap<String, BTreeMap<String, String>>;
+
+/// The extra keys typed as `key=value` lines, one box per vendor; an empty box removes that
+/// vendor's keys.
+fn vendor_keys(form: &HashMap<String, String>) -> Result<Option<VendorKeys>, ApiError> {
+    let mut all = BTreeMap::new();
+    for (vendor, _, _) in VENDOR_KEY_EXAMPLES {
+        // The API replaces the whole map: a form without every box keeps the keys as they are.
+        let Some(typed) = form.get(&format!("vendor_keys_{}", vendor.as_str())) else {
+            return Ok(None);
+        };
+        let mut keys = BTreeMap::new();
+        for (i, line) in typed
+            .lines()
+            .enumerate()
+            .filter(|(_, l)| !l.trim().is_empty())
+        {
+            let Some((key, value)) = line.split_once('=') else {
+                return Err(ApiError::setting(
+                    Violation::new(
+                        format!("vendor_keys.{}[{i}]", vendor.as_str()),
+                        SettingRule::VendorKeyLine,
+                    ),
+                    format!("vendor_keys.{} line {}: key=value", vendor.as_str(), i + 1),
+                ));
+            };
+            keys.insert(key.trim().to_owned(), value.trim().to_owned());
+        }
+        if !keys.is_empty() {
+            all.insert(vendor.as_str().to_owned(), keys);
+        }
+    }
+    Ok(Some(all))
+}
+
+/// The enrolment networks typed one a line (an empty box: from anywhere).
+fn networks(form: &HashMap<String, String>) -> Option<Vec<String>> {
+    form.get("enrolment_networks").map(|typed| {
+        typed
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .map(str::to_owned)
+            .collect()
+    })
+}
+
 fn body(form: &HashMap<String, String>) -> Result<TenantIn, ApiError> {
     Ok(TenantIn {
         firmware: Some(firmware(form)?),
-        customer: number(form, "customer"),
+        customer: number(form, "customer")?,
         sip_server: text(form, "sip_server"),
-        sip_port: number(form, "sip_port"),
+        sip_port: sip_port(form)?,
         transport: text(form, "transport"),
-        expiry_seconds: number(form, "expiry_seconds"),
-        keepalive_seconds: number(form, "keepalive_seconds"),
+        expiry_seconds: number(form, "expiry_seconds")?,
+        keepalive_seconds: number(form, "keepalive_seconds")?,
         timezone: text(form, "timezone"),
         ntp_server: text(form, "ntp_server"),
-        recheck_minutes: number(form, "recheck_minutes"),
+        recheck_minutes: number(form, "recheck_minutes")?,
         language: text(form, "language"),
         phone_auth: text(form, "phone_auth"),
+        vendor_keys: vendor_keys(form)?,
+        enrolment_networks: networks(form),
+        // A radio pair: absent (a form without it) keeps the setting.
+        allow_plain_http: form.get("allow_plain_http").map(|v| v == "1"),
         ..TenantIn::default()
     })
 }

@@ -104,6 +104,7 @@ pub fn router(api: ApiState, expiry: Expiry) -> Result<axum::Router, TemplateErr
         .route("/devices/{mac}/enrolment", post(devices::reopen))
         .route("/devices/{mac}/rotate", post(devices::rotate))
         .route("/devices/{mac}/move", post(devices::move_to))
+        .route("/devices/{mac}/settings", post(devices::edit))
         .route(
             "/devices/{mac}/release",
             get(devices::release_confirm).post(devices::release),

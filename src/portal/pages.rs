@@ -121,6 +121,8 @@ pub fn error_text(lang: Lang, e: &ApiError) -> String {
     };
     match e {
         ApiError::Internal => lang.t("error_internal").to_owned(),
+        // Which setting and rule, in the user's language; the API's English stays in the API.
+        ApiError::Setting { violation, .. } => lang.violation(violation),
         // The rule's own words say which field and why; the catalog says what kind of
         // refusal it is in the user's language.
         ApiError::Invalid { message, .. } | ApiError::BadRequest(message) => {
@@ -168,6 +170,24 @@ fn date_filter(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn refused_settings_read_in_the_users_language_without_the_apis_english() {
+        let refused = ApiError::setting(
+            crate::domain::Violation::new("keepalive_seconds", crate::domain::SettingRule::AtLeast)
+                .min(15)
+                .models("yealink"),
+            "keepalive_seconds: yealink accepts a NAT keep-alive interval of 15 seconds or more",
+        );
+        assert_eq!(
+            error_text(Lang::Fr, &refused),
+            "Keep-alive NAT (secondes) : les téléphones Yealink exigent au moins 15"
+        );
+        assert_eq!(
+            error_text(Lang::En, &refused),
+            "NAT keep-alive (seconds): Yealink phones need at least 15"
+        );
+    }
 
     #[test]
     fn refusals_read_in_the_users_language() {

@@ -12,8 +12,8 @@
 use serde::Serialize;
 
 use crate::domain::{
-    DeviceSettings, InvalidDeviceSetting, InvalidSetting, OuiTable, TenantSettings, Transport,
-    Vendor,
+    DeviceSettings, InvalidDeviceSetting, InvalidSetting, OuiTable, SettingRule, TenantSettings,
+    Transport, Vendor, Violation,
 };
 
 pub mod facts;
@@ -62,6 +62,31 @@ pub struct Refusal {
     pub models: &'static str,
     /// What is wrong, in a few words.
     pub reason: String,
+}
+
+/// A setting a vendor's phones cannot be given: which setting and rule (with the vendor and
+/// models in [`Violation::models`]), and what they cannot do in a few English words.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SettingRefusal {
+    /// The setting, the rule broken, and the vendor and models concerned.
+    pub violation: Violation,
+    /// What is wrong, in a few words.
+    pub reason: String,
+}
+
+impl SettingRefusal {
+    /// `field` breaks `rule` on `models`, for `reason`.
+    pub(crate) fn new(
+        field: impl Into<String>,
+        rule: SettingRule,
+        models: &'static str,
+        reason: impl Into<String>,
+    ) -> Self {
+        Self {
+            violation: Violation::new(field, rule).models(models),
+            reason: reason.into(),
+        }
+    }
 }
 
 /// The tenant's settings as one vendor spells them, printed by its templates as `values.*`.
@@ -114,10 +139,10 @@ pub trait VendorProfile: Sync {
     ) -> Result<Values, Refusal>;
 
     /// Whether this vendor's phones can be given the tenant's settings as they are.
-    fn check_tenant(&self, settings: &TenantSettings) -> Result<(), (String, Refusal)>;
+    fn check_tenant(&self, settings: &TenantSettings) -> Result<(), SettingRefusal>;
 
     /// Whether this vendor's formats can carry a device's settings unchanged.
-    fn check_device(&self, settings: &DeviceSettings) -> Result<(), (String, Refusal)>;
+    fn check_device(&self, settings: &DeviceSettings) -> Result<(), SettingRefusal>;
 }
 
 /// Every supported vendor, in the order User-Agents are tried (Snom's `Mozilla/4.0
@@ -213,9 +238,8 @@ pub fn validate_tenant(settings: &TenantSettings) -> Result<(), InvalidSetting> 
     for profile in ALL {
         profile
             .check_tenant(settings)
-            .map_err(|(field, r)| InvalidSetting::NotRepresentable {
-                field,
-                models: r.models,
+            .map_err(|r| InvalidSetting::NotRepresentable {
+                violation: r.violation,
                 reason: r.reason,
             })?;
     }
@@ -230,9 +254,8 @@ pub fn validate_device(
     settings.validate()?;
     profile(vendor)
         .check_device(settings)
-        .map_err(|(field, r)| InvalidDeviceSetting::NotRepresentable {
-            field,
-            models: r.models,
+        .map_err(|r| InvalidDeviceSetting::NotRepresentable {
+            violation: r.violation,
             reason: r.reason,
         })
 }

@@ -2,7 +2,8 @@
 //! `chromium-driver`, installed by `.ci/test`), driven over WebDriver: set a password, log in,
 //! create a customer, an instance and phones, watch the MAC field turn red and green as it is
 //! typed, the Gigaset ID field appear, a MAC of another partner refused without a word about
-//! it, bulk-paste mixed rows, search, release, log out; the login page in French; then the
+//! it, a phone's lines and display name edited, bulk-paste mixed rows, search, release, log
+//! out; the login page in French, and an instance setting refused in French; then the
 //! operator's administrator filters the audit log of every partner. Each page is
 //! photographed; with `ZEROTOUCH_UPDATE_SCREENSHOTS=1` into `docs/screenshots/` (README shows
 //! them), else into a temporary directory.
@@ -332,6 +333,19 @@ async fn a_partner_works_in_the_portal_in_chromium() {
     web.click("main form button[type=submit]").await;
     web.until("location.pathname === '/devices/805ec0112233'")
         .await;
+    web.type_into("#display_name", "Accueil").await;
+    web.type_into("input[name=line0_user]", "1001").await;
+    web.type_into("input[name=line0_password]", "s3cret-1001")
+        .await;
+    web.type_into("input[name=line0_display_name]", "Reception")
+        .await;
+    web.click("form[action$='/settings'] button[type=submit]")
+        .await;
+    web.until("location.search === '?done=1'").await;
+    let device = web.text().await;
+    assert!(device.contains("account.1.user_name = 1001"), "{device}");
+    assert!(!device.contains("s3cret-1001"), "passwords never shown");
+    assert!(device.contains("not used: no redirect service"));
     web.screenshot(&shots, "device").await;
 
     web.go(&format!("{base}/bulk")).await;
@@ -391,6 +405,20 @@ async fn a_partner_works_in_the_portal_in_chromium() {
         .await;
     assert!(french.text().await.contains("Adresse MAC"));
     french.screenshot(&shots, "new-phone-fr").await;
+    // A value the form allows and a vendor refuses: explained in French, field and rule.
+    french.go(&format!("{base}/instances/dupont")).await;
+    french.type_into("#keepalive_seconds", "10").await;
+    french.click("main form button[type=submit]").await;
+    french
+        .until("document.body.innerText.includes('exigent au moins 15')")
+        .await;
+    let refused = french.text().await;
+    assert!(
+        refused.contains("Keep-alive NAT (secondes) : les téléphones Yealink exigent au moins 15"),
+        "{refused}"
+    );
+    assert!(!refused.contains("accepts"), "{refused}");
+    french.screenshot(&shots, "instance-refused-fr").await;
     french.close().await;
 
     // The operator's administrator: the audit log of every partner, narrowed to one partner

@@ -527,7 +527,13 @@ async fn portal_pages_act_through_the_api_rules_and_the_audit_shows_the_user() {
         )
         .await;
     assert_eq!(broken.status, 422);
-    assert!(broken.body.contains("firmware line 1"));
+    assert!(
+        broken
+            .body
+            .contains("Firmware policy, entry 1: write vendor;model;version;url"),
+        "{}",
+        broken.body
+    );
 
     let invalid = ann
         .submit(
@@ -1224,4 +1230,401 @@ async fn an_emptied_customer_field_is_cleared() {
         (200, &json!("Dupont SA")),
         "the company is never cleared"
     );
+}
+
+/// A page's text with Tera's HTML escapes undone, to compare with what a person reads.
+fn readable(body: &str) -> String {
+    body.replace("&#x27;", "'")
+        .replace("&#x2F;", "/")
+        .replace("&quot;", "\"")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&")
+}
+
+/// The value of the first option of the customer menu on the instance form.
+fn first_customer(form: &str) -> String {
+    let select = form.find("<select id=\"customer\"").unwrap();
+    let at = form[select..].find("<option value=\"").unwrap() + select + "<option value=\"".len();
+    let end = form[at..].find('"').unwrap() + at;
+    form[at..end].to_owned()
+}
+
+#[tokio::test]
+async fn every_instance_setting_round_trips_through_the_form_and_refusals_read_in_french() {
+    let server = TestServer::start().await;
+    let (mut ann, api) = logged_in(&server, "acme", &["sales"]).await;
+    ann.lang = Some("fr");
+    let form = ann.get("/instances/new").await;
+    assert_eq!(form.status, 200, "{}", form.body);
+    let text = readable(&form.body);
+    for shown in [
+        "Clés fabricant supplémentaires",
+        "Réseaux d'inscription",
+        "HTTPS uniquement (recommandé)",
+        "mots de passe SIP compris, voyagent en clair",
+        "voice.tone.country=Germany",
+    ] {
+        assert!(text.contains(shown), "{shown}: {text}");
+    }
+    let customer = first_customer(&form.body);
+    let settings = |plain: &'static str, networks: &'static str, yealink: &'static str| {
+        vec![
+            ("customer", customer.clone()),
+            ("sip_server", "pbx.paris.example".to_owned()),
+            ("vendor_keys_yealink", yealink.to_owned()),
+            ("vendor_keys_snom", "tone_scheme=FRA".to_owned()),
+            (
+                "vendor_keys_gigaset",
+                "DmGlobal.0.NtpServer=ntp.paris.example".to_owned(),
+            ),
+            ("enrolment_networks", networks.to_owned()),
+            ("allow_plain_http", plain.to_owned()),
+            ("phone_auth", "enrolment".to_owned()),
+        ]
+    };
+    let mut create = settings(
+        "1",
+        "198.51.100.0/24\r\n2001:db8::/32\r\n",
+        "voice.tone.country=France\r\nfeatures.dnd.enable = 1",
+    );
+    create.push(("name", "paris".to_owned()));
+    let borrowed: Vec<(&str, &str)> = create.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let created = ann.submit("/instances/new", "/instances", &borrowed).await;
+    assert_eq!(created.status, 303, "{}", created.body);
+
+    let (status, tenant) = api.get("/api/v1/tenants/paris").await;
+    assert_eq!(status, 200, "{tenant}");
+    assert_eq!(
+        tenant["vendor_keys"],
+        json!({
+            "yealink": {"voice.tone.country": "France", "features.dnd.enable": "1"},
+            "snom": {"tone_scheme": "FRA"},
+            "gigaset": {"DmGlobal.0.NtpServer": "ntp.paris.example"}
+        })
+    );
+    assert_eq!(
+        tenant["enrolment_networks"],
+        json!(["198.51.100.0/24", "2001:db8::/32"])
+    );
+    assert_eq!(tenant["allow_plain_http"], true);
+    let edit = ann.get("/instances/paris").await;
+    let text = readable(&edit.body);
+    for shown in [
+        "features.dnd.enable=1\nvoice.tone.country=France",
+        "tone_scheme=FRA",
+        "DmGlobal.0.NtpServer=ntp.paris.example",
+        "198.51.100.0/24\n2001:db8::/32",
+        "id=\"plain-http-on\" name=\"allow_plain_http\" value=\"1\" checked",
+    ] {
+        assert!(text.contains(shown), "{shown}: {text}");
+    }
+
+    // Edited: the boxes emptied and HTTPS only again.
+    let cleared = settings("0", "", "");
+    let borrowed: Vec<(&str, &str)> = cleared.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let saved = ann
+        .submit("/instances/paris", "/instances/paris", &borrowed)
+        .await;
+    assert_eq!(saved.status, 303, "{}", saved.body);
+    let (_, tenant) = api.get("/api/v1/tenants/paris").await;
+    assert_eq!(tenant["enrolment_networks"], json!([]));
+    assert_eq!(tenant["allow_plain_http"], false);
+    assert!(tenant["vendor_keys"].get("yealink").is_none(), "{tenant}");
+    assert_eq!(tenant["vendor_keys"]["snom"], json!({"tone_scheme": "FRA"}));
+    assert!(readable(&ann.get("/instances/paris").await.body)
+        .contains("id=\"plain-http-off\" name=\"allow_plain_http\" value=\"0\" checked"));
+
+    // Refusals, each in French with nothing of the API's English, the form as typed.
+    let refusals: [(&str, &str, &str); 7] = [
+        (
+            "sip_port",
+            "70000",
+            "Port SIP : doit être compris entre 1 et 65535",
+        ),
+        (
+            "keepalive_seconds",
+            "10",
+            "Keep-alive NAT (secondes) : les téléphones Yealink exigent au moins 15",
+        ),
+        (
+            "enrolment_networks",
+            "198.51.100.0/24\n10.0.0.0/33",
+            "Réseaux d'inscription, entrée 2 : n'est pas un réseau comme 198.51.100.0/24",
+        ),
+        (
+            "vendor_keys_snom",
+            "1tone=FRA",
+            "Clés fabricant supplémentaires (Snom), 1tone : les noms de réglage Snom comptent 1 à 64",
+        ),
+        (
+            "vendor_keys_yealink",
+            "voice.tone.country",
+            "Clés fabricant supplémentaires (Yealink), entrée 1 : écrivez clé=valeur",
+        ),
+        (
+            "expiry_seconds",
+            "soon",
+            "Expiration de l'enregistrement (secondes) : doit être un nombre entier",
+        ),
+        (
+            "firmware",
+            "gigaset;N870 IP PRO;beta;https://fw.example/n870.bin",
+            "Politique de firmware, entrée 1 : les téléphones Gigaset",
+        ),
+    ];
+    for (field, value, french) in refusals {
+        // The extra keys are replaced as a whole: a form sends every vendor's box.
+        let mut form: Vec<(&str, &str)> = vec![
+            ("customer", customer.as_str()),
+            ("sip_server", "pbx.paris.example"),
+            ("vendor_keys_yealink", ""),
+            ("vendor_keys_snom", ""),
+            ("vendor_keys_gigaset", ""),
+        ];
+        form.retain(|(k, _)| *k != field);
+        form.push((field, value));
+        let refused = ann
+            .submit("/instances/paris", "/instances/paris", &form)
+            .await;
+        assert_eq!(refused.status, 422, "{field}: {}", refused.body);
+        let text = readable(&refused.body);
+        assert!(text.contains(french), "{field}: {text}");
+        for english in ["must ", "accepts", "is not", "keepalive_seconds:", "line 1"] {
+            assert!(!text.contains(english), "{field}: {english:?} in {text}");
+        }
+        assert!(text.contains(value), "the value as typed: {text}");
+    }
+    let (_, tenant) = api.get("/api/v1/tenants/paris").await;
+    assert_eq!(tenant["keepalive_seconds"], 30, "nothing refused was saved");
+}
+
+#[tokio::test]
+async fn a_phone_s_lines_and_display_name_are_edited_after_the_claim() {
+    let server = TestServer::start().await;
+    let (mut ann, api) = logged_in(&server, "acme", &["sales"]).await;
+    ann.lang = Some("fr");
+    assert_eq!(api.claim(YEALINK_MAC, "sales").await.0, 201);
+    let path = format!("/devices/{YEALINK_MAC}");
+    let settings = format!("{path}/settings");
+    let page = ann.get(&path).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    let text = readable(&page.body);
+    assert!(
+        text.contains("non utilisé : aucun service de redirection n'est configuré"),
+        "the redirect state, translated: {text}"
+    );
+
+    let saved = ann
+        .submit(
+            &path,
+            &settings,
+            &[
+                ("display_name", "Accueil"),
+                ("line0_user", "1001"),
+                ("line0_password", "s3cret-one"),
+                ("line0_display_name", "Reception"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        (saved.status, saved.location()),
+        (303, format!("/devices/{YEALINK_MAC}?done=1").as_str()),
+        "{}",
+        saved.body
+    );
+    let (_, device) = api.get(&format!("/api/v1/devices/{YEALINK_MAC}")).await;
+    assert_eq!(device["display_name"], "Accueil");
+    assert_eq!(device["lines"][0]["user"], "1001");
+    assert_eq!(device["lines"][0]["display_name"], "Reception");
+    let page = ann.get(&path).await;
+    assert!(
+        page.body.contains("account.1.user_name = 1001"),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("Accueil"));
+    assert!(
+        !page.body.contains("s3cret-one"),
+        "passwords are never shown back, in the form or the preview"
+    );
+    assert!(page.body.contains("placeholder=\"inchangé\""));
+
+    // An empty password keeps the line's own; a new line needs one.
+    let refused = ann
+        .submit(
+            &path,
+            &settings,
+            &[
+                ("display_name", "Accueil"),
+                ("line0_user", "1001"),
+                ("line0_password", ""),
+                ("line1_user", "1002"),
+                ("line1_password", ""),
+            ],
+        )
+        .await;
+    assert_eq!(refused.status, 422, "{}", refused.body);
+    let text = readable(&refused.body);
+    assert!(
+        text.contains("Ligne 2, Mot de passe : doit compter 1 à 128 caractères imprimables"),
+        "{text}"
+    );
+    assert!(!text.contains("must be"), "{text}");
+    assert!(text.contains("value=\"1002\""), "the form as typed");
+    let saved = ann
+        .submit(
+            &path,
+            &settings,
+            &[
+                ("display_name", "Accueil"),
+                ("line0_user", "1001"),
+                ("line0_password", ""),
+                ("line0_display_name", "Front desk"),
+                ("line1_user", "1002"),
+                ("line1_password", "s3cret-two"),
+            ],
+        )
+        .await;
+    assert_eq!(saved.status, 303, "{}", saved.body);
+    let (_, device) = api.get(&format!("/api/v1/devices/{YEALINK_MAC}")).await;
+    assert_eq!(device["lines"].as_array().unwrap().len(), 2, "{device}");
+    let phone = server.phone(Some(crate::support::YEALINK_UA));
+    let served = phone.get(&format!("/{YEALINK_MAC}.cfg")).await;
+    assert_eq!(served.status, 200);
+    let config = served.text();
+    assert!(
+        config.contains("account.1.password = s3cret-one"),
+        "{config}"
+    );
+    assert!(
+        config.contains("account.1.display_name = Front desk"),
+        "{config}"
+    );
+    assert!(
+        config.contains("account.2.password = s3cret-two"),
+        "{config}"
+    );
+
+    // Line 1 removed by emptying its user, the display name removed by emptying it: line 2's
+    // kept password follows it into first place.
+    let saved = ann
+        .submit(
+            &path,
+            &settings,
+            &[
+                ("display_name", ""),
+                ("line0_user", ""),
+                ("line1_user", "1002"),
+            ],
+        )
+        .await;
+    assert_eq!(saved.status, 303, "{}", saved.body);
+    let (_, device) = api.get(&format!("/api/v1/devices/{YEALINK_MAC}")).await;
+    assert!(device["display_name"].is_null(), "{device}");
+    assert_eq!(device["lines"].as_array().unwrap().len(), 1, "{device}");
+    assert_eq!(device["lines"][0]["user"], "1002");
+}
+
+#[tokio::test]
+async fn the_api_names_the_setting_and_rule_it_refuses() {
+    let server = TestServer::start().await;
+    let api = server.partner("acme", &["sales"]).await;
+    let (status, body) = api
+        .patch("/api/v1/tenants/sales", &json!({"expiry_seconds": 20}))
+        .await;
+    assert_eq!(status, 422);
+    assert_eq!(
+        body["error"],
+        json!({
+            "code": "invalid_setting",
+            "message": "expiry_seconds must be between 60 and 86400, got 20",
+            "detail": {"field": "expiry_seconds", "rule": "range", "min": 60, "max": 86400}
+        })
+    );
+    assert_eq!(api.claim("7c2f80aabb01", "sales").await.0, 422, "no code");
+    let (status, _) = api
+        .post(
+            "/api/v1/devices",
+            &json!({"mac": "7c2f80aabb01", "tenant": "sales", "claim_code": "ab12"}),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let (status, body) = api
+        .patch(
+            "/api/v1/devices/7c2f80aabb01",
+            &json!({"lines": [{"user": "1001", "password": "pass\"word"}]}),
+        )
+        .await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(
+        body["error"]["detail"],
+        json!({"field": "lines[0].password", "rule": "charset",
+               "models": "gigaset N510/N720", "character": "\""})
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_phone_s_redirect_state_is_shown_in_the_users_language() {
+    use zerotouch::domain::{Mac, Vendor};
+    let snom = crate::standins::StandIn::start(Vendor::Snom).await;
+    let mac = "000413cc0001";
+    snom.seed_elsewhere(Mac::parse(mac).unwrap());
+    let server = TestServer::demo_with(|k| {
+        k.public_url = Some("https://prov.example.com".into());
+        k.redirect_poll = Some("50ms".parse().unwrap());
+        snom.configure(k);
+    })
+    .await;
+    let (mut ann, api) = logged_in(&server, "acme", &["redir"]).await;
+    ann.lang = Some("de");
+    assert_eq!(api.claim(mac, "redir").await.0, 201);
+    // The outbox asks the stand-in in the background: poll the API until it has answered.
+    let started = std::time::Instant::now();
+    let redirect = loop {
+        let (_, device) = api.get(&format!("/api/v1/devices/{mac}")).await;
+        if device["redirect"]["state"] == "registered_elsewhere" {
+            break device["redirect"].clone();
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(20),
+            "{device}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    let page = ann.get(&format!("/devices/{mac}")).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    let text = readable(&page.body);
+    assert!(
+        text.contains("bei einem anderen Anbieter: das Telefon wird dorthin geschickt"),
+        "{text}"
+    );
+    // The date as German writes it: `29.11.2026, 09:40 UTC`.
+    let at = redirect["updated_at"].as_str().unwrap();
+    let german = format!(
+        "seit {}.{}.{}, {} UTC",
+        &at[8..10],
+        &at[5..7],
+        &at[0..4],
+        &at[11..16]
+    );
+    assert!(text.contains(&german), "{german}: {text}");
+}
+
+#[tokio::test]
+async fn a_refused_customer_field_reads_in_german() {
+    let server = TestServer::start().await;
+    let (mut ann, _) = logged_in(&server, "acme", &[]).await;
+    ann.lang = Some("de");
+    let refused = ann
+        .submit(
+            "/customers/new",
+            "/customers",
+            &[("company", "Müller GmbH"), ("email", "kein-mail")],
+        )
+        .await;
+    assert_eq!(refused.status, 422, "{}", refused.body);
+    let text = readable(&refused.body);
+    assert!(text.contains("E-Mail: ist keine E-Mail-Adresse"), "{text}");
+    assert!(!text.contains("not an e-mail"), "{text}");
 }

@@ -9,14 +9,14 @@
 
 use serde::Serialize;
 
-use crate::domain::{DeviceSettings, TenantSettings, Transport, Vendor};
+use crate::domain::{DeviceSettings, SettingRule, TenantSettings, Transport, Vendor};
 
 use super::facts::{FamilyFacts, Setting};
 use super::spelling::{strip_prefix_ci, version_numbers};
 use super::template::{XML_LATIN1, XML_UTF8};
 use super::{
-    Charset, FileKind, FileMatch, FileName, Format, Phone, Refusal, Template, TemplateSpec,
-    UserAgent, Values as AnyValues, Variant, VendorProfile,
+    Charset, FileKind, FileMatch, FileName, Format, Phone, Refusal, SettingRefusal, Template,
+    TemplateSpec, UserAgent, Values as AnyValues, Variant, VendorProfile,
 };
 
 mod family;
@@ -276,31 +276,36 @@ impl VendorProfile for Gigaset {
         Ok(AnyValues::Gigaset(v))
     }
 
-    fn check_tenant(&self, s: &TenantSettings) -> Result<(), (String, Refusal)> {
-        let refuse =
-            |field: String, models, reason: String| Err((field, Refusal { models, reason }));
+    fn check_tenant(&self, s: &TenantSettings) -> Result<(), SettingRefusal> {
+        let min_minutes = NX70_MIN_PERIOD_SECONDS / 60;
         if s.recheck_minutes.saturating_mul(60) < NX70_MIN_PERIOD_SECONDS {
-            return refuse(
-                "recheck_minutes".into(),
+            let mut refusal = SettingRefusal::new(
+                "recheck_minutes",
+                SettingRule::AtLeast,
                 Family::Nx70.models(),
-                format!(
-                    "re-check their profile at most every {} minutes",
-                    NX70_MIN_PERIOD_SECONDS / 60
-                ),
+                format!("re-check their profile at most every {min_minutes} minutes"),
             );
+            refusal.violation = refusal.violation.min(min_minutes);
+            return Err(refusal);
         }
-        for rule in s.firmware.iter().filter(|r| r.vendor == Vendor::Gigaset) {
+        let gigaset_rules = s
+            .firmware
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| r.vendor == Vendor::Gigaset);
+        for (i, rule) in gigaset_rules {
             if Family::of(Some(&rule.model)) == Family::Nx70
                 && nx70_version(&rule.version).is_none()
             {
-                return refuse(
-                    "firmware[].version".into(),
+                return Err(SettingRefusal::new(
+                    format!("firmware[{i}]"),
+                    SettingRule::FirmwareVersionForm,
                     Family::Nx70.models(),
                     format!(
                         "compare versions as 2.x.y (or 83.V2.x.y as they report it), not {:?}",
                         rule.version
                     ),
-                );
+                ));
             }
         }
         for (key, value) in s.vendor_keys.get(&Vendor::Gigaset).into_iter().flatten() {
@@ -310,36 +315,41 @@ impl VendorProfile for Gigaset {
                     .chars()
                     .find(|&c| u32::from(c) > 0xff || c.is_control())
                 {
-                    return refuse(
+                    let mut refusal = SettingRefusal::new(
                         field(),
+                        SettingRule::Charset,
                         "gigaset N510/N720",
                         format!("cannot carry {c:?} (profiles are ISO-8859-1 text)"),
                     );
+                    refusal.violation = refusal.violation.character(c);
+                    return Err(refusal);
                 }
             } else if value.chars().any(char::is_control) {
-                return refuse(
+                return Err(SettingRefusal::new(
                     field(),
+                    SettingRule::ControlCharacter,
                     Family::Nx70.models(),
-                    "a value holds no control characters".into(),
-                );
+                    "a value holds no control characters",
+                ));
             }
         }
         Ok(())
     }
 
-    fn check_device(&self, d: &DeviceSettings) -> Result<(), (String, Refusal)> {
+    fn check_device(&self, d: &DeviceSettings) -> Result<(), SettingRefusal> {
         // The model is not known before the base asks: a value must fit the strictest family.
         for (field, value) in super::device_texts(d) {
             if let Some(c) = value.chars().find(|&c| c == '"' || u32::from(c) > 0xff) {
-                return Err((
+                let mut refusal = SettingRefusal::new(
                     field,
-                    Refusal {
-                        models: "gigaset N510/N720",
-                        reason: format!(
-                            "cannot carry {c:?} (values are ISO-8859-1 text between double quotes)"
-                        ),
-                    },
-                ));
+                    SettingRule::Charset,
+                    "gigaset N510/N720",
+                    format!(
+                        "cannot carry {c:?} (values are ISO-8859-1 text between double quotes)"
+                    ),
+                );
+                refusal.violation = refusal.violation.character(c);
+                return Err(refusal);
             }
         }
         Ok(())
@@ -411,9 +421,13 @@ mod tests {
         let mut d = crate::vendors::sample().2;
         assert!(GIGASET.check_device(&d).is_ok());
         d.lines[0].password = crate::domain::Secret::new("pa\"ss");
-        let (field, r) = GIGASET.check_device(&d).unwrap_err();
-        assert_eq!(field, "lines[0].password");
-        assert!(r.models.contains("N510"));
+        let r = GIGASET.check_device(&d).unwrap_err();
+        assert_eq!(
+            r.violation,
+            crate::domain::Violation::new("lines[0].password", SettingRule::Charset)
+                .models("gigaset N510/N720")
+                .character('"')
+        );
         d.lines[0].password = crate::domain::Secret::new("€uro");
         assert!(GIGASET.check_device(&d).is_err());
         d.lines[0].password = crate::domain::Secret::new("Réception");

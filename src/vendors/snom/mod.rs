@@ -7,14 +7,14 @@
 
 use serde::Serialize;
 
-use crate::domain::{DeviceSettings, TenantSettings, Transport, Vendor};
+use crate::domain::{DeviceSettings, SettingRule, TenantSettings, Transport, Vendor};
 
 use super::facts::{FamilyFacts, Setting};
 use super::spelling::strip_prefix_ci;
 use super::template::XML_UTF8;
 use super::{
-    Charset, FileKind, FileMatch, FileName, Format, Phone, Refusal, Template, TemplateSpec,
-    UserAgent, Values as AnyValues, Variant, VendorProfile,
+    Charset, FileKind, FileMatch, FileName, Format, Phone, Refusal, SettingRefusal, Template,
+    TemplateSpec, UserAgent, Values as AnyValues, Variant, VendorProfile,
 };
 
 mod files;
@@ -187,31 +187,30 @@ impl VendorProfile for Snom {
         }))
     }
 
-    fn check_tenant(&self, s: &TenantSettings) -> Result<(), (String, Refusal)> {
+    fn check_tenant(&self, s: &TenantSettings) -> Result<(), SettingRefusal> {
         for (key, value) in s.vendor_keys.get(&Vendor::Snom).into_iter().flatten() {
+            let field = || format!("vendor_keys.snom.{key}");
             if !is_setting_name(key) {
-                return Err((
-                    format!("vendor_keys.snom.{key}"),
-                    Refusal {
-                        models: MODELS,
-                        reason: "setting names are 1-64 letters, digits or '_' (they become XML element names)".into(),
-                    },
+                return Err(SettingRefusal::new(
+                    field(),
+                    SettingRule::SnomKeyName,
+                    MODELS,
+                    "setting names are 1-64 letters, digits or '_' (they become XML element names)",
                 ));
             }
             if value.chars().any(char::is_control) {
-                return Err((
-                    format!("vendor_keys.snom.{key}"),
-                    Refusal {
-                        models: MODELS,
-                        reason: "a value holds no control characters".into(),
-                    },
+                return Err(SettingRefusal::new(
+                    field(),
+                    SettingRule::ControlCharacter,
+                    MODELS,
+                    "a value holds no control characters",
                 ));
             }
         }
         Ok(())
     }
 
-    fn check_device(&self, _: &DeviceSettings) -> Result<(), (String, Refusal)> {
+    fn check_device(&self, _: &DeviceSettings) -> Result<(), SettingRefusal> {
         // UTF-8 XML with every value escaped carries any text the domain accepts.
         Ok(())
     }

@@ -7,14 +7,14 @@
 
 use serde::Serialize;
 
-use crate::domain::{DeviceSettings, TenantSettings, TimeZone, Transport, Vendor};
+use crate::domain::{DeviceSettings, SettingRule, TenantSettings, TimeZone, Transport, Vendor};
 
 use super::facts::{FamilyFacts, Setting};
 use super::spelling::{strip_prefix_ci, version_numbers};
 use super::template::TEXT_PLAIN;
 use super::{
-    Charset, FileKind, FileMatch, FileName, Format, Phone, Refusal, Template, TemplateSpec,
-    UserAgent, Values as AnyValues, Variant, VendorProfile,
+    Charset, FileKind, FileMatch, FileName, Format, Phone, Refusal, SettingRefusal, Template,
+    TemplateSpec, UserAgent, Values as AnyValues, Variant, VendorProfile,
 };
 
 mod files;
@@ -209,41 +209,35 @@ impl VendorProfile for Yealink {
         }))
     }
 
-    fn check_tenant(&self, s: &TenantSettings) -> Result<(), (String, Refusal)> {
+    fn check_tenant(&self, s: &TenantSettings) -> Result<(), SettingRefusal> {
         if s.keepalive_seconds < MIN_KEEPALIVE_SECONDS {
-            return Err((
-                "keepalive_seconds".into(),
-                Refusal {
-                    models: MODELS,
-                    reason: format!(
-                        "accepts a NAT keep-alive interval of {MIN_KEEPALIVE_SECONDS} seconds or more"
-                    ),
-                },
-            ));
+            let mut refusal = SettingRefusal::new(
+                "keepalive_seconds",
+                SettingRule::AtLeast,
+                MODELS,
+                format!(
+                    "accepts a NAT keep-alive interval of {MIN_KEEPALIVE_SECONDS} seconds or more"
+                ),
+            );
+            refusal.violation = refusal.violation.min(MIN_KEEPALIVE_SECONDS);
+            return Err(refusal);
         }
         for (key, value) in s.vendor_keys.get(&Vendor::Yealink).into_iter().flatten() {
-            check_key(key, value).map_err(|reason| {
-                (
-                    format!("vendor_keys.yealink.{key}"),
-                    Refusal {
-                        models: MODELS,
-                        reason,
-                    },
-                )
+            check_key(key, value).map_err(|(rule, reason)| {
+                SettingRefusal::new(format!("vendor_keys.yealink.{key}"), rule, MODELS, reason)
             })?;
         }
         Ok(())
     }
 
-    fn check_device(&self, d: &DeviceSettings) -> Result<(), (String, Refusal)> {
+    fn check_device(&self, d: &DeviceSettings) -> Result<(), SettingRefusal> {
         for (field, value) in super::device_texts(d) {
             if value.trim() == "%NULL%" {
-                return Err((
+                return Err(SettingRefusal::new(
                     field,
-                    Refusal {
-                        models: MODELS,
-                        reason: "reads %NULL% as an empty value".into(),
-                    },
+                    SettingRule::NullValue,
+                    MODELS,
+                    "reads %NULL% as an empty value",
                 ));
             }
         }
@@ -281,7 +275,7 @@ fn offset(zone: TimeZone) -> String {
 }
 
 /// A raw key is a dotted name (`features.dnd.enable`); its value one line.
-fn check_key(key: &str, value: &str) -> Result<(), String> {
+fn check_key(key: &str, value: &str) -> Result<(), (SettingRule, &'static str)> {
     let key_ok = key.len() <= 128
         && key
             .bytes()
@@ -291,13 +285,16 @@ fn check_key(key: &str, value: &str) -> Result<(), String> {
             .bytes()
             .all(|c| c.is_ascii_alphanumeric() || b"._-".contains(&c));
     if !key_ok {
-        return Err(
-            "keys are 1-128 letters, digits, '.', '_' or '-', starting with a letter or digit"
-                .into(),
-        );
+        return Err((
+            SettingRule::YealinkKeyName,
+            "keys are 1-128 letters, digits, '.', '_' or '-', starting with a letter or digit",
+        ));
     }
     if value.chars().any(char::is_control) {
-        return Err("a value is one line without control characters".into());
+        return Err((
+            SettingRule::ControlCharacter,
+            "a value is one line without control characters",
+        ));
     }
     Ok(())
 }
