@@ -155,10 +155,20 @@ async fn bench(lines: usize, runs: usize) {
         .await
         .expect("token");
     let token = token["token"].as_str().expect("token").to_owned();
+    let customer = http
+        .post(format!("{base}/api/v1/customers"))
+        .bearer_auth(&token)
+        .json(&json!({"company": "Bench"}))
+        .send()
+        .await
+        .expect("customer")
+        .json::<serde_json::Value>()
+        .await
+        .expect("customer");
     let tenant = http
         .post(format!("{base}/api/v1/tenants"))
         .bearer_auth(&token)
-        .json(&json!({"name": "bench", "sip_server": "bench.cloud.example"}))
+        .json(&json!({"name": "bench", "customer": customer["id"], "sip_server": "bench.cloud.example"}))
         .send()
         .await
         .expect("tenant");

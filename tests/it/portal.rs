@@ -104,6 +104,44 @@ impl Browser {
         self.post(path, &form).await
     }
 
+    /// Posts `multipart/form-data`, as a browser does for a form with a file input: the
+    /// fields, then the file part (its name, its bytes).
+    async fn post_multipart(
+        &mut self,
+        path: &str,
+        fields: &[(&str, &str)],
+        file: (&str, &[u8]),
+    ) -> Page {
+        let boundary = "----zerotouch-test-boundary-7d1f";
+        let mut body = Vec::new();
+        for (name, value) in fields {
+            body.extend_from_slice(
+                format!(
+                    "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
+                )
+                .as_bytes(),
+            );
+        }
+        body.extend_from_slice(
+            format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{}\"\r\nContent-Type: text/csv\r\n\r\n",
+                file.0
+            )
+            .as_bytes(),
+        );
+        body.extend_from_slice(file.1);
+        body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+        let r = self
+            .client
+            .post(format!("{}{path}", self.base))
+            .header(
+                reqwest::header::CONTENT_TYPE,
+                format!("multipart/form-data; boundary={boundary}"),
+            )
+            .body(body);
+        self.send(r).await
+    }
+
     async fn login(&mut self, email: &str, password: &str) -> Page {
         self.post("/login", &[("email", email), ("password", password)])
             .await
@@ -1627,4 +1665,95 @@ async fn a_refused_customer_field_reads_in_german() {
     let text = readable(&refused.body);
     assert!(text.contains("E-Mail: ist keine E-Mail-Adresse"), "{text}");
     assert!(!text.contains("not an e-mail"), "{text}");
+}
+
+#[tokio::test]
+async fn a_csv_file_is_read_by_the_server_and_a_paste_holds_up_to_ten_thousand_lines() {
+    let server = TestServer::start().await;
+    let (mut ann, _api) = logged_in(&server, "acme", &["dupont"]).await;
+    let csrf = ann.get("/bulk").await.csrf();
+    // No script ran: the box is empty, the file is posted and read by the server.
+    let csv = b"mac,claim_code\n805ec0445566,\n\"80-5E-C0-AA-BB-CC\",\nnot a mac,\n";
+    let fields = |action| {
+        [
+            ("csrf", csrf.clone()),
+            ("lines", String::new()),
+            ("tenant", "dupont".to_owned()),
+            ("action", action),
+        ]
+    };
+    let checked = fields("preview".to_owned());
+    let checked: Vec<(&str, &str)> = checked.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let page = ann
+        .post_multipart("/bulk", &checked, ("phones.csv", csv))
+        .await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert_eq!(
+        page.body.matches("state-available").count(),
+        2,
+        "{}",
+        page.body
+    );
+    assert_eq!(page.body.matches("state-invalid_mac").count(), 1);
+    assert!(
+        page.body.contains("mac,claim_code\n805ec0445566,"),
+        "the file is shown in the box"
+    );
+    let registered = fields("commit".to_owned());
+    let registered: Vec<(&str, &str)> = registered.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let page = ann
+        .post_multipart("/bulk", &registered, ("phones.csv", csv))
+        .await;
+    assert_eq!(
+        page.body.matches("state-created").count(),
+        2,
+        "{}",
+        page.body
+    );
+
+    // The CSRF token is checked in this encoding too, and a file that is not text is refused.
+    let forged: Vec<(&str, &str)> = checked
+        .iter()
+        .map(|&(k, v)| (k, if k == "csrf" { "forged" } else { v }))
+        .collect();
+    let page = ann
+        .post_multipart("/bulk", &forged, ("phones.csv", csv))
+        .await;
+    assert_eq!(page.status, 403);
+    let page = ann
+        .post_multipart("/bulk", &checked, ("phones.csv", &[0xff, 0xfe, 0x00, 0x41]))
+        .await;
+    assert_eq!(page.status, 400);
+    assert!(page.body.contains("UTF-8"), "{}", page.body);
+
+    // 10,000 pasted lines are checked (one store read for all); one more is refused whole.
+    let lines: String = (0..10_000u32)
+        .map(|i| format!("80:5e:c0:{:02x}:{:02x}:{:02x}\n", 0x10, i >> 8, i & 0xff))
+        .collect();
+    let page = ann
+        .submit(
+            "/bulk",
+            "/bulk",
+            &[
+                ("lines", &lines),
+                ("tenant", "dupont"),
+                ("action", "preview"),
+            ],
+        )
+        .await;
+    assert_eq!(page.status, 200);
+    assert_eq!(page.body.matches("state-available").count(), 10_000);
+    let page = ann
+        .submit(
+            "/bulk",
+            "/bulk",
+            &[
+                ("lines", &format!("{lines}805ec0ffffff\n")),
+                ("tenant", "dupont"),
+                ("action", "preview"),
+            ],
+        )
+        .await;
+    assert_eq!(page.status, 413);
+    assert!(page.body.contains("10,000"), "{}", page.body);
 }

@@ -154,7 +154,10 @@ async fn migration_3_hashes_stored_claim_codes() {
     }
     let report = store.migrate().await.unwrap();
     assert_eq!(report.found, 2);
-    assert_eq!(report.applied, (3..=PostgresStore::SCHEMA_VERSION).collect::<Vec<_>>());
+    assert_eq!(
+        report.applied,
+        (3..=PostgresStore::SCHEMA_VERSION).collect::<Vec<_>>()
+    );
     // Migration 4: the `mtls` mode, which never did anything, is `enrolment`.
     let tenants = store.tenants().await.unwrap();
     assert!(tenants
