@@ -135,7 +135,8 @@ pub struct SettingDetail {
     /// `firmware_url`, `firmware_duplicate`, `firmware_version_form`, `vendor_key_line`,
     /// `key_name`, `yealink_key_name`, `snom_key_name`, `key_value`, `control_character`,
     /// `charset` (`character`), `null_value`, `text`, `cidr`, `rename`; for a customer's
-    /// fields `empty`, `too_long` (`max` characters), `email`, `phone_number`.
+    /// fields `empty`, `too_long` (`max` characters), `email`, `phone_number`; for an API
+    /// token's `name` `empty`, `too_long`, `control_character`, and its `expires_at` `future`.
     #[schema(example = "range")]
     pub rule: String,
     /// The smallest value accepted.

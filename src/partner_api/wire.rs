@@ -184,14 +184,21 @@ impl TokenIn {
         self,
         issued: &super::auth::IssuedToken,
     ) -> Result<crate::store::NewToken, ApiError> {
-        let invalid = |message: String| ApiError::Invalid {
-            code: "invalid_setting",
-            message,
-        };
+        use crate::domain::{SettingRule, Violation};
         if let Some(name) = &self.name {
-            let chars = name.chars().count();
-            if !(1..=64).contains(&chars) || name.chars().any(char::is_control) {
-                return Err(invalid("name must be 1-64 printable characters".into()));
+            let rule = match name.chars().count() {
+                0 => Some(Violation::new("name", SettingRule::Empty)),
+                65.. => Some(Violation::new("name", SettingRule::TooLong).max(64)),
+                _ if name.chars().any(char::is_control) => {
+                    Some(Violation::new("name", SettingRule::ControlCharacter))
+                }
+                _ => None,
+            };
+            if let Some(violation) = rule {
+                return Err(ApiError::setting(
+                    violation,
+                    "name must be 1-64 printable characters",
+                ));
             }
         }
         let expires_at = self
@@ -199,7 +206,10 @@ impl TokenIn {
             .map(|t| parse_time("expires_at", &t))
             .transpose()?;
         if expires_at.is_some_and(|e| e <= crate::store::now_millis()) {
-            return Err(invalid("expires_at must be in the future".into()));
+            return Err(ApiError::setting(
+                Violation::new("expires_at", SettingRule::Future),
+                "expires_at must be in the future",
+            ));
         }
         Ok(crate::store::NewToken {
             key_id: issued.key_id.clone(),

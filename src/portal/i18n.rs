@@ -175,6 +175,9 @@ impl Lang {
             "name" => "instance_name",
             "firmware" => "firmware_policy",
             "allow_plain_http" => "plain_http",
+            // An API token's: its name is told apart from an instance's by the token form.
+            "token_name" => "token_name",
+            "expires_at" => "expires",
             other => return other.to_owned(),
         };
         self.t(key).to_owned()
@@ -455,6 +458,7 @@ const MESSAGES: &[(&str, [&str; 3])] = &[
     ("rule_null_value", ["{models} phones read %NULL% as an empty value", "les téléphones {models} lisent %NULL% comme une valeur vide", "{models}-Telefone lesen %NULL% als leeren Wert"]),
     ("rule_text", ["must be 1 to 128 printable characters", "doit compter 1 à 128 caractères imprimables", "muss aus 1 bis 128 druckbaren Zeichen bestehen"]),
     ("rule_cidr", ["is not a network like 198.51.100.0/24 or a single address", "n'est pas un réseau comme 198.51.100.0/24 ni une adresse seule", "ist weder ein Netz wie 198.51.100.0/24 noch eine einzelne Adresse"]),
+    ("rule_future", ["must be in the future", "doit être dans le futur", "muss in der Zukunft liegen"]),
     ("rule_empty", ["must not be empty", "ne doit pas être vide", "darf nicht leer sein"]),
     ("rule_too_long", ["at most {max} characters", "au plus {max} caractères", "höchstens {max} Zeichen"]),
     ("rule_email", ["is not an e-mail address", "n'est pas une adresse e-mail", "ist keine E-Mail-Adresse"]),

@@ -15,6 +15,7 @@ use super::csrf_refused;
 use super::pages::{error_text, Pages};
 use super::session::PortalUser;
 use super::PortalState;
+use crate::partner_api::error::ApiError;
 use crate::partner_api::tokens::{create_own_token, list_own_tokens, revoke_own_token};
 use crate::partner_api::wire::TokenOut;
 use crate::partner_api::{ApiPath, OptionalJsonBody};
@@ -78,7 +79,14 @@ pub async fn create(
     .await
     {
         Ok((_, Json(token))) => render(&state, &user, 201, Some(token), None).await,
-        Err(e) => {
+        Err(mut e) => {
+            // The API names the token's name `name`, which the forms' labels take for an
+            // instance's name: on this form it is the token's.
+            if let ApiError::Setting { violation, .. } = &mut e {
+                if violation.field == "name" {
+                    violation.field = "token_name".to_owned();
+                }
+            }
             let error = Some(error_text(user.lang, &e));
             render(&state, &user, e.status().as_u16(), None, error).await
         }

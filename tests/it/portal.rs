@@ -1757,3 +1757,44 @@ async fn a_csv_file_is_read_by_the_server_and_a_paste_holds_up_to_ten_thousand_l
     assert_eq!(page.status, 413);
     assert!(page.body.contains("10,000"), "{}", page.body);
 }
+
+#[tokio::test]
+async fn a_refused_api_token_reads_in_french_and_the_api_names_the_rule() {
+    let server = TestServer::start().await;
+    let (mut ann, api) = logged_in(&server, "acme", &["dupont"]).await;
+    ann.lang = Some("fr");
+    let past = ann
+        .submit(
+            "/tokens",
+            "/tokens",
+            &[("name", "billing"), ("expires", "2020-01-01")],
+        )
+        .await;
+    assert_eq!(past.status, 422, "{}", past.body);
+    let text = readable(&past.body);
+    assert!(text.contains("Expire : doit être dans le futur"), "{text}");
+    assert!(!text.contains("must be"), "no English: {text}");
+    let long = "n".repeat(65);
+    let named = ann
+        .submit("/tokens", "/tokens", &[("name", long.as_str())])
+        .await;
+    assert_eq!(named.status, 422, "{}", named.body);
+    let text = readable(&named.body);
+    assert!(text.contains("Nom : au plus 64 caractères"), "{text}");
+    assert!(
+        !text.contains("label DNS"),
+        "the token's name, not an instance's: {text}"
+    );
+
+    let (status, body) = api
+        .post(
+            "/api/v1/tokens",
+            &json!({"name": "x", "expires_at": "2020-01-01T00:00:00Z"}),
+        )
+        .await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(
+        body["error"]["detail"],
+        json!({"field": "expires_at", "rule": "future"})
+    );
+}
