@@ -8,15 +8,18 @@
 use std::collections::HashMap;
 
 use axum::extract::{Path, Query, State};
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::Form;
+use axum::{Form, Json};
 use serde::Serialize;
+use serde_json::json;
 
 use super::csrf_refused;
-use super::pages::Pages;
-use super::session::AnyUser;
+use super::pages::{error_text, Pages};
+use super::session::{AnyUser, PortalUser};
 use super::PortalState;
-use crate::partner_api::users::set_disabled;
+use crate::partner_api::users::{create_user, reset_user, set_disabled};
+use crate::partner_api::{ApiPath, JsonBody};
 use crate::store::UserRecord;
 
 /// One row of the list.
@@ -56,16 +59,42 @@ pub async fn list(
     AnyUser(user): AnyUser,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
+    let saved = q.contains_key("saved");
+    page(
+        &state,
+        &user,
+        200,
+        Outcome {
+            saved,
+            ..Outcome::default()
+        },
+    )
+    .await
+}
+
+/// What the page says above the list after an action.
+#[derive(Default)]
+struct Outcome {
+    /// A change was saved.
+    saved: bool,
+    /// A set-password link made by the administrator, shown once, and for whom.
+    link: Option<(String, String)>,
+    /// Why the administrator's form was refused, and what was typed.
+    error: Option<(String, HashMap<String, String>)>,
+}
+
+/// The Users page.
+async fn page(state: &PortalState, user: &PortalUser, status: u16, outcome: Outcome) -> Response {
     let store = &state.api.store;
     // A partner's people see their partner's users; the administrator (no partner) everyone.
     let users = match store.users(user.user.partner).await {
         Ok(users) => users,
-        Err(e) => return state.pages.api_error(&user, &e.into()),
+        Err(e) => return state.pages.api_error(user, &e.into()),
     };
     let names: HashMap<i64, String> = if user.is_admin() {
         match store.partners().await {
             Ok(ps) => ps.into_iter().map(|p| (p.id, p.name)).collect(),
-            Err(e) => return state.pages.api_error(&user, &e.into()),
+            Err(e) => return state.pages.api_error(user, &e.into()),
         }
     } else {
         HashMap::new()
@@ -77,10 +106,108 @@ pub async fn list(
             row(u, partner, user.user.id)
         })
         .collect();
-    let mut c = Pages::context(user.lang, Some(&user), "users");
+    let mut partners: Vec<(&i64, &String)> = names.iter().collect();
+    partners.sort_by(|a, b| a.1.cmp(b.1));
+    let mut c = Pages::context(user.lang, Some(user), "users");
     c.insert("users", &rows);
-    c.insert("saved", &q.contains_key("saved"));
-    state.pages.render(200, "users.html", &c)
+    c.insert("partners", &partners);
+    c.insert("saved", &outcome.saved);
+    if let Some((email, link)) = &outcome.link {
+        c.insert("link_email", email);
+        c.insert("link", link);
+    }
+    if let Some((error, form)) = &outcome.error {
+        c.insert("error", error);
+        c.insert("form", form);
+    }
+    state.pages.render(status, "users.html", &c)
+}
+
+/// `POST /users` (administrators): a new user of a partner, or a new administrator; the
+/// one-time set-password link is shown once, as `zerotouch user create` prints it.
+pub async fn create(
+    State(state): State<PortalState>,
+    AnyUser(user): AnyUser,
+    headers: HeaderMap,
+    Form(form): Form<HashMap<String, String>>,
+) -> Response {
+    if let Some(refused) = csrf_refused(&state, &user, &form) {
+        return refused;
+    }
+    if !user.is_admin() {
+        return state.pages.message(user.lang, 404, "not_found");
+    }
+    let email = form.get("email").map_or("", |e| e.trim()).to_owned();
+    let body = match form.get("partner").map(String::as_str) {
+        Some("admin") => json!({"email": email, "admin": true}),
+        Some(id) => match id.parse::<i64>() {
+            Ok(id) => json!({"email": email, "partner_id": id}),
+            Err(_) => json!({"email": email}),
+        },
+        None => json!({"email": email}),
+    };
+    let created = match serde_json::from_value(body) {
+        Ok(body) => {
+            create_user(
+                State(state.api.clone()),
+                user.caller(),
+                headers,
+                JsonBody(body),
+            )
+            .await
+        }
+        Err(_) => return state.pages.message(user.lang, 422, "error_bad_request"),
+    };
+    match created {
+        Ok((_, Json(out))) => {
+            let outcome = Outcome {
+                link: Some((out.email, out.link)),
+                ..Outcome::default()
+            };
+            page(&state, &user, 201, outcome).await
+        }
+        Err(e) => {
+            let outcome = Outcome {
+                error: Some((error_text(user.lang, &e), form)),
+                ..Outcome::default()
+            };
+            page(&state, &user, e.status().as_u16(), outcome).await
+        }
+    }
+}
+
+/// `POST /users/{id}/reset` (administrators): a new set-password link for a user, shown once;
+/// the old password stops working when the link is used.
+pub async fn reset(
+    State(state): State<PortalState>,
+    AnyUser(user): AnyUser,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Form(form): Form<HashMap<String, String>>,
+) -> Response {
+    if let Some(refused) = csrf_refused(&state, &user, &form) {
+        return refused;
+    }
+    let Some(id) = id.parse::<i64>().ok().filter(|_| user.is_admin()) else {
+        return state.pages.message(user.lang, 404, "not_found");
+    };
+    match reset_user(
+        State(state.api.clone()),
+        user.caller(),
+        headers,
+        ApiPath(id),
+    )
+    .await
+    {
+        Ok(Json(out)) => {
+            let outcome = Outcome {
+                link: Some((out.email, out.link)),
+                ..Outcome::default()
+            };
+            page(&state, &user, 200, outcome).await
+        }
+        Err(e) => state.pages.api_error(&user, &e),
+    }
 }
 
 /// `POST /users/{id}/disable`.

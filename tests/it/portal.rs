@@ -1798,3 +1798,90 @@ async fn a_refused_api_token_reads_in_french_and_the_api_names_the_rule() {
         json!({"field": "expires_at", "rule": "future"})
     );
 }
+
+/// The one-time link shown in a page, as a path.
+fn shown_link(body: &str) -> String {
+    let at = body.find("<output class=\"link\">").unwrap() + "<output class=\"link\">".len();
+    let link = body[at..].split('<').next().unwrap().replace("&#x2F;", "/");
+    let link = link.replace("&amp;", "&");
+    link[link.find("/set-password").unwrap()..].to_owned()
+}
+
+#[tokio::test]
+async fn an_administrator_creates_users_and_password_links_in_the_portal() {
+    let server = TestServer::start().await;
+    let (mut ann, _api) = logged_in(&server, "acme", &["dupont"]).await;
+    let acme = partner_id(&server, "acme").await;
+    let (mut admin, _) = admin_logged_in(&server, "root@operator.test").await;
+
+    let created = admin
+        .submit(
+            "/users",
+            "/users",
+            &[("email", "bob@acme.test"), ("partner", &acme.to_string())],
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    assert!(created.body.contains("bob@acme.test"));
+    let mut bob = Browser::new(&server);
+    assert_eq!(
+        set_password(&mut bob, &shown_link(&created.body))
+            .await
+            .status,
+        303
+    );
+    assert_eq!(bob.login("bob@acme.test", PASSWORD).await.status, 303);
+    assert!(
+        bob.get("/devices").await.status == 200,
+        "bob works for acme"
+    );
+
+    // A new link for bob: the old password stops working once it is used.
+    let users = admin.get("/users").await;
+    let bob_id = {
+        let row = users.body.find("bob@acme.test").unwrap();
+        let at =
+            users.body[row..].find("action=\"/users/").unwrap() + row + "action=\"/users/".len();
+        users.body[at..].split('/').next().unwrap().to_owned()
+    };
+    let reset = admin
+        .submit("/users", &format!("/users/{bob_id}/reset"), &[])
+        .await;
+    assert_eq!(reset.status, 200, "{}", reset.body);
+    let link = shown_link(&reset.body);
+    let mut bob_again = Browser::new(&server);
+    let page = bob_again.get(&link).await;
+    assert_eq!(page.status, 200, "the new link works: {}", page.body);
+
+    // Refused input is said in the administrator's language; partners cannot do either.
+    admin.lang = Some("fr");
+    let refused = admin
+        .submit(
+            "/users",
+            "/users",
+            &[("email", "not an address"), ("partner", &acme.to_string())],
+        )
+        .await;
+    assert_eq!(refused.status, 422, "{}", refused.body);
+    assert!(
+        refused
+            .body
+            .contains("Ce n&#x27;est pas une adresse e-mail"),
+        "{}",
+        refused.body
+    );
+    let by_partner = ann
+        .submit(
+            "/users",
+            "/users",
+            &[("email", "eve@acme.test"), ("partner", "admin")],
+        )
+        .await;
+    assert_eq!(by_partner.status, 404);
+    let by_partner = ann
+        .submit("/users", &format!("/users/{bob_id}/reset"), &[])
+        .await;
+    assert_eq!(by_partner.status, 404);
+    let (_, listed) = server.admin().get("/api/v1/users").await;
+    assert!(!listed.to_string().contains("eve@acme.test"));
+}
