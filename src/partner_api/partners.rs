@@ -154,7 +154,8 @@ pub struct AuditParams {
     partner_id: Option<i64>,
     /// Only this action, exactly (`device.claim`, `user.disable`, …).
     action: Option<String>,
-    /// Only entries whose actor contains this text (an e-mail, `partner:3:`, `admin`).
+    /// Only entries whose actor contains this text, in any case (an e-mail, `partner:3:`,
+    /// `admin`).
     actor: Option<String>,
     /// Only entries at or after this time.
     #[param(value_type = Option<String>, format = DateTime)]

@@ -420,7 +420,8 @@ pub struct AuditQuery {
     pub partner: Option<PartnerId>,
     /// Only this action (`device.claim`, `user.disable`, …), exactly.
     pub action: Option<String>,
-    /// Only entries whose actor contains this text (an e-mail, `partner:3:`, `admin`).
+    /// Only entries whose actor contains this text, in any case (an e-mail, `partner:3:`,
+    /// `admin`).
     pub actor: Option<String>,
     /// Only entries at or after this time.
     pub since: Option<Millis>,

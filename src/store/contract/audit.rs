@@ -245,6 +245,16 @@ pub(crate) async fn audit_filters(nodes: Nodes) {
         .await,
         vec![line("device.claim", "805ec0000003")]
     );
+    assert_eq!(
+        pick(AuditQuery {
+            actor: Some("CLI".into()),
+            action: Some("device.claim".into()),
+            ..all_audit()
+        })
+        .await,
+        vec![line("device.claim", "805ec0000003")],
+        "actor text in any case, as a person types it"
+    );
     // A time range: entries at or after `since` and before `until`.
     let (first, last) = (log[0].at, log[log.len() - 1].at);
     assert_eq!(

@@ -17,7 +17,7 @@ pub(super) async fn log(store: &PostgresStore, q: AuditQuery) -> Result<Vec<Audi
             "SELECT id, at, actor, source, action, mac, tenant, detail FROM audit \
              WHERE id > $1 AND ($2::text IS NULL OR mac = $2) AND ($3::text IS NULL OR tenant = $3) \
              AND ($5::bigint IS NULL OR partner_id = $5) AND ($6::text IS NULL OR action = $6) \
-             AND ($7::text IS NULL OR strpos(actor, $7) > 0) AND ($8::bigint IS NULL OR at >= $8) \
+             AND ($7::text IS NULL OR strpos(lower(actor), lower($7)) > 0) AND ($8::bigint IS NULL OR at >= $8) \
              AND ($9::bigint IS NULL OR at < $9) ORDER BY id LIMIT $4",
             &[
                 &q.after.unwrap_or(0),

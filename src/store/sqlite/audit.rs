@@ -47,7 +47,7 @@ pub(super) async fn log(store: &SqliteStore, q: AuditQuery) -> Result<Vec<AuditE
                 "SELECT id, at, actor, source, action, mac, tenant, detail FROM audit \
                  WHERE id > ?1 AND (?2 IS NULL OR mac = ?2) AND (?3 IS NULL OR tenant = ?3) \
                  AND (?5 IS NULL OR partner_id = ?5) AND (?6 IS NULL OR action = ?6) \
-                 AND (?7 IS NULL OR instr(actor, ?7) > 0) AND (?8 IS NULL OR at >= ?8) \
+                 AND (?7 IS NULL OR instr(lower(actor), lower(?7)) > 0) AND (?8 IS NULL OR at >= ?8) \
                  AND (?9 IS NULL OR at < ?9) ORDER BY id LIMIT ?4",
                 params![
                     q.after.unwrap_or(0),
