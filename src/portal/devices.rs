@@ -338,6 +338,10 @@ async fn device_page(
         Some(form) => form.get("display_name").cloned().unwrap_or_default(),
         None => device.display_name.clone().unwrap_or_default(),
     };
+    let networks = match shown.typed {
+        Some(form) => form.get("enrolment_networks").cloned().unwrap_or_default(),
+        None => device.enrolment_networks.join("\n"),
+    };
     let redirect = json!({
         "state": lang.t(&format!("redirect_{}", device.redirect.state)),
         "failed": device.redirect.state == "failed",
@@ -352,6 +356,7 @@ async fn device_page(
     c.insert("redirect", &redirect);
     c.insert("rows", &rows);
     c.insert("display_name", &display_name);
+    c.insert("networks", &networks);
     c.insert("preview", &preview);
     c.insert("instances", &instances);
     c.insert("created", &shown.created);
@@ -427,6 +432,15 @@ async fn settings_patch(
         // Sent empty, it removes the display name.
         display_name: form.get("display_name").map(|n| n.trim().to_owned()),
         lines: has_rows.then_some(lines),
+        // One network a line; none left means the instance's list applies again.
+        enrolment_networks: form.get("enrolment_networks").map(|typed| {
+            typed
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .map(str::to_owned)
+                .collect()
+        }),
         ..DevicePatch::default()
     };
     Ok((patch, rows))

@@ -381,6 +381,8 @@ const MESSAGES: &[(&str, [&str; 3])] = &[
     ("nav_users", ["Users", "Utilisateurs", "Benutzer"]),
     ("users_title", ["Users", "Utilisateurs", "Benutzer"]),
     ("user_partner", ["Partner", "Partenaire", "Partner"]),
+    ("device_networks", ["Enrolment networks of this phone", "Réseaux d'inscription de ce téléphone", "Registrierungsnetze dieses Telefons"]),
+    ("device_networks_hint", ["One network (CIDR) a line: where this phone may first get its own credentials. Empty: the instance's networks apply.", "Un réseau (CIDR) par ligne : d'où ce téléphone peut obtenir ses propres identifiants la première fois. Vide : les réseaux de l'instance s'appliquent.", "Ein Netz (CIDR) pro Zeile: von wo dieses Telefon zum ersten Mal eigene Zugangsdaten erhalten darf. Leer: die Netze der Instanz gelten."]),
     ("user_new", ["New user", "Nouvel utilisateur", "Neuer Benutzer"]),
     ("user_create", ["Create and make a set-password link", "Créer et générer un lien de mot de passe", "Anlegen und Passwort-Link erzeugen"]),
     ("user_reset", ["New password link", "Nouveau lien de mot de passe", "Neuer Passwort-Link"]),

@@ -1562,6 +1562,54 @@ async fn a_phone_s_lines_and_display_name_are_edited_after_the_claim() {
     assert!(device["display_name"].is_null(), "{device}");
     assert_eq!(device["lines"].as_array().unwrap().len(), 1, "{device}");
     assert_eq!(device["lines"][0]["user"], "1002");
+
+    // The phone's own enrolment networks: set, refused with the entry named, emptied.
+    let saved = ann
+        .submit(
+            &path,
+            &settings,
+            &[
+                ("line0_user", "1002"),
+                ("enrolment_networks", "192.0.2.0/24\n\n 198.51.100.7 \n"),
+            ],
+        )
+        .await;
+    assert_eq!(saved.status, 303, "{}", saved.body);
+    let (_, device) = api.get(&format!("/api/v1/devices/{YEALINK_MAC}")).await;
+    assert_eq!(
+        device["enrolment_networks"],
+        json!(["192.0.2.0/24", "198.51.100.7/32"]),
+        "{device}"
+    );
+    let page = ann.get(&path).await;
+    let shown = readable(&page.body);
+    assert!(
+        shown.contains("192.0.2.0/24\n198.51.100.7/32</textarea>"),
+        "{shown}"
+    );
+    let refused = ann
+        .submit(
+            &path,
+            &settings,
+            &[
+                ("line0_user", "1002"),
+                ("enrolment_networks", "192.0.2.0/24\nnot a network"),
+            ],
+        )
+        .await;
+    assert_eq!(refused.status, 422, "{}", refused.body);
+    let text = readable(&refused.body);
+    assert!(text.contains("Réseaux d'inscription, entrée 2"), "{text}");
+    let saved = ann
+        .submit(
+            &path,
+            &settings,
+            &[("line0_user", "1002"), ("enrolment_networks", "")],
+        )
+        .await;
+    assert_eq!(saved.status, 303, "{}", saved.body);
+    let (_, device) = api.get(&format!("/api/v1/devices/{YEALINK_MAC}")).await;
+    assert_eq!(device["enrolment_networks"], json!([]), "{device}");
 }
 
 #[tokio::test]
