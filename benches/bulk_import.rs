@@ -1,21 +1,29 @@
-//! Bulk import throughput through the real HTTPS partner API.
+//! Bulk adds through the real HTTPS listener: the partner API's import, and the portal's
+//! Bulk add form as a logged-in browser posts it.
 //!
 //! `cargo bench --bench bulk_import -- [--rows N] [--runs R]` starts the server in-process on
 //! 127.0.0.1 with a fresh SQLite store, creates a partner, a customer and a tenant, then posts
 //! R imports of N new devices each (JSON, then CSV) and prints rows/s per run and the median.
-//! Every request is checked: status 200 and every row applied.
+//! Then a portal user of the partner (made through the administrator's API and its one-time
+//! link) logs in and, R times, pastes N new MACs in mixed notations into the Bulk add form:
+//! "Check" (every row's verdict, nothing changed), then "Register" (the rows claimed). It prints
+//! the seconds of each post at the client (the page of N rows included) and their medians.
+//! Every answer is checked: status 200 and every row applied (or, in the portal, every line
+//! available, then created).
 
 // A bench harness: a failed set-up step should stop it loudly, which `expect` does.
 #![allow(clippy::expect_used)]
 
 use std::time::{Duration, Instant};
 
+use reqwest::header::{COOKIE, SET_COOKIE};
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 use zerotouch::app::{self, Listeners};
 use zerotouch::config::{Config, Knobs};
 
 const ADMIN: &str = "bench-admin-token-0123456789";
+const PASSWORD: &str = "bench portal password 1";
 
 fn arg(name: &str, default: usize) -> usize {
     let args: Vec<String> = std::env::args().collect();
@@ -71,6 +79,8 @@ async fn bench(rows: usize, runs: usize) {
     };
     let http = reqwest::Client::builder()
         .add_root_certificate(reqwest::Certificate::from_pem(&pem).expect("cert"))
+        // The portal answers a login with a redirect that sets the session cookie.
+        .redirect(reqwest::redirect::Policy::none())
         .timeout(Duration::from_secs(300))
         .build()
         .expect("client");
@@ -161,6 +171,123 @@ async fn bench(rows: usize, runs: usize) {
             median(rates)
         );
     }
+
+    let mut browser = logged_in(&http, &api, &partner).await;
+    let (mut checks, mut registers) = (Vec::new(), Vec::new());
+    for run in 0..runs {
+        // A third each in the colon, dash and bare notations a person pastes.
+        let mut text = String::with_capacity(rows * 18);
+        for (i, mac) in fresh(rows).into_iter().enumerate() {
+            let line = match i % 3 {
+                0 => mac,
+                1 => mac.replace(':', "-").to_uppercase(),
+                _ => mac.replace(':', ""),
+            };
+            text.push_str(&line);
+            text.push('\n');
+        }
+        let mut seconds = [0.0; 2];
+        for (i, (action, expected)) in [("preview", "state-available"), ("commit", "state-created")]
+            .into_iter()
+            .enumerate()
+        {
+            let csrf = csrf(&browser.send(http.get(format!("{api}/bulk"))).await.1);
+            let form = [
+                ("csrf", csrf.as_str()),
+                ("lines", text.as_str()),
+                ("tenant", "bench"),
+                ("action", action),
+            ];
+            let started = Instant::now();
+            let (status, body) = browser
+                .send(http.post(format!("{api}/bulk")).form(&form))
+                .await;
+            seconds[i] = started.elapsed().as_secs_f64();
+            assert_eq!(status, 200, "{action}: {}", &body[..body.len().min(2000)]);
+            assert_eq!(
+                body.matches(expected).count(),
+                rows,
+                "{action}: every line {expected}"
+            );
+        }
+        println!(
+            "bulk_import format=portal run={run} lines={rows} check_seconds={:.3} register_seconds={:.3}",
+            seconds[0], seconds[1]
+        );
+        checks.push(seconds[0]);
+        registers.push(seconds[1]);
+    }
+    println!(
+        "bulk_import format=portal lines={rows} runs={runs} median_check_seconds={:.3} median_register_seconds={:.3}",
+        median(checks),
+        median(registers)
+    );
     stop.cancel();
     let _ = server.await;
+}
+
+/// A browser's session: the portal's cookie, kept by hand as the portal sets it.
+struct Browser {
+    cookie: Option<String>,
+}
+
+impl Browser {
+    /// Sends with the session cookie; the status and the body.
+    async fn send(&mut self, r: reqwest::RequestBuilder) -> (u16, String) {
+        let r = match &self.cookie {
+            Some(c) => r.header(COOKIE, format!("zt_session={c}")),
+            None => r,
+        };
+        let response = r.send().await.expect("request");
+        for set in response.headers().get_all(SET_COOKIE) {
+            let set = set.to_str().expect("cookie");
+            if let Some(rest) = set.strip_prefix("zt_session=") {
+                let value = rest.split(';').next().unwrap_or("");
+                self.cookie = (!value.is_empty()).then(|| value.to_owned());
+            }
+        }
+        let status = response.status().as_u16();
+        (status, response.text().await.expect("body"))
+    }
+}
+
+/// A portal user of `partner`, made through the administrator's API, its password set
+/// through the one-time link's form, logged in.
+async fn logged_in(http: &reqwest::Client, api: &str, partner: &serde_json::Value) -> Browser {
+    let user = http
+        .post(format!("{api}/api/v1/users"))
+        .bearer_auth(ADMIN)
+        .json(&json!({"partner_id": partner["id"], "email": "bench@bench.test"}))
+        .send()
+        .await
+        .expect("user")
+        .json::<serde_json::Value>()
+        .await
+        .expect("user");
+    let link = user["link"].as_str().expect("link");
+    let token = link.split("token=").nth(1).expect("link's token");
+    let mut browser = Browser { cookie: None };
+    let set = [
+        ("token", token),
+        ("password", PASSWORD),
+        ("password_again", PASSWORD),
+    ];
+    let (status, body) = browser
+        .send(http.post(format!("{api}/set-password")).form(&set))
+        .await;
+    assert_eq!(status, 303, "password set: {body}");
+    let login = [("email", "bench@bench.test"), ("password", PASSWORD)];
+    let (status, body) = browser
+        .send(http.post(format!("{api}/login")).form(&login))
+        .await;
+    assert_eq!(status, 303, "logged in: {body}");
+    browser
+}
+
+/// The CSRF token of a page's forms.
+fn csrf(page: &str) -> String {
+    let marker = "name=\"csrf\" value=\"";
+    let start = page.find(marker).expect("a CSRF field") + marker.len();
+    let end = page[start..].find('"').expect("end of the CSRF field") + start;
+    page[start..end].to_owned()
 }
